@@ -1,0 +1,228 @@
+//! The `congvan` command line: one binary, subcommands, `--config` accepted anywhere.
+//! Exit status: 0 success, 1 refused operation or failed check, 2 bad usage.
+
+mod account;
+mod queue;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "congvan",
+    version,
+    about = "Mail gateway for official documents (công văn): signs outgoing, verifies incoming, enforces dispatch rules",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "PATH", env = "CONGVAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway daemon.
+    Serve {
+        /// Run on the embedded development default in ./congvan-dev (created once).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Clerks' SMTP AUTH accounts.
+    #[command(subcommand)]
+    Account(account::AccountCmd),
+    /// Messages still in the queue.
+    #[command(subcommand)]
+    Queue(queue::QueueCmd),
+}
+
+/// A failure with its exit status and message.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn refused(m: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: m.to_string(),
+        }
+    }
+    pub fn usage(m: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 2,
+            message: m.to_string(),
+        }
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    Config::load(&config_path(cli)).map_err(Failure::refused)
+}
+
+pub async fn open_db(cfg: &Config) -> Result<sea_orm::DatabaseConnection, Failure> {
+    crate::store::open(&cfg.database_url())
+        .await
+        .map_err(Failure::refused)
+}
+
+pub fn init_tracing(verbose_default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONGVAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(verbose_default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    match &cli.command {
+        Command::Serve { dev } => serve(&cli, *dev).await,
+        Command::Account(cmd) => account::run(&cli, cmd).await,
+        Command::Queue(cmd) => queue::run(&cli, cmd).await,
+    }
+}
+
+async fn serve(cli: &Cli, dev: bool) -> CliResult {
+    init_tracing("info,sea_orm_migration=warn");
+    let config = if dev {
+        let setup = crate::dev::prepare(std::path::Path::new("."))
+            .await
+            .map_err(|e| Failure::refused(format!("cannot prepare ./congvan-dev: {e:#}")))?;
+        println!("{}", crate::dev::banner(&setup));
+        setup.config
+    } else {
+        load_config(cli)?
+    };
+    crate::server::serve(config)
+        .await
+        .map_err(|e| Failure::refused(format!("congvan serve: {e}")))
+}
+
+/// Prints rows as an aligned table.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let pad = widths[i].saturating_sub(c.chars().count());
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+/// Reads a password from a file (first line), or from the terminal without echo, or from
+/// the first line of standard input when it is not a terminal.
+pub fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String, Failure> {
+    if let Some(f) = file {
+        let pw = crate::util::read_password_file(f)
+            .map_err(|e| Failure::refused(format!("cannot read {}: {e}", f.display())))?;
+        if pw.is_empty() {
+            return Err(Failure::refused(format!(
+                "{}: the first line is empty",
+                f.display()
+            )));
+        }
+        return Ok(pw);
+    }
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let read_line = || -> Result<String, Failure> {
+        let mut s = String::new();
+        stdin
+            .lock()
+            .read_line(&mut s)
+            .map_err(|e| Failure::refused(format!("cannot read password: {e}")))?;
+        Ok(s.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let pw = if tty {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let guard = EchoOff::new();
+        let first = read_line()?;
+        drop(guard);
+        eprintln!();
+        eprint!("Again: ");
+        let _ = std::io::stderr().flush();
+        let guard = EchoOff::new();
+        let second = read_line()?;
+        drop(guard);
+        eprintln!();
+        if first != second {
+            return Err(Failure::refused("the passwords do not match"));
+        }
+        first
+    } else {
+        read_line()?
+    };
+    if pw.is_empty() {
+        return Err(Failure::refused("the password must not be empty"));
+    }
+    Ok(pw)
+}
+
+/// Turns terminal echo off while it lives.
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed, then filled, termios struct.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return EchoOff(None);
+            }
+            let old = t;
+            t.c_lflag &= !libc::ECHO;
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return EchoOff(None);
+            }
+            EchoOff(Some(old))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            // SAFETY: restores the attributes read in `new`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &old);
+            }
+        }
+    }
+}

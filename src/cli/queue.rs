@@ -1,0 +1,153 @@
+//! `congvan queue list|show|hold|release|retry|delete`.
+
+use clap::Subcommand;
+
+use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
+use crate::queue::admin;
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// List waiting, deferred, held and in-delivery messages.
+    List {
+        /// A JSON array: id, direction, state, sender, recipients, urgency, deadline, reason.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one message with its recipients and their last replies.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hold a message: it is not delivered until released.
+    Hold {
+        id: String,
+        /// Why (shown in `queue list`).
+        #[arg(long, default_value = "held by administrator")]
+        reason: String,
+    },
+    /// Release a held message for delivery now.
+    Release { id: String },
+    /// Retry a deferred message now.
+    Retry { id: String },
+    /// Delete a message from the queue without notifying its sender.
+    Delete { id: String },
+}
+
+pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
+    let cfg = load_config(cli)?;
+    let db = open_db(&cfg).await?;
+    match cmd {
+        QueueCmd::List { json } => {
+            let list = admin::list(&db).await.map_err(Failure::refused)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.clone(),
+                            e.direction.clone(),
+                            e.state.clone(),
+                            e.urgency.clone(),
+                            e.deadline.clone().unwrap_or_else(|| "-".into()),
+                            if e.sender.is_empty() {
+                                "<>".into()
+                            } else {
+                                e.sender.clone()
+                            },
+                            e.recipients.join(","),
+                            e.reason.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "ID",
+                        "DIR",
+                        "STATE",
+                        "URGENCY",
+                        "DEADLINE",
+                        "SENDER",
+                        "RECIPIENTS",
+                        "REASON",
+                    ],
+                    &rows,
+                );
+                println!("{} message(s) in the queue", list.len());
+            }
+        }
+        QueueCmd::Show { id, json } => {
+            let d = admin::show(&db, id).await.map_err(Failure::refused)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+            } else {
+                let e = &d.entry;
+                println!("id:          {}", e.id);
+                println!("direction:   {}", e.direction);
+                println!("state:       {}", e.state);
+                if let Some(r) = &e.reason {
+                    println!("reason:      {r}");
+                }
+                println!(
+                    "sender:      {}",
+                    if e.sender.is_empty() { "<>" } else { &e.sender }
+                );
+                println!("from:        {}", d.header_from);
+                println!("subject:     {}", e.subject);
+                let u = crate::policy::Urgency::parse(&e.urgency).unwrap_or_default();
+                let s = crate::policy::Secrecy::parse(&d.secrecy).unwrap_or_default();
+                println!("urgency:     {} ({})", u.vietnamese(), u.ascii());
+                println!("secrecy:     {} ({})", s.vietnamese(), s.ascii());
+                println!("deadline:    {}", e.deadline.as_deref().unwrap_or("-"));
+                println!("size:        {} bytes", e.size);
+                println!(
+                    "received:    {} via {} from {}",
+                    e.received_at, d.listener, d.client_ip
+                );
+                if let Some(a) = &d.account {
+                    println!("account:     {a}");
+                }
+                println!("attempts:    {}", e.attempts);
+                println!("recipients:");
+                for r in &d.recipient_details {
+                    println!(
+                        "  {} [{}] {}{}",
+                        r.address,
+                        r.route,
+                        r.state,
+                        r.last_reply
+                            .as_ref()
+                            .map(|x| format!(": {x}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        QueueCmd::Hold { id, reason } => {
+            admin::hold(&db, id, reason)
+                .await
+                .map_err(Failure::refused)?;
+            println!("{id} held");
+        }
+        QueueCmd::Release { id } => {
+            admin::release(&db, id).await.map_err(Failure::refused)?;
+            println!("{id} released");
+        }
+        QueueCmd::Retry { id } => {
+            admin::retry(&db, id).await.map_err(Failure::refused)?;
+            println!("{id} scheduled for delivery now");
+        }
+        QueueCmd::Delete { id } => {
+            admin::delete(&db, &cfg.spool_dir(), id)
+                .await
+                .map_err(Failure::refused)?;
+            println!("{id} deleted");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! congvan: a mail gateway for official documents (công văn) of Vietnamese government
+//! offices. The path of a message reads like Postfix's pipeline:
+//!
+//! ```text
+//! listener -> smtp session -> policy (classify, decide) -> queue (the only writer) -> 250
+//! queue scheduler -> smime (sign | verify) -> delivery -> register / DSN
+//! ```
+
+pub mod accounts;
+pub mod address;
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod mime;
+pub mod policy;
+pub mod queue;
+pub mod server;
+pub mod smtp;
+pub mod store;
+pub mod util;

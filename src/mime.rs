@@ -1,0 +1,114 @@
+//! What the gateway reads from a message's header section before it accepts the message:
+//! the From addresses (and how many From fields), Subject, and the decoded values of the
+//! headers classification looks at. Only the header section is parsed, never the body.
+
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Debug, Clone, Default)]
+pub struct HeaderInfo {
+    /// Addresses of every From field, lower-cased.
+    pub from: Vec<String>,
+    /// Number of From fields (RFC 5322 allows exactly one).
+    pub from_fields: usize,
+    pub sender: Option<String>,
+    /// RFC 2047-decoded, NFC.
+    pub subject: String,
+    /// Every header as (name, RFC 2047-decoded NFC value), in order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// The header section with its final CRLF (without the empty line), or the whole input
+/// when there is no body.
+pub fn header_section(msg: &[u8]) -> &[u8] {
+    if msg.starts_with(b"\r\n") {
+        return &msg[..0];
+    }
+    match msg.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(p) => &msg[..p + 2],
+        None => msg,
+    }
+}
+
+pub fn read_headers(msg: &[u8]) -> HeaderInfo {
+    let head = header_section(msg);
+    let mut info = HeaderInfo::default();
+    if head.is_empty() {
+        return info;
+    }
+    let mut owned = head.to_vec();
+    owned.extend_from_slice(b"\r\n");
+    let parser = MessageParser::new()
+        .with_address_headers()
+        .header_text(HeaderName::Subject)
+        .default_header_text();
+    let Some(parsed) = parser.parse_headers(&owned) else {
+        return info;
+    };
+    for h in parsed.headers() {
+        let name = h.name.as_str().to_string();
+        match (&h.name, &h.value) {
+            (HeaderName::From, v) => {
+                info.from_fields += 1;
+                if let HeaderValue::Address(a) = v {
+                    info.from.extend(
+                        a.iter()
+                            .filter_map(|x| x.address())
+                            .map(|s| s.trim().to_ascii_lowercase()),
+                    );
+                }
+            }
+            (HeaderName::Sender, HeaderValue::Address(a)) => {
+                info.sender = a
+                    .first()
+                    .and_then(|x| x.address())
+                    .map(|s| s.trim().to_ascii_lowercase());
+            }
+            _ => {}
+        }
+        let text = match &h.value {
+            HeaderValue::Text(t) => t.to_string(),
+            HeaderValue::TextList(l) => l.join(", "),
+            _ => String::new(),
+        };
+        let text: String = text.trim().nfc().collect();
+        if matches!(h.name, HeaderName::Subject) {
+            info.subject = text.clone();
+        }
+        info.fields.push((name, text));
+    }
+    info
+}
+
+/// Whether any byte is 8-bit (for BODY=8BITMIME when relaying).
+pub fn has_8bit(msg: &[u8]) -> bool {
+    msg.iter().any(|b| *b >= 0x80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_from_subject_and_custom() {
+        let msg = b"From: \"Van Thu\" <VanThu@Dev.Gov.Vn>\r\nSubject: =?UTF-8?B?W0jhu44gVOG7kENd?= x\r\nX-Congvan-Urgency: =?UTF-8?Q?h=E1=BB=8Fa_t=E1=BB=91c?=\r\n\r\nbody\r\nFrom: fake@x\r\n";
+        let h = read_headers(msg);
+        assert_eq!(h.from, vec!["vanthu@dev.gov.vn"]);
+        assert_eq!(h.from_fields, 1);
+        assert!(h.subject.ends_with(" x"), "{}", h.subject);
+        let u = h
+            .fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-congvan-urgency"))
+            .map(|(_, v)| v.clone());
+        assert_eq!(u.as_deref(), Some("hỏa tốc"));
+    }
+
+    #[test]
+    fn counts_two_from_fields() {
+        let msg = b"From: a@dev.gov.vn\r\nFrom: b@evil.com\r\n\r\nx\r\n";
+        let h = read_headers(msg);
+        assert_eq!(h.from_fields, 2);
+        assert_eq!(h.from.len(), 2);
+    }
+}

@@ -1,0 +1,466 @@
+//! A throw-away PKI for tests: a root CA, an intermediate CA, office signing identities and a
+//! CRL, generated at test time into a directory the caller owns (nothing that expires is ever
+//! committed).
+//!
+//! Everything is made with rcgen except RSA keys, which ring cannot generate: those come from
+//! the `openssl genpkey` command line tool. This module is only for tests; the product never
+//! runs openssl. Certificates follow what a Vietnamese government CA issues for an office seal:
+//! a UTF-8 subject, `C=VN`, the office mailbox `vanthu@<domain>` as SAN rfc822Name,
+//! digitalSignature + nonRepudiation and the emailProtection EKU.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rcgen::string::Ia5String;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+/// Why the test PKI could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestPkiError {
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rcgen: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("openssl {args}: {reason}")]
+    Openssl { args: String, reason: String },
+}
+
+/// The key of a generated identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    /// RSA with the given modulus size (made by `openssl genpkey`).
+    Rsa(u32),
+    /// ECDSA P-256.
+    P256,
+    /// ECDSA P-384.
+    P384,
+}
+
+/// A CA certificate and key on disk.
+#[derive(Debug, Clone)]
+pub struct CaFiles {
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub cert_der: Vec<u8>,
+}
+
+/// A signing identity on disk: leaf certificate, chain (leaf then intermediate) and key
+/// (PKCS#8 PEM).
+#[derive(Debug, Clone)]
+pub struct IdentityFiles {
+    /// Short name, also the file stem (`rsa2048`, `p256`, `expired`, ...).
+    pub name: String,
+    /// The SAN rfc822Name of the certificate.
+    pub email: String,
+    pub cert_pem: PathBuf,
+    pub chain_pem: PathBuf,
+    pub key_pem: PathBuf,
+    pub cert_der: Vec<u8>,
+    /// Leaf first, then the intermediate.
+    pub chain_der: Vec<Vec<u8>>,
+    pub key_pkcs8_der: Vec<u8>,
+    /// Lower-case hex, as `SigningIdentity::serial_hex` gives it.
+    pub serial_hex: String,
+}
+
+/// What an issued leaf certificate looks like.
+#[derive(Debug, Clone)]
+pub struct LeafOptions {
+    /// SAN rfc822Name entries.
+    pub emails: Vec<String>,
+    /// An emailAddress attribute in the subject DN.
+    pub subject_email: Option<String>,
+    pub common_name: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub key_usages: Vec<KeyUsagePurpose>,
+    /// Extended key usages; empty means no EKU extension at all.
+    pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+}
+
+impl LeafOptions {
+    /// An ordinary office seal for `domain`, valid from an hour ago for a year.
+    pub fn office(domain: &str) -> LeafOptions {
+        let now = OffsetDateTime::now_utc();
+        LeafOptions {
+            emails: vec![format!("vanthu@{domain}")],
+            subject_email: None,
+            common_name: format!("Văn thư UBND {domain}"),
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(365),
+            key_usages: vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::ContentCommitment,
+            ],
+            extended_key_usages: vec![ExtendedKeyUsagePurpose::EmailProtection],
+        }
+    }
+}
+
+/// The generated PKI.
+pub struct TestPki {
+    pub dir: PathBuf,
+    pub domain: String,
+    pub root: CaFiles,
+    pub intermediate: CaFiles,
+    pub rsa2048: IdentityFiles,
+    pub rsa3072: IdentityFiles,
+    pub rsa4096: IdentityFiles,
+    /// Also carries `emailAddress=vanphong@<domain>` in its subject.
+    pub p256: IdentityFiles,
+    pub p384: IdentityFiles,
+    pub expired: IdentityFiles,
+    pub not_yet_valid: IdentityFiles,
+    /// Listed in [`TestPki::crl_pem`].
+    pub revoked: IdentityFiles,
+    /// Has an EKU extension without emailProtection (clientAuth only).
+    pub no_email_eku: IdentityFiles,
+    /// CRL from the intermediate, revoking [`TestPki::revoked`].
+    pub crl_pem: PathBuf,
+    pub crl_der: Vec<u8>,
+    intermediate_params: CertificateParams,
+    intermediate_key: KeyPair,
+}
+
+impl TestPki {
+    /// The identities that sign normally, one per supported key type.
+    pub fn good_identities(&self) -> [&IdentityFiles; 5] {
+        [
+            &self.rsa2048,
+            &self.rsa3072,
+            &self.rsa4096,
+            &self.p256,
+            &self.p384,
+        ]
+    }
+
+    /// Issues one more leaf from the intermediate (for example for another domain).
+    pub fn issue(
+        &self,
+        name: &str,
+        key: KeySpec,
+        options: &LeafOptions,
+    ) -> Result<IdentityFiles, TestPkiError> {
+        let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
+        issue_leaf(
+            &self.dir,
+            name,
+            key,
+            options,
+            &issuer,
+            &self.intermediate.cert_der,
+        )
+    }
+}
+
+/// Whether the `openssl` command line tool can be run.
+pub fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs `openssl` with `args`; its stdout on success.
+pub fn run_openssl(args: &[&str]) -> Result<Vec<u8>, TestPkiError> {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .map_err(|e| TestPkiError::Openssl {
+            args: args.join(" "),
+            reason: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(TestPkiError::Openssl {
+            args: args.join(" "),
+            reason: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(output.stdout)
+}
+
+/// Generates the whole PKI for `domain` into `dir` (which must exist).
+pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
+    let now = OffsetDateTime::now_utc();
+
+    // Root CA (P-384), ten years.
+    let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?;
+    let mut root_params = CertificateParams::default();
+    root_params.distinguished_name = dn(&[
+        (DnType::CountryName, "VN"),
+        (DnType::OrganizationName, "Ban Cơ yếu Chính phủ (thử nghiệm)"),
+        (DnType::CommonName, "congvan test root CA"),
+    ]);
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    root_params.not_before = now - Duration::days(1);
+    root_params.not_after = now + Duration::days(3650);
+    root_params.serial_number = Some(fresh_serial());
+    let root_cert = root_params.self_signed(&root_key)?;
+    let root = CaFiles {
+        cert_pem: write(dir, "root.pem", root_cert.pem().as_bytes())?,
+        key_pem: write(dir, "root.key.pem", root_key.serialize_pem().as_bytes())?,
+        cert_der: root_cert.der().to_vec(),
+    };
+    let root_issuer = Issuer::new(root_params, root_key);
+
+    // Intermediate CA (P-256), five years.
+    let intermediate_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut intermediate_params = CertificateParams::default();
+    intermediate_params.distinguished_name = dn(&[
+        (DnType::CountryName, "VN"),
+        (DnType::OrganizationName, "Ban Cơ yếu Chính phủ (thử nghiệm)"),
+        (DnType::CommonName, "congvan test intermediate CA"),
+    ]);
+    intermediate_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    intermediate_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    intermediate_params.not_before = now - Duration::days(1);
+    intermediate_params.not_after = now + Duration::days(1825);
+    intermediate_params.serial_number = Some(fresh_serial());
+    intermediate_params.use_authority_key_identifier_extension = true;
+    let intermediate_cert = intermediate_params.signed_by(&intermediate_key, &root_issuer)?;
+    let intermediate = CaFiles {
+        cert_pem: write(dir, "intermediate.pem", intermediate_cert.pem().as_bytes())?,
+        key_pem: write(
+            dir,
+            "intermediate.key.pem",
+            intermediate_key.serialize_pem().as_bytes(),
+        )?,
+        cert_der: intermediate_cert.der().to_vec(),
+    };
+
+    let issuer = Issuer::from_params(&intermediate_params, &intermediate_key);
+    let inter_der = intermediate.cert_der.clone();
+    let leaf = |name: &str, key: KeySpec, options: &LeafOptions| {
+        issue_leaf(dir, name, key, options, &issuer, &inter_der)
+    };
+
+    let office = LeafOptions::office(domain);
+    let rsa2048 = leaf("rsa2048", KeySpec::Rsa(2048), &office)?;
+    let rsa3072 = leaf("rsa3072", KeySpec::Rsa(3072), &office)?;
+    let rsa4096 = leaf("rsa4096", KeySpec::Rsa(4096), &office)?;
+    let p256 = leaf(
+        "p256",
+        KeySpec::P256,
+        &LeafOptions {
+            subject_email: Some(format!("vanphong@{domain}")),
+            ..office.clone()
+        },
+    )?;
+    let p384 = leaf("p384", KeySpec::P384, &office)?;
+    let expired = leaf(
+        "expired",
+        KeySpec::P256,
+        &LeafOptions {
+            not_before: now - Duration::days(400),
+            not_after: now - Duration::days(1),
+            ..office.clone()
+        },
+    )?;
+    let not_yet_valid = leaf(
+        "not-yet-valid",
+        KeySpec::P256,
+        &LeafOptions {
+            not_before: now + Duration::days(1),
+            not_after: now + Duration::days(400),
+            ..office.clone()
+        },
+    )?;
+    let revoked = leaf("revoked", KeySpec::P256, &office)?;
+    let no_email_eku = leaf(
+        "no-email-eku",
+        KeySpec::P256,
+        &LeafOptions {
+            extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            ..office.clone()
+        },
+    )?;
+
+    let revoked_serial = hex::decode(&revoked.serial_hex).unwrap_or_default();
+    let crl = CertificateRevocationListParams {
+        this_update: now - Duration::hours(1),
+        next_update: now + Duration::days(7),
+        crl_number: SerialNumber::from_slice(&[1]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&revoked_serial),
+            revocation_time: now - Duration::minutes(30),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)?;
+    let crl_pem = write(dir, "crl.pem", crl.pem()?.as_bytes())?;
+    let crl_der = crl.der().to_vec();
+    write(dir, "crl.der", &crl_der)?;
+    drop(issuer);
+
+    Ok(TestPki {
+        dir: dir.to_path_buf(),
+        domain: domain.to_string(),
+        root,
+        intermediate,
+        rsa2048,
+        rsa3072,
+        rsa4096,
+        p256,
+        p384,
+        expired,
+        not_yet_valid,
+        revoked,
+        no_email_eku,
+        crl_pem,
+        crl_der,
+        intermediate_params,
+        intermediate_key,
+    })
+}
+
+fn issue_leaf(
+    dir: &Path,
+    name: &str,
+    key: KeySpec,
+    options: &LeafOptions,
+    issuer: &Issuer<'_, &KeyPair>,
+    intermediate_der: &[u8],
+) -> Result<IdentityFiles, TestPkiError> {
+    let key_pair = match key {
+        KeySpec::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+        KeySpec::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
+        KeySpec::Rsa(bits) => {
+            let path = dir.join(format!("{name}.key.pem"));
+            let path_str = path.to_string_lossy().into_owned();
+            let bits = format!("rsa_keygen_bits:{bits}");
+            run_openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                &bits,
+                "-out",
+                &path_str,
+            ])?;
+            let pem = fs::read_to_string(&path).map_err(|source| TestPkiError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            KeyPair::from_pem(&pem)?
+        }
+    };
+
+    let mut params = CertificateParams::default();
+    let mut name_parts = vec![
+        (DnType::CountryName, DnValue::from("VN")),
+        (DnType::LocalityName, DnValue::from("Hà Nội")),
+        (DnType::OrganizationName, DnValue::from("UBND (thử nghiệm)")),
+        (
+            DnType::CommonName,
+            DnValue::from(options.common_name.as_str()),
+        ),
+    ];
+    if let Some(email) = &options.subject_email {
+        name_parts.push((
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            DnValue::Ia5String(Ia5String::try_from(email.as_str())?),
+        ));
+    }
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in name_parts {
+        dn.push(ty, value);
+    }
+    params.distinguished_name = dn;
+    params.subject_alt_names = options
+        .emails
+        .iter()
+        .map(|e| Ia5String::try_from(e.as_str()).map(SanType::Rfc822Name))
+        .collect::<Result<_, _>>()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = options.key_usages.clone();
+    params.extended_key_usages = options.extended_key_usages.clone();
+    params.not_before = options.not_before;
+    params.not_after = options.not_after;
+    let serial = fresh_serial();
+    let serial_hex = hex::encode(serial.to_bytes());
+    params.serial_number = Some(serial);
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key_pair, issuer)?;
+
+    let key_pem = key_pair.serialize_pem();
+    let cert_pem_text = cert.pem();
+    let intermediate_pem = pem_block("CERTIFICATE", intermediate_der);
+    Ok(IdentityFiles {
+        name: name.to_string(),
+        email: options.emails.first().cloned().unwrap_or_default(),
+        cert_pem: write(dir, &format!("{name}.pem"), cert_pem_text.as_bytes())?,
+        chain_pem: write(
+            dir,
+            &format!("{name}.chain.pem"),
+            format!("{cert_pem_text}{intermediate_pem}").as_bytes(),
+        )?,
+        key_pem: write(dir, &format!("{name}.key.pem"), key_pem.as_bytes())?,
+        cert_der: cert.der().to_vec(),
+        chain_der: vec![cert.der().to_vec(), intermediate_der.to_vec()],
+        key_pkcs8_der: key_pair.serialize_der(),
+        serial_hex,
+    })
+}
+
+fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in parts {
+        dn.push(ty.clone(), *value);
+    }
+    dn
+}
+
+/// A positive 16-byte serial, unique within the process and very likely across processes.
+fn fresh_serial() -> SerialNumber {
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&nanos.to_be_bytes());
+    bytes[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+    bytes[12..].copy_from_slice(&(count as u32).to_be_bytes());
+    bytes[0] = (bytes[0] & 0x7f) | 0x40; // positive, and no leading zero byte
+    SerialNumber::from_slice(&bytes)
+}
+
+/// PEM-encodes `der` with 64-column lines.
+pub fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn write(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, TestPkiError> {
+    let path = dir.join(name);
+    fs::write(&path, contents).map_err(|source| TestPkiError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}

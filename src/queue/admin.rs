@@ -1,0 +1,330 @@
+//! Queue administration shared by the CLI and the daemon: list, show, hold, release,
+//! retry, delete. Each is a single conditional UPDATE, so it is safe while the daemon runs;
+//! the scheduler polls and sees the change within a second.
+
+use std::path::Path;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+
+use super::{rcpt_state, spool_path, state};
+use crate::policy::Urgency;
+use crate::store::entity::{message, recipient};
+use crate::util::{now_ms, rfc3339_ms};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    #[error("no message {0} in the queue")]
+    NotFound(String),
+    #[error("message {id} is {state}: {action} needs a message that is {needs}")]
+    WrongState {
+        id: String,
+        state: String,
+        action: &'static str,
+        needs: &'static str,
+    },
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// One row of `queue list --json` (SPEC.md: id, direction, state, sender, recipients,
+/// urgency, deadline, and the reason when held or deferred).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntry {
+    pub id: String,
+    pub direction: String,
+    pub state: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub urgency: String,
+    pub deadline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub subject: String,
+    pub size: i64,
+    pub received_at: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientDetail {
+    pub address: String,
+    pub route: String,
+    pub state: String,
+    pub last_reply: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueDetail {
+    #[serde(flatten)]
+    pub entry: QueueEntry,
+    pub header_from: String,
+    pub listener: String,
+    pub client_ip: String,
+    pub account: Option<String>,
+    pub secrecy: String,
+    pub dsn_ret: Option<String>,
+    pub dsn_envid: Option<String>,
+    pub recipient_details: Vec<RecipientDetail>,
+}
+
+/// States that are "still in the queue".
+pub const QUEUED_STATES: [&str; 4] = [
+    state::WAITING,
+    state::DELIVERING,
+    state::DEFERRED,
+    state::HELD,
+];
+
+fn deadline_date(ms: Option<i64>) -> Option<String> {
+    ms.map(|ms| {
+        let offset = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .to_offset(offset);
+        let d = t.date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    })
+}
+
+fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
+    let shows_reason = m.state == state::HELD || m.state == state::DEFERRED;
+    QueueEntry {
+        id: m.id.clone(),
+        direction: m.direction.clone(),
+        state: m.state.clone(),
+        sender: m.sender.clone(),
+        recipients: rcpts,
+        urgency: Urgency::from_rank(m.urgency).ascii().into(),
+        deadline: deadline_date(m.deadline_at),
+        reason: if shows_reason { m.reason.clone() } else { None },
+        subject: m.subject.clone(),
+        size: m.size,
+        received_at: rfc3339_ms(m.received_at),
+        attempts: m.attempts,
+        next_attempt_at: (m.state == state::DEFERRED).then(|| rfc3339_ms(m.next_attempt_at)),
+    }
+}
+
+/// Messages still in the queue, most urgent first, then by arrival.
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<QueueEntry>, AdminError> {
+    let msgs = message::Entity::find()
+        .filter(message::Column::State.is_in(QUEUED_STATES))
+        .order_by_desc(message::Column::Urgency)
+        .order_by_asc(message::Column::ReceivedAt)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = msgs.iter().map(|m| m.id.clone()).collect();
+    let mut rcpts: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for chunk in ids.chunks(500) {
+        let rows = recipient::Entity::find()
+            .filter(recipient::Column::MessageId.is_in(chunk.to_vec()))
+            .order_by_asc(recipient::Column::Id)
+            .all(db)
+            .await?;
+        for r in rows {
+            rcpts.entry(r.message_id).or_default().push(r.address);
+        }
+    }
+    Ok(msgs
+        .iter()
+        .map(|m| entry(m, rcpts.remove(&m.id).unwrap_or_default()))
+        .collect())
+}
+
+pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, AdminError> {
+    let m = message::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.into()))?;
+    let rows = recipient::Entity::find()
+        .filter(recipient::Column::MessageId.eq(id))
+        .order_by_asc(recipient::Column::Id)
+        .all(db)
+        .await?;
+    let mut e = entry(&m, rows.iter().map(|r| r.address.clone()).collect());
+    e.reason = m.reason.clone();
+    Ok(QueueDetail {
+        entry: e,
+        header_from: m.header_from.clone(),
+        listener: m.listener.clone(),
+        client_ip: m.client_ip.clone(),
+        account: m.account.clone(),
+        secrecy: crate::policy::Secrecy::from_rank(m.secrecy).ascii().into(),
+        dsn_ret: m.dsn_ret.clone(),
+        dsn_envid: m.dsn_envid.clone(),
+        recipient_details: rows
+            .into_iter()
+            .map(|r| RecipientDetail {
+                address: r.address,
+                route: r.route,
+                state: r.state,
+                last_reply: r.last_reply,
+            })
+            .collect(),
+    })
+}
+
+async fn current_state(db: &DatabaseConnection, id: &str) -> Result<String, AdminError> {
+    message::Entity::find_by_id(id.to_string())
+        .select_only()
+        .column(message::Column::State)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.into()))
+}
+
+/// Moves a message from one of `from` to `to` in one conditional UPDATE.
+async fn transition(
+    db: &DatabaseConnection,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    reason: Option<String>,
+    action: &'static str,
+    needs: &'static str,
+) -> Result<(), AdminError> {
+    let now = now_ms();
+    let res = message::Entity::update_many()
+        .col_expr(message::Column::State, Expr::value(to))
+        .col_expr(message::Column::Reason, Expr::value(reason))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::State.is_in(from.to_vec()))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 1 {
+        tracing::info!(queue_id = %id, state = to, action, "queue state changed by administrator");
+        return Ok(());
+    }
+    let state = current_state(db, id).await?;
+    Err(AdminError::WrongState {
+        id: id.into(),
+        state,
+        action,
+        needs,
+    })
+}
+
+pub async fn hold(db: &DatabaseConnection, id: &str, reason: &str) -> Result<(), AdminError> {
+    transition(
+        db,
+        id,
+        &[state::WAITING, state::DEFERRED],
+        state::HELD,
+        Some(reason.to_string()),
+        "hold",
+        "waiting or deferred",
+    )
+    .await
+}
+
+pub async fn release(db: &DatabaseConnection, id: &str) -> Result<(), AdminError> {
+    transition(
+        db,
+        id,
+        &[state::HELD],
+        state::WAITING,
+        None,
+        "release",
+        "held",
+    )
+    .await
+}
+
+/// Schedules a deferred (or waiting) message for an attempt now.
+pub async fn retry(db: &DatabaseConnection, id: &str) -> Result<(), AdminError> {
+    transition(
+        db,
+        id,
+        &[state::DEFERRED, state::WAITING],
+        state::WAITING,
+        None,
+        "retry",
+        "deferred or waiting",
+    )
+    .await
+}
+
+/// Removes a message that is not being delivered, with its spool file. No DSN is sent.
+pub async fn delete(db: &DatabaseConnection, spool: &Path, id: &str) -> Result<(), AdminError> {
+    let res = message::Entity::delete_many()
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED, state::HELD]))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        let state = current_state(db, id).await?;
+        return Err(AdminError::WrongState {
+            id: id.into(),
+            state,
+            action: "delete",
+            needs: "waiting, deferred or held",
+        });
+    }
+    recipient::Entity::delete_many()
+        .filter(recipient::Column::MessageId.eq(id))
+        .exec(db)
+        .await?;
+    if crate::util::is_queue_id(id) {
+        let _ = std::fs::remove_file(spool_path(spool, id));
+    }
+    tracing::info!(queue_id = %id, "deleted from the queue by administrator");
+    Ok(())
+}
+
+/// Deletes spool files that have no queued message (left by a crash before the commit,
+/// or by a message that reached a final state).
+pub async fn remove_orphan_spool_files(
+    db: &DatabaseConnection,
+    spool: &Path,
+) -> Result<usize, DbErr> {
+    let Ok(entries) = std::fs::read_dir(spool) else {
+        return Ok(0);
+    };
+    let live: std::collections::HashSet<String> = message::Entity::find()
+        .select_only()
+        .column(message::Column::Id)
+        .filter(message::Column::State.is_in(QUEUED_STATES))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(id) = name.strip_suffix(".eml") {
+            if crate::util::is_queue_id(id)
+                && !live.contains(id)
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(removed, "removed spool files without a queued message");
+    }
+    Ok(removed)
+}
+
+/// Pending recipient rows of a message.
+pub async fn pending_recipients(
+    db: &DatabaseConnection,
+    id: &str,
+) -> Result<Vec<recipient::Model>, DbErr> {
+    recipient::Entity::find()
+        .filter(recipient::Column::MessageId.eq(id))
+        .filter(recipient::Column::State.eq(rcpt_state::PENDING))
+        .order_by_asc(recipient::Column::Id)
+        .all(db)
+        .await
+}

@@ -1,0 +1,295 @@
+//! Delivering one queued message: group its pending recipients by route, hand each group to
+//! its transport, record every recipient's outcome, then decide: delivered, deferred with
+//! backoff, or failed with a DSN to the sender.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+use super::dsn::{self, Action, DsnRecipient};
+use super::transport::{self, EnvRcpt, Envelope, Outcome};
+use super::{
+    admin, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue, Route,
+};
+use crate::config::Config;
+use crate::policy::Classification;
+use crate::store::entity::{message, recipient};
+use crate::util::{now_ms, rfc3339_ms};
+
+/// What delivery needs: the configuration and the queue (to enqueue DSNs).
+pub struct Deliverer {
+    pub config: Arc<Config>,
+    pub queue: Queue,
+}
+
+impl Deliverer {
+    fn db(&self) -> &DatabaseConnection {
+        self.queue.db()
+    }
+
+    /// Delivers a message that the scheduler has claimed (state `delivering`).
+    pub async fn deliver(&self, msg: message::Model) {
+        if let Err(e) = self.try_deliver(&msg).await {
+            // The database failed under us: put the message back for a later attempt.
+            tracing::error!(queue_id = %msg.id, error = %e, "delivery bookkeeping failed; will retry");
+            let _ = self
+                .set_state(
+                    &msg.id,
+                    state::DEFERRED,
+                    Some(format!("database: {e}")),
+                    now_ms() + 30_000,
+                    msg.attempts,
+                )
+                .await;
+        }
+    }
+
+    async fn try_deliver(&self, msg: &message::Model) -> Result<(), DbErr> {
+        let rcpts = admin::pending_recipients(self.db(), &msg.id).await?;
+        let path = spool_path(self.queue.spool(), &msg.id);
+        let content = match tokio::fs::read(&path).await {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = format!("spool file {} unreadable: {e}", path.display());
+                tracing::error!(queue_id = %msg.id, %reason, "holding message");
+                return self
+                    .set_state(&msg.id, state::HELD, Some(reason), now_ms(), msg.attempts)
+                    .await;
+            }
+        };
+        let mut outcomes: Vec<(recipient::Model, Outcome)> = Vec::new();
+        let mut dsn_passed_on = false;
+        for route in [Route::Inbound, Route::Outbound] {
+            let group: Vec<&recipient::Model> =
+                rcpts.iter().filter(|r| r.route == route.as_str()).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let cfg = match route {
+                Route::Outbound => self.config.outbound.clone(),
+                Route::Inbound => self.config.inbound.delivery(),
+            };
+            let env = Envelope {
+                queue_id: &msg.id,
+                sender: &msg.sender,
+                recipients: group
+                    .iter()
+                    .map(|r| EnvRcpt {
+                        address: r.address.clone(),
+                        notify: r.notify,
+                        orcpt: r.orcpt.clone(),
+                    })
+                    .collect(),
+                dsn_ret: msg.dsn_ret.as_deref(),
+                dsn_envid: msg.dsn_envid.as_deref(),
+                body_8bit: msg.body_8bit,
+                smtputf8: msg.smtputf8,
+            };
+            let report = transport::deliver(&cfg, &self.config.hostname, &env, &content).await;
+            dsn_passed_on |= report.dsn_passed_on;
+            for (r, o) in group.into_iter().zip(report.outcomes) {
+                tracing::info!(
+                    queue_id = %msg.id,
+                    rcpt = %r.address,
+                    route = route.as_str(),
+                    target = %cfg.upstream,
+                    result = ?o,
+                    "delivery attempt"
+                );
+                outcomes.push((r.clone(), o));
+            }
+        }
+
+        let now = now_ms();
+        let lifetime_ms = self.config.queue.max_lifetime_hours as i64 * 3_600_000;
+        let expired = now - msg.received_at >= lifetime_ms;
+        let mut failed = Vec::new();
+        let mut delivered = Vec::new();
+        let mut temp = 0usize;
+        for (r, o) in &outcomes {
+            let (st, reply) = match o {
+                Outcome::Delivered(s) => {
+                    delivered.push((r.clone(), s.clone()));
+                    (rcpt_state::DELIVERED, s.clone())
+                }
+                Outcome::PermFail(s) => {
+                    failed.push((r.clone(), s.clone(), dsn::status_of(s, "5.0.0")));
+                    (rcpt_state::FAILED, s.clone())
+                }
+                Outcome::TempFail(s) if expired => {
+                    let why = format!(
+                        "message expired in the queue after {} hours; last error: {s}",
+                        self.config.queue.max_lifetime_hours
+                    );
+                    failed.push((r.clone(), why.clone(), "4.4.7".to_string()));
+                    (rcpt_state::FAILED, why)
+                }
+                Outcome::TempFail(s) => {
+                    temp += 1;
+                    (rcpt_state::PENDING, s.clone())
+                }
+            };
+            recipient::Entity::update_many()
+                .col_expr(recipient::Column::State, Expr::value(st))
+                .col_expr(recipient::Column::LastReply, Expr::value(reply))
+                .col_expr(recipient::Column::UpdatedAt, Expr::value(now))
+                .filter(recipient::Column::Id.eq(r.id))
+                .exec(self.db())
+                .await?;
+        }
+
+        let attempts = msg.attempts + 1;
+        if temp > 0 {
+            let delay = backoff_ms(&self.config, attempts);
+            let reason = outcomes
+                .iter()
+                .find_map(|(_, o)| match o {
+                    Outcome::TempFail(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            tracing::warn!(queue_id = %msg.id, attempts, retry_in_s = delay / 1000, %reason, "deferred");
+            self.set_state(
+                &msg.id,
+                state::DEFERRED,
+                Some(reason),
+                now + delay,
+                attempts,
+            )
+            .await?;
+        } else {
+            let final_state = if delivered.is_empty() {
+                state::FAILED
+            } else {
+                state::DELIVERED
+            };
+            tracing::info!(queue_id = %msg.id, state = final_state, delivered = delivered.len(), failed = failed.len(), "left the queue");
+            self.set_state(&msg.id, final_state, None, now, attempts)
+                .await?;
+        }
+
+        self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
+            .await;
+        if temp == 0 {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        Ok(())
+    }
+
+    async fn set_state(
+        &self,
+        id: &str,
+        st: &str,
+        reason: Option<String>,
+        next: i64,
+        attempts: i32,
+    ) -> Result<(), DbErr> {
+        message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value(st))
+            .col_expr(message::Column::Reason, Expr::value(reason))
+            .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(message::Column::Attempts, Expr::value(attempts))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(message::Column::Id.eq(id))
+            .exec(self.db())
+            .await
+            .map(|_| ())
+    }
+
+    /// Failure DSNs (unless NOTIFY excludes them) and success DSNs when asked for with
+    /// NOTIFY=SUCCESS and the next hop did not take over the request. Never to the null sender.
+    async fn notify_sender(
+        &self,
+        msg: &message::Model,
+        content: &[u8],
+        failed: &[(recipient::Model, String, String)],
+        delivered: &[(recipient::Model, String)],
+        dsn_passed_on: bool,
+    ) {
+        if msg.sender.is_empty() || msg.generated {
+            return;
+        }
+        let never = smtp_proto::RCPT_NOTIFY_NEVER as i32;
+        let on_failure = |n: i32| n == 0 || (n & smtp_proto::RCPT_NOTIFY_FAILURE as i32) != 0;
+        let mut list: Vec<DsnRecipient> = failed
+            .iter()
+            .filter(|(r, _, _)| r.notify & never == 0 && on_failure(r.notify))
+            .map(|(r, why, status)| DsnRecipient {
+                address: r.address.clone(),
+                orcpt: r.orcpt.clone(),
+                action: Action::Failed,
+                status: status.clone(),
+                diagnostic: Some(why.clone()),
+            })
+            .collect();
+        if !dsn_passed_on {
+            list.extend(
+                delivered
+                    .iter()
+                    .filter(|(r, _)| r.notify & smtp_proto::RCPT_NOTIFY_SUCCESS as i32 != 0)
+                    .map(|(r, reply)| DsnRecipient {
+                        address: r.address.clone(),
+                        orcpt: r.orcpt.clone(),
+                        action: Action::Relayed,
+                        status: "2.0.0".into(),
+                        diagnostic: Some(reply.clone()),
+                    }),
+            );
+        }
+        if list.is_empty() {
+            return;
+        }
+        let bytes = dsn::build(&dsn::DsnInput {
+            hostname: &self.config.hostname,
+            queue_id: &msg.id,
+            original_sender: &msg.sender,
+            envid: msg.dsn_envid.as_deref(),
+            arrival_date: rfc3339_ms(msg.received_at),
+            recipients: list,
+            return_full: msg.dsn_ret.as_deref() == Some("FULL"),
+            original: content,
+        });
+        let meta = NewMessage {
+            direction: Direction::Out,
+            sender: String::new(),
+            recipients: vec![NewRecipient {
+                address: msg.sender.clone(),
+                route: Route::Inbound,
+                notify: 0,
+                orcpt: None,
+            }],
+            header_from: format!("MAILER-DAEMON@{}", self.config.hostname),
+            subject: "Delivery Status Notification".into(),
+            classification: Classification::default(),
+            deadline_at: None,
+            listener: "local".into(),
+            client_ip: String::new(),
+            helo: String::new(),
+            account: None,
+            dsn_ret: None,
+            dsn_envid: None,
+            body_8bit: true,
+            smtputf8: false,
+            generated: true,
+            hold_reason: None,
+        };
+        match self.queue.enqueue(meta, Vec::new(), bytes).await {
+            Ok(id) => {
+                tracing::info!(queue_id = %msg.id, dsn_id = %id, to = %msg.sender, "DSN queued")
+            }
+            Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "could not queue DSN"),
+        }
+    }
+}
+
+/// Exponential backoff with ±25 % jitter, capped at `retry_max_secs`.
+pub fn backoff_ms(cfg: &Config, attempts: i32) -> i64 {
+    let base = cfg.queue.retry_base_secs.max(1) as f64 * 1000.0;
+    let max = cfg.queue.retry_max_secs.max(1) as f64 * 1000.0;
+    let exp = base * 2f64.powi((attempts - 1).clamp(0, 30));
+    let capped = exp.min(max);
+    let jitter = rand::rng().random_range(0.75..1.25);
+    (capped * jitter) as i64
+}

@@ -1,0 +1,247 @@
+//! Delivery status notifications (RFC 3464): multipart/report with a human-readable part in
+//! English and Vietnamese, the machine-readable message/delivery-status, and the original
+//! headers (or the whole message when the client asked RET=FULL).
+
+use crate::util::rfc5322_now;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Failed,
+    Delayed,
+    Delivered,
+    Relayed,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DsnRecipient {
+    pub address: String,
+    pub orcpt: Option<String>,
+    pub action: Action,
+    /// The enhanced status, e.g. "5.1.1".
+    pub status: String,
+    pub diagnostic: Option<String>,
+}
+
+pub struct DsnInput<'a> {
+    pub hostname: &'a str,
+    pub queue_id: &'a str,
+    pub original_sender: &'a str,
+    pub envid: Option<&'a str>,
+    pub arrival_date: String,
+    pub recipients: Vec<DsnRecipient>,
+    /// RET=FULL: include the whole message, else only its header.
+    pub return_full: bool,
+    pub original: &'a [u8],
+}
+
+/// The enhanced status code at the start of a reply text, if any ("550 5.1.1 ..." → 5.1.1).
+pub fn status_of(reply: &str, fallback: &str) -> String {
+    for word in reply.split_whitespace().take(8) {
+        let w = word.trim_end_matches(|c: char| !c.is_ascii_digit());
+        let parts: Vec<&str> = w.split('.').collect();
+        if parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            return w.to_string();
+        }
+    }
+    fallback.to_string()
+}
+
+fn header_section(msg: &[u8]) -> &[u8] {
+    match msg.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(p) => &msg[..p + 2],
+        None => msg,
+    }
+}
+
+/// Builds the DSN as CRLF message bytes.
+pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
+    let boundary = format!("dsn-{}", crate::util::new_queue_id());
+    let any_failed = input.recipients.iter().any(|r| r.action == Action::Failed);
+    let (subject, en, vi) = if any_failed {
+        (
+            "Undelivered Mail Returned to Sender / Thư không gửi được",
+            "Your message could not be delivered to one or more recipients.",
+            "Văn bản của bạn không gửi được tới một hoặc nhiều người nhận.",
+        )
+    } else if input.recipients.iter().any(|r| r.action == Action::Delayed) {
+        (
+            "Delayed Mail (still being retried) / Thư đang bị chậm",
+            "Your message has not been delivered yet; delivery is still being attempted.",
+            "Văn bản của bạn chưa được gửi; hệ thống vẫn đang thử gửi lại.",
+        )
+    } else {
+        (
+            "Successful Mail Delivery Report / Báo cáo gửi thư thành công",
+            "Your message was delivered or relayed to the recipients below.",
+            "Văn bản của bạn đã được gửi tới những người nhận dưới đây.",
+        )
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{}>\r\n",
+        input.hostname
+    ));
+    out.push_str(&format!("To: <{}>\r\n", input.original_sender));
+    out.push_str(&format!("Subject: {}\r\n", encode_word(subject)));
+    out.push_str(&format!("Date: {}\r\n", rfc5322_now()));
+    out.push_str(&format!(
+        "Message-ID: <dsn.{}@{}>\r\n",
+        crate::util::new_queue_id(),
+        input.hostname
+    ));
+    out.push_str("Auto-Submitted: auto-replied\r\n");
+    out.push_str("MIME-Version: 1.0\r\n");
+    out.push_str(&format!(
+        "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"{boundary}\"\r\n\r\n"
+    ));
+    out.push_str("This is a MIME-encapsulated delivery status notification.\r\n\r\n");
+
+    out.push_str(&format!("--{boundary}\r\n"));
+    out.push_str(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    );
+    out.push_str(&format!(
+        "{en}\r\n{vi}\r\n\r\nQueue ID: {}\r\n\r\n",
+        input.queue_id
+    ));
+    for r in &input.recipients {
+        out.push_str(&format!(
+            "<{}>: {} ({})\r\n",
+            r.address,
+            r.action.as_str(),
+            r.diagnostic.as_deref().unwrap_or(&r.status)
+        ));
+    }
+    out.push_str("\r\n");
+
+    out.push_str(&format!("--{boundary}\r\n"));
+    out.push_str("Content-Type: message/delivery-status\r\n\r\n");
+    out.push_str(&format!("Reporting-MTA: dns; {}\r\n", input.hostname));
+    if let Some(envid) = input.envid {
+        out.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+    }
+    out.push_str(&format!("X-Congvan-Queue-ID: {}\r\n", input.queue_id));
+    out.push_str(&format!("Arrival-Date: {}\r\n", input.arrival_date));
+    for r in &input.recipients {
+        out.push_str("\r\n");
+        if let Some(o) = &r.orcpt {
+            out.push_str(&format!("Original-Recipient: {o}\r\n"));
+        }
+        out.push_str(&format!("Final-Recipient: rfc822; {}\r\n", r.address));
+        out.push_str(&format!("Action: {}\r\n", r.action.as_str()));
+        out.push_str(&format!("Status: {}\r\n", r.status));
+        if let Some(d) = &r.diagnostic {
+            let clean: String = d
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            out.push_str(&format!("Diagnostic-Code: smtp; {clean}\r\n"));
+        }
+    }
+    out.push_str("\r\n");
+
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+    if input.return_full {
+        bytes.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        bytes.extend_from_slice(input.original);
+        if !input.original.ends_with(b"\r\n") {
+            bytes.extend_from_slice(b"\r\n");
+        }
+    } else {
+        bytes.extend_from_slice(b"Content-Type: text/rfc822-headers\r\n\r\n");
+        bytes.extend_from_slice(header_section(input.original));
+    }
+    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    bytes
+}
+
+/// RFC 2047 B-encoding for a non-ASCII header value; ASCII passes through.
+pub fn encode_word(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    use base64::Engine;
+    // Keep each encoded word under 75 characters: split on character boundaries.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in s.chars() {
+        if chunk.len() + c.len_utf8() > 40 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn status_extraction() {
+        assert_eq!(status_of("550 5.1.1 no such user", "5.0.0"), "5.1.1");
+        assert_eq!(
+            status_of("h: permanent error (550): 5.7.1 denied", "5.0.0"),
+            "5.7.1"
+        );
+        assert_eq!(status_of("connection refused", "4.4.1"), "4.4.1");
+    }
+
+    #[test]
+    fn dsn_shape() {
+        let original = b"From: a@dev.gov.vn\r\nSubject: x\r\n\r\nbody\r\n";
+        let d = build(&DsnInput {
+            hostname: "gw.test",
+            queue_id: "q1",
+            original_sender: "a@dev.gov.vn",
+            envid: Some("E1"),
+            arrival_date: "Mon, 1 Jan 2026 00:00:00 +0700".into(),
+            recipients: vec![DsnRecipient {
+                address: "b@x.gov.vn".into(),
+                orcpt: Some("rfc822;b@x.gov.vn".into()),
+                action: Action::Failed,
+                status: "5.1.1".into(),
+                diagnostic: Some("550 5.1.1 unknown".into()),
+            }],
+            return_full: false,
+            original,
+        });
+        let s = String::from_utf8(d).unwrap();
+        assert!(s.contains("report-type=delivery-status"));
+        assert!(s.contains("Original-Envelope-Id: E1\r\n"));
+        assert!(s.contains(
+            "Final-Recipient: rfc822; b@x.gov.vn\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        ));
+        assert!(s.contains("text/rfc822-headers\r\n\r\nFrom: a@dev.gov.vn\r\nSubject: x\r\n\r\n--"));
+        assert!(!s.contains("\nbody"));
+        assert!(!s.replace("\r\n", "").contains('\n'));
+    }
+}

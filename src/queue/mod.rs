@@ -1,0 +1,351 @@
+//! The queue: the only writer of accepted mail (like Postfix's cleanup), the scheduler that
+//! takes it out again (urgency lanes, then earliest deadline), delivery, and DSNs.
+//!
+//! Durability: a message's content goes to `spool/<id>.eml` and is fsynced by the session's
+//! task; the writer task then fsyncs the spool directory and inserts the message and its
+//! recipients in one database transaction. Concurrent sessions are committed together in
+//! one transaction (group commit). Only after that commit does the session answer 250.
+//! A spool file without a row (a crash between the two steps) is removed at start-up.
+
+pub mod admin;
+pub mod delivery;
+pub mod dsn;
+pub mod scheduler;
+pub mod transport;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::policy::Classification;
+use crate::store::entity::{message, recipient};
+use crate::util::{new_queue_id, now_ms};
+
+/// Message states, as stored and as `queue list` shows them.
+pub mod state {
+    pub const WAITING: &str = "waiting";
+    pub const DELIVERING: &str = "delivering";
+    pub const DEFERRED: &str = "deferred";
+    pub const HELD: &str = "held";
+    pub const DELIVERED: &str = "delivered";
+    pub const FAILED: &str = "failed";
+}
+
+/// Recipient states.
+pub mod rcpt_state {
+    pub const PENDING: &str = "pending";
+    pub const DELIVERED: &str = "delivered";
+    pub const FAILED: &str = "failed";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Văn bản đi.
+    Out,
+    /// Văn bản đến.
+    In,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Out => "out",
+            Direction::In => "in",
+        }
+    }
+}
+
+/// Which delivery target a recipient goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `outbound.upstream`
+    Outbound,
+    /// `inbound.deliver_to`: local domains and mail the gateway writes itself.
+    Inbound,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Outbound => "outbound",
+            Route::Inbound => "inbound",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecipient {
+    pub address: String,
+    pub route: Route,
+    pub notify: i32,
+    pub orcpt: Option<String>,
+}
+
+/// Everything known about an accepted message except its bytes.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub direction: Direction,
+    pub sender: String,
+    pub recipients: Vec<NewRecipient>,
+    pub header_from: String,
+    pub subject: String,
+    pub classification: Classification,
+    pub deadline_at: Option<i64>,
+    pub listener: String,
+    pub client_ip: String,
+    pub helo: String,
+    pub account: Option<String>,
+    pub dsn_ret: Option<String>,
+    pub dsn_envid: Option<String>,
+    pub body_8bit: bool,
+    pub smtputf8: bool,
+    pub generated: bool,
+    /// Set when the message must wait for an administrator (e.g. an unusable identity).
+    pub hold_reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, Clone)]
+#[non_exhaustive]
+pub enum QueueError {
+    #[error("no space left for the spool: {0}")]
+    DiskFull(String),
+    #[error("spool write failed: {0}")]
+    Io(String),
+    #[error("database unavailable: {0}")]
+    Database(String),
+    #[error("the queue is shutting down")]
+    ShuttingDown,
+}
+
+impl QueueError {
+    fn from_io(e: &std::io::Error) -> QueueError {
+        if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+            QueueError::DiskFull(e.to_string())
+        } else {
+            QueueError::Io(e.to_string())
+        }
+    }
+}
+
+struct CommitRequest {
+    id: String,
+    meta: NewMessage,
+    size: i64,
+    reply: oneshot::Sender<Result<(), QueueError>>,
+}
+
+/// The daemon's handle to the queue: enqueue durably and wake the scheduler.
+#[derive(Clone)]
+pub struct Queue {
+    db: DatabaseConnection,
+    spool: PathBuf,
+    tx: mpsc::Sender<CommitRequest>,
+    wake: Arc<Notify>,
+}
+
+/// The path of a queued message's content.
+pub fn spool_path(spool: &Path, id: &str) -> PathBuf {
+    spool.join(format!("{id}.eml"))
+}
+
+impl Queue {
+    /// Creates the spool, removes files left without a row by a crash, and starts the writer.
+    pub async fn start(db: DatabaseConnection, spool: PathBuf) -> std::io::Result<Queue> {
+        std::fs::create_dir_all(&spool)?;
+        admin::remove_orphan_spool_files(&db, &spool)
+            .await
+            .map_err(std::io::Error::other)?;
+        let (tx, rx) = mpsc::channel(1024);
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(writer_loop(db.clone(), spool.clone(), rx, wake.clone()));
+        Ok(Queue {
+            db,
+            spool,
+            tx,
+            wake,
+        })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+    pub fn spool(&self) -> &Path {
+        &self.spool
+    }
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Writes `trace` then `data` to the spool, syncs, and commits the row. Returns the
+    /// queue id once the message is durable: only then may the caller answer 250.
+    pub async fn enqueue(
+        &self,
+        meta: NewMessage,
+        trace: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<String, QueueError> {
+        self.enqueue_with_id(new_queue_id(), meta, trace, data)
+            .await
+    }
+
+    /// As [`Queue::enqueue`], with an id the caller chose (to name it in a Received header).
+    pub async fn enqueue_with_id(
+        &self,
+        id: String,
+        meta: NewMessage,
+        trace: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<String, QueueError> {
+        let path = spool_path(&self.spool, &id);
+        let size = (trace.len() + data.len()) as i64;
+        let write_path = path.clone();
+        let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&write_path)?;
+            let r = (|| {
+                f.write_all(&trace)?;
+                f.write_all(&data)?;
+                f.sync_all()
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&write_path);
+            }
+            r
+        })
+        .await
+        .map_err(|e| QueueError::Io(e.to_string()))?;
+        written.map_err(|e| QueueError::from_io(&e))?;
+
+        let (reply, rx) = oneshot::channel();
+        let req = CommitRequest {
+            id: id.clone(),
+            meta,
+            size,
+            reply,
+        };
+        if self.tx.send(req).await.is_err() {
+            let _ = std::fs::remove_file(&path);
+            return Err(QueueError::ShuttingDown);
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(QueueError::ShuttingDown),
+        }
+    }
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+async fn writer_loop(
+    db: DatabaseConnection,
+    spool: PathBuf,
+    mut rx: mpsc::Receiver<CommitRequest>,
+    wake: Arc<Notify>,
+) {
+    const MAX_BATCH: usize = 256;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let dir = spool.clone();
+        let dir_synced = tokio::task::spawn_blocking(move || fsync_dir(&dir))
+            .await
+            .map_err(|e| QueueError::Io(e.to_string()))
+            .and_then(|r| r.map_err(|e| QueueError::from_io(&e)));
+        let result = match dir_synced {
+            Ok(()) => commit_batch(&db, &batch)
+                .await
+                .map_err(|e| QueueError::Database(e.to_string())),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, count = batch.len(), "queue commit failed; messages refused with 4xx");
+        }
+        for r in batch {
+            if result.is_err() {
+                let _ = std::fs::remove_file(spool_path(&spool, &r.id));
+            } else {
+                tracing::info!(
+                    queue_id = %r.id,
+                    direction = r.meta.direction.as_str(),
+                    sender = %r.meta.sender,
+                    rcpts = r.meta.recipients.len(),
+                    size = r.size,
+                    urgency = r.meta.classification.urgency.ascii(),
+                    state = if r.meta.hold_reason.is_some() { state::HELD } else { state::WAITING },
+                    "queued"
+                );
+            }
+            let _ = r.reply.send(result.clone());
+        }
+        if result.is_ok() {
+            wake.notify_one();
+        }
+    }
+}
+
+async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let now = now_ms();
+    for r in batch {
+        let m = &r.meta;
+        message::ActiveModel {
+            id: Set(r.id.clone()),
+            direction: Set(m.direction.as_str().into()),
+            state: Set(if m.hold_reason.is_some() {
+                state::HELD
+            } else {
+                state::WAITING
+            }
+            .into()),
+            sender: Set(m.sender.clone()),
+            header_from: Set(m.header_from.clone()),
+            subject: Set(m.subject.clone()),
+            urgency: Set(m.classification.urgency.rank()),
+            secrecy: Set(m.classification.secrecy.rank()),
+            deadline_at: Set(m.deadline_at),
+            size: Set(r.size),
+            listener: Set(m.listener.clone()),
+            client_ip: Set(m.client_ip.clone()),
+            helo: Set(m.helo.clone()),
+            account: Set(m.account.clone()),
+            received_at: Set(now),
+            next_attempt_at: Set(now),
+            attempts: Set(0),
+            reason: Set(m.hold_reason.clone()),
+            dsn_ret: Set(m.dsn_ret.clone()),
+            dsn_envid: Set(m.dsn_envid.clone()),
+            body_8bit: Set(m.body_8bit),
+            smtputf8: Set(m.smtputf8),
+            generated: Set(m.generated),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let rows = m.recipients.iter().map(|rc| recipient::ActiveModel {
+            message_id: Set(r.id.clone()),
+            address: Set(rc.address.clone()),
+            route: Set(rc.route.as_str().into()),
+            state: Set(rcpt_state::PENDING.into()),
+            notify: Set(rc.notify),
+            orcpt: Set(rc.orcpt.clone()),
+            last_reply: Set(None),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        recipient::Entity::insert_many(rows).exec(&txn).await?;
+    }
+    txn.commit().await
+}

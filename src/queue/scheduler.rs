@@ -1,0 +1,107 @@
+//! The scheduler: picks due messages (urgent lanes first, then earliest deadline, then
+//! arrival), claims each with a conditional UPDATE, and runs deliveries up to the configured
+//! concurrency. After a restart, messages left `delivering` are retried at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, NullOrdering, Order};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::{watch, Semaphore};
+
+use super::delivery::Deliverer;
+use super::state;
+use crate::store::entity::message;
+use crate::util::now_ms;
+
+/// Puts messages interrupted mid-delivery back to `waiting`, due now.
+pub async fn recover(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let now = now_ms();
+    let res = message::Entity::update_many()
+        .col_expr(message::Column::State, Expr::value(state::WAITING))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(now))
+        .filter(message::Column::State.eq(state::DELIVERING))
+        .exec(db)
+        .await?;
+    if res.rows_affected > 0 {
+        tracing::warn!(
+            count = res.rows_affected,
+            "messages interrupted during delivery are retried now"
+        );
+    }
+    Ok(res.rows_affected)
+}
+
+/// Due messages in dispatch order.
+async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
+        .filter(message::Column::NextAttemptAt.lte(now_ms()))
+        .order_by(message::Column::Urgency, Order::Desc)
+        .order_by_with_nulls(message::Column::DeadlineAt, Order::Asc, NullOrdering::Last)
+        .order_by(message::Column::ReceivedAt, Order::Asc)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+async fn claim(db: &DatabaseConnection, id: &str) -> Result<bool, DbErr> {
+    let res = message::Entity::update_many()
+        .col_expr(message::Column::State, Expr::value(state::DELIVERING))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>) {
+    let db = deliverer.queue.db().clone();
+    let wake = deliverer.queue.wake();
+    let slots = Arc::new(Semaphore::new(deliverer.config.queue.concurrency));
+    if let Err(e) = recover(&db).await {
+        tracing::error!(error = %e, "could not recover interrupted deliveries");
+    }
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let free = slots.available_permits();
+        if free > 0 {
+            match due(&db, free as u64).await {
+                Ok(msgs) => {
+                    for m in msgs {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        match claim(&db, &m.id).await {
+                            Ok(true) => {
+                                let d = deliverer.clone();
+                                tokio::spawn(async move {
+                                    let wake = d.queue.wake();
+                                    d.deliver(m).await;
+                                    drop(permit);
+                                    wake.notify_one();
+                                });
+                            }
+                            Ok(false) => {}
+                            Err(e) => tracing::error!(error = %e, "claim failed"),
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "scheduler query failed"),
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Let deliveries in flight finish so their results are recorded.
+    let total = deliverer.config.queue.concurrency as u32;
+    let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(total)).await;
+}

@@ -1,0 +1,435 @@
+//! Handing a message to its next hop: an SMTP server through lettre's low-level connection
+//! (per-recipient replies and DSN parameters, which `send_raw` cannot give), or an `outbox:`
+//! directory for sites that pick files up.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::extension::{
+    ClientId, Extension, MailBodyParameter, MailParameter, RcptParameter,
+};
+use lettre::Address;
+use serde::Serialize;
+
+use crate::config::{DeliveryConfig, Target, TlsMode};
+
+/// What the next hop said about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered(String),
+    TempFail(String),
+    PermFail(String),
+}
+
+/// The envelope of one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    pub queue_id: &'a str,
+    pub sender: &'a str,
+    pub recipients: Vec<EnvRcpt>,
+    pub dsn_ret: Option<&'a str>,
+    pub dsn_envid: Option<&'a str>,
+    pub body_8bit: bool,
+    pub smtputf8: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvRcpt {
+    pub address: String,
+    pub notify: i32,
+    pub orcpt: Option<String>,
+}
+
+/// Per recipient outcomes, and whether the next hop took over DSN duty (it announced DSN and
+/// got our NOTIFY parameters), in which case we send no "relayed" DSN ourselves.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    pub dsn_passed_on: bool,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn deliver(
+    cfg: &DeliveryConfig,
+    hostname: &str,
+    env: &Envelope<'_>,
+    content: &[u8],
+) -> Report {
+    match &cfg.upstream {
+        Target::Outbox(dir) => {
+            let outcome = match write_outbox(dir, env, content).await {
+                Ok(name) => Outcome::Delivered(format!("250 2.0.0 written to {name}")),
+                Err(e) => Outcome::TempFail(format!("451 4.3.0 outbox {}: {e}", dir.display())),
+            };
+            Report {
+                outcomes: vec![outcome; env.recipients.len()],
+                dsn_passed_on: false,
+            }
+        }
+        Target::Smtp {
+            host,
+            port,
+            implicit_tls,
+        } => match smtp_deliver(cfg, host, *port, *implicit_tls, hostname, env, content).await {
+            Ok(r) => r,
+            Err(e) => {
+                let o = classify_error(&e, "");
+                Report {
+                    outcomes: vec![o; env.recipients.len()],
+                    dsn_passed_on: false,
+                }
+            }
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct EnvelopeFile<'a> {
+    queue_id: &'a str,
+    sender: &'a str,
+    recipients: Vec<&'a str>,
+}
+
+/// Writes NAME.envelope.json then NAME.eml, each under a temporary name, fsynced, renamed.
+async fn write_outbox(dir: &Path, env: &Envelope<'_>, content: &[u8]) -> std::io::Result<String> {
+    let name = format!("{}-{}", env.queue_id, short_hash(&env.recipients));
+    let envelope = serde_json::to_vec_pretty(&EnvelopeFile {
+        queue_id: env.queue_id,
+        sender: env.sender,
+        recipients: env.recipients.iter().map(|r| r.address.as_str()).collect(),
+    })
+    .map_err(std::io::Error::other)?;
+    let dir = dir.to_path_buf();
+    let content = content.to_vec();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir, &format!("{name}.envelope.json"), &envelope)?;
+        write_atomic(&dir, &format!("{name}.eml"), &content)?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(dir.join(format!("{name}.eml")).display().to_string())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Distinguishes the per-route files of one message (local and remote recipients).
+fn short_hash(rcpts: &[EnvRcpt]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for r in rcpts {
+        ctx.update(r.address.as_bytes());
+        ctx.update(b"\0");
+    }
+    hex::encode(&ctx.finish().as_ref()[..4])
+}
+
+fn tls_parameters(cfg: &DeliveryConfig, host: &str) -> Result<TlsParameters, String> {
+    let mut b = TlsParameters::builder(host.to_string());
+    if cfg.tls == TlsMode::Opportunistic {
+        b = b
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    }
+    if let Some(ca) = &cfg.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+        b = b.certificate_store(CertificateStore::None);
+        let mut n = 0;
+        for der in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let der = der.map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+            let cert = Certificate::from_der(der.to_vec())
+                .map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+            b = b.add_root_certificate(cert);
+            n += 1;
+        }
+        if n == 0 {
+            return Err(format!("ca_file {} holds no certificate", ca.display()));
+        }
+    }
+    b.build_rustls().map_err(|e| e.to_string())
+}
+
+fn read_credentials(path: &Path) -> Result<Credentials, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("credentials {}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let user = lines.next().unwrap_or("").to_string();
+    let pass = lines.next().unwrap_or("").to_string();
+    if user.is_empty() {
+        return Err(format!(
+            "credentials {}: first line must be the user name, second the password",
+            path.display()
+        ));
+    }
+    Ok(Credentials::new(user, pass))
+}
+
+#[derive(Debug)]
+enum DeliverError {
+    /// Could not reach or talk to the server: temporary.
+    Temp(String),
+    /// A configuration problem on our side: temporary, so the admin can fix it.
+    Local(String),
+    Lettre(lettre::transport::smtp::Error),
+}
+
+fn classify_error(e: &DeliverError, prefix: &str) -> Outcome {
+    match e {
+        DeliverError::Temp(s) => Outcome::TempFail(format!("{prefix}{s}")),
+        DeliverError::Local(s) => Outcome::TempFail(format!("{prefix}local configuration: {s}")),
+        DeliverError::Lettre(e) => lettre_outcome(e, prefix),
+    }
+}
+
+fn lettre_outcome(e: &lettre::transport::smtp::Error, prefix: &str) -> Outcome {
+    let text = format!("{prefix}{e}");
+    if e.is_permanent() {
+        Outcome::PermFail(text)
+    } else {
+        Outcome::TempFail(text)
+    }
+}
+
+fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
+    let lines: Vec<&str> = r.message().collect();
+    format!("{} {}", r.code(), lines.join(" "))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn smtp_deliver(
+    cfg: &DeliveryConfig,
+    host: &str,
+    port: u16,
+    implicit_tls: bool,
+    hostname: &str,
+    env: &Envelope<'_>,
+    content: &[u8],
+) -> Result<Report, DeliverError> {
+    let client_id = ClientId::Domain(hostname.to_string());
+    let tls = if implicit_tls || cfg.tls != TlsMode::None {
+        Some(tls_parameters(cfg, host).map_err(DeliverError::Local)?)
+    } else {
+        None
+    };
+    let implicit = if implicit_tls { tls.clone() } else { None };
+    let mut conn = AsyncSmtpConnection::connect_tokio1(
+        (host, port),
+        Some(TIMEOUT),
+        &client_id,
+        implicit,
+        None,
+    )
+    .await
+    .map_err(|e| DeliverError::Temp(format!("connect to {host}:{port}: {e}")))?;
+
+    if !implicit_tls {
+        let offered = conn.server_info().supports_feature(Extension::StartTls);
+        match (cfg.tls, offered, tls) {
+            (TlsMode::None, _, _) => {}
+            (TlsMode::Required, false, _) => {
+                conn.abort().await;
+                return Err(DeliverError::Temp(format!(
+                    "{host}:{port} does not offer STARTTLS and tls = \"required\""
+                )));
+            }
+            (_, true, Some(params)) => conn
+                .starttls(params, &client_id)
+                .await
+                .map_err(|e| DeliverError::Temp(format!("STARTTLS with {host}:{port}: {e}")))?,
+            _ => {}
+        }
+    }
+    if let Some(path) = &cfg.credentials_file {
+        let creds = read_credentials(path).map_err(DeliverError::Local)?;
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+            .await
+            .map_err(DeliverError::Lettre)?;
+    }
+
+    // lettre's ServerInfo knows no DSN or SIZE keyword: read them from a fresh EHLO.
+    let ehlo = conn
+        .command(Ehlo::new(client_id.clone()))
+        .await
+        .map_err(DeliverError::Lettre)?;
+    let keywords: Vec<String> = ehlo
+        .message()
+        .skip(1)
+        .map(|l| l.to_ascii_uppercase())
+        .collect();
+    let has = |k: &str| {
+        keywords
+            .iter()
+            .any(|l| l == k || l.starts_with(&format!("{k} ")))
+    };
+    let dsn = has("DSN");
+    let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
+    let utf8 = conn.server_info().supports_feature(Extension::SmtpUtfEight);
+    if env.smtputf8 && !utf8 {
+        conn.abort().await;
+        return Ok(Report {
+            outcomes: vec![
+                Outcome::PermFail(format!(
+                    "553 5.6.7 {host} does not support SMTPUTF8, needed by this message"
+                ));
+                env.recipients.len()
+            ],
+            dsn_passed_on: false,
+        });
+    }
+
+    let mut mail_params = vec![MailParameter::Size(content.len())];
+    if env.body_8bit && eight_bit {
+        mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if env.smtputf8 {
+        mail_params.push(MailParameter::SmtpUtfEight);
+    }
+    if dsn {
+        if let Some(ret) = env.dsn_ret {
+            mail_params.push(MailParameter::Other {
+                keyword: "RET".into(),
+                value: Some(ret.to_string()),
+            });
+        }
+        if let Some(envid) = env.dsn_envid {
+            mail_params.push(MailParameter::Other {
+                keyword: "ENVID".into(),
+                value: Some(envid.to_string()),
+            });
+        }
+    }
+    let sender = if env.sender.is_empty() {
+        None
+    } else {
+        match env.sender.parse::<Address>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                return Ok(Report {
+                    outcomes: vec![
+                        Outcome::PermFail(format!(
+                            "553 5.1.7 sender <{}> cannot be sent on: {e}",
+                            env.sender
+                        ));
+                        env.recipients.len()
+                    ],
+                    dsn_passed_on: false,
+                })
+            }
+        }
+    };
+    conn.command(Mail::new(sender, mail_params))
+        .await
+        .map_err(DeliverError::Lettre)?;
+
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; env.recipients.len()];
+    let mut accepted = Vec::new();
+    for (i, r) in env.recipients.iter().enumerate() {
+        let addr = match r.address.parse::<Address>() {
+            Ok(a) => a,
+            Err(e) => {
+                outcomes[i] = Some(Outcome::PermFail(format!(
+                    "553 5.1.3 recipient <{}> cannot be sent on: {e}",
+                    r.address
+                )));
+                continue;
+            }
+        };
+        let mut params = Vec::new();
+        if dsn {
+            if let Some(n) = notify_param(r.notify) {
+                params.push(RcptParameter::Other {
+                    keyword: "NOTIFY".into(),
+                    value: Some(n),
+                });
+            }
+            if let Some(o) = &r.orcpt {
+                params.push(RcptParameter::Other {
+                    keyword: "ORCPT".into(),
+                    value: Some(o.clone()),
+                });
+            }
+        }
+        match conn.command(Rcpt::new(addr, params)).await {
+            Ok(_) => accepted.push(i),
+            Err(e) if e.is_permanent() || e.is_transient() => {
+                outcomes[i] = Some(lettre_outcome(&e, ""));
+            }
+            Err(e) => return Err(DeliverError::Lettre(e)),
+        }
+    }
+    if !accepted.is_empty() {
+        let final_outcome = match conn.command(Data).await {
+            Ok(_) => {
+                let body = content.strip_suffix(b"\r\n").unwrap_or(content);
+                match conn.message(body).await {
+                    Ok(resp) => Outcome::Delivered(format!("{host}: {}", reply_text(&resp))),
+                    Err(e) => classify_error(&DeliverError::Lettre(e), &format!("{host}: ")),
+                }
+            }
+            Err(e) => classify_error(&DeliverError::Lettre(e), &format!("{host}: ")),
+        };
+        for i in accepted {
+            outcomes[i] = Some(final_outcome.clone());
+        }
+    }
+    let _ = conn.quit().await;
+    Ok(Report {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::TempFail("no reply".into())))
+            .collect(),
+        dsn_passed_on: dsn,
+    })
+}
+
+/// The NOTIFY value for the stored bits, None when the client gave none.
+fn notify_param(bits: i32) -> Option<String> {
+    let bits = bits as u64;
+    if bits & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
+        return Some("NEVER".into());
+    }
+    let mut v = Vec::new();
+    if bits & smtp_proto::RCPT_NOTIFY_SUCCESS != 0 {
+        v.push("SUCCESS");
+    }
+    if bits & smtp_proto::RCPT_NOTIFY_FAILURE != 0 {
+        v.push("FAILURE");
+    }
+    if bits & smtp_proto::RCPT_NOTIFY_DELAY != 0 {
+        v.push("DELAY");
+    }
+    (!v.is_empty()).then(|| v.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn notify_values() {
+        assert_eq!(notify_param(0), None);
+        assert_eq!(
+            notify_param(
+                (smtp_proto::RCPT_NOTIFY_SUCCESS | smtp_proto::RCPT_NOTIFY_FAILURE) as i32
+            ),
+            Some("SUCCESS,FAILURE".into())
+        );
+        assert_eq!(
+            notify_param(smtp_proto::RCPT_NOTIFY_NEVER as i32),
+            Some("NEVER".into())
+        );
+    }
+}

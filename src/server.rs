@@ -1,0 +1,140 @@
+//! The daemon: opens the store, starts the queue, the scheduler and the listeners, tells
+//! systemd it is ready once every listener is bound, and stops gracefully on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+
+use crate::config::{Config, Role};
+use crate::policy::DomainRules;
+use crate::queue::delivery::Deliverer;
+use crate::queue::{scheduler, Queue};
+use crate::smtp::listener::{accept_loop, bind_all};
+use crate::smtp::throttle::AuthThrottle;
+use crate::smtp::ServerCtx;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("spool: {0}")]
+    Spool(std::io::Error),
+    #[error("{0}")]
+    Tls(String),
+    #[error("{0}")]
+    Bind(std::io::Error),
+}
+
+/// A running daemon, for `serve` and for tests that run it in-process.
+pub struct Running {
+    pub addrs: Vec<(Role, SocketAddr)>,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn addr(&self, role: Role) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(r, _)| *r == role).map(|(_, a)| *a)
+    }
+    /// Stops accepting, lets sessions and deliveries in flight finish, and returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.done.await;
+    }
+}
+
+pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let config = Arc::new(config);
+    let db = crate::store::open(&config.database_url()).await?;
+    let tls = match &config.tls {
+        Some(t) => {
+            Some(crate::smtp::tls::load_server_config(&t.cert, &t.key).map_err(ServeError::Tls)?)
+        }
+        None => None,
+    };
+    let queue = Queue::start(db.clone(), config.spool_dir())
+        .await
+        .map_err(ServeError::Spool)?;
+    let listeners = bind_all(&config).await.map_err(ServeError::Bind)?;
+    let addrs = listeners
+        .iter()
+        .filter_map(|(l, s)| s.local_addr().ok().map(|a| (l.role, a)))
+        .collect();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sessions = Arc::new(Semaphore::new(config.limits.max_connections));
+    let ctx = Arc::new(ServerCtx {
+        config: config.clone(),
+        db: db.clone(),
+        queue: queue.clone(),
+        tls,
+        throttle: AuthThrottle::new(
+            config.limits.max_auth_failures,
+            Duration::from_secs(config.limits.auth_block_secs),
+        ),
+        domains: DomainRules::default(),
+        shutdown: stop_rx.clone(),
+        sessions: sessions.clone(),
+    });
+    let deliverer = Arc::new(Deliverer {
+        config: config.clone(),
+        queue: queue.clone(),
+    });
+    let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
+    let mut accepts = Vec::new();
+    for (l, sock) in listeners {
+        accepts.push(tokio::spawn(accept_loop(ctx.clone(), l, sock)));
+    }
+    let max = config.limits.max_connections as u32;
+    let done = tokio::spawn(async move {
+        for a in accepts {
+            let _ = a.await;
+        }
+        // Sessions finish their current transaction and get 421 at their next command.
+        if tokio::time::timeout(Duration::from_secs(60), sessions.acquire_many(max))
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions still open after 60 s; stopping anyway");
+        }
+        let _ = sched.await;
+        tracing::info!("stopped");
+    });
+    Ok(Running {
+        addrs,
+        stop: stop_tx,
+        done,
+    })
+}
+
+/// `congvan serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let running = start(config).await?;
+    for (role, addr) in &running.addrs {
+        tracing::info!(role = role.as_str(), %addr, "ready");
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing sessions in progress");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    running.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

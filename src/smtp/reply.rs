@@ -1,0 +1,111 @@
+//! SMTP replies: a code, an enhanced status code (RFC 3463), the English reason and, for
+//! refusals, the Vietnamese text after it (SPEC.md).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub status: &'static str,
+    pub text: String,
+    /// Vietnamese text, appended after " / " on refusals.
+    pub vi: Option<&'static str>,
+}
+
+impl Reply {
+    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status,
+            text: text.into(),
+            vi: None,
+        }
+    }
+    pub fn vi(mut self, vi: &'static str) -> Reply {
+        self.vi = Some(vi);
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.code >= 400
+    }
+    /// Closes the connection after being sent (421 and similar).
+    pub fn closes(&self) -> bool {
+        self.code == 421 || self.code == 221
+    }
+    pub fn to_wire(&self) -> String {
+        let mut line = format!("{} {} {}", self.code, self.status, self.text);
+        if let Some(vi) = self.vi {
+            line.push_str(" / ");
+            line.push_str(vi);
+        }
+        line.retain(|c| c != '\r' && c != '\n');
+        line.push_str("\r\n");
+        line
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.to_wire().trim_end())
+    }
+}
+
+/// Multi-line reply (EHLO): every line but the last uses `code-`.
+pub fn multiline(code: u16, lines: &[String]) -> String {
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.push_str(&format!("{code}{sep}{l}\r\n"));
+    }
+    out
+}
+
+/// The refusals used in more than one place.
+pub mod std_replies {
+    use super::Reply;
+
+    pub fn bad_sequence(what: &str) -> Reply {
+        Reply::new(503, "5.5.1", format!("Bad sequence of commands: {what}"))
+            .vi("Sai trình tự lệnh")
+    }
+    pub fn too_many_errors() -> Reply {
+        Reply::new(421, "4.7.0", "Too many errors, closing connection")
+            .vi("Quá nhiều lỗi, đóng kết nối")
+    }
+    pub fn timeout() -> Reply {
+        Reply::new(421, "4.4.2", "Idle timeout, closing connection")
+            .vi("Hết thời gian chờ, đóng kết nối")
+    }
+    pub fn shutting_down() -> Reply {
+        Reply::new(421, "4.3.2", "Service shutting down, try again later")
+            .vi("Dịch vụ đang dừng, vui lòng thử lại sau")
+    }
+    pub fn bare_lf_command() -> Reply {
+        Reply::new(
+            500,
+            "5.5.2",
+            "Bare CR or LF in command; SMTP lines must end with CRLF, closing connection",
+        )
+        .vi("Dòng lệnh phải kết thúc bằng CRLF")
+    }
+    pub fn line_too_long() -> Reply {
+        Reply::new(500, "5.5.2", "Command line too long, closing connection")
+            .vi("Dòng lệnh quá dài")
+    }
+    pub fn bare_lf_data() -> Reply {
+        Reply::new(
+            554,
+            "5.6.0",
+            "Message refused: bare CR or LF in message data (SMTP smuggling protection); lines must end with CRLF",
+        )
+        .vi("Thư bị từ chối: dữ liệu có ký tự CR hoặc LF đơn lẻ")
+    }
+    pub fn disk_full() -> Reply {
+        Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
+            .vi("Hệ thống hết dung lượng lưu trữ, vui lòng thử lại sau")
+    }
+    pub fn db_unavailable() -> Reply {
+        Reply::new(451, "4.3.0", "Queue database unavailable, try again later")
+            .vi("Cơ sở dữ liệu tạm thời không sẵn sàng, vui lòng thử lại sau")
+    }
+}

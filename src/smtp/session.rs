@@ -1,0 +1,966 @@
+//! One SMTP session, split by verb. The session decides what a client may do in its role
+//! (SPEC.md "Outgoing mail" 1, "Incoming mail" 1), reads the message strictly, classifies it
+//! before any byte is written, and answers 250 only after the queue has committed it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
+use tokio::io::AsyncWriteExt;
+
+use super::listener::ServerCtx;
+use super::reader::{DataOutcome, Line, SmtpReader};
+use super::reply::{multiline, std_replies, Reply};
+use super::stream::Stream;
+use crate::accounts::{self, AuthOutcome};
+use crate::address;
+use crate::config::{ListenerConfig, Role};
+use crate::mime;
+use crate::policy;
+use crate::queue::{Direction, NewMessage, NewRecipient, QueueError, Route};
+
+struct Authenticated {
+    name: String,
+    allowed_from: Vec<String>,
+}
+
+#[derive(Default)]
+struct Transaction {
+    sender: String,
+    body_8bit: bool,
+    smtputf8: bool,
+    ret: Option<String>,
+    envid: Option<String>,
+    rcpts: Vec<NewRecipient>,
+}
+
+pub struct Session {
+    ctx: Arc<ServerCtx>,
+    listener: ListenerConfig,
+    peer: SocketAddr,
+    stream: Stream,
+    reader: SmtpReader,
+    out: Vec<u8>,
+    helo: Option<String>,
+    esmtp: bool,
+    auth: Option<Authenticated>,
+    tx: Option<Transaction>,
+    errors: u32,
+    idle_commands: u32,
+    closing: bool,
+}
+
+/// What a handler wants the loop to do next.
+enum Next {
+    Continue,
+    StartTls,
+    Close,
+}
+
+impl Session {
+    pub fn new(
+        ctx: Arc<ServerCtx>,
+        listener: ListenerConfig,
+        peer: SocketAddr,
+        stream: Stream,
+    ) -> Self {
+        Session {
+            ctx,
+            listener,
+            peer,
+            stream,
+            reader: SmtpReader::new(),
+            out: Vec::with_capacity(1024),
+            helo: None,
+            esmtp: false,
+            auth: None,
+            tx: None,
+            errors: 0,
+            idle_commands: 0,
+            closing: false,
+        }
+    }
+
+    fn role(&self) -> Role {
+        self.listener.role
+    }
+
+    fn push(&mut self, r: &Reply) {
+        if r.is_error() {
+            self.errors += 1;
+            tracing::debug!(peer = %self.peer, reply = %r, "refused");
+        }
+        self.out.extend_from_slice(r.to_wire().as_bytes());
+        if r.closes() {
+            self.closing = true;
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    pub async fn run(mut self) {
+        let role = self.role();
+        let trusted = self.listener.is_trusted(self.peer.ip());
+        tracing::info!(peer = %self.peer, role = role.as_str(), "connect");
+        if role == Role::Relay && !trusted {
+            let r = Reply::new(
+                554,
+                "5.7.1",
+                format!(
+                    "Relay access denied: {} is not in trusted_networks",
+                    self.peer.ip()
+                ),
+            )
+            .vi("Máy gửi không thuộc mạng được phép chuyển tiếp");
+            self.push(&r);
+            let _ = self.flush().await;
+            tracing::warn!(peer = %self.peer, "relay connection from untrusted address refused");
+            return;
+        }
+        self.out.extend_from_slice(
+            format!("220 {} ESMTP congvan ready\r\n", self.ctx.config.hostname).as_bytes(),
+        );
+        if let Err(e) = self.serve().await {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended");
+        }
+        let _ = self.stream.shutdown().await;
+        tracing::info!(peer = %self.peer, "disconnect");
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let limits = self.ctx.config.limits.clone();
+        let idle = limits.idle_timeout();
+        let mut shutdown = self.ctx.shutdown.clone();
+        loop {
+            if !self.reader.has_pending() || self.closing {
+                self.flush().await?;
+            }
+            if self.closing {
+                return Ok(());
+            }
+            if self.errors > limits.max_errors {
+                self.push(&std_replies::too_many_errors());
+                continue;
+            }
+            if *shutdown.borrow() && self.tx.is_none() {
+                self.push(&std_replies::shutting_down());
+                continue;
+            }
+            let line = if self.tx.is_none() && !self.reader.has_pending() {
+                tokio::select! {
+                    l = self.reader.read_line(&mut self.stream, limits.max_line_length, idle) => l,
+                    _ = shutdown.changed() => continue,
+                }
+            } else {
+                self.reader
+                    .read_line(&mut self.stream, limits.max_line_length, idle)
+                    .await
+            };
+            let line = match line {
+                Ok(l) => l,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    self.push(&std_replies::timeout());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let next = match line {
+                Line::Eof => return Ok(()),
+                Line::BareLf => {
+                    tracing::warn!(peer = %self.peer, "bare CR/LF in command: closing");
+                    self.push(&std_replies::bare_lf_command());
+                    Next::Close
+                }
+                Line::TooLong => {
+                    self.push(&std_replies::line_too_long());
+                    Next::Close
+                }
+                Line::Ok(bytes) => self.command(&bytes).await?,
+            };
+            match next {
+                Next::Continue => {}
+                Next::Close => self.closing = true,
+                Next::StartTls => self.start_tls().await?,
+            }
+        }
+    }
+
+    async fn command(&mut self, line: &[u8]) -> std::io::Result<Next> {
+        // smtp-proto wants the line to end in LF; it does (CRLF). Command names and ESMTP
+        // keywords are case-insensitive there.
+        let req = Request::parse(&mut line.iter());
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                let r = parse_error_reply(&e);
+                self.push(&r);
+                return Ok(Next::Continue);
+            }
+        };
+        let is_transaction = matches!(
+            req,
+            Request::Mail { .. } | Request::Rcpt { .. } | Request::Data
+        );
+        if !is_transaction {
+            self.idle_commands += 1;
+            if self.idle_commands > self.ctx.config.limits.max_commands_before_mail {
+                self.push(
+                    &Reply::new(
+                        421,
+                        "4.7.0",
+                        "Too many commands without a transaction, closing connection",
+                    )
+                    .vi("Quá nhiều lệnh không gửi thư, đóng kết nối"),
+                );
+                return Ok(Next::Continue);
+            }
+        }
+        match req {
+            Request::Ehlo { host } => self.ehlo(host.to_string(), true),
+            Request::Helo { host } => self.ehlo(host.to_string(), false),
+            Request::Lhlo { .. } => {
+                self.push(&Reply::new(500, "5.5.1", "LHLO is for LMTP").vi("Lệnh không hợp lệ"))
+            }
+            Request::StartTls => return Ok(self.starttls_command()),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                self.auth_command(mechanism, initial_response.to_string())
+                    .await?
+            }
+            Request::Mail { from } => self.mail(line, from.into_owned()),
+            Request::Rcpt { to } => self.rcpt(line, to.into_owned()),
+            Request::Data => return self.data().await,
+            Request::Bdat { .. } => self.push(
+                &Reply::new(502, "5.5.1", "BDAT (CHUNKING) is not offered; use DATA")
+                    .vi("Không hỗ trợ BDAT"),
+            ),
+            Request::Rset => {
+                self.tx = None;
+                self.push(&Reply::new(250, "2.0.0", "Ok"));
+            }
+            Request::Noop { .. } => self.push(&Reply::new(250, "2.0.0", "Ok")),
+            Request::Quit => {
+                self.push(&Reply::new(221, "2.0.0", "Bye"));
+                return Ok(Next::Close);
+            }
+            Request::Vrfy { .. } => self.push(&Reply::new(
+                252,
+                "2.5.2",
+                "Cannot VRFY user, but will accept message for local domains",
+            )),
+            Request::Expn { .. } => {
+                self.push(&Reply::new(502, "5.5.1", "EXPN is not offered").vi("Không hỗ trợ EXPN"))
+            }
+            Request::Help { .. } => self.push(&Reply::new(
+                214,
+                "2.0.0",
+                "congvan: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT",
+            )),
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => self.push(
+                &Reply::new(502, "5.5.1", "Command not implemented").vi("Lệnh không được hỗ trợ"),
+            ),
+        }
+        Ok(Next::Continue)
+    }
+
+    fn ehlo(&mut self, host: String, esmtp: bool) {
+        self.helo = Some(host.clone());
+        self.esmtp = esmtp;
+        self.tx = None;
+        let name = self.ctx.config.hostname.clone();
+        if !esmtp {
+            self.out
+                .extend_from_slice(format!("250 {name}\r\n").as_bytes());
+            return;
+        }
+        let mut lines = vec![
+            format!("{name} greets {host}"),
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.ctx.config.max_message_size),
+            "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+            "DSN".to_string(),
+        ];
+        let tls_on = self.stream.is_tls();
+        if !tls_on && self.ctx.tls.is_some() && self.role() != Role::Submissions {
+            lines.push("STARTTLS".to_string());
+        }
+        if self.role().requires_auth() && tls_on && self.auth.is_none() {
+            lines.push("AUTH PLAIN LOGIN".to_string());
+        }
+        self.out
+            .extend_from_slice(multiline(250, &lines).as_bytes());
+    }
+
+    fn starttls_command(&mut self) -> Next {
+        if self.stream.is_tls() {
+            self.push(&std_replies::bad_sequence("TLS is already active"));
+            return Next::Continue;
+        }
+        if self.ctx.tls.is_none() {
+            self.push(&Reply::new(454, "4.7.0", "TLS not available").vi("Không có TLS"));
+            return Next::Continue;
+        }
+        self.push(&Reply::new(220, "2.0.0", "Ready to start TLS"));
+        Next::StartTls
+    }
+
+    async fn start_tls(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        let dropped = self.reader.discard();
+        if dropped > 0 {
+            tracing::warn!(peer = %self.peer, bytes = dropped, "discarded plaintext pipelined after STARTTLS");
+        }
+        let Some(cfg) = self.ctx.tls.clone() else {
+            return Ok(());
+        };
+        let plain = match std::mem::replace(&mut self.stream, Stream::Closed) {
+            Stream::Plain(s) => s,
+            other => {
+                self.stream = other;
+                return Ok(());
+            }
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        let tls = tokio::time::timeout(
+            self.ctx.config.limits.idle_timeout(),
+            acceptor.accept(plain),
+        )
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
+        })??;
+        self.stream = Stream::Tls(Box::new(tls));
+        // RFC 3207: forget everything learnt before TLS.
+        self.helo = None;
+        self.esmtp = false;
+        self.auth = None;
+        self.tx = None;
+        Ok(())
+    }
+
+    async fn auth_command(&mut self, mechanism: u64, initial: String) -> std::io::Result<()> {
+        if !self.role().requires_auth() {
+            self.push(
+                &Reply::new(503, "5.5.1", "AUTH is not offered on this listener")
+                    .vi("Cổng này không dùng xác thực"),
+            );
+            return Ok(());
+        }
+        if !self.stream.is_tls() {
+            self.push(
+                &Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first")
+                    .vi("Cần mã hóa TLS trước khi xác thực"),
+            );
+            return Ok(());
+        }
+        if self.helo.is_none() {
+            self.push(&std_replies::bad_sequence("send EHLO first"));
+            return Ok(());
+        }
+        if self.auth.is_some() {
+            self.push(&std_replies::bad_sequence("already authenticated"));
+            return Ok(());
+        }
+        if self.tx.is_some() {
+            self.push(&std_replies::bad_sequence(
+                "AUTH not allowed during a mail transaction",
+            ));
+            return Ok(());
+        }
+        let ip = self.peer.ip();
+        if let Err(left) = self.ctx.throttle.check(ip) {
+            self.push(
+                &Reply::new(
+                    454,
+                    "4.7.0",
+                    format!(
+                        "Too many failed authentication attempts from {ip}; try again in {} s",
+                        left.as_secs() + 1
+                    ),
+                )
+                .vi("Quá nhiều lần xác thực sai, vui lòng thử lại sau"),
+            );
+            return Ok(());
+        }
+        let creds = match mechanism {
+            AUTH_PLAIN => {
+                let resp = if initial.is_empty() {
+                    match self.challenge("").await? {
+                        Some(r) => r,
+                        None => return Ok(()),
+                    }
+                } else {
+                    initial
+                };
+                decode_plain(&resp)
+            }
+            AUTH_LOGIN => {
+                let user = if initial.is_empty() {
+                    match self.challenge("VXNlcm5hbWU6").await? {
+                        Some(r) => r,
+                        None => return Ok(()),
+                    }
+                } else {
+                    initial
+                };
+                let Some(pass) = self.challenge("UGFzc3dvcmQ6").await? else {
+                    return Ok(());
+                };
+                match (b64(&user), b64(&pass)) {
+                    (Some(u), Some(p)) => Some((u, p)),
+                    _ => None,
+                }
+            }
+            _ => {
+                self.push(
+                    &Reply::new(
+                        504,
+                        "5.5.4",
+                        "Unrecognized authentication type; use PLAIN or LOGIN",
+                    )
+                    .vi("Cơ chế xác thực không được hỗ trợ"),
+                );
+                return Ok(());
+            }
+        };
+        let Some((user, pass)) = creds else {
+            self.push(
+                &Reply::new(501, "5.5.2", "Cannot decode the AUTH response")
+                    .vi("Không giải mã được dữ liệu xác thực"),
+            );
+            return Ok(());
+        };
+        match accounts::authenticate(&self.ctx.db, &user, &pass).await {
+            Ok(AuthOutcome::Ok { allowed_from }) => {
+                self.ctx.throttle.succeeded(ip);
+                tracing::info!(peer = %self.peer, account = %user, "authenticated");
+                self.auth = Some(Authenticated {
+                    name: user,
+                    allowed_from,
+                });
+                self.push(&Reply::new(235, "2.7.0", "Authentication successful"));
+            }
+            Ok(AuthOutcome::Invalid) => {
+                let delay = self.ctx.throttle.failed(ip);
+                tracing::warn!(peer = %self.peer, account = %user, "authentication failed");
+                tokio::time::sleep(delay).await;
+                self.push(
+                    &Reply::new(535, "5.7.8", "Authentication credentials invalid")
+                        .vi("Tên đăng nhập hoặc mật khẩu không đúng"),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                self.push(
+                    &Reply::new(454, "4.7.0", "Temporary authentication failure")
+                        .vi("Lỗi xác thực tạm thời"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a 334 challenge and reads the client's line; None when cancelled (reply sent).
+    async fn challenge(&mut self, prompt: &str) -> std::io::Result<Option<String>> {
+        self.out
+            .extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
+        self.flush().await?;
+        let limits = &self.ctx.config.limits;
+        match self
+            .reader
+            .read_line(
+                &mut self.stream,
+                limits.max_line_length,
+                limits.idle_timeout(),
+            )
+            .await?
+        {
+            Line::Ok(l) => {
+                let s = String::from_utf8_lossy(&l).trim_end().to_string();
+                if s == "*" {
+                    self.push(
+                        &Reply::new(501, "5.7.0", "Authentication cancelled").vi("Đã hủy xác thực"),
+                    );
+                    return Ok(None);
+                }
+                Ok(Some(s))
+            }
+            Line::BareLf | Line::TooLong => {
+                self.push(&std_replies::bare_lf_command());
+                self.closing = true;
+                Ok(None)
+            }
+            Line::Eof => {
+                self.closing = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn mail(&mut self, line: &[u8], from: smtp_proto::MailFrom<String>) {
+        if self.helo.is_none() {
+            self.push(&std_replies::bad_sequence("send EHLO or HELO first"));
+            return;
+        }
+        if self.tx.is_some() {
+            self.push(&std_replies::bad_sequence("nested MAIL command"));
+            return;
+        }
+        let role = self.role();
+        if role.requires_auth() && self.auth.is_none() {
+            self.push(
+                &Reply::new(530, "5.7.0", "Authentication required")
+                    .vi("Cần đăng nhập trước khi gửi thư"),
+            );
+            return;
+        }
+        let sender = from.address.trim().to_string();
+        let raw = String::from_utf8_lossy(line);
+        if let Some(p) = address::raw_path_of(&raw) {
+            if p.trim_start().starts_with('@') {
+                self.push(
+                    &Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
+                        .vi("Không chấp nhận định tuyến nguồn"),
+                );
+                return;
+            }
+        }
+        if from.size > 0 && from.size as u64 > self.ctx.config.max_message_size {
+            self.push(
+                &Reply::new(
+                    552,
+                    "5.3.4",
+                    format!(
+                        "Message size exceeds fixed maximum message size ({} bytes)",
+                        self.ctx.config.max_message_size
+                    ),
+                )
+                .vi("Thư vượt quá kích thước cho phép"),
+            );
+            return;
+        }
+        let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
+        if !sender.is_ascii() && !smtputf8 {
+            self.push(
+                &Reply::new(553, "5.6.7", "Non-ASCII sender address needs SMTPUTF8")
+                    .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
+            );
+            return;
+        }
+        match role {
+            Role::Submission | Role::Submissions => {
+                let allowed = self
+                    .auth
+                    .as_ref()
+                    .map(|a| a.allowed_from.clone())
+                    .unwrap_or_default();
+                if sender.is_empty() || !address::allowed_by(&allowed, &sender) {
+                    self.push(
+                        &Reply::new(553, "5.7.1", format!("Sender address <{sender}> is not owned by the authenticated account"))
+                            .vi("Tài khoản không được phép gửi bằng địa chỉ này"),
+                    );
+                    return;
+                }
+            }
+            Role::Relay => {
+                if !sender.is_empty() {
+                    let ok = address::domain_of(&sender)
+                        .map(|d| {
+                            self.ctx.domains.sender_allowed(&d)
+                                || self.ctx.config.inbound.is_local_domain(&d)
+                        })
+                        .unwrap_or(false);
+                    if !ok {
+                        self.push(
+                            &Reply::new(
+                                553,
+                                "5.7.1",
+                                format!("Sender domain of <{sender}> is not allowed by policy"),
+                            )
+                            .vi("Tên miền người gửi không được phép"),
+                        );
+                        return;
+                    }
+                }
+            }
+            Role::Inbound => {}
+        }
+        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+            Some("FULL".to_string())
+        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+            Some("HDRS".to_string())
+        } else {
+            None
+        };
+        self.tx = Some(Transaction {
+            sender: sender.to_ascii_lowercase_domain(),
+            body_8bit: from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0,
+            smtputf8,
+            ret,
+            envid: from.env_id.clone(),
+            rcpts: Vec::new(),
+        });
+        self.idle_commands = 0;
+        self.push(&Reply::new(250, "2.1.0", "Sender ok"));
+    }
+
+    fn rcpt(&mut self, line: &[u8], to: smtp_proto::RcptTo<String>) {
+        let Some(tx) = self.tx.as_ref() else {
+            self.push(&std_replies::bad_sequence("send MAIL first"));
+            return;
+        };
+        let smtputf8 = tx.smtputf8;
+        let count = tx.rcpts.len();
+        let raw = String::from_utf8_lossy(line);
+        if let Some(p) = address::raw_path_of(&raw) {
+            if let Err(why) = address::check_forward_path(p) {
+                tracing::warn!(peer = %self.peer, path = %p, "relay trick refused");
+                self.push(
+                    &Reply::new(550, "5.7.1", format!("Relaying denied: {}", why.describe()))
+                        .vi("Không cho phép chuyển tiếp"),
+                );
+                return;
+            }
+        }
+        let addr = to.address.trim().to_string();
+        if addr.is_empty() {
+            self.push(
+                &Reply::new(
+                    550,
+                    "5.1.3",
+                    "Recipient needs a domain (use postmaster@domain)",
+                )
+                .vi("Địa chỉ người nhận không hợp lệ"),
+            );
+            return;
+        }
+        if !addr.is_ascii() && !smtputf8 {
+            self.push(
+                &Reply::new(553, "5.6.7", "Non-ASCII recipient address needs SMTPUTF8")
+                    .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
+            );
+            return;
+        }
+        if count >= self.ctx.config.limits.max_recipients {
+            self.push(&Reply::new(452, "4.5.3", "Too many recipients").vi("Quá nhiều người nhận"));
+            return;
+        }
+        let Some(domain) = address::domain_of(&addr) else {
+            self.push(
+                &Reply::new(501, "5.1.3", "Bad recipient address syntax")
+                    .vi("Địa chỉ người nhận sai cú pháp"),
+            );
+            return;
+        };
+        let local = self.ctx.config.inbound.is_local_domain(&domain);
+        let route = match (self.role(), local) {
+            (_, true) => Route::Inbound,
+            (Role::Inbound, false) => {
+                self.push(
+                    &Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("Relaying denied: {domain} is not a local domain of this gateway"),
+                    )
+                    .vi("Không cho phép chuyển tiếp tới tên miền này"),
+                );
+                return;
+            }
+            (_, false) => {
+                if !self.ctx.domains.recipient_allowed(&domain) {
+                    self.push(
+                        &Reply::new(
+                            550,
+                            "5.7.1",
+                            format!("Recipient domain {domain} is not allowed by policy"),
+                        )
+                        .vi("Tên miền người nhận không được phép theo chính sách"),
+                    );
+                    return;
+                }
+                Route::Outbound
+            }
+        };
+        let notify = (to.flags
+            & (smtp_proto::RCPT_NOTIFY_SUCCESS
+                | smtp_proto::RCPT_NOTIFY_FAILURE
+                | smtp_proto::RCPT_NOTIFY_DELAY
+                | smtp_proto::RCPT_NOTIFY_NEVER)) as i32;
+        if let Some(tx) = self.tx.as_mut() {
+            tx.rcpts.push(NewRecipient {
+                address: addr.to_ascii_lowercase_domain(),
+                route,
+                notify,
+                orcpt: to.orcpt.clone(),
+            });
+        }
+        self.push(&Reply::new(250, "2.1.5", "Recipient ok"));
+    }
+
+    async fn data(&mut self) -> std::io::Result<Next> {
+        match &self.tx {
+            None => {
+                self.push(&std_replies::bad_sequence("send MAIL first"));
+                return Ok(Next::Continue);
+            }
+            Some(tx) if tx.rcpts.is_empty() => {
+                self.push(
+                    &Reply::new(554, "5.5.1", "No valid recipients")
+                        .vi("Không có người nhận hợp lệ"),
+                );
+                return Ok(Next::Continue);
+            }
+            _ => {}
+        }
+        self.out
+            .extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
+        self.flush().await?;
+        let max = self.ctx.config.max_message_size as usize;
+        let idle = self.ctx.config.limits.idle_timeout();
+        let outcome = match self.reader.read_data(&mut self.stream, max, idle).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(Next::Close),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                self.tx = None;
+                self.push(&std_replies::timeout());
+                return Ok(Next::Continue);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(tx) = self.tx.take() else {
+            return Ok(Next::Continue);
+        };
+        self.idle_commands = 0;
+        let reply = match outcome {
+            DataOutcome::BareLf => {
+                tracing::warn!(peer = %self.peer, sender = %tx.sender, "message with bare CR/LF refused");
+                std_replies::bare_lf_data()
+            }
+            DataOutcome::TooBig => Reply::new(
+                552,
+                "5.3.4",
+                format!("Message size exceeds fixed maximum message size ({max} bytes)"),
+            )
+            .vi("Thư vượt quá kích thước cho phép"),
+            DataOutcome::Ok(data) => self.accept(tx, data).await,
+        };
+        self.push(&reply);
+        Ok(Next::Continue)
+    }
+
+    /// End of DATA: check and classify from the bytes in memory, then commit.
+    async fn accept(&mut self, tx: Transaction, data: Vec<u8>) -> Reply {
+        let headers = mime::read_headers(&data);
+        let outgoing = self.role() != Role::Inbound;
+        if outgoing {
+            if headers.from_fields != 1 || headers.from.is_empty() {
+                return Reply::new(
+                    550,
+                    "5.6.0",
+                    format!(
+                        "Message must have exactly one From header (found {})",
+                        headers.from_fields
+                    ),
+                )
+                .vi("Thư phải có đúng một trường From");
+            }
+            if let Some(a) = &self.auth {
+                if let Some(bad) = headers
+                    .from
+                    .iter()
+                    .find(|f| !address::allowed_by(&a.allowed_from, f))
+                {
+                    return Reply::new(
+                        550,
+                        "5.7.1",
+                        format!(
+                            "Header From <{bad}> is not an address account {} may use",
+                            a.name
+                        ),
+                    )
+                    .vi("Địa chỉ From không thuộc quyền của tài khoản");
+                }
+            } else if self.role() == Role::Relay {
+                if let Some(bad) = headers.from.iter().find(|f| {
+                    !address::domain_of(f)
+                        .map(|d| {
+                            self.ctx.domains.sender_allowed(&d)
+                                || self.ctx.config.inbound.is_local_domain(&d)
+                        })
+                        .unwrap_or(false)
+                }) {
+                    return Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("Header From <{bad}> is not in an allowed domain"),
+                    )
+                    .vi("Tên miền người gửi không được phép");
+                }
+            }
+        }
+        let classification =
+            policy::classify_headers(headers.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let id = crate::util::new_queue_id();
+        let trace = self.received_header(&id, &tx);
+        let meta = NewMessage {
+            direction: if self.role() == Role::Inbound {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            sender: tx.sender.clone(),
+            recipients: tx.rcpts,
+            header_from: headers.from.first().cloned().unwrap_or_default(),
+            subject: headers.subject.clone(),
+            classification,
+            deadline_at: None,
+            listener: self.role().as_str().to_string(),
+            client_ip: self.peer.ip().to_string(),
+            helo: self.helo.clone().unwrap_or_default(),
+            account: self.auth.as_ref().map(|a| a.name.clone()),
+            dsn_ret: tx.ret,
+            dsn_envid: tx.envid,
+            body_8bit: tx.body_8bit || mime::has_8bit(&data),
+            smtputf8: tx.smtputf8,
+            generated: false,
+            hold_reason: None,
+        };
+        match self
+            .ctx
+            .queue
+            .enqueue_with_id(id, meta, trace.into_bytes(), data)
+            .await
+        {
+            Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Err(QueueError::DiskFull(e)) => {
+                tracing::error!(error = %e, "spool disk full: 452");
+                std_replies::disk_full()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "queue unavailable: 451");
+                std_replies::db_unavailable()
+            }
+        }
+    }
+
+    fn received_header(&self, id: &str, tx: &Transaction) -> String {
+        let tls = self.stream.is_tls();
+        let proto = match (self.esmtp, tls, self.auth.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, true, true) => "ESMTPSA",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, false, false) => "ESMTP",
+        };
+        let helo: String = self
+            .helo
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(255)
+            .collect();
+        let auth = self
+            .auth
+            .as_ref()
+            .map(|a| format!(" (authenticated as {})", a.name))
+            .unwrap_or_default();
+        let first_rcpt = if tx.rcpts.len() == 1 {
+            format!("\r\n\tfor <{}>", tx.rcpts[0].address)
+        } else {
+            String::new()
+        };
+        format!(
+            "Received: from {helo} ([{ip}]){auth}\r\n\tby {host} (congvan) with {proto} id {id}{first_rcpt};\r\n\t{date}\r\n",
+            ip = self.peer.ip(),
+            host = self.ctx.config.hostname,
+            date = crate::util::rfc5322_now(),
+        )
+    }
+}
+
+trait LowerDomain {
+    fn to_ascii_lowercase_domain(&self) -> String;
+}
+
+impl LowerDomain for String {
+    /// The domain part is case-insensitive; the local part is kept as written.
+    fn to_ascii_lowercase_domain(&self) -> String {
+        match self.rsplit_once('@') {
+            Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
+            None => self.clone(),
+        }
+    }
+}
+
+fn b64(s: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// AUTH PLAIN: authzid NUL authcid NUL password. An authzid other than the user is refused.
+fn decode_plain(s: &str) -> Option<(String, String)> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
+    let mut parts = bytes.split(|b| *b == 0);
+    let authz = parts.next()?;
+    let user = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    let pass = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    if parts.next().is_some() || (!authz.is_empty() && authz != user.as_bytes()) {
+        return None;
+    }
+    Some((user, pass))
+}
+
+fn parse_error_reply(e: &smtp_proto::Error) -> Reply {
+    use smtp_proto::Error as E;
+    match e {
+        E::UnknownCommand => {
+            Reply::new(500, "5.5.1", "Command unrecognized").vi("Lệnh không nhận ra")
+        }
+        E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax")
+            .vi("Địa chỉ người gửi sai cú pháp"),
+        E::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax")
+            .vi("Địa chỉ người nhận sai cú pháp"),
+        E::SyntaxError { syntax } => {
+            Reply::new(501, "5.5.4", format!("Syntax: {syntax}")).vi("Sai cú pháp lệnh")
+        }
+        E::InvalidParameter { param } => {
+            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+                .vi("Tham số không hợp lệ")
+        }
+        E::UnsupportedParameter { param } => {
+            Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
+                .vi("Tham số không được hỗ trợ")
+        }
+        _ => Reply::new(500, "5.5.2", "Syntax error").vi("Sai cú pháp"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn plain_decoding() {
+        let e = base64::engine::general_purpose::STANDARD.encode(b"\0vanthu\0pw");
+        assert_eq!(decode_plain(&e), Some(("vanthu".into(), "pw".into())));
+        let e = base64::engine::general_purpose::STANDARD.encode(b"other\0vanthu\0pw");
+        assert_eq!(decode_plain(&e), None);
+        assert_eq!(decode_plain("!!"), None);
+    }
+}

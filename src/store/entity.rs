@@ -1,0 +1,126 @@
+//! sea-orm entities. Times are Unix milliseconds (i64) so that SQLite and PostgreSQL store
+//! and compare them the same way.
+
+pub mod account {
+    use sea_orm::entity::prelude::*;
+
+    /// A clerk's (văn thư) SMTP AUTH account.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub name: String,
+        /// Argon2id PHC string.
+        pub password_hash: String,
+        /// JSON array of addresses ("a@d") or whole domains ("@d") the account may send as.
+        pub allowed_from: String,
+        pub disabled: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod message {
+    use sea_orm::entity::prelude::*;
+
+    /// One message in the queue. Its content is the spool file `spool/<id>.eml`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "message")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// "out" (văn bản đi) or "in" (văn bản đến).
+        pub direction: String,
+        /// waiting | delivering | deferred | held | delivered | failed
+        pub state: String,
+        /// Envelope sender; empty for the null sender.
+        pub sender: String,
+        pub header_from: String,
+        pub subject: String,
+        /// Urgency rank 0 (thường) .. 4 (hỏa tốc hẹn giờ): the delivery lane.
+        pub urgency: i32,
+        pub secrecy: i32,
+        /// Unix ms by which the document must have left, when a rule gives one.
+        pub deadline_at: Option<i64>,
+        pub size: i64,
+        pub listener: String,
+        pub client_ip: String,
+        pub helo: String,
+        pub account: Option<String>,
+        pub received_at: i64,
+        pub next_attempt_at: i64,
+        pub attempts: i32,
+        pub reason: Option<String>,
+        /// DSN RET (FULL | HDRS) and ENVID from MAIL FROM.
+        pub dsn_ret: Option<String>,
+        pub dsn_envid: Option<String>,
+        pub body_8bit: bool,
+        pub smtputf8: bool,
+        /// Written by the gateway itself (DSN, notice): not subject to dispatch rules.
+        pub generated: bool,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::recipient::Entity")]
+        Recipient,
+    }
+
+    impl Related<super::recipient::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Recipient.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod recipient {
+    use sea_orm::entity::prelude::*;
+
+    /// One envelope recipient of a queued message, with its own delivery state.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recipient")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub message_id: String,
+        pub address: String,
+        /// "outbound" (outbound.upstream) or "inbound" (inbound.deliver_to).
+        pub route: String,
+        /// pending | delivered | failed
+        pub state: String,
+        /// DSN NOTIFY bits (smtp-proto's RCPT_NOTIFY_*), 0 when not given.
+        pub notify: i32,
+        pub orcpt: Option<String>,
+        pub last_reply: Option<String>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::message::Entity",
+            from = "Column::MessageId",
+            to = "super::message::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Message,
+    }
+
+    impl Related<super::message::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Message.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
