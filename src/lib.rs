@@ -17,4 +17,6 @@ pub mod queue;
 pub mod server;
 pub mod smtp;
 pub mod store;
+#[doc(hidden)]
+pub mod testkit;
 pub mod util;

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
-    KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -175,13 +175,14 @@ pub fn openssl_available() -> bool {
 
 /// Runs `openssl` with `args`; its stdout on success.
 pub fn run_openssl(args: &[&str]) -> Result<Vec<u8>, TestPkiError> {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .map_err(|e| TestPkiError::Openssl {
-            args: args.join(" "),
-            reason: e.to_string(),
-        })?;
+    let output =
+        Command::new("openssl")
+            .args(args)
+            .output()
+            .map_err(|e| TestPkiError::Openssl {
+                args: args.join(" "),
+                reason: e.to_string(),
+            })?;
     if !output.status.success() {
         return Err(TestPkiError::Openssl {
             args: args.join(" "),
@@ -200,7 +201,10 @@ pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
     let mut root_params = CertificateParams::default();
     root_params.distinguished_name = dn(&[
         (DnType::CountryName, "VN"),
-        (DnType::OrganizationName, "Ban Cơ yếu Chính phủ (thử nghiệm)"),
+        (
+            DnType::OrganizationName,
+            "Ban Cơ yếu Chính phủ (thử nghiệm)",
+        ),
         (DnType::CommonName, "congvan test root CA"),
     ]);
     root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -221,7 +225,10 @@ pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
     let mut intermediate_params = CertificateParams::default();
     intermediate_params.distinguished_name = dn(&[
         (DnType::CountryName, "VN"),
-        (DnType::OrganizationName, "Ban Cơ yếu Chính phủ (thử nghiệm)"),
+        (
+            DnType::OrganizationName,
+            "Ban Cơ yếu Chính phủ (thử nghiệm)",
+        ),
         (DnType::CommonName, "congvan test intermediate CA"),
     ]);
     intermediate_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -463,4 +470,21 @@ fn write(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, TestPkiErro
         source,
     })?;
     Ok(path)
+}
+
+/// One PKI per test binary, for the unit tests of the signing code (generating RSA keys takes
+/// seconds). The directory is removed when the process ends only if the OS cleans its temp dir.
+#[cfg(test)]
+pub(crate) fn shared() -> &'static TestPki {
+    use std::sync::OnceLock;
+    static PKI: OnceLock<(tempfile::TempDir, TestPki)> = OnceLock::new();
+    let (_, pki) = PKI.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("congvan-testpki-")
+            .tempdir()
+            .expect("temp dir");
+        let pki = generate(dir.path(), "hadong.hanoi.gov.vn").expect("test PKI");
+        (dir, pki)
+    });
+    pki
 }

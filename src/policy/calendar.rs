@@ -778,7 +778,7 @@ impl WorkingCalendar {
         None
     }
 
-    /// The first working day strictly after `date`.
+    /// The first working day strictly after `date` (saturating at `Date::MAX`).
     pub fn next_working_day(&self, date: Date) -> Date {
         let mut day = date;
         while let Some(next) = day.next_day() {

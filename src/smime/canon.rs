@@ -26,7 +26,9 @@ use mail_builder::headers::address::Address as BuilderAddress;
 use mail_builder::headers::content_type::ContentType as BuilderContentType;
 use mail_builder::headers::text::Text as BuilderText;
 use mail_builder::headers::Header as _;
-use mail_parser::{Address, ContentType, HeaderName, HeaderValue, Message, MessageParser, PartType};
+use mail_parser::{
+    Address, ContentType, HeaderName, HeaderValue, Message, MessageParser, PartType,
+};
 
 /// Longest line allowed in the canonical form, without its CRLF (RFC 5322 §2.1.1).
 pub const MAX_LINE: usize = 998;
@@ -184,11 +186,7 @@ impl Scan {
                     }
                     line_len = 0;
                 }
-                b'\r' => {
-                    if bytes.get(i + 1) != Some(&b'\n') {
-                        scan.bare_cr = true;
-                    }
-                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => scan.bare_cr = true,
                 0 => scan.nul = true,
                 0x80..=0xff => scan.eight_bit = true,
                 _ => {}
@@ -332,7 +330,9 @@ impl<'r> Planner<'r> {
                 delimiter.extend_from_slice(boundary.as_bytes());
 
                 // The preamble, kept when it is clean.
-                if let Some(first) = children.first().and_then(|&c| message.parts.get(c as usize))
+                if let Some(first) = children
+                    .first()
+                    .and_then(|&c| message.parts.get(c as usize))
                 {
                     let glue = self.range(part.offset_body, first.offset_header);
                     let bytes = &self.raw[glue.clone()];
@@ -396,7 +396,10 @@ impl<'r> Planner<'r> {
                         Cte::QuotedPrintable if is_text => (Segment::Requote(body), len + len / 10),
                         Cte::QuotedPrintable => {
                             changes.cte = Some(Cte::Base64);
-                            (Segment::QuotedPrintableToBase64(body), len * 4 / 3 + len / 38)
+                            (
+                                Segment::QuotedPrintableToBase64(body),
+                                len * 4 / 3 + len / 38,
+                            )
                         }
                         // RFC 2046 §5.2: these may only be 7bit, 8bit or binary.
                         _ if ctype == "multipart"
@@ -413,7 +416,9 @@ impl<'r> Planner<'r> {
                         _ if is_text => {
                             changes.cte = Some(Cte::QuotedPrintable);
                             changes.add_utf8_charset = scan.eight_bit
-                                && content_type.and_then(|ct| attribute(ct, "charset")).is_none()
+                                && content_type
+                                    .and_then(|ct| attribute(ct, "charset"))
+                                    .is_none()
                                 && std::str::from_utf8(&self.raw[body.clone()]).is_ok();
                             (Segment::QuotedPrintable(body), len + len / 4)
                         }
@@ -604,7 +609,10 @@ pub fn encode_field(
     let mut line = format!("{name}: ").into_bytes();
     let column = line.len();
     match (header_name, value) {
-        (HeaderName::ContentType | HeaderName::ContentDisposition, HeaderValue::ContentType(ct)) => {
+        (
+            HeaderName::ContentType | HeaderName::ContentDisposition,
+            HeaderValue::ContentType(ct),
+        ) => {
             let full = match ct.subtype() {
                 Some(sub) => format!("{}/{}", ct.ctype(), sub),
                 None => ct.ctype().to_string(),
@@ -618,7 +626,9 @@ pub fn encode_field(
         (_, HeaderValue::Address(address)) => {
             builder_address(name, address)?.write_header(&mut line, column);
         }
-        (_, HeaderValue::Text(text)) => BuilderText::new(text.as_ref()).write_header(&mut line, column),
+        (_, HeaderValue::Text(text)) => {
+            BuilderText::new(text.as_ref()).write_header(&mut line, column)
+        }
         _ => BuilderText::new(raw_value).write_header(&mut line, column),
     }
     Ok(line)
@@ -656,7 +666,9 @@ fn builder_address<'a>(
             .collect::<Result<Vec<_>, CanonError>>()?,
     };
     Ok(if list.len() == 1 {
-        list.into_iter().next().unwrap_or(BuilderAddress::List(Vec::new()))
+        list.into_iter()
+            .next()
+            .unwrap_or(BuilderAddress::List(Vec::new()))
     } else {
         BuilderAddress::new_list(list)
     })
@@ -845,7 +857,11 @@ mod tests {
 
     fn canon(s: &[u8]) -> String {
         let out = canonicalize(s).unwrap();
-        assert!(is_canonical(&out), "not canonical: {:?}", String::from_utf8_lossy(&out));
+        assert!(
+            is_canonical(&out),
+            "not canonical: {:?}",
+            String::from_utf8_lossy(&out)
+        );
         String::from_utf8(out).unwrap()
     }
 
@@ -858,14 +874,20 @@ mod tests {
     #[test]
     fn bare_lf_becomes_crlf() {
         let e = b"Content-Type: text/plain\n\nHello\nworld\n";
-        assert_eq!(canon(e), "Content-Type: text/plain\r\n\r\nHello\r\nworld\r\n");
+        assert_eq!(
+            canon(e),
+            "Content-Type: text/plain\r\n\r\nHello\r\nworld\r\n"
+        );
     }
 
     #[test]
     fn eight_bit_text_becomes_quoted_printable() {
         let e = "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nCông văn số 26\nKính gửi: UBND\n";
         let out = canon(e.as_bytes());
-        assert!(out.contains("Content-Transfer-Encoding: quoted-printable\r\n"), "{out}");
+        assert!(
+            out.contains("Content-Transfer-Encoding: quoted-printable\r\n"),
+            "{out}"
+        );
         assert!(!out.contains("8bit"));
         let body = out.split("\r\n\r\n").nth(1).unwrap();
         let decoded = decode_quoted_printable(body.as_bytes());
@@ -879,13 +901,20 @@ mod tests {
         assert!(out.contains("charset=\"utf-8\""), "{out}");
         let e = "Subject: x\n\nĐây là thư\n";
         let out = canon(e.as_bytes());
-        assert!(out.contains("Content-Type: text/plain; charset=\"utf-8\""), "{out}");
+        assert!(
+            out.contains("Content-Type: text/plain; charset=\"utf-8\""),
+            "{out}"
+        );
     }
 
     #[test]
     fn binary_attachment_becomes_base64() {
         let mut e = b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n\r\n".to_vec();
-        let payload: Vec<u8> = (0..=255u8).cycle().take(3000).filter(|&b| b != b'-').collect();
+        let payload: Vec<u8> = (0..=255u8)
+            .cycle()
+            .take(3000)
+            .filter(|&b| b != b'-')
+            .collect();
         e.extend_from_slice(&payload);
         e.extend_from_slice(b"\r\n--b1--\r\n");
         let out = canon(&e);
@@ -903,7 +932,10 @@ mod tests {
         let out = canon(e.as_bytes());
         assert!(out.contains("quoted-printable"));
         let body = out.split("\r\n\r\n").nth(1).unwrap();
-        assert_eq!(decode_quoted_printable(body.as_bytes()), format!("{line}\r\n").as_bytes());
+        assert_eq!(
+            decode_quoted_printable(body.as_bytes()),
+            format!("{line}\r\n").as_bytes()
+        );
     }
 
     #[test]
@@ -921,7 +953,10 @@ mod tests {
         let e = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nC=C3=B4ng v\u{103}n\r\n";
         let out = canon(e.as_bytes());
         let body = out.split("\r\n\r\n").nth(1).unwrap();
-        assert_eq!(decode_quoted_printable(body.as_bytes()), "Công văn\r\n".as_bytes());
+        assert_eq!(
+            decode_quoted_printable(body.as_bytes()),
+            "Công văn\r\n".as_bytes()
+        );
     }
 
     #[test]
@@ -931,12 +966,18 @@ mod tests {
         assert!(out.starts_with("Content-Type: multipart/mixed; boundary=outer\r\n\r\nThis is a multi-part message in MIME format.\r\n--outer\r\n"), "{out}");
         assert!(out.contains("--inner\r\n"));
         assert!(out.contains("--inner--\r\n--outer\r\n"));
-        assert!(out.contains("filename*=UTF-8''C%C3%B4ng%20v%C4%83n.pdf"), "{out}");
+        assert!(
+            out.contains("filename*=UTF-8''C%C3%B4ng%20v%C4%83n.pdf"),
+            "{out}"
+        );
         assert!(!out.contains("epilogue"));
         let parsed = MessageParser::new().parse(out.as_bytes()).unwrap();
         assert_eq!(parsed.body_text(0).unwrap(), "Xin chào");
         assert_eq!(parsed.body_html(0).unwrap(), "<p>Xin chào</p>");
-        assert_eq!(parsed.attachment(0).unwrap().attachment_name(), Some("Công văn.pdf"));
+        assert_eq!(
+            parsed.attachment(0).unwrap().attachment_name(),
+            Some("Công văn.pdf")
+        );
         assert_eq!(parsed.attachment(0).unwrap().contents(), b"%PDF-1.4\n");
     }
 
@@ -944,11 +985,19 @@ mod tests {
     fn message_rfc822_is_canonicalised_inside() {
         let e = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee attached\n--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nFrom: Văn thư <vanthu@a.gov.vn>\nSubject: Công văn\nContent-Type: text/plain; charset=utf-8\n\nNội dung\n--b--\n";
         let out = canon(e.as_bytes());
-        assert!(out.contains("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n\r\nFrom: "), "{out}");
+        assert!(
+            out.contains(
+                "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n\r\nFrom: "
+            ),
+            "{out}"
+        );
         let parsed = MessageParser::new().parse(out.as_bytes()).unwrap();
         let inner = parsed.attachment(0).unwrap().message().unwrap();
         assert_eq!(inner.subject(), Some("Công văn"));
-        assert_eq!(inner.from().unwrap().first().unwrap().name(), Some("Văn thư"));
+        assert_eq!(
+            inner.from().unwrap().first().unwrap().name(),
+            Some("Văn thư")
+        );
         assert_eq!(inner.body_text(0).unwrap(), "Nội dung");
     }
 
@@ -975,6 +1024,43 @@ mod tests {
         assert_eq!(canon(e), "Content-Type: text/plain\r\n\r\nhi\r\n");
     }
 
+    /// Mutated inputs never panic; whatever is accepted comes out canonical, and the canonical
+    /// form is a fixed point.
+    #[test]
+    fn mutated_inputs_are_canonical_and_idempotent() {
+        let samples: [&[u8]; 3] = [
+            b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npre\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline one\r\nline two\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\ninner\r\n--b--\r\n",
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nabc=3D=\r\ndef\r\n",
+            b"Content-Type: multipart/alternative; boundary=a\n\n--a\nContent-Type: text/html\n\n<p>x</p>\n--a--\n",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..600 {
+            let mut input = samples[round % samples.len()].to_vec();
+            for _ in 0..(next() % 6) {
+                let pos = (next() as usize) % (input.len() + 1);
+                match next() % 5 {
+                    0 => input.insert(pos, 0xc3),
+                    1 => input.insert(pos, b'\n'),
+                    2 => input.insert(pos, b'\r'),
+                    3 if pos < input.len() => {
+                        input.remove(pos);
+                    }
+                    _ => input.splice(pos..pos, std::iter::repeat_n(b'z', 1000)).for_each(drop),
+                }
+            }
+            if let Ok(out) = canonicalize(&input) {
+                assert!(is_canonical(&out), "round {round}: {:?}", String::from_utf8_lossy(&out));
+                assert_eq!(canonicalize(&out).unwrap(), out, "round {round}: not a fixed point");
+            }
+        }
+    }
+
     #[test]
     fn quoted_printable_encoder_limits() {
         let mut out = Vec::new();
@@ -984,7 +1070,13 @@ mod tests {
             assert!(line.len() <= 77, "{:?}", String::from_utf8_lossy(line));
         }
         let s = String::from_utf8(out.clone()).unwrap();
-        assert!(s.contains("=C3=A9=20\r\n=46rom here\r\n=2E\r\nend=20"), "{s}");
-        assert_eq!(decode_quoted_printable(&out), text.replace('\n', "\r\n").as_bytes());
+        assert!(
+            s.contains("=C3=A9=20\r\n=46rom here\r\n=2E\r\nend=20"),
+            "{s}"
+        );
+        assert_eq!(
+            decode_quoted_printable(&out),
+            text.replace('\n', "\r\n").as_bytes()
+        );
     }
 }

@@ -1,1 +1,1147 @@
-//! placeholder
+//! Signing outgoing mail (SPEC "Outgoing mail" item 3): the message becomes an S/MIME
+//! `multipart/signed` (RFC 8551 §3.5.3) whose first part is the original content, made 7-bit
+//! clean with CRLF line endings and carrying the protected header fields (RFC 9788), and whose
+//! second part is a detached CMS SignedData (RFC 5652) made with the office's seal.
+//!
+//! The message shape, for a signed-only message with RFC 9788 header protection:
+//!
+//! ```text
+//! From: ... To: ... Subject: ... Date: ... (outer header fields)
+//! Sender: <seal address>                   (only when From is not an address of the seal)
+//! MIME-Version: 1.0
+//! Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary=B
+//!
+//! --B
+//! From: ... To: ... Subject: ... Date: ... (the same protected fields, byte for byte)
+//! Content-Type: <original type>; hp="clear"
+//! <original content, canonical>
+//! --B
+//! Content-Type: application/pkcs7-signature; name=smime.p7s
+//! Content-Transfer-Encoding: base64
+//! Content-Disposition: attachment; filename=smime.p7s
+//!
+//! <CMS SignedData, base64>
+//! --B--
+//! ```
+//!
+//! Protected fields: those SPEC.md names (Subject, From, To, Cc, Date, `X-Congvan-*`) plus the
+//! ones RFC 9788 §2.1 counts as user-facing or that steer handling here (Sender, Reply-To,
+//! Message-ID, In-Reply-To, References, and the urgency marks Priority, Importance,
+//! X-Priority). They are written identically outside and inside: a field that is not 7-bit
+//! clean is RFC 2047-encoded in both places, so the inner copy equals the outer one byte for
+//! byte and a verifier can compare them directly.
+
+use std::ops::Range;
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use const_oid::db::rfc5911;
+use der::asn1::{GeneralizedTime, OctetString, SetOfVec, UtcTime};
+use der::{Any, Decode, Encode};
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use ring::rand::SecureRandom;
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::attr::Attribute;
+use x509_cert::Certificate;
+
+use crate::pki::identity::{DigestAlgorithm, KeyAlgorithm, SigningIdentity, Unusable};
+use crate::smime::canon::{self, CanonError, RootHeaders};
+
+/// Header fields carried inside the signed part (RFC 9788), besides every `X-Congvan-*`.
+pub const PROTECTED_FIELDS: &[&str] = &[
+    "Subject",
+    "From",
+    "Sender",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Priority",
+    "Importance",
+    "X-Priority",
+];
+
+/// Whether a header field is carried inside the signed part.
+pub fn is_protected(name: &str) -> bool {
+    let name = name.trim();
+    PROTECTED_FIELDS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name))
+        || (name.len() >= 10 && name[..10].eq_ignore_ascii_case("x-congvan-"))
+}
+
+/// A signed message and what the registers record about it.
+#[derive(Debug, Clone)]
+pub struct SignedMessage {
+    /// The complete RFC 5322 message, CRLF line endings.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of the signed entity (the first part of the multipart/signed), lower-case hex.
+    pub digest_sha256_hex: String,
+    /// Serial number of the signing certificate, lower-case hex.
+    pub signer_serial_hex: String,
+    /// The `micalg` written (`sha-256`, or `sha-384` for a P-384 seal).
+    pub micalg: &'static str,
+    /// Where the signed entity lies in `bytes`.
+    pub signed_entity: Range<usize>,
+    /// The Sender address the gateway set, when it set one (RFC 8550 §3).
+    pub sender_set: Option<String>,
+}
+
+/// Why a message could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The identity cannot sign at the signing time (expired, ...): hold the message.
+    #[error("the signing identity cannot be used: {0}")]
+    Unusable(#[from] Unusable),
+    /// The message has no header section.
+    #[error("the message has no header section")]
+    NoHeaders,
+    /// The message has no From field (RFC 5322 requires exactly one).
+    #[error("the message has no From header field")]
+    NoFrom,
+    /// The message has several From fields.
+    #[error("the message has {count} From header fields")]
+    MultipleFrom { count: usize },
+    /// The content could not be made 7-bit clean.
+    #[error(transparent)]
+    Canon(#[from] CanonError),
+    /// The signing time cannot be written as a CMS Time.
+    #[error("signing time {time} cannot be encoded")]
+    SigningTime { time: OffsetDateTime },
+    /// Encoding the CMS structure failed (a bug, or a certificate der cannot re-encode).
+    #[error("CMS encoding failed: {reason}")]
+    Cms { reason: String },
+    /// The private-key operation failed.
+    #[error("the private-key operation failed")]
+    Signature,
+}
+
+fn cms_err(e: der::Error) -> SignError {
+    SignError::Cms {
+        reason: e.to_string(),
+    }
+}
+
+/// One outer header field as it will be written.
+struct OuterField {
+    bytes: Vec<u8>,
+    protected: bool,
+}
+
+/// Signs `raw` (a complete RFC 5322 message) with `identity` at `signing_time`.
+pub fn sign_message(
+    raw: &[u8],
+    identity: &SigningIdentity,
+    signing_time: OffsetDateTime,
+) -> Result<SignedMessage, SignError> {
+    identity.usability(signing_time)?;
+    let algorithm = identity.algorithm();
+    let digest_alg = algorithm.digest();
+
+    // The root header fields, to split into outer and protected ones.
+    let headers = MessageParser::new()
+        .parse_headers(raw)
+        .ok_or(SignError::NoHeaders)?;
+    let root = headers.parts.first().ok_or(SignError::NoHeaders)?;
+
+    let froms: Vec<_> = root
+        .headers
+        .iter()
+        .filter(|h| h.name == HeaderName::From)
+        .collect();
+    let from = match froms.len() {
+        0 => return Err(SignError::NoFrom),
+        1 => froms[0],
+        count => return Err(SignError::MultipleFrom { count }),
+    };
+    let from_addrs = addresses(&from.value);
+    let sender = root.headers.iter().find(|h| h.name == HeaderName::Sender);
+    let responsible = match sender {
+        Some(s) => addresses(&s.value).into_iter().next(),
+        None if from_addrs.len() == 1 => from_addrs.first().cloned(),
+        None => None,
+    };
+    let sender_set = match responsible {
+        Some(a) if identity.has_email(&a) => None,
+        _ => Some(seal_address(
+            identity,
+            from_addrs.first().map(String::as_str),
+        )),
+    };
+
+    let mut fields: Vec<OuterField> = Vec::new();
+    let mut sender_written = false;
+    for header in &root.headers {
+        let range = (header.offset_field as usize).min(raw.len())
+            ..(header.offset_end as usize).min(raw.len());
+        let field = &raw[range];
+        let name = field_name(field);
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("content-") || lower == "mime-version" {
+            continue;
+        }
+        if header.name == HeaderName::Sender {
+            if sender_written {
+                continue;
+            }
+            if let Some(address) = &sender_set {
+                fields.push(OuterField {
+                    bytes: format!("Sender: {address}\r\n").into_bytes(),
+                    protected: true,
+                });
+                sender_written = true;
+                continue;
+            }
+        }
+        let protected = is_protected(name);
+        let bytes = if protected && !canon::is_canonical(&crlf(field)) {
+            let value = canon::field_value(field);
+            canon::encode_field(name, &header.name, &header.value, &value)?
+        } else {
+            crlf(field)
+        };
+        fields.push(OuterField { bytes, protected });
+        if header.name == HeaderName::From && !sender_written && sender.is_none() {
+            if let Some(address) = &sender_set {
+                fields.push(OuterField {
+                    bytes: format!("Sender: {address}\r\n").into_bytes(),
+                    protected: true,
+                });
+                sender_written = true;
+            }
+        }
+    }
+    drop(headers);
+
+    let protected: Vec<u8> = fields
+        .iter()
+        .filter(|f| f.protected)
+        .flat_map(|f| f.bytes.iter().copied())
+        .collect();
+    let plan = canon::plan(
+        raw,
+        &RootHeaders {
+            prepend: &protected,
+            content_fields_only: true,
+            content_type_param: Some(("hp", "clear")),
+        },
+    )?;
+
+    // Outer header section and the start of the multipart/signed.
+    let mut out = Vec::with_capacity(plan.len_hint() + 16 * 1024);
+    for f in &fields {
+        out.extend_from_slice(&f.bytes);
+    }
+    let mut boundary = new_boundary()?;
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n micalg={}; boundary=\"",
+            digest_alg.micalg()
+        )
+        .as_bytes(),
+    );
+    let mut boundary_at = vec![out.len()];
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(
+        b"\"\r\n\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--",
+    );
+    boundary_at.push(out.len());
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"\r\n");
+
+    // The signed entity.
+    let start = out.len();
+    plan.write(raw, &mut out);
+    drop(plan);
+    let signed_entity = start..out.len();
+    while contains_delimiter(&out[signed_entity.clone()], boundary.as_bytes()) {
+        boundary = new_boundary()?;
+        for &at in &boundary_at {
+            out[at..at + boundary.len()].copy_from_slice(boundary.as_bytes());
+        }
+    }
+
+    let entity = &out[signed_entity.clone()];
+    let sha256 = ring::digest::digest(&ring::digest::SHA256, entity);
+    let message_digest = match digest_alg {
+        DigestAlgorithm::Sha256 => sha256.as_ref().to_vec(),
+        other => ring::digest::digest(other.ring(), entity).as_ref().to_vec(),
+    };
+    let cms = signed_data(identity, algorithm, &message_digest, signing_time)?;
+
+    out.extend_from_slice(b"\r\n--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(
+        b"\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n\
+Content-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename=smime.p7s\r\n\
+Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
+    );
+    canon::write_base64(&cms, &mut out);
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
+
+    Ok(SignedMessage {
+        bytes: out,
+        digest_sha256_hex: hex::encode(sha256.as_ref()),
+        signer_serial_hex: identity.serial_hex().to_string(),
+        micalg: digest_alg.micalg(),
+        signed_entity,
+        sender_set,
+    })
+}
+
+/// Builds the DER ContentInfo holding the detached SignedData.
+fn signed_data(
+    identity: &SigningIdentity,
+    algorithm: KeyAlgorithm,
+    message_digest: &[u8],
+    signing_time: OffsetDateTime,
+) -> Result<Vec<u8>, SignError> {
+    let digest_alg = algorithm.digest();
+    let attribute = |oid, value: Any| -> Result<Attribute, SignError> {
+        Ok(Attribute {
+            oid,
+            values: SetOfVec::try_from(vec![value]).map_err(cms_err)?,
+        })
+    };
+
+    let attrs = SetOfVec::try_from(vec![
+        attribute(
+            rfc5911::ID_CONTENT_TYPE,
+            Any::encode_from(&rfc5911::ID_DATA).map_err(cms_err)?,
+        )?,
+        attribute(rfc5911::ID_SIGNING_TIME, cms_time(signing_time)?)?,
+        attribute(
+            rfc5911::ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(message_digest).map_err(cms_err)?)
+                .map_err(cms_err)?,
+        )?,
+    ])
+    .map_err(cms_err)?;
+    // RFC 5652 §5.4: the signature is over the DER of the SET OF (tag 0x31), not over the
+    // [0] IMPLICIT form that sits in the SignerInfo.
+    let to_sign = attrs.to_der().map_err(cms_err)?;
+    let signature = identity
+        .sign_bytes(&to_sign)
+        .map_err(|_| SignError::Signature)?;
+
+    let certs: Vec<Certificate> = identity
+        .chain_der()
+        .iter()
+        .map(|der| Certificate::from_der(der))
+        .collect::<Result<_, _>>()
+        .map_err(cms_err)?;
+    let signer = &certs[0];
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: signer.tbs_certificate().issuer().clone(),
+        serial_number: signer.tbs_certificate().serial_number().clone(),
+    });
+    let digest_algorithm = AlgorithmIdentifierOwned {
+        oid: digest_alg.oid(),
+        parameters: None,
+    };
+    let signature_algorithm = AlgorithmIdentifierOwned {
+        oid: algorithm.signature_oid(),
+        // RFC 3370 §3.2: NULL for rsaEncryption; RFC 5758 §3.2: absent for ECDSA.
+        parameters: matches!(algorithm, KeyAlgorithm::Rsa { .. }).then(Any::null),
+    };
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid,
+        digest_alg: digest_algorithm.clone(),
+        signed_attrs: Some(attrs),
+        signature_algorithm,
+        signature: OctetString::new(signature).map_err(cms_err)?,
+        unsigned_attrs: None,
+    };
+    let certificates = CertificateSet::try_from(
+        certs
+            .into_iter()
+            .map(CertificateChoices::Certificate)
+            .collect::<Vec<_>>(),
+    )
+    .map_err(cms_err)?;
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_algorithm]).map_err(cms_err)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: rfc5911::ID_DATA,
+            econtent: None,
+        },
+        certificates: Some(certificates),
+        crls: None,
+        signer_infos: SignerInfos::try_from(vec![signer_info]).map_err(cms_err)?,
+    };
+    ContentInfo {
+        content_type: rfc5911::ID_SIGNED_DATA,
+        content: Any::encode_from(&signed).map_err(cms_err)?,
+    }
+    .to_der()
+    .map_err(cms_err)
+}
+
+/// signingTime (RFC 5652 §11.3): UTCTime from 1950 to 2049, GeneralizedTime otherwise;
+/// whole seconds.
+fn cms_time(t: OffsetDateTime) -> Result<Any, SignError> {
+    let secs = t.unix_timestamp();
+    let bad = || SignError::SigningTime { time: t };
+    let duration = std::time::Duration::from_secs(u64::try_from(secs).map_err(|_| bad())?);
+    let year = t.to_offset(time::UtcOffset::UTC).year();
+    if (1950..2050).contains(&year) {
+        let utc = UtcTime::from_unix_duration(duration).map_err(|_| bad())?;
+        Any::encode_from(&utc).map_err(cms_err)
+    } else {
+        let gt = GeneralizedTime::from_unix_duration(duration).map_err(|_| bad())?;
+        Any::encode_from(&gt).map_err(cms_err)
+    }
+}
+
+/// The identity address to put in Sender: one in the From domain if the seal has it.
+fn seal_address(identity: &SigningIdentity, from: Option<&str>) -> String {
+    let domain = from.and_then(|f| f.rsplit_once('@')).map(|(_, d)| d);
+    let emails = identity.email_addresses();
+    domain
+        .and_then(|d| {
+            emails.iter().find(|e| {
+                e.rsplit_once('@')
+                    .is_some_and(|(_, ed)| ed.eq_ignore_ascii_case(d))
+            })
+        })
+        .or_else(|| emails.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The addr-specs of an address header value.
+fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    match value {
+        HeaderValue::Address(Address::List(list)) => {
+            out.extend(
+                list.iter()
+                    .filter_map(|a| a.address.as_deref().map(str::to_string)),
+            );
+        }
+        HeaderValue::Address(Address::Group(groups)) => {
+            for g in groups {
+                out.extend(
+                    g.addresses
+                        .iter()
+                        .filter_map(|a| a.address.as_deref().map(str::to_string)),
+                );
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn field_name(field: &[u8]) -> &str {
+    let end = field.iter().position(|&b| b == b':').unwrap_or(0);
+    std::str::from_utf8(&field[..end])
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+/// A header field with CRLF line endings and a final CRLF.
+fn crlf(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len() + 4);
+    for (i, &b) in field.iter().enumerate() {
+        if b == b'\n' && (i == 0 || field[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A fresh boundary: `=_` cannot occur in quoted-printable or base64 text.
+fn new_boundary() -> Result<String, SignError> {
+    let mut random = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| SignError::Signature)?;
+    Ok(format!("=_congvan_{}", hex::encode(random)))
+}
+
+/// Whether `--boundary` occurs anywhere in `entity` (even mid-line, as lenient parsers match).
+fn contains_delimiter(entity: &[u8], boundary: &[u8]) -> bool {
+    let n = boundary.len() + 2;
+    if entity.len() < n {
+        return false;
+    }
+    (0..=entity.len() - n)
+        .any(|i| entity[i] == b'-' && entity[i + 1] == b'-' && &entity[i + 2..i + n] == boundary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::testpki::{self, IdentityFiles};
+    use base64::Engine as _;
+    use der::Tagged;
+    use std::process::Command;
+
+    const DOMAIN_FROM: &str = "Van thu UBND <vanthu@hadong.hanoi.gov.vn>";
+
+    fn identity(files: &IdentityFiles) -> SigningIdentity {
+        SigningIdentity::from_pem(
+            &std::fs::read(&files.chain_pem).unwrap(),
+            &std::fs::read(&files.key_pem).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    fn headers(from: &str) -> String {
+        format!(
+            "Received: from clerk.local by gw\r\n\tfor <x@y>; Mon, 3 Mar 2025 09:00:00 +0700\r\n\
+From: {from}\r\n\
+To: Van thu Quan 1 <vanthu@quan1.hochiminh.gov.vn>,\r\n so-noivu@hanoi.gov.vn\r\n\
+Cc: lanhdao@hadong.hanoi.gov.vn\r\n\
+Subject: Cong van so 26/CT-UBND ve viec\r\n  tang cuong phong chong thien tai\r\n\
+Date: Mon, 03 Mar 2025 09:00:00 +0700\r\n\
+Message-ID: <26.ct-ubnd@hadong.hanoi.gov.vn>\r\n\
+X-Congvan-Urgency: khan\r\n\
+X-Congvan-Number: 26/CT-UBND\r\n\
+X-Mailer: test\r\n\
+MIME-Version: 1.0\r\n"
+        )
+    }
+
+    fn plain() -> Vec<u8> {
+        format!(
+            "{}Content-Type: text/plain; charset=us-ascii\r\n\r\nKinh gui: UBND quan 1\r\n\r\nNoi dung cong van.\r\n",
+            headers(DOMAIN_FROM)
+        )
+        .into_bytes()
+    }
+
+    /// UTF-8 Vietnamese, 8bit, LF-only line endings, raw UTF-8 in Subject and From.
+    fn vietnamese_lf() -> Vec<u8> {
+        "From: Văn thư UBND quận Hà Đông <vanthu@hadong.hanoi.gov.vn>\n\
+To: vanthu@quan1.hochiminh.gov.vn\n\
+Subject: [HỎA TỐC] Công văn số 26/CT-UBND về việc tăng cường phòng, chống thiên tai\n\
+Date: Mon, 03 Mar 2025 09:00:00 +0700\n\
+X-Congvan-Urgency: hỏa tốc\n\
+MIME-Version: 1.0\n\
+Content-Type: text/plain; charset=utf-8\n\
+Content-Transfer-Encoding: 8bit\n\
+\n\
+Kính gửi: Ủy ban nhân dân các phường\n\
+\n\
+Thực hiện Chỉ thị số 26/CT-UBND, đề nghị các đơn vị khẩn trương triển khai.\n\
+From đây trở đi, dòng này bắt đầu bằng From.\n\
+.\n"
+        .as_bytes()
+        .to_vec()
+    }
+
+    fn alternative() -> Vec<u8> {
+        format!(
+            "{}Content-Type: multipart/alternative; boundary=\"alt-1\"\r\n\r\n\
+--alt-1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+K=C3=ADnh g=E1=BB=ADi: UBND\r\n\
+--alt-1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+<html><body><p>Kính gửi: <b>UBND</b></p></body></html>\r\n\
+--alt-1--\r\n",
+            headers(DOMAIN_FROM)
+        )
+        .into_bytes()
+    }
+
+    fn random_bytes(len: usize) -> Vec<u8> {
+        let mut data = vec![0u8; len];
+        ring::rand::SystemRandom::new().fill(&mut data).unwrap();
+        data[..9].copy_from_slice(b"%PDF-1.7\n");
+        data
+    }
+
+    fn base64_lines(data: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(data);
+        let mut out = String::with_capacity(b64.len() * 78 / 76 + 4);
+        for chunk in b64.as_bytes().chunks(76) {
+            out.push_str(std::str::from_utf8(chunk).unwrap());
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    fn with_pdf(pdf: &[u8]) -> Vec<u8> {
+        format!(
+            "{}Content-Type: multipart/mixed; boundary=\"mix-1\"\r\n\r\n\
+--mix-1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nXem van ban dinh kem.\r\n\
+--mix-1\r\nContent-Type: application/pdf; name=\"26-CT-UBND.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"26-CT-UBND.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}--mix-1--\r\n",
+            headers(DOMAIN_FROM),
+            base64_lines(pdf)
+        )
+        .into_bytes()
+    }
+
+    fn nested() -> Vec<u8> {
+        format!(
+            "{}Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+This is a multi-part message in MIME format.\r\n\
+--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n\
+--inner\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nXin chào\r\n\
+--inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Xin chào</p>\r\n\
+--inner--\r\n\r\n\
+--outer\r\nContent-Type: application/octet-stream; name=\"Công văn.docx\"\r\n\
+Content-Disposition: attachment; filename=\"Công văn.docx\"\r\n\
+Content-Transfer-Encoding: binary\r\n\r\n\x01\x02 binary\r\n\
+--outer--\r\n",
+            headers("Nguyen Van A <nguyenvana@hadong.hanoi.gov.vn>")
+        )
+        .into_bytes()
+    }
+
+    /// Runs `openssl smime -verify` and `openssl cms -verify`; Ok(content from cms) or the
+    /// error output.
+    fn openssl_verify(signed: &[u8], extra: &[&str]) -> Result<Vec<u8>, String> {
+        let pki = testpki::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signed.eml");
+        std::fs::write(&path, signed).unwrap();
+        let content = dir.path().join("content");
+        let ca = pki.root.cert_pem.to_string_lossy().into_owned();
+        let input = path.to_string_lossy().into_owned();
+        let content_path = content.to_string_lossy().into_owned();
+        let runs: [Vec<&str>; 2] = [
+            vec![
+                "smime",
+                "-verify",
+                "-CAfile",
+                &ca,
+                "-purpose",
+                "smimesign",
+                "-in",
+                &input,
+                "-out",
+                "/dev/null",
+            ],
+            vec![
+                "cms",
+                "-verify",
+                "-CAfile",
+                &ca,
+                "-purpose",
+                "smimesign",
+                "-in",
+                &input,
+                "-out",
+                &content_path,
+            ],
+        ];
+        for mut args in runs {
+            args.extend_from_slice(extra);
+            let out = Command::new("openssl").args(&args).output().unwrap();
+            if !out.status.success() {
+                return Err(format!(
+                    "openssl {}: {}",
+                    args[0],
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(std::fs::read(content).unwrap())
+    }
+
+    /// The unfolded values of `name` in a header block.
+    fn field_values(block: &[u8], name: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(block)
+            .replace("\r\n ", " ")
+            .replace("\r\n\t", "\t");
+        text.split("\r\n")
+            .filter_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.to_string())
+            })
+            .collect()
+    }
+
+    fn header_block(bytes: &[u8]) -> &[u8] {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        &bytes[..end + 2]
+    }
+
+    /// Checks the structure every signed message must have.
+    fn check_shape(signed: &SignedMessage, original: &[u8]) {
+        let bytes = &signed.bytes;
+        // CRLF only, lines within limits, 7-bit signed part.
+        assert!(
+            !bytes.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') && bytes[0] != b'\n',
+            "bare LF in output"
+        );
+        let entity = &bytes[signed.signed_entity.clone()];
+        assert!(canon::is_canonical(entity));
+        assert_eq!(
+            signed.digest_sha256_hex,
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, entity))
+        );
+
+        let outer = header_block(bytes);
+        let inner = header_block(entity);
+        let ct = field_values(outer, "Content-Type").join("");
+        assert!(ct.contains("multipart/signed"), "{ct}");
+        assert!(ct.contains("protocol=\"application/pkcs7-signature\""));
+        assert!(ct.contains(&format!("micalg={}", signed.micalg)));
+        assert_eq!(field_values(outer, "MIME-Version"), [" 1.0"]);
+        let inner_ct = field_values(inner, "Content-Type").join("");
+        assert!(inner_ct.contains("hp=\"clear\""), "{inner_ct}");
+
+        // RFC 9788: each protected field is inside, equal to the outer one.
+        let names = [
+            "Subject",
+            "From",
+            "Sender",
+            "To",
+            "Cc",
+            "Date",
+            "Message-ID",
+            "X-Congvan-Urgency",
+            "X-Congvan-Number",
+        ];
+        for name in names {
+            assert_eq!(
+                field_values(outer, name),
+                field_values(inner, name),
+                "{name}"
+            );
+        }
+        for name in ["Subject", "From", "To", "Date"] {
+            assert_eq!(field_values(inner, name).len(), 1, "{name} missing inside");
+        }
+        assert!(field_values(inner, "Received").is_empty());
+        assert!(field_values(inner, "X-Mailer").is_empty());
+        assert!(field_values(inner, "MIME-Version").is_empty());
+        assert_eq!(
+            field_values(outer, "Received").len(),
+            usize::from(original.starts_with(b"Received"))
+        );
+
+        // The parsed structure: two parts, the second the signature.
+        let parsed = MessageParser::new().parse(bytes).unwrap();
+        let p7s = parsed
+            .attachment(parsed.attachments.len() as u32 - 1)
+            .unwrap();
+        use mail_parser::MimeHeaders;
+        assert_eq!(p7s.content_type().unwrap().ctype(), "application");
+        assert_eq!(
+            p7s.content_type().unwrap().subtype(),
+            Some("pkcs7-signature")
+        );
+        assert_eq!(p7s.attachment_name(), Some("smime.p7s"));
+        let sig_body = &bytes[p7s.offset_body as usize..p7s.offset_end as usize];
+        for line in sig_body.split(|&b| b == b'\n') {
+            assert!(line.len() <= 77, "signature line too long");
+        }
+    }
+
+    fn flip_body_byte(signed: &SignedMessage) -> Vec<u8> {
+        let mut bytes = signed.bytes.clone();
+        let entity = signed.signed_entity.clone();
+        let body_start = entity.start
+            + bytes[entity.clone()]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap()
+            + 4;
+        let target = (body_start + entity.end) / 2;
+        let pos = (target..entity.end)
+            .find(|&i| bytes[i].is_ascii_alphabetic())
+            .or_else(|| {
+                (body_start..target)
+                    .rev()
+                    .find(|&i| bytes[i].is_ascii_alphabetic())
+            })
+            .unwrap();
+        bytes[pos] ^= 0x20; // swap case
+        bytes
+    }
+
+    fn sign_and_verify(files: &IdentityFiles, message: &[u8], label: &str) -> SignedMessage {
+        let id = identity(files);
+        let signed = sign_message(message, &id, now())
+            .unwrap_or_else(|e| panic!("{} {label}: {e}", files.name));
+        if let Ok(dir) = std::env::var("CONGVAN_DUMP") {
+            std::fs::write(format!("{dir}/{}-{label}.eml", files.name), &signed.bytes).unwrap();
+        }
+        check_shape(&signed, message);
+        let content = openssl_verify(&signed.bytes, &[])
+            .unwrap_or_else(|e| panic!("{} {label}: {e}", files.name));
+        let expected = &signed.bytes[signed.signed_entity.clone()];
+        assert_eq!(
+            String::from_utf8_lossy(&content).replace("\r\n", "\n"),
+            String::from_utf8_lossy(expected).replace("\r\n", "\n"),
+            "{} {label}: openssl's content differs",
+            files.name
+        );
+        signed
+    }
+
+    #[test]
+    fn every_key_type_and_message_verifies_with_openssl() {
+        let pki = testpki::shared();
+        let pdf = random_bytes(5 * 1024 * 1024);
+        let messages: [(&str, Vec<u8>); 5] = [
+            ("plain", plain()),
+            ("vietnamese-8bit-lf", vietnamese_lf()),
+            ("alternative", alternative()),
+            ("pdf-5mb", with_pdf(&pdf)),
+            ("nested", nested()),
+        ];
+        for files in pki.good_identities() {
+            for (label, message) in &messages {
+                let signed = sign_and_verify(files, message, label);
+                let expected_micalg = if files.name == "p384" {
+                    "sha-384"
+                } else {
+                    "sha-256"
+                };
+                assert_eq!(signed.micalg, expected_micalg);
+                assert_eq!(signed.signer_serial_hex, files.serial_hex);
+                if *label == "pdf-5mb" {
+                    let parsed = MessageParser::new().parse(&signed.bytes).unwrap();
+                    let found = parsed.attachments().any(|a| a.contents() == pdf.as_slice());
+                    assert!(found, "{}: attachment changed", files.name);
+                }
+                let tampered = flip_body_byte(&signed);
+                assert!(
+                    openssl_verify(&tampered, &[]).is_err(),
+                    "{} {label}: tampered message verified",
+                    files.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eight_bit_headers_are_encoded_identically_inside_and_out() {
+        let pki = testpki::shared();
+        let signed = sign_and_verify(&pki.p256, &vietnamese_lf(), "vietnamese");
+        let outer = header_block(&signed.bytes);
+        assert!(
+            outer.is_ascii(),
+            "outer protected headers must be RFC 2047-encoded"
+        );
+        let subject = field_values(outer, "Subject").join("");
+        assert!(subject.contains("=?utf-8?"), "{subject}");
+        let parsed = MessageParser::new().parse(&signed.bytes).unwrap();
+        assert_eq!(
+            parsed.subject(),
+            Some("[HỎA TỐC] Công văn số 26/CT-UBND về việc tăng cường phòng, chống thiên tai")
+        );
+        assert_eq!(
+            parsed.from().unwrap().first().unwrap().name(),
+            Some("Văn thư UBND quận Hà Đông")
+        );
+        let inner = MessageParser::new()
+            .parse(&signed.bytes[signed.signed_entity.clone()])
+            .unwrap();
+        assert_eq!(inner.subject(), parsed.subject());
+        // Unknown fields come back as written (encoded words); decoding them is the reader's
+        // job, as SPEC.md says for X-Congvan-* values.
+        let urgency = inner
+            .header("X-Congvan-Urgency")
+            .unwrap()
+            .as_text()
+            .unwrap();
+        assert!(urgency.starts_with("=?utf-8?"), "{urgency}");
+        let as_subject = format!("Subject: {urgency}\r\n\r\n");
+        let decoded = MessageParser::new().parse(as_subject.as_bytes()).unwrap();
+        assert_eq!(decoded.subject(), Some("hỏa tốc"));
+        let text = inner.body_text(0).unwrap();
+        assert!(text.contains("Thực hiện Chỉ thị số 26/CT-UBND"));
+        assert!(text.contains("From đây trở đi"));
+    }
+
+    #[test]
+    fn sender_is_set_when_from_is_not_the_seal_address() {
+        let pki = testpki::shared();
+        let id = identity(&pki.rsa2048);
+        let body = "Content-Type: text/plain\r\n\r\nx\r\n";
+
+        // From is the seal address: nothing added.
+        let m = format!("From: {DOMAIN_FROM}\r\nTo: a@b.gov.vn\r\nSubject: s\r\nDate: Mon, 03 Mar 2025 09:00:00 +0700\r\n{body}");
+        let s = sign_message(m.as_bytes(), &id, now()).unwrap();
+        assert_eq!(s.sender_set, None);
+        assert!(field_values(header_block(&s.bytes), "Sender").is_empty());
+
+        // A clerk's own address: Sender added after From, outside and inside.
+        let m = format!("From: Nguyen Van A <nguyenvana@hadong.hanoi.gov.vn>\r\nTo: a@b.gov.vn\r\nSubject: s\r\nDate: Mon, 03 Mar 2025 09:00:00 +0700\r\n{body}");
+        let s = sign_message(m.as_bytes(), &id, now()).unwrap();
+        assert_eq!(s.sender_set.as_deref(), Some("vanthu@hadong.hanoi.gov.vn"));
+        let outer = header_block(&s.bytes);
+        assert_eq!(
+            field_values(outer, "Sender"),
+            [" vanthu@hadong.hanoi.gov.vn"]
+        );
+        let text = String::from_utf8_lossy(outer);
+        assert!(text.contains(
+            "<nguyenvana@hadong.hanoi.gov.vn>\r\nSender: vanthu@hadong.hanoi.gov.vn\r\n"
+        ));
+        let inner = header_block(&s.bytes[s.signed_entity.clone()]);
+        assert_eq!(
+            field_values(inner, "Sender"),
+            [" vanthu@hadong.hanoi.gov.vn"]
+        );
+        openssl_verify(&s.bytes, &[]).unwrap();
+
+        // An existing Sender that is not the seal's is replaced (receivers check Sender).
+        let m = format!("From: {DOMAIN_FROM}\r\nSender: clerk@hadong.hanoi.gov.vn\r\nTo: a@b.gov.vn\r\nSubject: s\r\n{body}");
+        let s = sign_message(m.as_bytes(), &id, now()).unwrap();
+        assert_eq!(s.sender_set.as_deref(), Some("vanthu@hadong.hanoi.gov.vn"));
+        assert_eq!(
+            field_values(header_block(&s.bytes), "Sender"),
+            [" vanthu@hadong.hanoi.gov.vn"]
+        );
+
+        // Several From mailboxes need a Sender.
+        let m = format!(
+            "From: {DOMAIN_FROM}, b@hadong.hanoi.gov.vn\r\nTo: a@b.gov.vn\r\nSubject: s\r\n{body}"
+        );
+        let s = sign_message(m.as_bytes(), &id, now()).unwrap();
+        assert_eq!(s.sender_set.as_deref(), Some("vanthu@hadong.hanoi.gov.vn"));
+
+        // Case does not matter.
+        let m =
+            format!("From: VanThu@HaDong.Hanoi.gov.vn\r\nTo: a@b.gov.vn\r\nSubject: s\r\n{body}");
+        assert_eq!(
+            sign_message(m.as_bytes(), &id, now()).unwrap().sender_set,
+            None
+        );
+    }
+
+    #[test]
+    fn sender_prefers_the_seal_address_in_the_from_domain() {
+        let pki = testpki::shared();
+        let mut options = testpki::LeafOptions::office(&pki.domain);
+        options.emails = vec![
+            "vanthu@ubnd.gov.vn".into(),
+            "vanthu@hadong.hanoi.gov.vn".into(),
+        ];
+        let files = pki
+            .issue("two-domains", testpki::KeySpec::P256, &options)
+            .unwrap();
+        let id = identity(&files);
+        let m = "From: a@hadong.hanoi.gov.vn\r\nTo: b@c.gov.vn\r\nSubject: s\r\n\r\nx\r\n";
+        let s = sign_message(m.as_bytes(), &id, now()).unwrap();
+        assert_eq!(s.sender_set.as_deref(), Some("vanthu@hadong.hanoi.gov.vn"));
+    }
+
+    #[test]
+    fn cms_structure() {
+        let pki = testpki::shared();
+        for files in [&pki.rsa3072, &pki.p256, &pki.p384] {
+            let id = identity(files);
+            let at = OffsetDateTime::from_unix_timestamp(1_741_000_000).unwrap()
+                + time::Duration::milliseconds(750);
+            let id_usable_at = if id.usability(at).is_ok() { at } else { now() };
+            let signed = sign_message(&plain(), &id, id_usable_at).unwrap();
+            let parsed = MessageParser::new().parse(&signed.bytes).unwrap();
+            let p7s = parsed.attachment(0).unwrap().contents().to_vec();
+            let info = ContentInfo::from_der(&p7s).unwrap();
+            assert_eq!(info.content_type, rfc5911::ID_SIGNED_DATA);
+            let sd: SignedData = info.content.decode_as().unwrap();
+            assert_eq!(sd.version, CmsVersion::V1);
+            let digest_oid = id.algorithm().digest().oid();
+            assert_eq!(sd.digest_algorithms.len(), 1);
+            assert_eq!(sd.digest_algorithms.get(0).unwrap().oid, digest_oid);
+            assert!(sd.digest_algorithms.get(0).unwrap().parameters.is_none());
+            assert_eq!(sd.encap_content_info.econtent_type, rfc5911::ID_DATA);
+            assert!(sd.encap_content_info.econtent.is_none());
+            assert_eq!(sd.certificates.as_ref().unwrap().0.len(), 2);
+            assert!(sd.crls.is_none());
+            assert_eq!(sd.signer_infos.0.len(), 1);
+            let si = sd.signer_infos.0.get(0).unwrap();
+            assert_eq!(si.version, CmsVersion::V1);
+            let SignerIdentifier::IssuerAndSerialNumber(isn) = &si.sid else {
+                panic!("sid")
+            };
+            assert_eq!(hex::encode(isn.serial_number.as_bytes()), files.serial_hex);
+            assert_eq!(si.signature_algorithm.oid, id.algorithm().signature_oid());
+            assert_eq!(
+                si.signature_algorithm.parameters.is_some(),
+                matches!(id.algorithm(), KeyAlgorithm::Rsa { .. })
+            );
+            let attrs = si.signed_attrs.as_ref().unwrap();
+            assert_eq!(attrs.len(), 3);
+            let entity = &signed.bytes[signed.signed_entity.clone()];
+            for attr in attrs.iter() {
+                let value = attr.values.get(0).unwrap();
+                if attr.oid == rfc5911::ID_CONTENT_TYPE {
+                    assert_eq!(
+                        value.decode_as::<const_oid::ObjectIdentifier>().unwrap(),
+                        rfc5911::ID_DATA
+                    );
+                } else if attr.oid == rfc5911::ID_MESSAGE_DIGEST {
+                    let digest = ring::digest::digest(id.algorithm().digest().ring(), entity);
+                    assert_eq!(
+                        value.decode_as::<OctetString>().unwrap().as_bytes(),
+                        digest.as_ref()
+                    );
+                } else if attr.oid == rfc5911::ID_SIGNING_TIME {
+                    let t: UtcTime = value.decode_as().unwrap();
+                    assert_eq!(
+                        t.to_unix_duration().as_secs() as i64,
+                        id_usable_at.unix_timestamp()
+                    );
+                } else {
+                    panic!("unexpected attribute {}", attr.oid);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signing_time_encoding() {
+        let t = OffsetDateTime::from_unix_timestamp(2_524_608_000).unwrap(); // 2050-01-01
+        let any = cms_time(t).unwrap();
+        assert_eq!(any.tag(), der::Tag::GeneralizedTime);
+        let t = OffsetDateTime::from_unix_timestamp(2_524_607_999).unwrap(); // 2049-12-31
+        assert_eq!(cms_time(t).unwrap().tag(), der::Tag::UtcTime);
+    }
+
+    #[test]
+    fn unusable_identity_refuses_to_sign() {
+        let pki = testpki::shared();
+        for files in [&pki.expired, &pki.not_yet_valid, &pki.no_email_eku] {
+            let err = sign_message(&plain(), &identity(files), now()).unwrap_err();
+            assert!(
+                matches!(err, SignError::Unusable(_)),
+                "{}: {err:?}",
+                files.name
+            );
+        }
+    }
+
+    #[test]
+    fn revoked_identity_fails_openssl_crl_check() {
+        let pki = testpki::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("ca-crl.pem");
+        let mut pem = std::fs::read(&pki.root.cert_pem).unwrap();
+        pem.extend(std::fs::read(&pki.crl_pem).unwrap());
+        std::fs::write(&bundle, pem).unwrap();
+        let ca = bundle.to_string_lossy().into_owned();
+        let verify = |signed: &[u8]| {
+            let path = dir.path().join("m.eml");
+            std::fs::write(&path, signed).unwrap();
+            Command::new("openssl")
+                .args([
+                    "smime",
+                    "-verify",
+                    "-CAfile",
+                    &ca,
+                    "-purpose",
+                    "smimesign",
+                    "-crl_check",
+                    "-out",
+                    "/dev/null",
+                    "-in",
+                ])
+                .arg(&path)
+                .output()
+                .unwrap()
+        };
+        let good = sign_message(&plain(), &identity(&pki.p256), now()).unwrap();
+        let out = verify(&good.bytes);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let revoked = sign_message(&plain(), &identity(&pki.revoked), now()).unwrap();
+        let out = verify(&revoked.bytes);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("revoked"));
+    }
+
+    #[test]
+    fn message_problems() {
+        let pki = testpki::shared();
+        let id = identity(&pki.p256);
+        let err = sign_message(b"To: a@b.vn\r\nSubject: s\r\n\r\nx\r\n", &id, now()).unwrap_err();
+        assert!(matches!(err, SignError::NoFrom), "{err:?}");
+        let err = sign_message(
+            b"From: a@b.vn\r\nFrom: c@d.vn\r\nSubject: s\r\n\r\nx\r\n",
+            &id,
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SignError::MultipleFrom { count: 2 }),
+            "{err:?}"
+        );
+        let err = sign_message(
+            "From: vanthu@hadong.hanoi.gov.vn\r\nTo: Bộ <bộ@gov.vn>\r\nSubject: s\r\n\r\nx\r\n"
+                .as_bytes(),
+            &id,
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SignError::Canon(CanonError::NonAsciiAddress { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn boundary_never_occurs_in_the_signed_part() {
+        assert!(contains_delimiter(
+            b"ab\r\n--=_congvan_x\r\n",
+            b"=_congvan_x"
+        ));
+        assert!(contains_delimiter(b"x--=_congvan_x", b"=_congvan_x"));
+        assert!(!contains_delimiter(b"-=_congvan_x", b"=_congvan_x"));
+        let b = new_boundary().unwrap();
+        assert!(b.starts_with("=_congvan_") && b.len() == 42);
+    }
+
+    /// `cargo test --release -- --ignored --nocapture signing_speed`
+    #[test]
+    #[ignore]
+    fn signing_speed() {
+        let pki = testpki::shared();
+        let small = {
+            let mut m = plain();
+            m.extend(std::iter::repeat_n(b'a', 10 * 1024).collect::<Vec<u8>>());
+            m.extend_from_slice(b"\r\n");
+            m
+        };
+        let large = with_pdf(&random_bytes(5 * 1024 * 1024));
+        for files in pki.good_identities() {
+            let id = identity(files);
+            for (label, m, n) in [("10 KB", &small, 50u32), ("5 MB", &large, 5)] {
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(sign_message(m, &id, now()).unwrap());
+                }
+                println!(
+                    "{:>8} {label:>6}: {:?} per signature",
+                    files.name,
+                    start.elapsed() / n
+                );
+            }
+        }
+    }
+}

@@ -112,6 +112,9 @@ impl SmtpReader {
                     if pending[pos + 1] != b'\n' {
                         return Ok(Line::BareLf);
                     }
+                    if pos + 2 > max {
+                        return Ok(Line::TooLong);
+                    }
                     let line = pending[..pos + 2].to_vec();
                     self.start += pos + 2;
                     return Ok(Line::Ok(line));

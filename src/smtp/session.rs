@@ -150,11 +150,13 @@ impl Session {
                 self.push(&std_replies::too_many_errors());
                 continue;
             }
-            if *shutdown.borrow() && self.tx.is_none() {
+            // At shutdown a session waiting for its next command is told to come back later;
+            // nothing of an unfinished transaction was committed. DATA in progress finishes.
+            if *shutdown.borrow() {
                 self.push(&std_replies::shutting_down());
                 continue;
             }
-            let line = if self.tx.is_none() && !self.reader.has_pending() {
+            let line = if !self.reader.has_pending() {
                 tokio::select! {
                     l = self.reader.read_line(&mut self.stream, limits.max_line_length, idle) => l,
                     _ = shutdown.changed() => continue,

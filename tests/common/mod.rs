@@ -1,0 +1,374 @@
+//! Shared test harness: a fresh gateway per test (its own temp dir, TLS PKI, database, and
+//! outbox/inbox), a raw SMTP client over real sockets, and helpers to run Python's smtplib.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use congvan::config::{Config, Role};
+use congvan::server::Running;
+use congvan::testkit::TestTls;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const PASSWORD: &str = "mat-khau-thu-2026";
+pub const CLERK: &str = "vanthu";
+pub const CLERK_ADDR: &str = "vanthu@dev.gov.vn";
+
+/// How to build a test gateway.
+pub struct Setup {
+    /// Value of `outbound.upstream`; default an outbox in the temp dir.
+    pub upstream: Option<String>,
+    pub outbound_tls: &'static str,
+    pub outbound_ca: bool,
+    pub relay_networks: Vec<&'static str>,
+    /// Fixed ports (for tests that restart a binary); None = ephemeral.
+    pub ports: Option<[u16; 4]>,
+    pub extra: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            upstream: None,
+            outbound_tls: "none",
+            outbound_ca: false,
+            relay_networks: vec!["127.0.0.0/8"],
+            ports: None,
+            extra: String::new(),
+        }
+    }
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub tls: TestTls,
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub db_url: String,
+}
+
+/// A database URL for this test: a SQLite file, or a fresh PostgreSQL database when
+/// CONGVAN_TEST_DATABASE_URL names a server (CI runs the suite both ways).
+async fn test_database(dir: &Path) -> String {
+    match std::env::var("CONGVAN_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("congvan_t_{}", congvan::util::new_queue_id());
+            let db = sea_orm::Database::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL admin URL");
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            db.close().await.ok();
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/congvan.db", dir.display()),
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Env {
+    pub async fn new(setup: Setup) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let tls = TestTls::generate();
+        tls.write(d).unwrap();
+        std::fs::create_dir_all(d.join("policies")).unwrap();
+        let db_url = test_database(d).await;
+        let ports = setup
+            .ports
+            .map(|p| p.map(|x| x.to_string()))
+            .unwrap_or_else(|| ["0".into(), "0".into(), "0".into(), "0".into()]);
+        let upstream = setup
+            .upstream
+            .clone()
+            .unwrap_or_else(|| format!("outbox:{}/outbox", d.display()));
+        let nets: Vec<String> = setup
+            .relay_networks
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        let ca = if setup.outbound_ca {
+            format!("ca_file = \"{}/ca.pem\"\n", d.display())
+        } else {
+            String::new()
+        };
+        let text = format!(
+            r#"hostname = "gw.test.gov.vn"
+data_dir = "{d}"
+database_url = "{db_url}"
+policy_dir = "{d}/policies"
+max_message_size = 1048576
+[tls]
+cert = "{d}/cert.pem"
+key = "{d}/key.pem"
+[[listener]]
+role = "submission"
+bind = "127.0.0.1:{p0}"
+[[listener]]
+role = "submissions"
+bind = "127.0.0.1:{p1}"
+[[listener]]
+role = "relay"
+bind = "127.0.0.1:{p2}"
+trusted_networks = [{nets}]
+[[listener]]
+role = "inbound"
+bind = "127.0.0.1:{p3}"
+[outbound]
+upstream = "{upstream}"
+tls = "{otls}"
+{ca}
+[inbound]
+local_domains = ["dev.gov.vn"]
+deliver_to = "outbox:{d}/inbox"
+[queue]
+retry_base_secs = 1
+retry_max_secs = 2
+{extra}
+"#,
+            d = d.display(),
+            p0 = ports[0],
+            p1 = ports[1],
+            p2 = ports[2],
+            p3 = ports[3],
+            nets = nets.join(", "),
+            otls = setup.outbound_tls,
+            extra = setup.extra,
+        );
+        let config_path = d.join("congvan.toml");
+        std::fs::write(&config_path, &text).unwrap();
+        let config = Config::load(&config_path).unwrap();
+        let db = congvan::store::open(&config.database_url()).await.unwrap();
+        congvan::accounts::add(&db, CLERK, &[CLERK_ADDR.to_string()], PASSWORD)
+            .await
+            .unwrap();
+        db.close().await.ok();
+        Env {
+            dir,
+            tls,
+            config,
+            config_path,
+            db_url,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn outbox(&self) -> PathBuf {
+        self.path().join("outbox")
+    }
+    pub fn inbox(&self) -> PathBuf {
+        self.path().join("inbox")
+    }
+    pub fn ca_file(&self) -> PathBuf {
+        self.path().join("ca.pem")
+    }
+
+    pub async fn start(&self) -> Running {
+        congvan::server::start(self.config.clone())
+            .await
+            .expect("start gateway")
+    }
+
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        congvan::store::open(&self.config.database_url())
+            .await
+            .unwrap()
+    }
+
+    /// Runs the real binary with this env's config.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_congvan"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run congvan")
+    }
+}
+
+/// `.eml` files in a directory, sorted by name.
+pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Waits up to `secs` for `n` .eml files in `dir`.
+pub async fn wait_files(dir: &Path, n: usize, secs: u64) -> Vec<PathBuf> {
+    for _ in 0..(secs * 20) {
+        let f = eml_files(dir);
+        if f.len() >= n {
+            return f;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eml_files(dir)
+}
+
+pub fn envelope_of(eml: &Path) -> serde_json::Value {
+    let p = eml.with_extension("envelope.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A raw SMTP client: writes exactly the bytes a test gives and parses replies.
+pub struct Client {
+    io: Option<Box<dyn Io>>,
+    tcp: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        Client {
+            io: None,
+            tcp: Some(tcp),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn raw_read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        match (&mut self.io, &mut self.tcp) {
+            (Some(io), _) => io.read(b).await,
+            (None, Some(t)) => t.read(b).await,
+            _ => Ok(0),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        match (&mut self.io, &mut self.tcp) {
+            (Some(io), _) => {
+                io.write_all(bytes).await.unwrap();
+                io.flush().await.unwrap();
+            }
+            (None, Some(t)) => t.write_all(bytes).await.unwrap(),
+            _ => panic!("closed"),
+        }
+    }
+
+    /// Reads one (possibly multi-line) reply: (code, full text). Code 0 on EOF.
+    pub async fn reply(&mut self) -> (u16, String) {
+        let mut text = String::new();
+        loop {
+            while let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..p + 2).collect();
+                let l = String::from_utf8_lossy(&line).to_string();
+                text.push_str(&l);
+                if l.len() >= 4 && l.as_bytes()[3] == b' ' {
+                    return (l[..3].parse().unwrap_or(0), text);
+                }
+            }
+            let mut b = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(20), self.raw_read(&mut b))
+                .await
+                .expect("reply timed out")
+                .unwrap_or(0);
+            if n == 0 {
+                return (0, text);
+            }
+            self.buf.extend_from_slice(&b[..n]);
+        }
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    pub async fn expect(&mut self, line: &str, code: u16) -> String {
+        let (c, t) = self.cmd(line).await;
+        assert_eq!(c, code, "{line:?} got {t:?}");
+        t
+    }
+
+    /// STARTTLS and handshake, trusting `ca_pem`. Bytes buffered before it are dropped.
+    pub async fn starttls(&mut self, ca_pem: &str) {
+        self.expect("STARTTLS", 220).await;
+        self.tls(ca_pem).await;
+    }
+
+    pub async fn tls(&mut self, ca_pem: &str) {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+        let tcp = self.tcp.take().expect("plain connection");
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let s = conn.connect(name, tcp).await.expect("TLS handshake");
+        self.io = Some(Box::new(s));
+        self.buf.clear();
+    }
+
+    /// Greeting, EHLO, STARTTLS, EHLO, AUTH PLAIN as the test clerk.
+    pub async fn clerk(addr: SocketAddr, env: &Env) -> Client {
+        let mut c = Client::connect(addr).await;
+        assert_eq!(c.reply().await.0, 220);
+        c.expect("EHLO client.test", 250).await;
+        c.starttls(&env.tls.ca_pem).await;
+        c.expect("EHLO client.test", 250).await;
+        c.expect(&format!("AUTH PLAIN {}", plain(CLERK, PASSWORD)), 235)
+            .await;
+        c
+    }
+}
+
+pub fn plain(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"))
+}
+
+pub fn addr(r: &Running, role: Role) -> SocketAddr {
+    r.addr(role).expect("listener")
+}
+
+/// Runs a Python script (smtplib is the client under test); returns (status, stdout+stderr).
+pub fn python(script: &str) -> (bool, String) {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+pub fn simple_message(from: &str, to: &str, subject: &str) -> String {
+    format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 08:00:00 +0700\r\nMessage-ID: <{}@client.test>\r\n\r\nNội dung văn bản.\r\n", congvan::util::new_queue_id())
+}
