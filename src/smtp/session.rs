@@ -705,7 +705,8 @@ impl Session {
                 address: addr.to_ascii_lowercase_domain(),
                 route,
                 notify,
-                orcpt: to.orcpt.clone(),
+                // smtp-proto accepts only the rfc822 type and gives the decoded address.
+                orcpt: to.orcpt.as_ref().map(|a| format!("rfc822;{a}")),
             });
         }
         self.push(&Reply::new(250, "2.1.5", "Recipient ok"));

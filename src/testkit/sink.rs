@@ -18,6 +18,8 @@ pub struct SinkConfig {
     pub advertise_dsn: bool,
     /// Keep message bodies (off in benchmarks to save memory).
     pub keep_data: bool,
+    /// Wait this long before answering each end of DATA (a slow upstream).
+    pub data_delay_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +161,9 @@ async fn session(
         } else if upper == "DATA" {
             io.get_mut().write_all(b"354 go\r\n").await?;
             let data = read_data(&mut io).await?;
+            if cfg.data_delay_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(cfg.data_delay_ms)).await;
+            }
             let tls = io.get_ref().is_tls();
             if let Ok(mut v) = received.lock() {
                 v.push(Received {

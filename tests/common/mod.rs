@@ -101,7 +101,7 @@ impl Env {
             .map(|n| format!("\"{n}\""))
             .collect();
         let ca = if setup.outbound_ca {
-            format!("ca_file = \"{}/ca.pem\"\n", d.display())
+            format!("ca_file = \"{}/upstream-ca.pem\"\n", d.display())
         } else {
             String::new()
         };

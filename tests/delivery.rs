@@ -1,0 +1,351 @@
+//! Delivery to an SMTP upstream: STARTTLS policy, per-recipient results, DSNs, deferral
+//! and retry, urgent lanes first, and recovery after a crash.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use congvan::config::Role;
+use congvan::testkit::sink::{Sink, SinkConfig};
+
+async fn submit(gw: &congvan::server::Running, env: &Env, rcpts: &[&str], headers: &str) -> String {
+    let mut c = Client::clerk(addr(gw, Role::Submission), env).await;
+    c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
+    for r in rcpts {
+        c.expect(&format!("RCPT TO:<{r}>"), 250).await;
+    }
+    c.expect("DATA", 354).await;
+    c.send(format!("From: {CLERK_ADDR}\r\n{headers}\r\nbody\r\n.\r\n").as_bytes())
+        .await;
+    let (code, t) = c.reply().await;
+    assert_eq!(code, 250, "{t}");
+    c.expect("QUIT", 221).await;
+    t.split_whitespace().last().unwrap().to_string()
+}
+
+fn queue_json(env: &Env) -> Vec<serde_json::Value> {
+    let out = env.cli(&["queue", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn wait_queue_state(env: &Env, id: &str, state: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        if let Some(e) = queue_json(env)
+            .into_iter()
+            .find(|e| e["id"] == id && e["state"] == state)
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never reached {state}: {:?}", queue_json(env));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_over_required_starttls_with_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = congvan::testkit::TestTls::generate();
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            tls: Some(tls.server_config(dir.path())),
+            keep_data: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://localhost:{}", sink.addr.port())),
+        outbound_tls: "required",
+        outbound_ca: true,
+        ..Setup::default()
+    })
+    .await;
+    // The upstream's private CA is the sink's, not the listener's.
+    std::fs::write(env.path().join("upstream-ca.pem"), &tls.ca_pem).unwrap();
+    let gw = env.start().await;
+    let id = submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn", "b@hanoi.gov.vn"],
+        "Subject: tls\r\n",
+    )
+    .await;
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await, 1);
+    let m = &sink.messages()[0];
+    assert!(m.tls, "delivered over STARTTLS");
+    assert_eq!(m.rcpt_to.len(), 2);
+    assert!(m.mail_from.contains(CLERK_ADDR));
+    assert!(String::from_utf8_lossy(&m.data).contains(&format!("id {id}")));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_tls_without_starttls_defers_and_never_sends_in_clear() {
+    let sink = Sink::start("127.0.0.1:0".parse().unwrap(), SinkConfig::default())
+        .await
+        .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        outbound_tls: "required",
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let id = submit(&gw, &env, &["a@hanoi.gov.vn"], "Subject: x\r\n").await;
+    let e = wait_queue_state(&env, &id, "deferred").await;
+    assert!(e["reason"].as_str().unwrap().contains("STARTTLS"), "{e}");
+    assert_eq!(sink.messages().len(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failure_sends_a_dsn_to_the_sender_with_null_return_path() {
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            reject: vec![(
+                "nobody@hanoi.gov.vn".into(),
+                "550 5.1.1 no such user".into(),
+            )],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
+    c.expect(
+        &format!("MAIL FROM:<{CLERK_ADDR}> RET=HDRS ENVID=QUYETDINH-05"),
+        250,
+    )
+    .await;
+    c.expect("RCPT TO:<ok@hanoi.gov.vn>", 250).await;
+    c.expect(
+        "RCPT TO:<nobody@hanoi.gov.vn> NOTIFY=FAILURE ORCPT=rfc822;nobody@hanoi.gov.vn",
+        250,
+    )
+    .await;
+    c.expect("DATA", 354).await;
+    c.send(
+        format!("From: {CLERK_ADDR}\r\nSubject: QĐ 05\r\n\r\nsecret body line\r\n.\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(c.reply().await.0, 250);
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await, 1);
+    // The DSN goes to the clerk through inbound.deliver_to.
+    let files = wait_files(&env.inbox(), 1, 10).await;
+    assert_eq!(files.len(), 1, "one DSN");
+    let envl = envelope_of(&files[0]);
+    assert_eq!(envl["sender"], "", "null return path");
+    assert_eq!(envl["recipients"][0], CLERK_ADDR);
+    let dsn = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(dsn.contains("report-type=delivery-status"), "{dsn}");
+    assert!(dsn.contains("Original-Envelope-Id: QUYETDINH-05"));
+    assert!(dsn.contains(
+        "Final-Recipient: rfc822; nobody@hanoi.gov.vn\r\nAction: failed\r\nStatus: 5.1.1"
+    ));
+    assert!(dsn.contains("Original-Recipient: rfc822;nobody@hanoi.gov.vn"));
+    assert!(
+        !dsn.contains("ok@hanoi.gov.vn\r\nAction"),
+        "only the failed recipient"
+    );
+    assert!(
+        !dsn.contains("secret body line"),
+        "RET=HDRS returns headers only"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_never_suppresses_the_dsn_and_null_sender_gets_none() {
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            reject: vec![("x@hanoi.gov.vn".into(), "550 5.1.1 no".into())],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut c = Client::connect(addr(&gw, Role::Relay)).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<x@hanoi.gov.vn> NOTIFY=NEVER", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@dev.gov.vn\r\n\r\nx\r\n.\r\n").await;
+    assert_eq!(c.reply().await.0, 250);
+    c.expect("MAIL FROM:<>", 250).await;
+    c.expect("RCPT TO:<x@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: MAILER-DAEMON@dev.gov.vn\r\n\r\nbounce\r\n.\r\n")
+        .await;
+    assert_eq!(c.reply().await.0, 250);
+    // Both fail permanently and leave the queue; neither produces a DSN.
+    for _ in 0..100 {
+        if queue_json(&env).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(queue_json(&env).is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(eml_files(&env.inbox()).is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_defers_then_retry_delivers() {
+    let port = free_port();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{port}")),
+        extra: "retry_base_secs = 3600\n".replace("retry_base_secs = 3600", ""),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let id = submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn"],
+        "Subject: later\r\nX-Congvan-Urgency: khan\r\n",
+    )
+    .await;
+    let e = wait_queue_state(&env, &id, "deferred").await;
+    assert_eq!(e["direction"], "out");
+    assert_eq!(e["sender"], CLERK_ADDR);
+    assert_eq!(e["recipients"][0], "a@hanoi.gov.vn");
+    assert_eq!(e["urgency"], "khan");
+    assert!(
+        e["reason"].as_str().unwrap().contains(&port.to_string()),
+        "{e}"
+    );
+    let sink = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig::default(),
+    )
+    .await
+    .unwrap();
+    let out = env.cli(&["queue", "retry", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await, 1);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_documents_overtake_the_backlog() {
+    // A slow upstream and one delivery at a time: a real backlog forms.
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            keep_data: true,
+            data_delay_ms: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        extra: "concurrency = 1\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
+    for i in 0..30 {
+        c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
+        c.expect("RCPT TO:<a@hanoi.gov.vn>", 250).await;
+        c.expect("DATA", 354).await;
+        c.send(format!("From: {CLERK_ADDR}\r\nSubject: normal {i}\r\n\r\nx\r\n.\r\n").as_bytes())
+            .await;
+        assert_eq!(c.reply().await.0, 250);
+    }
+    c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
+    c.expect("RCPT TO:<a@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(format!("From: {CLERK_ADDR}\r\nSubject: urgent\r\nX-Congvan-Urgency: =?UTF-8?Q?h=E1=BB=8Fa_t=E1=BB=91c?=\r\n\r\nx\r\n.\r\n").as_bytes()).await;
+    assert_eq!(c.reply().await.0, 250);
+    let delivered_before = sink.count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        delivered_before < 25,
+        "the backlog must still be there ({delivered_before} delivered)"
+    );
+    assert_eq!(sink.wait_for(31, Duration::from_secs(60)).await, 31);
+    let order: Vec<bool> = sink
+        .messages()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).contains("X-Congvan-Urgency"))
+        .collect();
+    let pos = order.iter().position(|u| *u).unwrap();
+    // At most the one delivery already in flight (plus the one that finished meanwhile) is ahead.
+    assert!(
+        pos <= delivered_before + 1,
+        "urgent at {pos}, {delivered_before} were delivered when it arrived"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_release_and_delete_from_the_cli() {
+    let port = free_port();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{port}")),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let a = submit(&gw, &env, &["a@hanoi.gov.vn"], "Subject: a\r\n").await;
+    let b = submit(&gw, &env, &["b@hanoi.gov.vn"], "Subject: b\r\n").await;
+    wait_queue_state(&env, &a, "deferred").await;
+    let out = env.cli(&["queue", "hold", &a, "--reason", "chờ lãnh đạo duyệt"]);
+    assert!(out.status.success(), "{out:?}");
+    let e = wait_queue_state(&env, &a, "held").await;
+    assert_eq!(e["reason"], "chờ lãnh đạo duyệt");
+    let show = env.cli(&["queue", "show", &a]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("state:       held") && text.contains("chờ lãnh đạo duyệt"),
+        "{text}"
+    );
+    // Wrong-state operations are refused with exit 1 and a reason.
+    let out = env.cli(&["queue", "release", &b]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a message that is held"));
+    let out = env.cli(&["queue", "delete", &b]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!env.config.spool_dir().join(format!("{b}.eml")).exists());
+    let sink = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig::default(),
+    )
+    .await
+    .unwrap();
+    let out = env.cli(&["queue", "release", &a]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "the deleted message never left");
+    let out = env.cli(&["queue", "show", "0123456789abcdef0123456789abcdef"]);
+    assert_eq!(out.status.code(), Some(1));
+    gw.stop().await;
+}
