@@ -1,0 +1,330 @@
+//! The real binary: crash recovery (SIGKILL right after 250), graceful SIGTERM, and the CLI
+//! (exit codes, --json, account management while the daemon runs).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use congvan::testkit::sink::{Sink, SinkConfig};
+
+fn spawn_daemon(env: &Env) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("serve")
+        .env("CONGVAN_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(env.path().join("daemon.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("spawn congvan serve")
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("port {port} never opened");
+}
+
+fn kill(child: &mut Child, sig: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_250_loses_nothing() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let upstream_port = free_port();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{upstream_port}")),
+        ports: Some(ports),
+        ..Setup::default()
+    })
+    .await;
+    let mut daemon = spawn_daemon(&env);
+    wait_port(ports[2]).await;
+    let relay: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    let mut c = Client::connect(relay).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+        c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+        c.expect("DATA", 354).await;
+        c.send(format!("From: a@dev.gov.vn\r\nSubject: durable {i}\r\n\r\nx\r\n.\r\n").as_bytes())
+            .await;
+        let (code, t) = c.reply().await;
+        assert_eq!(code, 250, "{t}");
+        ids.push(t.split_whitespace().last().unwrap().to_string());
+    }
+    // Killed without warning right after the last 250, with the upstream down.
+    kill(&mut daemon, libc::SIGKILL);
+    daemon.wait().unwrap();
+    let sink = Sink::start(
+        format!("127.0.0.1:{upstream_port}").parse().unwrap(),
+        SinkConfig {
+            keep_data: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut daemon = spawn_daemon(&env);
+    assert_eq!(
+        sink.wait_for(5, Duration::from_secs(30)).await,
+        5,
+        "every accepted message delivered after restart"
+    );
+    let got: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).to_string())
+        .collect();
+    for id in &ids {
+        assert_eq!(
+            got.iter().filter(|m| m.contains(id.as_str())).count(),
+            1,
+            "{id} delivered exactly once"
+        );
+    }
+    kill(&mut daemon, libc::SIGTERM);
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+    let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_message_in_progress_finish() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        ..Setup::default()
+    })
+    .await;
+    let mut daemon = spawn_daemon(&env);
+    wait_port(ports[2]).await;
+    let relay: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    let mut c = Client::connect(relay).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@dev.gov.vn\r\nSubject: in flight\r\n\r\nfirst half\r\n")
+        .await;
+    kill(&mut daemon, libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are no longer accepted, but the message in progress completes.
+    assert!(
+        tokio::net::TcpStream::connect(relay).await.is_err(),
+        "listener closed"
+    );
+    c.send(b"second half\r\n.\r\n").await;
+    let (code, t) = c.reply().await;
+    assert_eq!(code, 250, "{t}");
+    let (code, t) = c.reply().await;
+    assert_eq!(code, 421, "then told the service is going down: {t}");
+    let status = daemon.wait().unwrap();
+    assert!(status.success());
+    let delivered = eml_files(&env.outbox()).len();
+    let out = env.cli(&["queue", "list", "--json"]);
+    let queued = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        delivered + queued,
+        1,
+        "delivered before exit, or kept in the queue for the next start"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_accounts_exit_codes_and_json() {
+    let env = Env::new(Setup::default()).await;
+    let pw = env.path().join("pw.txt");
+    std::fs::write(&pw, "s3cret-văn-thư\nignored second line\n").unwrap();
+    let out = env.cli(&[
+        "account",
+        "add",
+        "vanthu2",
+        "--allow-from",
+        "vanthu2@dev.gov.vn",
+        "@so.gov.vn",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = env.cli(&[
+        "account",
+        "add",
+        "vanthu2",
+        "--allow-from",
+        "x@dev.gov.vn",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "duplicate refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = env.cli(&[
+        "account",
+        "add",
+        "bad",
+        "--allow-from",
+        "not-an-address",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = env.cli(&["account", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "vanthu2")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        a["allowed_from"],
+        serde_json::json!(["vanthu2@dev.gov.vn", "@so.gov.vn"])
+    );
+    assert_eq!(a["disabled"], false);
+    // Password from a file: the first line only; login works with it.
+    let gw = env.start().await;
+    let mut c = Client::connect(addr(&gw, congvan::config::Role::Submission)).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.starttls(&env.tls.ca_pem).await;
+    c.expect("EHLO x", 250).await;
+    c.expect(
+        &format!("AUTH PLAIN {}", plain("vanthu2", "s3cret-văn-thư")),
+        235,
+    )
+    .await;
+    c.expect("MAIL FROM:<phongtc@so.gov.vn>", 250).await;
+    // passwd from standard input (not a terminal: the first line).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .args([
+            "--config",
+            env.config_path.to_str().unwrap(),
+            "account",
+            "passwd",
+            "vanthu2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"new-password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut c = Client::connect(addr(&gw, congvan::config::Role::Submission)).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.starttls(&env.tls.ca_pem).await;
+    c.expect("EHLO x", 250).await;
+    c.expect(
+        &format!("AUTH PLAIN {}", plain("vanthu2", "new-password")),
+        235,
+    )
+    .await;
+    gw.stop().await;
+
+    // Usage errors exit 2; --help works on every command; --config after the subcommand.
+    let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .args(["queue", "frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["account", "add", "--help"],
+        vec!["queue", "list", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .args([
+            "queue",
+            "list",
+            "--config",
+            env.config_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 message(s) in the queue"));
+    let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .args(["--config", "/nonexistent/congvan.toml", "queue", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/congvan.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_provisions_a_fresh_database_before_the_daemon_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = d.join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "hostname = \"gw.test\"\ndata_dir = \"{0}/data\"\npolicy_dir = \"{0}/p\"\n[outbound]\nupstream = \"outbox:{0}/o\"\n[inbound]\ndeliver_to = \"outbox:{0}/i\"\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let pw = d.join("pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "account",
+            "add",
+            "a",
+            "--allow-from",
+            "a@dev.gov.vn",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        d.join("data/congvan.db").exists(),
+        "the SQLite file is created"
+    );
+}
