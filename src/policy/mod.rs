@@ -1,7 +1,9 @@
 //! Dispatch policy: the document levels (urgency, secrecy), classification of a message from
 //! its headers, and the domain rules. The calendar and the full policy files build on these.
 
+pub mod calendar;
 pub mod levels;
+pub mod lunar;
 
 pub use levels::{Secrecy, Urgency};
 

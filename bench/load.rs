@@ -1,0 +1,235 @@
+//! Load benchmark: the real `congvan serve` (release build) with an SMTP sink as upstream,
+//! N concurrent connections on the relay listener sending M messages of S bytes.
+//! Prints accepted messages per second, p50/p99 from end of DATA to 250, and p50/p99 from
+//! 250 to the upstream's acceptance.
+//!
+//!     cargo build --release && cargo run --release --example load -- [--connections 32]
+//!         [--messages 5000] [--size 100000] [--database-url postgres://...] [--listener relay|submission]
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use congvan::testkit::sink::{Sink, SinkConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Args {
+    connections: usize,
+    messages: usize,
+    size: usize,
+    database_url: Option<String>,
+    binary: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        connections: 32,
+        messages: 5000,
+        size: 100_000,
+        database_url: None,
+        binary: "target/release/congvan".into(),
+    };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < v.len() {
+        let val = v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--connections" => a.connections = val.parse().expect("--connections N"),
+            "--messages" => a.messages = val.parse().expect("--messages N"),
+            "--size" => a.size = val.parse().expect("--size BYTES"),
+            "--database-url" => a.database_url = Some(val),
+            "--binary" => a.binary = val,
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn reply(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(p) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line: Vec<u8> = buf.drain(..p + 2).collect();
+            let l = String::from_utf8_lossy(&line).to_string();
+            if l.as_bytes().get(3) == Some(&b' ') {
+                return l;
+            }
+            continue;
+        }
+        let mut b = [0u8; 4096];
+        let n = s.read(&mut b).await.expect("read");
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&b[..n]);
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            keep_data: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let relay_port = free_port();
+    let db = a
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/congvan.db", d.display()));
+    let cfg = format!(
+        "hostname = \"bench.gov.vn\"\ndata_dir = \"{d}\"\ndatabase_url = \"{db}\"\npolicy_dir = \"{d}\"\n\
+         [[listener]]\nrole = \"relay\"\nbind = \"127.0.0.1:{relay_port}\"\ntrusted_networks = [\"127.0.0.0/8\"]\n\
+         [outbound]\nupstream = \"smtp://127.0.0.1:{}\"\ntls = \"none\"\n[inbound]\ndeliver_to = \"outbox:{d}/inbox\"\n\
+         [limits]\nmax_connections = 5000\n[queue]\nconcurrency = 32\n",
+        sink.addr.port(),
+        d = d.display()
+    );
+    std::fs::write(d.join("congvan.toml"), cfg).unwrap();
+    let mut daemon = Command::new(&a.binary)
+        .args([
+            "--config",
+            d.join("congvan.toml").to_str().unwrap(),
+            "serve",
+        ])
+        .env("CONGVAN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run the congvan binary (cargo build --release first)");
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", relay_port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut body =
+        b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\n\r\n".to_vec();
+    while body.len() < a.size {
+        body.extend_from_slice(&[b'Q'; 76]);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b".\r\n");
+    let body = Arc::new(body);
+    let accepted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let data_lat: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    let per_conn = a.messages / a.connections;
+    let total = per_conn * a.connections;
+    println!(
+        "congvan load: {} connections x {} messages of {} bytes = {} messages, database {}",
+        a.connections,
+        per_conn,
+        a.size,
+        total,
+        if a.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (body, accepted_at, data_lat) = (body.clone(), accepted_at.clone(), data_lat.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(("127.0.0.1", relay_port)).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut buf = Vec::new();
+            reply(&mut s, &mut buf).await;
+            s.write_all(b"EHLO bench\r\n").await.unwrap();
+            reply(&mut s, &mut buf).await;
+            for _ in 0..per_conn {
+                s.write_all(
+                    b"MAIL FROM:<bench@dev.gov.vn>\r\nRCPT TO:<sink@hanoi.gov.vn>\r\nDATA\r\n",
+                )
+                .await
+                .unwrap();
+                for _ in 0..3 {
+                    let r = reply(&mut s, &mut buf).await;
+                    assert!(r.starts_with('2') || r.starts_with('3'), "{r}");
+                }
+                s.write_all(&body).await.unwrap();
+                let t0 = Instant::now();
+                let r = reply(&mut s, &mut buf).await;
+                let t1 = Instant::now();
+                assert!(r.starts_with("250"), "{r}");
+                let id = r.split_whitespace().last().unwrap().to_string();
+                data_lat
+                    .lock()
+                    .unwrap()
+                    .push((t1 - t0).as_secs_f64() * 1000.0);
+                accepted_at.lock().unwrap().insert(id, t1);
+            }
+            let _ = s.write_all(b"QUIT\r\n").await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accept_secs = start.elapsed().as_secs_f64();
+    let got = sink.wait_for(total, Duration::from_secs(600)).await;
+    let all_secs = start.elapsed().as_secs_f64();
+    let accepted = accepted_at.lock().unwrap().clone();
+    let mut relay_lat = Vec::new();
+    for m in sink.messages() {
+        let text = String::from_utf8_lossy(&m.data[..m.data.len().min(600)]).to_string();
+        if let Some(pos) = text.find(" id ") {
+            let id: String = text[pos + 4..].chars().take(32).collect();
+            if let Some(t) = accepted.get(&id) {
+                relay_lat.push(m.at.saturating_duration_since(*t).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let mut dl = data_lat.lock().unwrap().clone();
+    println!(
+        "accepted: {total} in {accept_secs:.2} s = {:.0} messages/s (durable 250s)",
+        total as f64 / accept_secs
+    );
+    println!(
+        "delivered to the sink: {got} in {all_secs:.2} s = {:.0} messages/s end to end",
+        got as f64 / all_secs
+    );
+    println!(
+        "DATA end -> 250:   p50 {:.1} ms  p99 {:.1} ms",
+        pct(&mut dl, 0.5),
+        pct(&mut dl, 0.99)
+    );
+    println!(
+        "250 -> upstream:   p50 {:.1} ms  p99 {:.1} ms",
+        pct(&mut relay_lat, 0.5),
+        pct(&mut relay_lat, 0.99)
+    );
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", daemon.id())) {
+        if let Some(l) = status.lines().find(|l| l.starts_with("VmHWM")) {
+            println!("daemon peak RSS: {}", l.trim_start_matches("VmHWM:").trim());
+        }
+    }
+    // SAFETY: stopping our own child.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let _ = daemon.wait();
+}
