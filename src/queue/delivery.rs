@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
@@ -107,7 +110,8 @@ impl Deliverer {
         let expired = now - msg.received_at >= lifetime_ms;
         let mut failed = Vec::new();
         let mut delivered = Vec::new();
-        let mut temp = 0usize;
+        let mut temp_reason: Option<String> = None;
+        let mut updates = Vec::with_capacity(outcomes.len());
         for (r, o) in &outcomes {
             let (st, reply) = match o {
                 Outcome::Delivered(s) => {
@@ -127,52 +131,47 @@ impl Deliverer {
                     (rcpt_state::FAILED, why)
                 }
                 Outcome::TempFail(s) => {
-                    temp += 1;
+                    temp_reason.get_or_insert_with(|| s.clone());
                     (rcpt_state::PENDING, s.clone())
                 }
             };
+            updates.push((r.id, st, reply));
+        }
+
+        let attempts = msg.attempts + 1;
+        let (next_state, reason, next_at) = match &temp_reason {
+            Some(reason) => {
+                let delay = backoff_ms(&self.config, attempts);
+                tracing::warn!(queue_id = %msg.id, attempts, retry_in_s = delay / 1000, %reason, "deferred");
+                (state::DEFERRED, Some(reason.clone()), now + delay)
+            }
+            None => {
+                let st = if delivered.is_empty() {
+                    state::FAILED
+                } else {
+                    state::DELIVERED
+                };
+                tracing::info!(queue_id = %msg.id, state = st, delivered = delivered.len(), failed = failed.len(), "left the queue");
+                (st, None, now)
+            }
+        };
+        // The whole attempt is recorded in one transaction: one durable commit per message.
+        let txn = self.db().begin().await?;
+        for (id, st, reply) in updates {
             recipient::Entity::update_many()
                 .col_expr(recipient::Column::State, Expr::value(st))
                 .col_expr(recipient::Column::LastReply, Expr::value(reply))
                 .col_expr(recipient::Column::UpdatedAt, Expr::value(now))
-                .filter(recipient::Column::Id.eq(r.id))
-                .exec(self.db())
+                .filter(recipient::Column::Id.eq(id))
+                .exec(&txn)
                 .await?;
         }
-
-        let attempts = msg.attempts + 1;
-        if temp > 0 {
-            let delay = backoff_ms(&self.config, attempts);
-            let reason = outcomes
-                .iter()
-                .find_map(|(_, o)| match o {
-                    Outcome::TempFail(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            tracing::warn!(queue_id = %msg.id, attempts, retry_in_s = delay / 1000, %reason, "deferred");
-            self.set_state(
-                &msg.id,
-                state::DEFERRED,
-                Some(reason),
-                now + delay,
-                attempts,
-            )
-            .await?;
-        } else {
-            let final_state = if delivered.is_empty() {
-                state::FAILED
-            } else {
-                state::DELIVERED
-            };
-            tracing::info!(queue_id = %msg.id, state = final_state, delivered = delivered.len(), failed = failed.len(), "left the queue");
-            self.set_state(&msg.id, final_state, None, now, attempts)
-                .await?;
-        }
+        set_state(&txn, &msg.id, next_state, reason, next_at, attempts).await?;
+        txn.commit().await?;
 
         self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
             .await;
-        if temp == 0 {
+        if temp_reason.is_none() {
             let _ = tokio::fs::remove_file(&path).await;
         }
         Ok(())
@@ -186,16 +185,7 @@ impl Deliverer {
         next: i64,
         attempts: i32,
     ) -> Result<(), DbErr> {
-        message::Entity::update_many()
-            .col_expr(message::Column::State, Expr::value(st))
-            .col_expr(message::Column::Reason, Expr::value(reason))
-            .col_expr(message::Column::NextAttemptAt, Expr::value(next))
-            .col_expr(message::Column::Attempts, Expr::value(attempts))
-            .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(message::Column::Id.eq(id))
-            .exec(self.db())
-            .await
-            .map(|_| ())
+        set_state(self.db(), id, st, reason, next, attempts).await
     }
 
     /// Failure DSNs (unless NOTIFY excludes them) and success DSNs when asked for with
@@ -282,6 +272,26 @@ impl Deliverer {
             Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "could not queue DSN"),
         }
     }
+}
+
+async fn set_state<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    st: &str,
+    reason: Option<String>,
+    next: i64,
+    attempts: i32,
+) -> Result<(), DbErr> {
+    message::Entity::update_many()
+        .col_expr(message::Column::State, Expr::value(st))
+        .col_expr(message::Column::Reason, Expr::value(reason))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+        .col_expr(message::Column::Attempts, Expr::value(attempts))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// Exponential backoff with ±25 % jitter, capped at `retry_max_secs`.

@@ -47,15 +47,16 @@ async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<message::Model>,
         .await
 }
 
-async fn claim(db: &DatabaseConnection, id: &str) -> Result<bool, DbErr> {
-    let res = message::Entity::update_many()
+/// Claims the given messages in one statement; returns those that were still due (a CLI
+/// hold or delete in between leaves a message out).
+async fn claim(db: &DatabaseConnection, ids: Vec<String>) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(state::DELIVERING))
         .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Id.is_in(ids))
         .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+        .exec_with_returning(db)
+        .await
 }
 
 pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>) {
@@ -71,25 +72,33 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
         }
         let free = slots.available_permits();
         if free > 0 {
-            match due(&db, free as u64).await {
+            let picked = match due(&db, free as u64).await {
+                Ok(msgs) if msgs.is_empty() => Ok(Vec::new()),
                 Ok(msgs) => {
-                    for m in msgs {
+                    // Keep dispatch order: RETURNING does not promise it.
+                    let order: Vec<String> = msgs.into_iter().map(|m| m.id).collect();
+                    claim(&db, order.clone()).await.map(|mut claimed| {
+                        claimed.sort_by_key(|m| order.iter().position(|id| *id == m.id));
+                        claimed
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            match picked {
+                Ok(claimed) => {
+                    for m in claimed {
                         let Ok(permit) = slots.clone().try_acquire_owned() else {
-                            break;
+                            // Cannot happen (we asked for at most `free`); put it back.
+                            let _ = super::admin::retry(&db, &m.id).await;
+                            continue;
                         };
-                        match claim(&db, &m.id).await {
-                            Ok(true) => {
-                                let d = deliverer.clone();
-                                tokio::spawn(async move {
-                                    let wake = d.queue.wake();
-                                    d.deliver(m).await;
-                                    drop(permit);
-                                    wake.notify_one();
-                                });
-                            }
-                            Ok(false) => {}
-                            Err(e) => tracing::error!(error = %e, "claim failed"),
-                        }
+                        let d = deliverer.clone();
+                        tokio::spawn(async move {
+                            let wake = d.queue.wake();
+                            d.deliver(m).await;
+                            drop(permit);
+                            wake.notify_one();
+                        });
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "scheduler query failed"),

@@ -1127,7 +1127,7 @@ Content-Transfer-Encoding: binary\r\n\r\n\x01\x02 binary\r\n\
             seed
         };
         let mut verified = 0;
-        for round in 0..20000 {
+        for round in 0..400 {
             let mut input = samples[round % samples.len()].clone();
             for _ in 0..(1 + next() % 4) {
                 let pos = (next() as usize) % (input.len() + 1);
@@ -1162,6 +1162,36 @@ Content-Transfer-Encoding: binary\r\n\r\n\x01\x02 binary\r\n\
             }
         }
         assert!(verified > 20);
+    }
+
+    /// Peak memory for a 35 MB message (a 26 MB PDF in base64), as VmHWM; run alone:
+    /// `cargo test --release -- --ignored --nocapture peak_memory_35mb`
+    #[test]
+    #[ignore]
+    fn peak_memory_35mb() {
+        fn hwm() -> String {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .unwrap_or("VmHWM: ?")
+                .to_string()
+        }
+        let pki = testpki::shared();
+        let id = identity(&pki.rsa2048);
+        let message = with_pdf(&random_bytes(26 * 1024 * 1024));
+        let message_len = message.len();
+        // Reset the high-water mark (Linux: clear_refs 5), so it counts the signing only.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        println!("message {message_len} bytes; before: {}", hwm());
+        let start = std::time::Instant::now();
+        let signed = sign_message(&message, &id, now()).unwrap();
+        println!(
+            "signed {} bytes in {:?}; after: {}",
+            signed.bytes.len(),
+            start.elapsed(),
+            hwm()
+        );
     }
 
     /// `cargo test --release -- --ignored --nocapture signing_speed`
