@@ -48,8 +48,9 @@ fn dn(cn: &str) -> DistinguishedName {
     d
 }
 
-/// Makes the development PKI: CA, a signing identity for dev.gov.vn and a localhost TLS cert.
-fn make_pki(dir: &Path) -> anyhow::Result<()> {
+/// Makes the development PKI in `dir/pki`: CA, a signing identity for dev.gov.vn and a
+/// localhost TLS cert.
+pub fn make_pki(dir: &Path) -> anyhow::Result<()> {
     let pki = dir.join("pki");
     std::fs::create_dir_all(&pki)?;
     let now = time::OffsetDateTime::now_utc();
@@ -234,8 +235,7 @@ Send a test document (in another terminal):
 
 Look at the result:
   ls -l {d}/outbox && cat {d}/outbox/*.envelope.json
-  openssl smime -verify -CAfile {d}/pki/dev-ca.pem -purpose smimesign -in "$(ls -t {d}/outbox/*.eml | head -1)"
-    (the last command verifies once outgoing signing is enabled; until then mail leaves unsigned)
+  openssl smime -verify -CAfile {d}/pki/dev-ca.pem -purpose smimesign -in "$(ls -t {d}/outbox/*.eml | head -1)" -out /dev/null
 "#,
         state = if s.created { "created" } else { "using" },
         pw = s.password,

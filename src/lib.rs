@@ -12,9 +12,11 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod mime;
+pub mod pki;
 pub mod policy;
 pub mod queue;
 pub mod server;
+pub mod smime;
 pub mod smtp;
 pub mod store;
 #[doc(hidden)]

@@ -26,6 +26,8 @@ pub enum ServeError {
     Tls(String),
     #[error("{0}")]
     Bind(std::io::Error),
+    #[error("signing identities: {0}")]
+    Pki(#[from] crate::pki::store::PkiError),
 }
 
 /// A running daemon, for `serve` and for tests that run it in-process.
@@ -55,6 +57,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         }
         None => None,
     };
+    crate::pki::store::check_key_permissions(&db).await?;
     let queue = Queue::start(db.clone(), config.spool_dir())
         .await
         .map_err(ServeError::Spool)?;
@@ -82,6 +85,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),
         queue: queue.clone(),
+        seals: Default::default(),
     });
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
     let mut accepts = Vec::new();

@@ -83,10 +83,11 @@ async fn sigkill_after_250_loses_nothing() {
     .await
     .unwrap();
     let mut daemon = spawn_daemon(&env);
+    let n = sink.wait_for(5, Duration::from_secs(30)).await;
+    let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap_or_default();
     assert_eq!(
-        sink.wait_for(5, Duration::from_secs(30)).await,
-        5,
-        "every accepted message delivered after restart"
+        n, 5,
+        "every accepted message delivered after restart; log:\n{log}"
     );
     let got: Vec<String> = sink
         .messages()

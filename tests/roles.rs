@@ -40,7 +40,11 @@ print("ok")
     let body = std::fs::read_to_string(&files[0]).unwrap();
     assert!(body.starts_with("Received: from clerk.test"), "{body}");
     assert!(body.contains("with ESMTPSA"), "{body}");
-    assert!(body.contains("Nội dung."));
+    let (text, subject) = text_and_subject(&files[0]);
+    assert!(text.contains("Nội dung."), "{text}");
+    assert_eq!(subject, "Công văn");
+    let (ok, why) = openssl_verify(&files[0], &env.seal_ca());
+    assert!(ok, "signed with the dev.gov.vn seal: {why}");
     let envl = envelope_of(&files[0]);
     assert_eq!(envl["sender"], CLERK_ADDR);
     assert_eq!(envl["recipients"][0], "vanthu@so-noivu.gov.vn");

@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 refused operation or failed check, 2 bad usage.
 
 mod account;
+mod cert;
 mod queue;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ pub enum Command {
         #[arg(long)]
         dev: bool,
     },
+    /// Signing identities (the office's digital seal), trust anchors and CRLs.
+    #[command(subcommand)]
+    Cert(cert::CertCmd),
     /// Clerks' SMTP AUTH accounts.
     #[command(subcommand)]
     Account(account::AccountCmd),
@@ -94,6 +98,7 @@ pub fn init_tracing(verbose_default: &str) {
 pub async fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Serve { dev } => serve(&cli, *dev).await,
+        Command::Cert(cmd) => cert::run(&cli, cmd).await,
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
     }
@@ -147,6 +152,11 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 /// Reads a password from a file (first line), or from the terminal without echo, or from
 /// the first line of standard input when it is not a terminal.
 pub fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String, Failure> {
+    read_secret(file, prompt, true)
+}
+
+/// As [`read_password`]; `confirm` asks twice on a terminal (for new passwords).
+pub fn read_secret(file: Option<&PathBuf>, prompt: &str, confirm: bool) -> Result<String, Failure> {
     if let Some(f) = file {
         let pw = crate::util::read_password_file(f)
             .map_err(|e| Failure::refused(format!("cannot read {}: {e}", f.display())))?;
@@ -176,6 +186,9 @@ pub fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String, Fai
         let first = read_line()?;
         drop(guard);
         eprintln!();
+        if !confirm {
+            return Ok(first);
+        }
         eprint!("Again: ");
         let _ = std::io::stderr().flush();
         let guard = EchoOff::new();

@@ -1093,6 +1093,12 @@ mod tests {
     }
 
     #[test]
+    fn identity_is_shareable_between_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<SigningIdentity>();
+    }
+
+    #[test]
     fn emails_come_from_san_and_subject() {
         let pki = testpki::shared();
         let id = load(&pki.p256);

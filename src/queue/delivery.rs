@@ -14,17 +14,26 @@ use sea_orm::{
 use super::dsn::{self, Action, DsnRecipient};
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
-    admin, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue, Route,
+    admin, prepare, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue,
+    Route,
 };
 use crate::config::Config;
+use crate::pki::store::{Seal, SealCache};
 use crate::policy::Classification;
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
-/// What delivery needs: the configuration and the queue (to enqueue DSNs).
+/// What delivery needs: the configuration, the queue (to enqueue DSNs) and the seals.
 pub struct Deliverer {
     pub config: Arc<Config>,
     pub queue: Queue,
+    pub seals: SealCache,
+}
+
+/// The bytes to send, and the seal used on them (serial, digest).
+enum Sealed {
+    Ready(Vec<u8>, Option<(String, String)>),
+    Held,
 }
 
 impl Deliverer {
@@ -61,6 +70,10 @@ impl Deliverer {
                     .set_state(&msg.id, state::HELD, Some(reason), now_ms(), msg.attempts)
                     .await;
             }
+        };
+        let (content, seal_used) = match self.seal(msg, &rcpts, content).await? {
+            Sealed::Ready(bytes, seal) => (bytes, seal),
+            Sealed::Held => return Ok(()),
         };
         let mut outcomes: Vec<(recipient::Model, Outcome)> = Vec::new();
         let mut dsn_passed_on = false;
@@ -167,6 +180,15 @@ impl Deliverer {
                 .await?;
         }
         set_state(&txn, &msg.id, next_state, reason, next_at, attempts).await?;
+        if let Some((serial, digest)) = &seal_used {
+            message::Entity::update_many()
+                .col_expr(message::Column::SignedSerial, Expr::value(serial.clone()))
+                .col_expr(message::Column::SignedDigest, Expr::value(digest.clone()))
+                .col_expr(message::Column::SignedAt, Expr::value(now))
+                .filter(message::Column::Id.eq(&msg.id))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
 
         self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
@@ -175,6 +197,121 @@ impl Deliverer {
             let _ = tokio::fs::remove_file(&path).await;
         }
         Ok(())
+    }
+
+    /// Marks and seals an outgoing message with the identity of its From domain. A message
+    /// that must be signed and cannot be is held with the reason: it is never sent unsigned.
+    async fn seal(
+        &self,
+        msg: &message::Model,
+        rcpts: &[recipient::Model],
+        content: Vec<u8>,
+    ) -> Result<Sealed, DbErr> {
+        if msg.direction != Direction::Out.as_str() {
+            return Ok(Sealed::Ready(content, None));
+        }
+        let urgency = crate::policy::Urgency::from_rank(msg.urgency);
+        let now = time::OffsetDateTime::now_utc();
+        let domain = crate::address::domain_of(&msg.header_from).unwrap_or_default();
+        let leaves = rcpts.iter().any(|r| r.route == Route::Outbound.as_str());
+        let seal = self.seals.for_domain(self.db(), &domain, now).await?;
+        let prepared = || {
+            prepare::prepare(
+                &content,
+                urgency,
+                &msg.subject,
+                &self.config.hostname,
+                &msg.id,
+            )
+        };
+        match seal {
+            Seal::Usable { identity, id } => {
+                let prepared = prepared();
+                drop(content);
+                let signed = tokio::task::spawn_blocking(move || {
+                    crate::smime::sign::sign_message(&prepared, &identity, now)
+                })
+                .await;
+                match signed {
+                    Ok(Ok(s)) => {
+                        tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, "sealed");
+                        Ok(Sealed::Ready(
+                            s.bytes,
+                            Some((s.signer_serial_hex, s.digest_sha256_hex)),
+                        ))
+                    }
+                    Ok(Err(e)) => {
+                        self.hold_unsigned(
+                            msg,
+                            rcpts,
+                            format!("cannot sign with identity {id}: {e}"),
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        self.hold_unsigned(msg, rcpts, format!("signing task failed: {e}"))
+                            .await
+                    }
+                }
+            }
+            // The gateway's own mail and mail that stays inside the office go out unsigned
+            // when no seal can be used.
+            Seal::None | Seal::Unusable(_) if msg.generated || !leaves => {
+                Ok(Sealed::Ready(prepared(), None))
+            }
+            Seal::None => {
+                self.hold_unsigned(
+                    msg,
+                    rcpts,
+                    format!("no signing identity (digital seal) is configured for {domain}"),
+                )
+                .await
+            }
+            Seal::Unusable(reason) => {
+                self.hold_unsigned(
+                    msg,
+                    rcpts,
+                    format!("the signing identity for {domain} cannot be used: {reason}"),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Holds a message that cannot be sealed, tells the administrator (log) and sends the
+    /// sender a delay notice.
+    async fn hold_unsigned(
+        &self,
+        msg: &message::Model,
+        rcpts: &[recipient::Model],
+        reason: String,
+    ) -> Result<Sealed, DbErr> {
+        tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
+        self.set_state(
+            &msg.id,
+            state::HELD,
+            Some(reason.clone()),
+            now_ms(),
+            msg.attempts,
+        )
+        .await?;
+        if !msg.sender.is_empty() && !msg.generated {
+            let list = rcpts
+                .iter()
+                .map(|r| DsnRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    action: Action::Delayed,
+                    status: "4.7.5".into(),
+                    diagnostic: Some(format!("held by the gateway: {reason}")),
+                })
+                .collect();
+            let original = tokio::fs::read(spool_path(self.queue.spool(), &msg.id))
+                .await
+                .unwrap_or_default();
+            self.enqueue_notice(msg, list, &original).await;
+        }
+        Ok(Sealed::Held)
     }
 
     async fn set_state(
@@ -231,6 +368,11 @@ impl Deliverer {
         if list.is_empty() {
             return;
         }
+        self.enqueue_notice(msg, list, content).await;
+    }
+
+    /// Queues a DSN (failure, delay or success) to the message's sender.
+    async fn enqueue_notice(&self, msg: &message::Model, list: Vec<DsnRecipient>, content: &[u8]) {
         let bytes = dsn::build(&dsn::DsnInput {
             hostname: &self.config.hostname,
             queue_id: &msg.id,

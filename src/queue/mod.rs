@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod delivery;
 pub mod dsn;
+pub mod prepare;
 pub mod scheduler;
 pub mod transport;
 
@@ -331,6 +332,9 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             smtputf8: Set(m.smtputf8),
             generated: Set(m.generated),
             updated_at: Set(now),
+            signed_serial: Set(None),
+            signed_digest: Set(None),
+            signed_at: Set(None),
         }
         .insert(&txn)
         .await?;

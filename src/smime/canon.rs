@@ -1183,6 +1183,42 @@ mod tests {
     }
 
     #[test]
+    fn no_delimiter_survives_re_encoding() {
+        let mut out = Vec::new();
+        write_quoted_printable(b"--b--\nsee x--b and ---\n", &mut out);
+        assert!(
+            !out.windows(2).any(|w| w == b"--"),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+        assert_eq!(
+            decode_quoted_printable(&out),
+            b"--b--\r\nsee x--b and ---\r\n"
+        );
+        let delimiters = [b"--b".to_vec()];
+        assert!(contains_delimiter(b"x\r\n--b\r\n", &delimiters));
+        assert!(contains_delimiter(b"mid--b-line", &delimiters));
+        assert!(!contains_delimiter(b"-b -- b", &delimiters));
+    }
+
+    #[test]
+    fn unusable_boundary_is_replaced() {
+        let long = "x".repeat(300);
+        let e = format!("Content-Type: multipart/mixed; boundary=\"{long}\"\r\n\r\n--{long}\r\nContent-Type: text/plain\r\n\r\none\r\n--{long}\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--{long}--\r\n");
+        let out = canon(e.as_bytes());
+        assert!(!out.contains(&long));
+        let parsed = MessageParser::new().parse(out.as_bytes()).unwrap();
+        let boundary = parsed
+            .content_type()
+            .unwrap()
+            .attribute("boundary")
+            .unwrap();
+        assert!(boundary.starts_with("=_cv_"), "{boundary}");
+        assert_eq!(parsed.body_text(0).unwrap(), "one");
+        assert_eq!(parsed.body_text(1).unwrap(), "two");
+    }
+
+    #[test]
     fn quoted_printable_encoder_limits() {
         let mut out = Vec::new();
         let text = format!("{}é \nFrom here\n.\nend ", "x".repeat(200));

@@ -79,6 +79,7 @@ pub fn is_protected(name: &str) -> bool {
 
 /// A signed message and what the registers record about it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignedMessage {
     /// The complete RFC 5322 message, CRLF line endings.
     pub bytes: Vec<u8>,
@@ -136,7 +137,16 @@ struct OuterField {
     protected: bool,
 }
 
-/// Signs `raw` (a complete RFC 5322 message) with `identity` at `signing_time`.
+/// Signs `raw` (a complete RFC 5322 message, CRLF or LF line endings) with `identity` at
+/// `signing_time`, which is also the time the identity must be usable at.
+///
+/// Sender (RFC 8550 §3, and SPEC.md's verifier, which checks Sender when there is one): when
+/// the responsible address (Sender if present, else the single From mailbox) is not an address
+/// of the seal, Sender is set to the seal's address (the one in the From domain if it has one),
+/// replacing any Sender the clerk's client wrote.
+///
+/// `micalg` and the CMS digest are SHA-256, except for P-384 seals (SHA-384, see
+/// [`KeyAlgorithm::digest`]); [`SignedMessage::digest_sha256_hex`] is SHA-256 in every case.
 pub fn sign_message(
     raw: &[u8],
     identity: &SigningIdentity,

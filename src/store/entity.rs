@@ -66,6 +66,11 @@ pub mod message {
         /// Written by the gateway itself (DSN, notice): not subject to dispatch rules.
         pub generated: bool,
         pub updated_at: i64,
+        /// The seal used on the last signed delivery: certificate serial and SHA-256 of the
+        /// signed entity, and when.
+        pub signed_serial: Option<String>,
+        pub signed_digest: Option<String>,
+        pub signed_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -121,6 +126,85 @@ pub mod recipient {
             Relation::Message.def()
         }
     }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod identity {
+    use sea_orm::entity::prelude::*;
+
+    /// A signing identity (the office's digital seal) for one or more From domains.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "identity")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub subject: String,
+        pub issuer: String,
+        pub serial: String,
+        /// JSON array of lower-case domains.
+        pub domains: String,
+        /// JSON array of the certificate's e-mail addresses.
+        pub emails: String,
+        pub algorithm: String,
+        pub not_before: i64,
+        pub not_after: i64,
+        pub disabled: bool,
+        pub key_file: String,
+        pub chain_file: String,
+        /// SHA-256 of the signer certificate, hex.
+        pub fingerprint: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod trust_anchor {
+    use sea_orm::entity::prelude::*;
+
+    /// A CA certificate trusted for verifying incoming signatures.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trust_anchor")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub subject: String,
+        pub not_after: i64,
+        #[sea_orm(unique)]
+        pub fingerprint: String,
+        pub pem: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod crl {
+    use sea_orm::entity::prelude::*;
+
+    /// A certificate revocation list, DER.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "crl")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub issuer: String,
+        pub this_update: i64,
+        pub next_update: Option<i64>,
+        pub der: Vec<u8>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -155,6 +155,17 @@ retry_max_secs = 2
         congvan::accounts::add(&db, CLERK, &[CLERK_ADDR.to_string()], PASSWORD)
             .await
             .unwrap();
+        // The office seal for dev.gov.vn (ECDSA P-256, from the development PKI).
+        congvan::dev::make_pki(d).unwrap();
+        congvan::pki::store::import_pem(
+            &db,
+            d,
+            &std::fs::read(d.join("pki/dev.gov.vn.chain.pem")).unwrap(),
+            &std::fs::read(d.join("pki/dev.gov.vn.key.pem")).unwrap(),
+            &["dev.gov.vn".to_string()],
+        )
+        .await
+        .unwrap();
         db.close().await.ok();
         Env {
             dir,
@@ -176,6 +187,10 @@ retry_max_secs = 2
     }
     pub fn ca_file(&self) -> PathBuf {
         self.path().join("ca.pem")
+    }
+    /// The CA of the seal imported for dev.gov.vn.
+    pub fn seal_ca(&self) -> PathBuf {
+        self.path().join("pki/dev-ca.pem")
     }
 
     pub async fn start(&self) -> Running {
@@ -371,4 +386,32 @@ pub fn python(script: &str) -> (bool, String) {
 
 pub fn simple_message(from: &str, to: &str, subject: &str) -> String {
     format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 23 Nov 2026 08:00:00 +0700\r\nMessage-ID: <{}@client.test>\r\n\r\nNội dung văn bản.\r\n", congvan::util::new_queue_id())
+}
+
+/// The decoded first text body and Subject of a message (through multipart/signed).
+pub fn text_and_subject(eml: &Path) -> (String, String) {
+    let raw = std::fs::read(eml).unwrap();
+    let m = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("parsable message");
+    (
+        m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+        m.subject().unwrap_or_default().to_string(),
+    )
+}
+
+/// `openssl smime -verify` against a CA file; (ok, output).
+pub fn openssl_verify(eml: &Path, ca: &Path) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args(["smime", "-verify", "-purpose", "smimesign", "-CAfile"])
+        .arg(ca)
+        .arg("-in")
+        .arg(eml)
+        .args(["-out", "/dev/null"])
+        .output()
+        .expect("openssl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }

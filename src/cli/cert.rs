@@ -1,0 +1,271 @@
+//! `congvan cert`: import and retire signing identities, trust anchors and CRLs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{load_config, open_db, print_table, read_secret, Cli, CliResult, Failure};
+use crate::pki::store;
+
+#[derive(Subcommand, Debug)]
+pub enum CertCmd {
+    /// Import a signing identity for mail whose From domain is one of --domain.
+    Import(ImportArgs),
+    /// List signing identities.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one identity and whether it can sign now.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retire an identity: messages needing it are held, never sent unsigned.
+    Disable { id: i64 },
+    /// Exit 1 when an active identity or a trust anchor expires within N days (for a timer).
+    Expiring {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trust anchors for verifying incoming mail.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(CrlCmd),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["p12", "cert"])))]
+pub struct ImportArgs {
+    /// A PKCS#12 (.p12/.pfx) file holding the certificate chain and key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    p12: Option<PathBuf>,
+    /// The PKCS#12 password: first line of this file (prompted for when absent).
+    #[arg(long, value_name = "F", requires = "p12")]
+    password_file: Option<PathBuf>,
+    /// PEM certificate chain, signer first or in any order.
+    #[arg(long, value_name = "CHAIN.pem", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    #[arg(long, value_name = "KEY.pem", requires = "cert")]
+    key: Option<PathBuf>,
+    /// From domain(s) this identity seals.
+    #[arg(long = "domain", value_name = "D", required = true, num_args = 1..)]
+    domains: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Add the CA certificate(s) of a PEM file.
+    Add { file: PathBuf },
+    /// List trust anchors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a trust anchor.
+    Remove { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CrlCmd {
+    /// Add a CRL (DER or PEM).
+    Add { file: PathBuf },
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
+    let cfg = load_config(cli)?;
+    let db = open_db(&cfg).await?;
+    match cmd {
+        CertCmd::Import(a) => {
+            let info = match (&a.p12, &a.cert, &a.key) {
+                (Some(p12), _, _) => {
+                    let data = read(p12)?;
+                    let pw = read_secret(a.password_file.as_ref(), "PKCS#12 password: ", false)?;
+                    store::import_p12(&db, &cfg.data_dir, &data, &pw, &a.domains).await
+                }
+                (None, Some(cert), Some(key)) => {
+                    store::import_pem(&db, &cfg.data_dir, &read(cert)?, &read(key)?, &a.domains)
+                        .await
+                }
+                _ => {
+                    return Err(Failure::usage(
+                        "give --p12 FILE, or --cert CHAIN.pem with --key KEY.pem",
+                    ))
+                }
+            }
+            .map_err(Failure::refused)?;
+            println!(
+                "identity {} imported: {} (serial {}, {}, until {}) for {}",
+                info.id,
+                info.subject,
+                info.serial,
+                info.algorithm,
+                info.not_after,
+                info.domains.join(", ")
+            );
+            if info.status != "active" {
+                println!(
+                    "warning: this identity is {} and will not be used to sign",
+                    info.status
+                );
+            }
+        }
+        CertCmd::List { json: as_json } => {
+            let list = store::list(&db).await.map_err(Failure::refused)?;
+            if *as_json {
+                println!("{}", json(&list));
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            i.id.to_string(),
+                            i.status.clone(),
+                            i.domains.join(","),
+                            i.algorithm.clone(),
+                            i.not_after.clone(),
+                            i.days_left.to_string(),
+                            i.subject.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "ID",
+                        "STATUS",
+                        "DOMAINS",
+                        "ALGORITHM",
+                        "NOT AFTER",
+                        "DAYS LEFT",
+                        "SUBJECT",
+                    ],
+                    &rows,
+                );
+                println!(
+                    "{} identit{}",
+                    list.len(),
+                    if list.len() == 1 { "y" } else { "ies" }
+                );
+            }
+        }
+        CertCmd::Show { id, json: as_json } => {
+            let (i, usable) = store::show(&db, *id).await.map_err(Failure::refused)?;
+            if *as_json {
+                let mut v = serde_json::to_value(&i).unwrap_or_default();
+                v["usable"] = serde_json::Value::String(usable);
+                println!("{}", json(&v));
+            } else {
+                println!("id:          {}", i.id);
+                println!("subject:     {}", i.subject);
+                println!("issuer:      {}", i.issuer);
+                println!("serial:      {}", i.serial);
+                println!("algorithm:   {}", i.algorithm);
+                println!("domains:     {}", i.domains.join(", "));
+                println!("e-mail:      {}", i.emails.join(", "));
+                println!(
+                    "valid:       {} .. {} ({} days left)",
+                    i.not_before, i.not_after, i.days_left
+                );
+                println!("status:      {} ({usable})", i.status);
+            }
+        }
+        CertCmd::Disable { id } => {
+            store::disable(&db, *id).await.map_err(Failure::refused)?;
+            println!("identity {id} disabled");
+        }
+        CertCmd::Expiring {
+            days,
+            json: as_json,
+        } => {
+            let list = store::expiring(&db, *days)
+                .await
+                .map_err(Failure::refused)?;
+            if *as_json {
+                println!("{}", json(&list));
+            } else if list.is_empty() {
+                println!("nothing expires within {days} days");
+            } else {
+                for e in &list {
+                    println!(
+                        "{} {} expires {} ({} days): {}",
+                        e.kind, e.id, e.not_after, e.days_left, e.subject
+                    );
+                }
+            }
+            if !list.is_empty() {
+                return Err(Failure::refused(format!(
+                    "{} item(s) expire within {days} days",
+                    list.len()
+                )));
+            }
+        }
+        CertCmd::Trust(TrustCmd::Add { file }) => {
+            let added = store::trust_add(&db, &read(file)?)
+                .await
+                .map_err(Failure::refused)?;
+            if added.is_empty() {
+                println!("already trusted: nothing added");
+            }
+            for a in added {
+                println!(
+                    "trust anchor {} added: {} (until {})",
+                    a.id, a.subject, a.not_after
+                );
+            }
+        }
+        CertCmd::Trust(TrustCmd::List { json: as_json }) => {
+            let list = store::trust_list(&db).await.map_err(Failure::refused)?;
+            if *as_json {
+                println!("{}", json(&list));
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.id.to_string(),
+                            a.not_after.clone(),
+                            a.days_left.to_string(),
+                            a.subject.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "NOT AFTER", "DAYS LEFT", "SUBJECT"], &rows);
+                println!("{} trust anchor(s)", list.len());
+            }
+        }
+        CertCmd::Trust(TrustCmd::Remove { id }) => {
+            store::trust_remove(&db, *id)
+                .await
+                .map_err(Failure::refused)?;
+            println!("trust anchor {id} removed");
+        }
+        CertCmd::Crl(CrlCmd::Add { file }) => {
+            let c = store::crl_add(&db, &read(file)?)
+                .await
+                .map_err(Failure::refused)?;
+            println!(
+                "CRL {} added: {} ({} revoked, next update {})",
+                c.id,
+                c.issuer,
+                c.revoked,
+                c.next_update.as_deref().unwrap_or("not given")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Certificates and keys: signing identities (the office's digital seal), trust anchors and
+//! revocation lists, and where they are kept.
+
+pub mod identity;
+pub mod store;
+#[doc(hidden)]
+pub mod testpki;

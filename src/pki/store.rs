@@ -1,0 +1,609 @@
+//! Where identities, trust anchors and CRLs are kept. An identity's certificate chain and
+//! private key are files under `data_dir/keys` (the key readable by the service user only);
+//! its description is a database row, so CLI changes reach the daemon at its next message.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::identity::{IdentityError, SigningIdentity};
+use crate::store::entity::{crl, identity, trust_anchor};
+use crate::util::{now_ms, rfc3339_ms};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the key store {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid domain '{0}'")]
+    BadDomain(String),
+    #[error("at least one --domain is needed")]
+    NoDomain,
+    #[error("this certificate (serial {serial}) is already imported as identity {id}")]
+    Duplicate { id: i64, serial: String },
+    #[error("no identity {0}")]
+    NotFound(i64),
+    #[error("no trust anchor {0}")]
+    AnchorNotFound(i64),
+    #[error("{0}")]
+    BadCertificate(String),
+    #[error("{0}")]
+    BadCrl(String),
+    #[error("private key {path} is readable by group or others (mode {mode:o}): run chmod 600")]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// One row of `cert list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityInfo {
+    pub id: i64,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub domains: Vec<String>,
+    pub emails: Vec<String>,
+    pub algorithm: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    /// active | disabled | expired | not-yet-valid
+    pub status: String,
+}
+
+fn days_left(not_after_ms: i64) -> i64 {
+    (not_after_ms - now_ms()).div_euclid(86_400_000)
+}
+
+fn status_of(m: &identity::Model) -> &'static str {
+    let now = now_ms();
+    if m.disabled {
+        "disabled"
+    } else if m.not_after < now {
+        "expired"
+    } else if m.not_before > now {
+        "not-yet-valid"
+    } else {
+        "active"
+    }
+}
+
+fn info(m: &identity::Model) -> IdentityInfo {
+    IdentityInfo {
+        id: m.id,
+        subject: m.subject.clone(),
+        issuer: m.issuer.clone(),
+        serial: m.serial.clone(),
+        domains: serde_json::from_str(&m.domains).unwrap_or_default(),
+        emails: serde_json::from_str(&m.emails).unwrap_or_default(),
+        algorithm: m.algorithm.clone(),
+        not_before: rfc3339_ms(m.not_before),
+        not_after: rfc3339_ms(m.not_after),
+        days_left: days_left(m.not_after),
+        status: status_of(m).into(),
+    }
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
+}
+
+/// PEM armour for DER (64-character lines).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| PkiError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+/// Imports an identity from a PEM chain and a PEM key (PKCS#8, PKCS#1 or SEC1).
+pub async fn import_pem(
+    db: &DatabaseConnection,
+    data_dir: &Path,
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    domains: &[String],
+) -> Result<IdentityInfo, PkiError> {
+    let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
+    let chain: String = id
+        .chain_der()
+        .iter()
+        .map(|d| pem("CERTIFICATE", d))
+        .collect();
+    store(db, data_dir, &id, chain.as_bytes(), key_pem, domains).await
+}
+
+/// Imports an identity from a PKCS#12 file; the key is kept as PKCS#8 PEM.
+pub async fn import_p12(
+    db: &DatabaseConnection,
+    data_dir: &Path,
+    p12: &[u8],
+    password: &str,
+    domains: &[String],
+) -> Result<IdentityInfo, PkiError> {
+    let id = SigningIdentity::from_pkcs12(p12, password)?;
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(p12, password)
+        .map_err(|_| IdentityError::WrongPassword)?;
+    let key_der = archive
+        .keys
+        .first()
+        .map(|k| k.key.as_der().to_vec())
+        .ok_or(IdentityError::NoPrivateKey)?;
+    let key_pem = pem("PRIVATE KEY", &key_der);
+    let chain: String = id
+        .chain_der()
+        .iter()
+        .map(|d| pem("CERTIFICATE", d))
+        .collect();
+    store(
+        db,
+        data_dir,
+        &id,
+        chain.as_bytes(),
+        key_pem.as_bytes(),
+        domains,
+    )
+    .await
+}
+
+async fn store(
+    db: &DatabaseConnection,
+    data_dir: &Path,
+    id: &SigningIdentity,
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    domains: &[String],
+) -> Result<IdentityInfo, PkiError> {
+    if domains.is_empty() {
+        return Err(PkiError::NoDomain);
+    }
+    let domains: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    if let Some(bad) = domains.iter().find(|d| !valid_domain(d)) {
+        return Err(PkiError::BadDomain(bad.clone()));
+    }
+    let fingerprint = sha256_hex(id.certificate_der());
+    if let Some(existing) = identity::Entity::find()
+        .filter(identity::Column::Fingerprint.eq(fingerprint.clone()))
+        .one(db)
+        .await?
+    {
+        return Err(PkiError::Duplicate {
+            id: existing.id,
+            serial: existing.serial,
+        });
+    }
+    let keys = data_dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|source| PkiError::Write {
+        path: keys.clone(),
+        source,
+    })?;
+    let _ = std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700));
+    let stem = &fingerprint[..16];
+    let key_file = keys.join(format!("{stem}.key.pem"));
+    let chain_file = keys.join(format!("{stem}.chain.pem"));
+    write_file(&key_file, key_pem, 0o600)?;
+    write_file(&chain_file, chain_pem, 0o644)?;
+    let now = now_ms();
+    let row = identity::ActiveModel {
+        subject: Set(id.subject().to_string()),
+        issuer: Set(id.issuer().to_string()),
+        serial: Set(id.serial_hex().to_string()),
+        domains: Set(serde_json::to_string(&domains).unwrap_or_else(|_| "[]".into())),
+        emails: Set(serde_json::to_string(id.email_addresses()).unwrap_or_else(|_| "[]".into())),
+        algorithm: Set(id.algorithm_name()),
+        not_before: Set(ms(id.not_before())),
+        not_after: Set(ms(id.not_after())),
+        disabled: Set(false),
+        key_file: Set(key_file.display().to_string()),
+        chain_file: Set(chain_file.display().to_string()),
+        fingerprint: Set(fingerprint),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    tracing::info!(identity = row.id, subject = %row.subject, serial = %row.serial, domains = %row.domains, "signing identity imported");
+    Ok(info(&row))
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<IdentityInfo>, PkiError> {
+    Ok(identity::Entity::find()
+        .order_by_asc(identity::Column::Id)
+        .all(db)
+        .await?
+        .iter()
+        .map(info)
+        .collect())
+}
+
+pub async fn show(db: &DatabaseConnection, id: i64) -> Result<(IdentityInfo, String), PkiError> {
+    let m = identity::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(PkiError::NotFound(id))?;
+    let usable = match load(&m) {
+        Ok(idn) => match idn.usability(OffsetDateTime::now_utc()) {
+            Ok(()) if !m.disabled => "usable for signing".to_string(),
+            Ok(()) => "disabled".to_string(),
+            Err(e) => format!("cannot be used: {e}"),
+        },
+        Err(e) => format!("cannot be loaded: {e}"),
+    };
+    Ok((info(&m), usable))
+}
+
+pub async fn disable(db: &DatabaseConnection, id: i64) -> Result<(), PkiError> {
+    let res = identity::Entity::update_many()
+        .col_expr(identity::Column::Disabled, Expr::value(true))
+        .col_expr(identity::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(identity::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(PkiError::NotFound(id));
+    }
+    tracing::info!(identity = id, "signing identity disabled");
+    Ok(())
+}
+
+/// Something that expires: an active identity or a trust anchor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expiring {
+    pub kind: &'static str,
+    pub id: i64,
+    pub subject: String,
+    pub not_after: String,
+    pub days_left: i64,
+}
+
+pub async fn expiring(db: &DatabaseConnection, days: i64) -> Result<Vec<Expiring>, PkiError> {
+    let limit = now_ms() + days * 86_400_000;
+    let mut out: Vec<Expiring> = identity::Entity::find()
+        .filter(identity::Column::Disabled.eq(false))
+        .filter(identity::Column::NotAfter.lte(limit))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| Expiring {
+            kind: "identity",
+            id: m.id,
+            subject: m.subject,
+            not_after: rfc3339_ms(m.not_after),
+            days_left: days_left(m.not_after),
+        })
+        .collect();
+    out.extend(
+        trust_anchor::Entity::find()
+            .filter(trust_anchor::Column::NotAfter.lte(limit))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| Expiring {
+                kind: "trust anchor",
+                id: m.id,
+                subject: m.subject,
+                not_after: rfc3339_ms(m.not_after),
+                days_left: days_left(m.not_after),
+            }),
+    );
+    out.sort_by_key(|e| e.days_left);
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorInfo {
+    pub id: i64,
+    pub subject: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub fingerprint: String,
+}
+
+/// Adds every CA certificate of a PEM file as a trust anchor.
+pub async fn trust_add(
+    db: &DatabaseConnection,
+    pem_bytes: &[u8],
+) -> Result<Vec<AnchorInfo>, PkiError> {
+    let mut added = Vec::new();
+    let ders: Vec<Vec<u8>> = rustls_pemfile::certs(&mut &pem_bytes[..])
+        .map(|r| r.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| PkiError::BadCertificate(format!("not a PEM certificate file: {e}")))?;
+    if ders.is_empty() {
+        return Err(PkiError::BadCertificate(
+            "no certificate in the file".into(),
+        ));
+    }
+    for der in ders {
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| PkiError::BadCertificate(format!("cannot parse certificate: {e}")))?;
+        if !cert.is_ca() {
+            return Err(PkiError::BadCertificate(format!(
+                "{} is not a CA certificate (basicConstraints cA is not set)",
+                cert.subject()
+            )));
+        }
+        let fingerprint = sha256_hex(&der);
+        if trust_anchor::Entity::find()
+            .filter(trust_anchor::Column::Fingerprint.eq(fingerprint.clone()))
+            .one(db)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        let not_after = cert.validity().not_after.timestamp() * 1000;
+        let m = trust_anchor::ActiveModel {
+            subject: Set(cert.subject().to_string()),
+            not_after: Set(not_after),
+            fingerprint: Set(fingerprint),
+            pem: Set(pem("CERTIFICATE", &der)),
+            created_at: Set(now_ms()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        tracing::info!(anchor = m.id, subject = %m.subject, "trust anchor added");
+        added.push(anchor_info(&m));
+    }
+    Ok(added)
+}
+
+fn anchor_info(m: &trust_anchor::Model) -> AnchorInfo {
+    AnchorInfo {
+        id: m.id,
+        subject: m.subject.clone(),
+        not_after: rfc3339_ms(m.not_after),
+        days_left: days_left(m.not_after),
+        fingerprint: m.fingerprint.clone(),
+    }
+}
+
+pub async fn trust_list(db: &DatabaseConnection) -> Result<Vec<AnchorInfo>, PkiError> {
+    Ok(trust_anchor::Entity::find()
+        .order_by_asc(trust_anchor::Column::Id)
+        .all(db)
+        .await?
+        .iter()
+        .map(anchor_info)
+        .collect())
+}
+
+pub async fn trust_remove(db: &DatabaseConnection, id: i64) -> Result<(), PkiError> {
+    let res = trust_anchor::Entity::delete_by_id(id).exec(db).await?;
+    if res.rows_affected == 0 {
+        return Err(PkiError::AnchorNotFound(id));
+    }
+    tracing::info!(anchor = id, "trust anchor removed");
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CrlInfo {
+    pub id: i64,
+    pub issuer: String,
+    pub this_update: String,
+    pub next_update: Option<String>,
+    pub revoked: usize,
+}
+
+/// Adds a CRL (DER or PEM).
+pub async fn crl_add(db: &DatabaseConnection, bytes: &[u8]) -> Result<CrlInfo, PkiError> {
+    let der = if bytes.starts_with(b"-----BEGIN") {
+        rustls_pemfile::crls(&mut &bytes[..])
+            .next()
+            .ok_or_else(|| PkiError::BadCrl("no X509 CRL block in the PEM file".into()))?
+            .map_err(|e| PkiError::BadCrl(format!("bad PEM: {e}")))?
+            .to_vec()
+    } else {
+        bytes.to_vec()
+    };
+    let (_, parsed) = x509_parser::parse_x509_crl(&der)
+        .map_err(|e| PkiError::BadCrl(format!("not a CRL: {e}")))?;
+    let issuer = parsed.issuer().to_string();
+    let this_update = parsed.last_update().timestamp() * 1000;
+    let next_update = parsed.next_update().map(|t| t.timestamp() * 1000);
+    let revoked = parsed.iter_revoked_certificates().count();
+    let m = crl::ActiveModel {
+        issuer: Set(issuer.clone()),
+        this_update: Set(this_update),
+        next_update: Set(next_update),
+        der: Set(der),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    tracing::info!(crl = m.id, %issuer, revoked, "CRL added");
+    Ok(CrlInfo {
+        id: m.id,
+        issuer,
+        this_update: rfc3339_ms(this_update),
+        next_update: next_update.map(rfc3339_ms),
+        revoked,
+    })
+}
+
+fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
+    let read = |p: &str| {
+        std::fs::read(p).map_err(|source| PkiError::Read {
+            path: PathBuf::from(p),
+            source,
+        })
+    };
+    Ok(SigningIdentity::from_pem(
+        &read(&m.chain_file)?,
+        &read(&m.key_file)?,
+    )?)
+}
+
+/// Refuses key files that group or others can read (checked when the daemon starts).
+pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiError> {
+    for m in identity::Entity::find()
+        .filter(identity::Column::Disabled.eq(false))
+        .all(db)
+        .await?
+    {
+        let path = PathBuf::from(&m.key_file);
+        let meta = std::fs::metadata(&path).map_err(|source| PkiError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(PkiError::KeyPermissions { path, mode });
+        }
+    }
+    Ok(())
+}
+
+/// What signing a message from a domain can use.
+pub enum Seal {
+    /// No identity is configured for the domain.
+    None,
+    Usable {
+        identity: Arc<SigningIdentity>,
+        id: i64,
+    },
+    /// Identities exist but none can be used now; the reason says why.
+    Unusable(String),
+}
+
+/// Loaded identities, keyed by row id and last change, so a CLI change is seen at once and
+/// an unchanged identity is parsed only once.
+#[derive(Default)]
+pub struct SealCache {
+    loaded: Mutex<HashMap<(i64, i64), Arc<SigningIdentity>>>,
+}
+
+impl SealCache {
+    pub async fn for_domain(
+        &self,
+        db: &DatabaseConnection,
+        domain: &str,
+        now: OffsetDateTime,
+    ) -> Result<Seal, DbErr> {
+        let domain = domain.to_ascii_lowercase();
+        let rows: Vec<identity::Model> = identity::Entity::find()
+            .order_by_desc(identity::Column::NotAfter)
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|m| {
+                serde_json::from_str::<Vec<String>>(&m.domains)
+                    .map(|d| d.iter().any(|x| *x == domain))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(Seal::None);
+        }
+        let mut reasons = Vec::new();
+        for m in &rows {
+            if m.disabled {
+                reasons.push(format!(
+                    "identity {} (serial {}) is disabled",
+                    m.id, m.serial
+                ));
+                continue;
+            }
+            let key = (m.id, m.updated_at);
+            let cached = self.loaded.lock().ok().and_then(|c| c.get(&key).cloned());
+            let identity = match cached {
+                Some(i) => i,
+                None => match load(m) {
+                    Ok(i) => {
+                        let i = Arc::new(i);
+                        if let Ok(mut c) = self.loaded.lock() {
+                            c.insert(key, i.clone());
+                        }
+                        i
+                    }
+                    Err(e) => {
+                        reasons.push(format!("identity {} cannot be loaded: {e}", m.id));
+                        continue;
+                    }
+                },
+            };
+            match identity.usability(now) {
+                Ok(()) => return Ok(Seal::Usable { identity, id: m.id }),
+                Err(e) => reasons.push(format!("identity {} (serial {}): {e}", m.id, m.serial)),
+            }
+        }
+        Ok(Seal::Unusable(reasons.join("; ")))
+    }
+
+    /// Whether any identity row names the domain (for the check at end of DATA).
+    pub async fn has_identity(db: &DatabaseConnection, domain: &str) -> Result<bool, DbErr> {
+        let domain = domain.to_ascii_lowercase();
+        Ok(identity::Entity::find().all(db).await?.iter().any(|m| {
+            serde_json::from_str::<Vec<String>>(&m.domains)
+                .map(|d| d.iter().any(|x| *x == domain))
+                .unwrap_or(false)
+        }))
+    }
+}
