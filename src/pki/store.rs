@@ -521,6 +521,13 @@ pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiErr
     Ok(())
 }
 
+/// Whether an identity row names `domain` (lower case) among its domains.
+fn seals_domain(m: &identity::Model, domain: &str) -> bool {
+    serde_json::from_str::<Vec<String>>(&m.domains)
+        .map(|d| d.iter().any(|x| x.as_str() == domain))
+        .unwrap_or(false)
+}
+
 /// What signing a message from a domain can use.
 pub enum Seal {
     /// No identity is configured for the domain.
@@ -553,11 +560,7 @@ impl SealCache {
             .all(db)
             .await?
             .into_iter()
-            .filter(|m| {
-                serde_json::from_str::<Vec<String>>(&m.domains)
-                    .map(|d| d.iter().any(|x| *x == domain))
-                    .unwrap_or(false)
-            })
+            .filter(|m| seals_domain(m, &domain))
             .collect();
         if rows.is_empty() {
             return Ok(Seal::None);
@@ -600,10 +603,10 @@ impl SealCache {
     /// Whether any identity row names the domain (for the check at end of DATA).
     pub async fn has_identity(db: &DatabaseConnection, domain: &str) -> Result<bool, DbErr> {
         let domain = domain.to_ascii_lowercase();
-        Ok(identity::Entity::find().all(db).await?.iter().any(|m| {
-            serde_json::from_str::<Vec<String>>(&m.domains)
-                .map(|d| d.iter().any(|x| *x == domain))
-                .unwrap_or(false)
-        }))
+        Ok(identity::Entity::find()
+            .all(db)
+            .await?
+            .iter()
+            .any(|m| seals_domain(m, &domain)))
     }
 }

@@ -813,6 +813,30 @@ impl Session {
                 }
             }
         }
+        // Never unsigned: mail that leaves the office needs a seal for its From domain.
+        if outgoing && tx.rcpts.iter().any(|r| r.route == Route::Outbound) {
+            let domain = headers
+                .from
+                .first()
+                .and_then(|f| address::domain_of(f))
+                .unwrap_or_default();
+            match crate::pki::store::SealCache::has_identity(&self.ctx.db, &domain).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(peer = %self.peer, %domain, "refused: no signing identity for the From domain");
+                    return Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("No signing identity (digital seal) is configured for {domain}; the document cannot be sent unsigned"),
+                    )
+                    .vi("Chưa cấu hình chứng thư số cho tên miền này, không thể gửi văn bản không ký số");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "identity lookup failed: 451");
+                    return std_replies::db_unavailable();
+                }
+            }
+        }
         let classification =
             policy::classify_headers(headers.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let id = crate::util::new_queue_id();
