@@ -3,24 +3,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use congvan::testkit::sink::{Sink, SinkConfig};
 
-fn spawn_daemon(env: &Env) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_congvan"))
-        .arg("--config")
-        .arg(&env.config_path)
-        .arg("serve")
-        .env("CONGVAN_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(env.path().join("daemon.log")).unwrap(),
-        ))
-        .spawn()
-        .expect("spawn congvan serve")
+fn spawn_daemon(env: &Env) -> Daemon {
+    Daemon::spawn(env, &[])
 }
 
 async fn wait_port(port: u16) {
@@ -34,13 +24,6 @@ async fn wait_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("port {port} never opened");
-}
-
-fn kill(child: &mut Child, sig: i32) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,8 +54,8 @@ async fn sigkill_after_250_loses_nothing() {
         ids.push(t.split_whitespace().last().unwrap().to_string());
     }
     // Killed without warning right after the last 250, with the upstream down.
-    kill(&mut daemon, libc::SIGKILL);
-    daemon.wait().unwrap();
+    daemon.signal(libc::SIGKILL);
+    daemon.child.wait().unwrap();
     let sink = Sink::start(
         format!("127.0.0.1:{upstream_port}").parse().unwrap(),
         SinkConfig {
@@ -82,7 +65,7 @@ async fn sigkill_after_250_loses_nothing() {
     )
     .await
     .unwrap();
-    let mut daemon = spawn_daemon(&env);
+    let daemon = spawn_daemon(&env);
     let n = sink.wait_for(5, Duration::from_secs(30)).await;
     let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap_or_default();
     assert_eq!(
@@ -101,8 +84,7 @@ async fn sigkill_after_250_loses_nothing() {
             "{id} delivered exactly once"
         );
     }
-    kill(&mut daemon, libc::SIGTERM);
-    let status = daemon.wait().unwrap();
+    let status = daemon.stop();
     assert!(status.success(), "graceful stop exits 0: {status:?}");
     let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap();
     assert!(log.contains("shutting down"), "{log}");
@@ -127,7 +109,7 @@ async fn sigterm_lets_the_message_in_progress_finish() {
     c.expect("DATA", 354).await;
     c.send(b"From: a@dev.gov.vn\r\nSubject: in flight\r\n\r\nfirst half\r\n")
         .await;
-    kill(&mut daemon, libc::SIGTERM);
+    daemon.signal(libc::SIGTERM);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are no longer accepted, but the message in progress completes.
     assert!(
@@ -139,7 +121,7 @@ async fn sigterm_lets_the_message_in_progress_finish() {
     assert_eq!(code, 250, "{t}");
     let (code, t) = c.reply().await;
     assert_eq!(code, 421, "then told the service is going down: {t}");
-    let status = daemon.wait().unwrap();
+    let status = daemon.child.wait().unwrap();
     assert!(status.success());
     let delivered = eml_files(&env.outbox()).len();
     let out = env.cli(&["queue", "list", "--json"]);

@@ -547,3 +547,87 @@ async fn a_world_readable_key_stops_the_daemon_from_starting() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_sealed_with_a_key_encryption_key() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        ..Setup::default()
+    })
+    .await;
+    let pki = pki(&env);
+    let kek = env.path().join("kek");
+    std::fs::write(&kek, hex::encode([0x5au8; 32])).unwrap();
+    let bin = env!("CARGO_BIN_EXE_congvan");
+    let out = std::process::Command::new(bin)
+        .args([
+            "--config",
+            env.config_path.to_str().unwrap(),
+            "cert",
+            "import",
+            "--cert",
+        ])
+        .arg(&pki.p256.chain_pem)
+        .arg("--key")
+        .arg(&pki.p256.key_pem)
+        .args(["--domain", DOMAIN])
+        .env("CONGVAN_KEK_FILE", &kek)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let sealed: Vec<PathBuf> = std::fs::read_dir(env.path().join("keys"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .starts_with(b"-----BEGIN CONGVAN ENCRYPTED PRIVATE KEY-----")
+        })
+        .collect();
+    assert_eq!(sealed.len(), 1, "the imported key is stored encrypted");
+    let from = format!("vanthu@{DOMAIN}");
+    let msg = format!("From: {from}\r\nTo: a@hanoi.gov.vn\r\nSubject: kek\r\n\r\nx\r\n");
+    let relay_addr: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    let send = |body: String| async move {
+        let mut c = Client::connect(relay_addr).await;
+        c.reply().await;
+        c.expect("EHLO x", 250).await;
+        c.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+        c.expect("RCPT TO:<a@hanoi.gov.vn>", 250).await;
+        c.expect("DATA", 354).await;
+        c.send(format!("{body}.\r\n").as_bytes()).await;
+        assert_eq!(c.reply().await.0, 250);
+    };
+    let wait_port = || async {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(relay_addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // Without the KEK the daemon cannot open the key: the message is held, not sent.
+    let daemon = Daemon::spawn(&env, &[]);
+    wait_port().await;
+    send(msg.clone()).await;
+    let held = wait_state(&env, "held").await;
+    assert!(
+        held["reason"].as_str().unwrap().contains("encrypted"),
+        "{held}"
+    );
+    assert!(daemon.stop().success());
+    // With it, the held message is released and leaves sealed.
+    let daemon = Daemon::spawn(&env, &[("CONGVAN_KEK_FILE", kek.as_os_str())]);
+    wait_port().await;
+    assert!(env
+        .cli(&["queue", "release", held["id"].as_str().unwrap()])
+        .status
+        .success());
+    let files = wait_files(&env.outbox(), 1, 15).await;
+    assert_eq!(files.len(), 1);
+    let (ok, why) = openssl_verify(&files[0], &pki.root.cert_pem);
+    assert!(ok, "{why}");
+    assert!(daemon.stop().success());
+}

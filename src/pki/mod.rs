@@ -2,6 +2,7 @@
 //! revocation lists, and where they are kept.
 
 pub mod identity;
+pub mod kek;
 pub mod store;
 #[doc(hidden)]
 pub mod testpki;

@@ -50,6 +50,8 @@ pub enum PkiError {
     BadCrl(String),
     #[error("private key {path} is readable by group or others (mode {mode:o}): run chmod 600")]
     KeyPermissions { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    Kek(#[from] super::kek::KekError),
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -244,7 +246,12 @@ async fn store(
     let stem = &fingerprint[..16];
     let key_file = keys.join(format!("{stem}.key.pem"));
     let chain_file = keys.join(format!("{stem}.chain.pem"));
-    write_file(&key_file, key_pem, 0o600)?;
+    // Sealed with the key-encryption key when one is configured.
+    let stored_key = match super::kek::load_kek()? {
+        Some(kek) => super::kek::seal(&kek, key_pem)?.into_bytes(),
+        None => key_pem.to_vec(),
+    };
+    write_file(&key_file, &stored_key, 0o600)?;
     write_file(&chain_file, chain_pem, 0o644)?;
     let now = now_ms();
     let row = identity::ActiveModel {
@@ -495,10 +502,13 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
             source,
         })
     };
-    Ok(SigningIdentity::from_pem(
-        &read(&m.chain_file)?,
-        &read(&m.key_file)?,
-    )?)
+    let key_file = read(&m.key_file)?;
+    let key = if super::kek::is_sealed(&key_file) {
+        super::kek::open(super::kek::load_kek()?.as_ref(), &key_file)?
+    } else {
+        key_file
+    };
+    Ok(SigningIdentity::from_pem(&read(&m.chain_file)?, &key)?)
 }
 
 /// Refuses key files that group or others can read (checked when the daemon starts).

@@ -415,3 +415,55 @@ pub fn openssl_verify(eml: &Path, ca: &Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// A `congvan serve` child process that is killed when dropped (also when a test panics),
+/// with its output in `daemon.log`, never on the test's own stdout.
+pub struct Daemon {
+    pub child: std::process::Child,
+}
+
+impl Daemon {
+    pub fn spawn(env: &Env, envs: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.path().join("daemon.log"))
+            .unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_congvan"));
+        cmd.arg("--config")
+            .arg(&env.config_path)
+            .arg("serve")
+            .env("CONGVAN_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(log));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().expect("spawn congvan serve"),
+        }
+    }
+
+    pub fn signal(&mut self, sig: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
