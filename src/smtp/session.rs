@@ -814,7 +814,7 @@ impl Session {
             }
         }
         let classification =
-            policy::classify_headers(headers.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            policy::classify_message(&policy::file::ClassificationRules::default(), &data);
         let id = crate::util::new_queue_id();
         let trace = self.received_header(&id, &tx);
         let meta = NewMessage {
