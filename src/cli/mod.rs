@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 refused operation or failed check, 2 bad usage.
 
 mod account;
+mod policy;
 mod queue;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Messages still in the queue.
     #[command(subcommand)]
     Queue(queue::QueueCmd),
+    /// Dispatch policies: check the files, explain a message, compute deadlines.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
 }
 
 /// A failure with its exit status and message.
@@ -96,6 +100,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Serve { dev } => serve(&cli, *dev).await,
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
+        Command::Policy(cmd) => policy::run(&cli, cmd).await,
     }
 }
 

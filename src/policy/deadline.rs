@@ -103,6 +103,21 @@ impl Refusal {
     }
 }
 
+/// The refusal of a document number the office already issued this year (rule
+/// `number.duplicate`); the check itself is in [`super::records::reserve_number`].
+pub fn duplicate_refusal(number: &str, office: &str, year: i32) -> Refusal {
+    Refusal::new(
+        550,
+        "5.7.1",
+        format!(
+            "document number {number} was already issued by {office} in {year}; \
+             a resend needs the header X-Congvan-Resend: yes"
+        ),
+        "Số văn bản đã được cấp trong năm; gửi lại phải có X-Congvan-Resend: yes",
+        "number.duplicate".into(),
+    )
+}
+
 /// The rule name of a dispatch rule, e.g. `dispatch.thuong-khan`.
 pub fn dispatch_rule_name(u: Urgency) -> String {
     format!("dispatch.{}", u.ascii())
