@@ -536,3 +536,82 @@ async fn policy_calendar_prints_the_domain_vectors() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_broken() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        ..Setup::default()
+    })
+    .await;
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .arg("--config")
+        .arg(&env.config_path)
+        .arg("serve")
+        .env("CONGVAN_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(env.path().join("daemon.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let relay: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(relay).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let send_mat = || async {
+        let mut c = Client::connect(relay).await;
+        c.reply().await;
+        c.expect("EHLO mail.dev.gov.vn", 250).await;
+        let msg = "From: a@dev.gov.vn\r\nSubject: [MAT] x\r\n\r\nx\r\n";
+        submit(&mut c, "a@dev.gov.vn", "b@hanoi.gov.vn", msg)
+            .await
+            .0
+    };
+    let hup = |daemon: &std::process::Child| {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(daemon.id() as i32, libc::SIGHUP);
+        }
+    };
+    let log = || std::fs::read_to_string(env.path().join("daemon.log")).unwrap();
+    let wait_log = |needle: &'static str| async move {
+        for _ in 0..100 {
+            if log().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{needle:?} never logged:\n{}", log());
+    };
+    assert_eq!(send_mat().await, 550);
+
+    // A profile for an office with an approved encrypted channel, switched to by SIGHUP.
+    let policies = env.path().join("policies");
+    std::fs::write(
+        policies.join("open.toml"),
+        "[secrecy.mat]\naction = \"accept\"\n",
+    )
+    .unwrap();
+    std::fs::write(policies.join("active.toml"), "profile = \"open\"\n").unwrap();
+    hup(&daemon);
+    wait_log("SIGHUP: policy reloaded").await;
+    assert_eq!(send_mat().await, 250);
+
+    // A broken directory: the reload fails and the policy in force stays.
+    std::fs::write(policies.join("active.toml"), "profile = \"missing\"\n").unwrap();
+    hup(&daemon);
+    wait_log("policy reload failed").await;
+    assert_eq!(send_mat().await, 250);
+    assert!(daemon.try_wait().unwrap().is_none(), "still running");
+
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    assert!(daemon.wait().unwrap().success());
+}

@@ -241,17 +241,18 @@ pub fn classify(rules: &ClassificationRules, facts: &MessageFacts<'_>) -> Classi
                 Some(Ok(f)) => read_edxml(f, &mut c, &mut urgency, &mut numbers, &mut dates),
             },
             SourceKind::Subject => {
+                let t = &rules.subject_tags;
                 for tag in subject_tags(facts.subject) {
-                    let shown = format!("[{}]", tag.trim().nfc().collect::<String>());
-                    for candidate in tag_candidates(&tag) {
-                        let t = &rules.subject_tags;
-                        if let Some((_, _, u)) = t.urgency.iter().find(|(_, k, _)| *k == candidate)
-                        {
-                            urgency.push((*u, Source::SubjectTag(shown.clone())));
+                    for (key, text) in tag_candidates(&tag) {
+                        // Only the matched text is shown (and may reach the log), never the
+                        // rest of a combined tag.
+                        let shown =
+                            || Source::SubjectTag(format!("[{}]", text.nfc().collect::<String>()));
+                        if let Some((_, _, u)) = t.urgency.iter().find(|(_, k, _)| *k == key) {
+                            urgency.push((*u, shown()));
                         }
-                        if let Some((_, _, s)) = t.secrecy.iter().find(|(_, k, _)| *k == candidate)
-                        {
-                            secrecy.push((*s, Source::SubjectTag(shown.clone())));
+                        if let Some((_, _, s)) = t.secrecy.iter().find(|(_, k, _)| *k == key) {
+                            secrecy.push((*s, shown()));
                         }
                     }
                 }
@@ -400,21 +401,22 @@ pub fn subject_tags(subject: &str) -> Vec<String> {
     tags
 }
 
-/// The keys a tag's text is matched by: the whole text, the level after an `Độ mật:` /
-/// `Độ khẩn:` label, and each part of a combined tag (`[KHẨN, MẬT]`, `[KHẨN - MẬT]`).
-fn tag_candidates(tag: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// The keys a tag's text is matched by, each with the text it came from: the whole text,
+/// the level after an `Độ mật:` / `Độ khẩn:` label, and each part of a combined tag
+/// (`[KHẨN, MẬT]`, `[KHẨN - MẬT]`).
+fn tag_candidates(tag: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
     let mut push = |text: &str| {
         let key = tag_key(text);
         for label in ["do-mat-", "do-khan-"] {
             if let Some(rest) = key.strip_prefix(label) {
-                if !out.iter().any(|k| k == rest) {
-                    out.push(rest.to_string());
+                if !out.iter().any(|(k, _)| k == rest) {
+                    out.push((rest.to_string(), text.trim().to_string()));
                 }
             }
         }
-        if !key.is_empty() && !out.contains(&key) {
-            out.push(key);
+        if !key.is_empty() && !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, text.trim().to_string()));
         }
     };
     push(tag);
@@ -626,6 +628,13 @@ mod tests {
         let c = by_subject("[THƯỢNG KHẨN]");
         assert_eq!(c.urgency, Urgency::ThuongKhan);
         assert_eq!(c.findings.len(), 1);
+    }
+
+    #[test]
+    fn combined_tags_show_only_the_matched_part() {
+        let c = by_subject("[MẬT, dự án Sông Hồng] x");
+        assert_eq!(c.secrecy, Secrecy::Mat);
+        assert_eq!(c.findings[0].source, Source::SubjectTag("[MẬT]".into()));
     }
 
     fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
