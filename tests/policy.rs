@@ -615,3 +615,27 @@ async fn sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_broken() {
     }
     assert!(daemon.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submissions_of_one_number_issue_it_once() {
+    let env = Env::new(Setup::default()).await;
+    let gw = env.start().await;
+    let relay = addr(&gw, Role::Relay);
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(relay).await;
+            c.reply().await;
+            c.expect("EHLO mail.dev.gov.vn", 250).await;
+            let msg = format!("From: chanhvp@dev.gov.vn\r\nSubject: lần {i}\r\nX-Congvan-Number: 12/TB-UBND\r\n\r\nx\r\n");
+            submit(&mut c, "chanhvp@dev.gov.vn", "a@hanoi.gov.vn", &msg).await.0
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort();
+    assert_eq!(codes, vec![250, 550, 550, 550, 550, 550]);
+    gw.stop().await;
+}
