@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::{Config, Role};
-use crate::policy::DomainRules;
+use crate::policy::SharedPolicy;
 use crate::queue::delivery::Deliverer;
 use crate::queue::{scheduler, Queue};
 use crate::smtp::listener::{accept_loop, bind_all};
@@ -28,11 +28,19 @@ pub enum ServeError {
     Bind(std::io::Error),
     #[error("signing identities: {0}")]
     Pki(#[from] crate::pki::store::PkiError),
+    /// A broken policy directory: the daemon does not start on it.
+    #[error("the policy in {} is broken:\n{errors}", dir.display())]
+    Policy {
+        dir: std::path::PathBuf,
+        errors: crate::policy::PolicyErrors,
+    },
 }
 
 /// A running daemon, for `serve` and for tests that run it in-process.
 pub struct Running {
     pub addrs: Vec<(Role, SocketAddr)>,
+    /// The policy in force; `serve` reloads it on SIGHUP.
+    pub policy: Arc<SharedPolicy>,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -50,7 +58,26 @@ impl Running {
 
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     let config = Arc::new(config);
+    let policy =
+        Arc::new(
+            SharedPolicy::load(&config.policy_dir).map_err(|errors| ServeError::Policy {
+                dir: config.policy_dir.clone(),
+                errors,
+            })?,
+        );
+    tracing::info!(profile = %policy.get().profile, dir = %config.policy_dir.display(), "policy loaded");
     let db = crate::store::open(&config.database_url()).await?;
+    match crate::policy::records::settle_reservations(&db).await {
+        Ok((0, 0)) => {}
+        Ok((confirmed, removed)) => {
+            tracing::info!(
+                confirmed,
+                removed,
+                "document numbers reserved before a crash settled"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "could not settle reserved document numbers"),
+    }
     let tls = match &config.tls {
         Some(t) => {
             Some(crate::smtp::tls::load_server_config(&t.cert, &t.key).map_err(ServeError::Tls)?)
@@ -78,7 +105,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             config.limits.max_auth_failures,
             Duration::from_secs(config.limits.auth_block_secs),
         ),
-        domains: DomainRules::default(),
+        policy: policy.clone(),
         shutdown: stop_rx.clone(),
         sessions: sessions.clone(),
     });
@@ -109,6 +136,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     });
     Ok(Running {
         addrs,
+        policy,
         stop: stop_tx,
         done,
     })
@@ -121,14 +149,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(role = role.as_str(), %addr, "ready");
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    wait_for_signal().await;
+    wait_for_signal(&running.policy).await;
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     running.stop().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+async fn wait_for_signal(policy: &SharedPolicy) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -137,15 +165,19 @@ async fn wait_for_signal() {
             return;
         }
     };
-    // SIGHUP must not kill the daemon (systemd's ExecReload sends it). Accounts, identities
-    // and queue changes are read from the database as they happen; nothing else is cached.
+    // SIGHUP must not kill the daemon (systemd's ExecReload sends it). It re-reads the policy
+    // directory, keeping the policy in force when the new one does not check. Accounts,
+    // identities and queue changes are read from the database as they happen.
     let mut hup = signal(SignalKind::hangup()).ok();
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                tracing::info!("SIGHUP: accounts and queue changes are already read live");
+                match policy.reload() {
+                    Ok(p) => tracing::info!(profile = %p.profile, "SIGHUP: policy reloaded"),
+                    Err(errors) => tracing::error!(%errors, "SIGHUP: policy reload failed; the policy in force is kept"),
+                }
             }
         }
     }

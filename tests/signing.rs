@@ -163,7 +163,13 @@ async fn every_key_type_and_message_shape_verifies_with_openssl() {
                 .collect()
         };
         for (name, m) in shapes {
-            let (code, t) = relay(&gw, &from, "vanthu@hanoi.gov.vn", m).await;
+            // Each document has its own number: numbers are unique per office and year.
+            let m = String::from_utf8_lossy(m).replacen(
+                "X-Congvan-Number: 26/CT-UBND",
+                &format!("X-Congvan-Number: {}/CT-UBND", expected + 10),
+                1,
+            );
+            let (code, t) = relay(&gw, &from, "vanthu@hanoi.gov.vn", m.as_bytes()).await;
             assert_eq!(code, 250, "{} {name}: {t}", id.name);
             expected += 1;
             let files = wait_files(&env.outbox(), expected, 60).await;

@@ -3,6 +3,7 @@
 
 mod account;
 mod cert;
+mod policy;
 mod queue;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Messages still in the queue.
     #[command(subcommand)]
     Queue(queue::QueueCmd),
+    /// Dispatch policies: check the files, explain a message, compute deadlines.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
 }
 
 /// A failure with its exit status and message.
@@ -101,6 +105,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Cert(cmd) => cert::run(&cli, cmd).await,
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
+        Command::Policy(cmd) => policy::run(&cli, cmd).await,
     }
 }
 

@@ -537,7 +537,7 @@ impl<'de> Deserialize<'de> for DayField {
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -548,7 +548,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 /// The dotted key of the line holding byte `offset` (e.g. `day_off[1].date`), when the line is
 /// a `key = value` line or a table header. Good enough for error messages in our flat format.
-fn key_at(text: &str, offset: usize) -> Option<String> {
+pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
     let (target, _) = line_column(text, offset);
     let mut table: Option<String> = None;
     let mut array_counts: HashMap<String, usize> = HashMap::new();
@@ -621,7 +621,12 @@ pub enum CalendarError {
     Rules(String),
 }
 
-fn location(path: &Path, line: Option<usize>, column: Option<usize>, key: Option<&str>) -> String {
+pub(super) fn location(
+    path: &Path,
+    line: Option<usize>,
+    column: Option<usize>,
+    key: Option<&str>,
+) -> String {
     let mut s = path.display().to_string();
     if let Some(line) = line {
         s.push_str(&format!(":{line}"));

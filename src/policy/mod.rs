@@ -1,23 +1,39 @@
-//! Dispatch policy: the document levels (urgency, secrecy), classification of a message from
-//! its headers, and the domain rules. The calendar and the full policy files build on these.
+//! Dispatch policy: the document levels (urgency, secrecy), the policy files and their
+//! profiles, classification of a message (headers, subject tags, edXML), the decision at end
+//! of DATA (refusals, lane, deadline), the working-day calendar, and the records the policy
+//! keeps in the database (refusals, issued document numbers).
+//!
+//! ```text
+//! policy_dir/*.toml ──load──> Policy ──┐
+//! message bytes ──classify──> Classification ──decide──> Decision { lane, deadline, action }
+//! ```
 
 pub mod calendar;
+pub mod classify;
+pub mod deadline;
+pub mod edxml;
+pub mod file;
 pub mod levels;
 pub mod lunar;
+pub mod number;
+pub mod records;
 
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+pub use classify::{classify_message, Classification};
+pub use deadline::{deadline_for, decide, Action, Decision, Flow, Refusal};
+pub use file::{Policy, PolicyError, PolicyErrors, SharedPolicy};
 pub use levels::{Secrecy, Urgency};
 
-/// What classification found in a message's headers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Classification {
-    pub urgency: Urgency,
-    pub secrecy: Secrecy,
-}
-
-/// Domain rules: which sender and recipient domains may use the gateway (suffixes).
-#[derive(Debug, Clone)]
+/// Domain rules: which sender and recipient domains may use the gateway (suffixes). The
+/// `[domains]` table of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DomainRules {
+    #[serde(deserialize_with = "deserialize_suffixes")]
     pub allowed_sender_domains: Vec<String>,
+    #[serde(deserialize_with = "deserialize_suffixes")]
     pub allowed_recipient_domains: Vec<String>,
 }
 
@@ -43,20 +59,22 @@ impl DomainRules {
     }
 }
 
-/// Classifies from the `X-Congvan-Urgency` / `X-Congvan-Secrecy` headers (values already
-/// RFC 2047-decoded). The stricter level wins when a header repeats.
-pub fn classify_headers<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Classification {
-    let mut c = Classification::default();
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("X-Congvan-Urgency") {
-            if let Some(u) = Urgency::parse(value) {
-                c.urgency = c.urgency.max(u);
-            }
-        } else if name.eq_ignore_ascii_case("X-Congvan-Secrecy") {
-            if let Some(s) = Secrecy::parse(value) {
-                c.secrecy = c.secrecy.max(s);
-            }
-        }
+/// Domain suffixes, lower-cased; an empty list would refuse every message and is an error.
+fn deserialize_suffixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    if list.is_empty() {
+        return Err(de::Error::custom(
+            "an empty list would refuse every message; list at least one domain suffix",
+        ));
     }
-    c
+    list.into_iter()
+        .map(|s| {
+            let s = s.trim().trim_start_matches('.').to_ascii_lowercase();
+            if file::valid_domain(&s) {
+                Ok(s)
+            } else {
+                Err(de::Error::custom(format!("{s:?} is not a domain suffix")))
+            }
+        })
+        .collect()
 }

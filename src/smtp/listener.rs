@@ -12,7 +12,7 @@ use super::session::Session;
 use super::stream::Stream;
 use super::throttle::AuthThrottle;
 use crate::config::{Config, ListenerConfig, Role};
-use crate::policy::DomainRules;
+use crate::policy::SharedPolicy;
 use crate::queue::Queue;
 
 /// What every session shares.
@@ -22,7 +22,9 @@ pub struct ServerCtx {
     pub queue: Queue,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub throttle: AuthThrottle,
-    pub domains: DomainRules,
+    /// The dispatch policy in force (domain rules, classification, decisions); swapped
+    /// whole on reload.
+    pub policy: Arc<SharedPolicy>,
     pub shutdown: watch::Receiver<bool>,
     pub sessions: Arc<Semaphore>,
 }

@@ -1,28 +1,38 @@
 //! SMTP replies: a code, an enhanced status code (RFC 3463), the English reason and, for
 //! refusals, the Vietnamese text after it (SPEC.md).
 
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
     pub text: String,
     /// Vietnamese text, appended after " / " on refusals.
-    pub vi: Option<&'static str>,
+    pub vi: Option<Cow<'static, str>>,
 }
 
 impl Reply {
     pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
         Reply {
             code,
-            status,
+            status: Cow::Borrowed(status),
             text: text.into(),
             vi: None,
         }
     }
-    pub fn vi(mut self, vi: &'static str) -> Reply {
-        self.vi = Some(vi);
+    /// A reply whose status code comes from data (a policy file's refusal).
+    pub fn with_status(code: u16, status: String, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            status: Cow::Owned(status),
+            text: text.into(),
+            vi: None,
+        }
+    }
+    pub fn vi(mut self, vi: impl Into<Cow<'static, str>>) -> Reply {
+        self.vi = Some(vi.into());
         self
     }
     pub fn is_error(&self) -> bool {
@@ -34,7 +44,7 @@ impl Reply {
     }
     pub fn to_wire(&self) -> String {
         let mut line = format!("{} {} {}", self.code, self.status, self.text);
-        if let Some(vi) = self.vi {
+        if let Some(vi) = &self.vi {
             line.push_str(" / ");
             line.push_str(vi);
         }

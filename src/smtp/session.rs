@@ -18,6 +18,7 @@ use crate::address;
 use crate::config::{ListenerConfig, Role};
 use crate::mime;
 use crate::policy;
+use crate::policy::records::Reservation;
 use crate::queue::{Direction, NewMessage, NewRecipient, QueueError, Route};
 
 struct Authenticated {
@@ -580,7 +581,7 @@ impl Session {
                 if !sender.is_empty() {
                     let ok = address::domain_of(&sender)
                         .map(|d| {
-                            self.ctx.domains.sender_allowed(&d)
+                            self.ctx.policy.get().domains().sender_allowed(&d)
                                 || self.ctx.config.inbound.is_local_domain(&d)
                         })
                         .unwrap_or(false);
@@ -681,7 +682,7 @@ impl Session {
                 return;
             }
             (_, false) => {
-                if !self.ctx.domains.recipient_allowed(&domain) {
+                if !self.ctx.policy.get().domains().recipient_allowed(&domain) {
                     self.push(
                         &Reply::new(
                             550,
@@ -799,7 +800,7 @@ impl Session {
                 if let Some(bad) = headers.from.iter().find(|f| {
                     !address::domain_of(f)
                         .map(|d| {
-                            self.ctx.domains.sender_allowed(&d)
+                            self.ctx.policy.get().domains().sender_allowed(&d)
                                 || self.ctx.config.inbound.is_local_domain(&d)
                         })
                         .unwrap_or(false)
@@ -812,6 +813,37 @@ impl Session {
                     .vi("Tên miền người gửi không được phép");
                 }
             }
+        }
+        // Classify and decide before anything is written (SPEC: a refused confidential
+        // message leaves no content anywhere). Parsing a large message runs off the reactor.
+        let rules = self.ctx.policy.get();
+        let classified = {
+            let rules = rules.clone();
+            tokio::task::spawn_blocking(move || {
+                let c = policy::classify_message(&rules.rules.classification, &data);
+                (c, data)
+            })
+            .await
+        };
+        let Ok((classification, data)) = classified else {
+            tracing::error!(peer = %self.peer, "classification task failed");
+            return Reply::new(451, "4.3.0", "Local error in processing, try again later")
+                .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau");
+        };
+        let accepted_at = time::OffsetDateTime::now_utc();
+        let flow = if outgoing {
+            policy::Flow::Outgoing
+        } else {
+            policy::Flow::Incoming
+        };
+        let decision = policy::decide(&rules, &classification, accepted_at, flow);
+        let id = crate::util::new_queue_id();
+        for conflict in &classification.conflicts {
+            tracing::warn!(queue_id = %id, peer = %self.peer, %conflict, "classification sources disagree");
+        }
+        if let Some(refusal) = decision.refusal() {
+            drop(data);
+            return self.refuse_by_policy(&tx, &classification, refusal).await;
         }
         // Never unsigned: mail that leaves the office needs a seal for its From domain.
         if outgoing && tx.rcpts.iter().any(|r| r.route == Route::Outbound) {
@@ -837,9 +869,57 @@ impl Session {
                 }
             }
         }
-        let classification =
-            policy::classify_headers(headers.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let id = crate::util::new_queue_id();
+        let office = headers.from.first().and_then(|f| address::domain_of(f));
+        let mut reserved = None;
+        if let (true, true, Some(number), Some(office)) = (
+            outgoing,
+            rules.rules.number.unique_per_year,
+            classification.number.as_deref(),
+            office.as_deref(),
+        ) {
+            let year = classification
+                .signed_date
+                .unwrap_or_else(|| policy::calendar::vietnam_date(accepted_at))
+                .year();
+            match policy::records::reserve_number(
+                &self.ctx.db,
+                office,
+                year,
+                number,
+                &id,
+                classification.resend,
+            )
+            .await
+            {
+                Ok(Reservation::Reserved { id }) => reserved = Some(id),
+                Ok(Reservation::Resend { first_queue_id }) => {
+                    tracing::info!(queue_id = %id, number, first = %first_queue_id, "resend of an issued document number")
+                }
+                Ok(Reservation::Duplicate { first_queue_id }) => {
+                    drop(data);
+                    tracing::info!(queue_id = %id, number, first = %first_queue_id, "document number already issued");
+                    let refusal = policy::deadline::duplicate_refusal(number, office, year);
+                    return self.refuse_by_policy(&tx, &classification, &refusal).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "issued-number check failed: 451");
+                    return std_replies::db_unavailable();
+                }
+            }
+        }
+        let deadline_at = decision
+            .deadline
+            .as_ref()
+            .map(|d| (d.at.unix_timestamp_nanos() / 1_000_000) as i64);
+        if decision.late {
+            tracing::warn!(queue_id = %id, rule = %decision.rule, deadline = ?decision.deadline.as_ref().map(|d| d.date), "document accepted past its dispatch deadline (late)");
+        }
+        // The queue's urgency column is the delivery lane; the policy may put a level in
+        // another level's lane (the shipped profiles do not).
+        let classification = policy::Classification {
+            urgency: decision.lane,
+            ..classification
+        };
         let trace = self.received_header(&id, &tx);
         let meta = NewMessage {
             direction: if self.role() == Role::Inbound {
@@ -852,7 +932,7 @@ impl Session {
             header_from: headers.from.first().cloned().unwrap_or_default(),
             subject: headers.subject.clone(),
             classification,
-            deadline_at: None,
+            deadline_at,
             listener: self.role().as_str().to_string(),
             client_ip: self.peer.ip().to_string(),
             helo: self.helo.clone().unwrap_or_default(),
@@ -864,12 +944,22 @@ impl Session {
             generated: false,
             hold_reason: None,
         };
-        match self
+        let result = self
             .ctx
             .queue
             .enqueue_with_id(id, meta, trace.into_bytes(), data)
-            .await
-        {
+            .await;
+        if let Some(reservation) = reserved {
+            let settled = match &result {
+                Ok(_) => policy::records::confirm_number(&self.ctx.db, reservation).await,
+                Err(_) => policy::records::release_number(&self.ctx.db, reservation).await,
+            };
+            if let Err(e) = settled {
+                // Settled at the next start-up from the queue's own rows.
+                tracing::warn!(error = %e, "issued-number reservation left unsettled");
+            }
+        }
+        match result {
             Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
             Err(QueueError::DiskFull(e)) => {
                 tracing::error!(error = %e, "spool disk full: 452");
@@ -880,6 +970,49 @@ impl Session {
                 std_replies::db_unavailable()
             }
         }
+    }
+
+    /// A policy refusal at end of DATA: the message's bytes are already dropped; only its
+    /// metadata is logged (never the subject or body) and recorded in `refusal`.
+    async fn refuse_by_policy(
+        &self,
+        tx: &Transaction,
+        c: &policy::Classification,
+        refusal: &policy::Refusal,
+    ) -> Reply {
+        tracing::warn!(
+            peer = %self.peer,
+            listener = self.role().as_str(),
+            account = self.auth.as_ref().map(|a| a.name.as_str()).unwrap_or("-"),
+            sender = %tx.sender,
+            rcpts = tx.rcpts.len(),
+            urgency = c.urgency.ascii(),
+            secrecy = c.secrecy.ascii(),
+            number = c.number.as_deref().unwrap_or("-"),
+            rule = %refusal.rule,
+            "document refused by policy; its content was discarded"
+        );
+        let record = policy::records::RefusalRecord {
+            listener: self.role().as_str().to_string(),
+            client_ip: self.peer.ip().to_string(),
+            account: self.auth.as_ref().map(|a| a.name.clone()),
+            sender: tx.sender.clone(),
+            recipients: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
+            urgency: c.urgency,
+            secrecy: c.secrecy,
+            number: c.number.clone(),
+            rule: refusal.rule.clone(),
+        };
+        if let Err(e) = policy::records::record_refusal(&self.ctx.db, &record).await {
+            // Still refused: the document must not go out whether or not it was recorded.
+            tracing::error!(error = %e, rule = %refusal.rule, "refusal not recorded");
+        }
+        Reply::with_status(
+            refusal.code,
+            refusal.status.clone(),
+            refusal.text_with_rule(),
+        )
+        .vi(refusal.text_vi.clone())
     }
 
     fn received_header(&self, id: &str, tx: &Transaction) -> String {

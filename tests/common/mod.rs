@@ -71,6 +71,25 @@ async fn test_database(dir: &Path) -> String {
     }
 }
 
+/// The repo's shipped `policies/`: every test gateway runs on the shipped default profile.
+pub fn shipped_policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// Copies a directory tree (the shipped policies into a test env).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -85,7 +104,7 @@ impl Env {
         let d = dir.path();
         let tls = TestTls::generate();
         tls.write(d).unwrap();
-        std::fs::create_dir_all(d.join("policies")).unwrap();
+        copy_dir(&shipped_policies(), &d.join("policies"));
         let db_url = test_database(d).await;
         let ports = setup
             .ports
