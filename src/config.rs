@@ -281,6 +281,8 @@ pub struct QueueConfig {
     pub max_lifetime_hours: u64,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// How often the deadline monitor looks at undelivered documents.
+    pub monitor_interval_secs: u64,
 }
 
 impl Default for QueueConfig {
@@ -290,6 +292,7 @@ impl Default for QueueConfig {
             retry_max_secs: 3600,
             max_lifetime_hours: 120,
             concurrency: 16,
+            monitor_interval_secs: 30,
         }
     }
 }

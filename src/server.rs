@@ -113,8 +113,15 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         config: config.clone(),
         queue: queue.clone(),
         seals: Default::default(),
+        policy: policy.clone(),
     });
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
+    tokio::spawn(crate::queue::monitor::run(
+        queue.clone(),
+        config.clone(),
+        policy.clone(),
+        stop_rx.clone(),
+    ));
     let mut accepts = Vec::new();
     for (l, sock) in listeners {
         accepts.push(tokio::spawn(accept_loop(ctx.clone(), l, sock)));

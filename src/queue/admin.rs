@@ -49,6 +49,10 @@ pub struct QueueEntry {
     pub received_at: String,
     pub attempts: i32,
     pub next_attempt_at: Option<String>,
+    /// The deadline monitor warned the escalation addresses about it.
+    pub deadline_warned: bool,
+    /// The dispatch deadline passed while it was still here (a violation).
+    pub deadline_missed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +112,8 @@ fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
         received_at: rfc3339_ms(m.received_at),
         attempts: m.attempts,
         next_attempt_at: (m.state == state::DEFERRED).then(|| rfc3339_ms(m.next_attempt_at)),
+        deadline_warned: m.warned_at.is_some(),
+        deadline_missed: m.violated_at.is_some(),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Deliverer {
     pub config: Arc<Config>,
     pub queue: Queue,
     pub seals: SealCache,
+    /// For the escalation addresses told when a message is held for its seal.
+    pub policy: Arc<crate::policy::SharedPolicy>,
 }
 
 /// The bytes to send, and the seal used on them (serial, digest).
@@ -295,6 +297,19 @@ impl Deliverer {
             msg.attempts,
         )
         .await?;
+        let admins = self.policy.get().rules.escalation.notify.clone();
+        super::monitor::notify(
+            &self.queue,
+            &self.config,
+            &admins,
+            &format!("[Giữ lại] {} / held: cannot be sealed", msg.subject),
+            &format!(
+                "A document is held and will not be sent unsigned. Fix the signing identity (congvan cert ...), then: congvan queue release {id}\nVăn bản bị giữ lại, không gửi khi chưa ký số.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {reason}\n",
+                id = msg.id,
+                from = msg.header_from,
+            ),
+        )
+        .await;
         if !msg.sender.is_empty() && !msg.generated {
             let list = rcpts
                 .iter()

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod delivery;
 pub mod dsn;
+pub mod monitor;
 pub mod prepare;
 pub mod scheduler;
 pub mod transport;
@@ -335,6 +336,8 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             signed_serial: Set(None),
             signed_digest: Set(None),
             signed_at: Set(None),
+            warned_at: Set(None),
+            violated_at: Set(None),
         }
         .insert(&txn)
         .await?;

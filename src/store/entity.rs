@@ -71,6 +71,10 @@ pub mod message {
         pub signed_serial: Option<String>,
         pub signed_digest: Option<String>,
         pub signed_at: Option<i64>,
+        /// When the deadline monitor warned the escalation addresses.
+        pub warned_at: Option<i64>,
+        /// When the deadline passed with the document still undelivered (a violation).
+        pub violated_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Queue),
             Box::new(M0002Policy),
             Box::new(M0003Pki),
+            Box::new(M0004Deadlines),
         ]
     }
 }
@@ -430,5 +431,42 @@ impl MigrationTrait for M0002Policy {
             .await?;
         m.drop_table(Table::drop().table(Refusal::Table).to_owned())
             .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum MessageDeadline {
+    #[sea_orm(iden = "message")]
+    Table,
+    WarnedAt,
+    ViolatedAt,
+}
+
+/// When the deadline monitor warned about a message, and when it recorded a missed deadline.
+struct M0004Deadlines;
+
+impl MigrationName for M0004Deadlines {
+    fn name(&self) -> &str {
+        "m0004_deadlines"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004Deadlines {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in [MessageDeadline::WarnedAt, MessageDeadline::ViolatedAt] {
+            m.alter_table(
+                Table::alter()
+                    .table(MessageDeadline::Table)
+                    .add_column(big_integer_null(col))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
     }
 }

@@ -1,0 +1,246 @@
+//! The deadline monitor: a document still in the queue is escalated to the policy's
+//! escalation addresses `before_hours` ahead of its deadline (at once when an urgent one has
+//! failed an attempt: it must leave the same working day), and a violation is recorded when
+//! the deadline passes. Each warning and violation is sent once, by mail through the
+//! gateway itself (to `inbound.deliver_to`), and logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use tokio::sync::watch;
+
+use super::admin::QUEUED_STATES;
+use super::{Direction, NewMessage, NewRecipient, Queue, Route};
+use crate::config::Config;
+use crate::policy::{Classification, SharedPolicy, Urgency};
+use crate::store::entity::message;
+use crate::util::{now_ms, rfc3339_ms};
+
+/// What the monitor found about one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escalation {
+    Warning,
+    Violation,
+}
+
+/// Decides whether a queued message needs a warning or a violation now.
+pub fn assess(m: &message::Model, now: i64, before_ms: i64) -> Option<Escalation> {
+    let deadline = m.deadline_at?;
+    if m.violated_at.is_none() && now >= deadline {
+        return Some(Escalation::Violation);
+    }
+    if m.warned_at.is_some() || m.violated_at.is_some() {
+        return None;
+    }
+    let urgent_stuck = Urgency::from_rank(m.urgency).is_urgent() && m.attempts > 0;
+    (now >= deadline - before_ms || urgent_stuck).then_some(Escalation::Warning)
+}
+
+/// Mails a notice written by the gateway to the given local addresses (null sender, so no
+/// bounce can loop back).
+pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str, body: &str) {
+    if to.is_empty() {
+        return;
+    }
+    let text = format!(
+        "From: congvan <postmaster@{host}>\r\nTo: {to}\r\nSubject: {subj}\r\nDate: {date}\r\nMessage-ID: <notice.{id}@{host}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
+        host = config.hostname,
+        to = to.join(", "),
+        subj = super::dsn::encode_word(subject),
+        date = crate::util::rfc5322_now(),
+        id = crate::util::new_queue_id(),
+        body = body.replace('\n', "\r\n"),
+    );
+    let meta = NewMessage {
+        direction: Direction::Out,
+        sender: String::new(),
+        recipients: to
+            .iter()
+            .map(|a| NewRecipient {
+                address: a.clone(),
+                route: Route::Inbound,
+                notify: 0,
+                orcpt: None,
+            })
+            .collect(),
+        header_from: format!("postmaster@{}", config.hostname),
+        subject: subject.to_string(),
+        classification: Classification::default(),
+        deadline_at: None,
+        listener: "local".into(),
+        client_ip: String::new(),
+        helo: String::new(),
+        account: None,
+        dsn_ret: None,
+        dsn_envid: None,
+        body_8bit: true,
+        smtputf8: false,
+        generated: true,
+        hold_reason: None,
+    };
+    if let Err(e) = queue.enqueue(meta, Vec::new(), text.into_bytes()).await {
+        tracing::error!(error = %e, "could not queue a notice to the escalation addresses");
+    }
+}
+
+fn describe(m: &message::Model) -> String {
+    let u = Urgency::from_rank(m.urgency);
+    format!(
+        "Queue ID: {}\nSubject / Trích yếu: {}\nFrom: {}\nUrgency / Độ khẩn: {} ({})\nDeadline / Hạn gửi: {}\nState / Trạng thái: {}{}\nAttempts: {}\n",
+        m.id,
+        m.subject,
+        m.header_from,
+        u.vietnamese(),
+        u.ascii(),
+        m.deadline_at.map(rfc3339_ms).unwrap_or_default(),
+        m.state,
+        m.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
+        m.attempts,
+    )
+}
+
+async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<(), DbErr> {
+    let db: &DatabaseConnection = queue.db();
+    let esc = policy.get().rules.escalation.clone();
+    let before_ms = i64::from(esc.before_hours) * 3_600_000;
+    let now = now_ms();
+    let candidates = message::Entity::find()
+        .filter(message::Column::State.is_in(QUEUED_STATES))
+        .filter(message::Column::DeadlineAt.is_not_null())
+        .filter(message::Column::ViolatedAt.is_null())
+        .all(db)
+        .await?;
+    for m in candidates {
+        let Some(kind) = assess(&m, now, before_ms) else {
+            continue;
+        };
+        let (col, subject, lead) = match kind {
+            Escalation::Warning => {
+                tracing::warn!(queue_id = %m.id, deadline = %m.deadline_at.map(rfc3339_ms).unwrap_or_default(), state = %m.state, "deadline warning: document not yet delivered");
+                (
+                    message::Column::WarnedAt,
+                    format!("[Cảnh báo hạn gửi] {} / deadline warning", m.subject),
+                    "This document has not left yet and its dispatch deadline is near.\nVăn bản này chưa được gửi đi và sắp đến hạn gửi.\n\n",
+                )
+            }
+            Escalation::Violation => {
+                tracing::error!(queue_id = %m.id, deadline = %m.deadline_at.map(rfc3339_ms).unwrap_or_default(), state = %m.state, "deadline missed: violation recorded");
+                (
+                    message::Column::ViolatedAt,
+                    format!("[Quá hạn gửi] {} / dispatch deadline missed", m.subject),
+                    "This document missed its dispatch deadline; a violation is recorded.\nVăn bản này đã quá hạn gửi; vi phạm đã được ghi nhận.\n\n",
+                )
+            }
+        };
+        // Recorded first, so a crash cannot send the same notice twice in a loop.
+        let res = message::Entity::update_many()
+            .col_expr(col, Expr::value(now))
+            .filter(message::Column::Id.eq(&m.id))
+            .exec(db)
+            .await?;
+        if res.rows_affected == 1 {
+            notify(
+                queue,
+                config,
+                &esc.notify,
+                &subject,
+                &format!("{lead}{}", describe(&m)),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(
+    queue: Queue,
+    config: Arc<Config>,
+    policy: Arc<SharedPolicy>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = Duration::from_secs(config.queue.monitor_interval_secs.max(1));
+    loop {
+        if let Err(e) = sweep(&queue, &config, &policy).await {
+            tracing::error!(error = %e, "deadline monitor failed; will try again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(deadline: Option<i64>, urgency: i32, attempts: i32) -> message::Model {
+        message::Model {
+            id: "x".into(),
+            direction: "out".into(),
+            state: "deferred".into(),
+            sender: String::new(),
+            header_from: String::new(),
+            subject: String::new(),
+            urgency,
+            secrecy: 0,
+            deadline_at: deadline,
+            size: 0,
+            listener: String::new(),
+            client_ip: String::new(),
+            helo: String::new(),
+            account: None,
+            received_at: 0,
+            next_attempt_at: 0,
+            attempts,
+            reason: None,
+            dsn_ret: None,
+            dsn_envid: None,
+            body_8bit: false,
+            smtputf8: false,
+            generated: false,
+            updated_at: 0,
+            signed_serial: None,
+            signed_digest: None,
+            signed_at: None,
+            warned_at: None,
+            violated_at: None,
+        }
+    }
+
+    #[test]
+    fn warning_then_violation_once_each() {
+        let hour = 3_600_000;
+        let m = msg(Some(10 * hour), 0, 1);
+        assert_eq!(assess(&m, 5 * hour, 2 * hour), None);
+        assert_eq!(assess(&m, 9 * hour, 2 * hour), Some(Escalation::Warning));
+        let warned = message::Model {
+            warned_at: Some(9 * hour),
+            ..m.clone()
+        };
+        assert_eq!(assess(&warned, 9 * hour, 2 * hour), None);
+        assert_eq!(
+            assess(&warned, 10 * hour, 2 * hour),
+            Some(Escalation::Violation)
+        );
+        let violated = message::Model {
+            violated_at: Some(10 * hour),
+            ..warned
+        };
+        assert_eq!(assess(&violated, 11 * hour, 2 * hour), None);
+        assert_eq!(assess(&msg(None, 3, 5), 0, 0), None);
+    }
+
+    #[test]
+    fn urgent_documents_escalate_at_once_after_a_failed_attempt() {
+        let hour = 3_600_000;
+        assert_eq!(assess(&msg(Some(10 * hour), 3, 0), hour, 2 * hour), None);
+        assert_eq!(
+            assess(&msg(Some(10 * hour), 3, 1), hour, 2 * hour),
+            Some(Escalation::Warning)
+        );
+        assert_eq!(assess(&msg(Some(10 * hour), 0, 1), hour, 2 * hour), None);
+    }
+}
