@@ -48,6 +48,21 @@ fn args() -> Args {
     a
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from)
+        .expect("run from the repository root (policies/)")
+        .flatten()
+    {
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -101,7 +116,7 @@ async fn main() {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/congvan.db", d.display()));
     let cfg = format!(
-        "hostname = \"bench.gov.vn\"\ndata_dir = \"{d}\"\ndatabase_url = \"{db}\"\npolicy_dir = \"{d}\"\n\
+        "hostname = \"bench.gov.vn\"\ndata_dir = \"{d}\"\ndatabase_url = \"{db}\"\npolicy_dir = \"{d}/policies\"\n\
          [[listener]]\nrole = \"relay\"\nbind = \"127.0.0.1:{relay_port}\"\ntrusted_networks = [\"127.0.0.0/8\"]\n\
          [outbound]\nupstream = \"smtp://127.0.0.1:{}\"\ntls = \"none\"\n[inbound]\ndeliver_to = \"outbox:{d}/inbox\"\n\
          [limits]\nmax_connections = 5000\n[queue]\nconcurrency = 32\n",
@@ -109,6 +124,25 @@ async fn main() {
         d = d.display()
     );
     std::fs::write(d.join("congvan.toml"), cfg).unwrap();
+    // The shipped policies, and a seal for the sender's domain (outgoing mail is signed).
+    copy_dir(std::path::Path::new("policies"), &d.join("policies"));
+    congvan::dev::make_pki(d).unwrap();
+    let st = Command::new(&a.binary)
+        .args([
+            "--config",
+            d.join("congvan.toml").to_str().unwrap(),
+            "cert",
+            "import",
+            "--cert",
+        ])
+        .arg(d.join("pki/dev.gov.vn.chain.pem"))
+        .arg("--key")
+        .arg(d.join("pki/dev.gov.vn.key.pem"))
+        .args(["--domain", "dev.gov.vn"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("congvan cert import");
+    assert!(st.success(), "cert import failed");
     let mut daemon = Command::new(&a.binary)
         .args([
             "--config",

@@ -637,3 +637,54 @@ async fn keys_sealed_with_a_key_encryption_key() {
     assert!(ok, "{why}");
     assert!(daemon.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certs_script_makes_a_pki_the_cli_accepts() {
+    let env = Env::new(Setup::default()).await;
+    let dir = env.path().join("script-pki");
+    let out = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/certs/make-dev-pki.sh"
+        ))
+        .arg(&dir)
+        .arg(DOMAIN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let out = env.cli(&[
+        "cert",
+        "import",
+        "--cert",
+        &p("rsa2048.chain.pem"),
+        "--key",
+        &p("rsa2048.key.pem"),
+        "--domain",
+        DOMAIN,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = env.cli(&[
+        "cert",
+        "import",
+        "--cert",
+        &p("expired.chain.pem"),
+        "--key",
+        &p("expired.key.pem"),
+        "--domain",
+        DOMAIN,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("expired"),
+        "{out:?}"
+    );
+    assert!(env
+        .cli(&["cert", "trust", "add", &p("root.pem")])
+        .status
+        .success());
+    let out = env.cli(&["cert", "crl", "add", &p("intermediate.crl.pem")]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 revoked"),
+        "{out:?}"
+    );
+}
