@@ -380,6 +380,25 @@ impl Config {
                 ));
             }
         }
+        for (key, d) in [
+            ("outbound", &self.outbound),
+            ("inbound", &self.inbound.delivery()),
+        ] {
+            let verified = d.tls == TlsMode::Required
+                || matches!(
+                    d.upstream,
+                    Target::Smtp {
+                        implicit_tls: true,
+                        ..
+                    }
+                ) && d.tls != TlsMode::Opportunistic;
+            if d.credentials_file.is_some() && !verified {
+                return Err(invalid(
+                    &format!("{key}.credentials_file"),
+                    "credentials are only sent over verified TLS: set tls = \"required\"".into(),
+                ));
+            }
+        }
         if self.queue.concurrency == 0 {
             return Err(invalid("queue.concurrency", "must be at least 1".into()));
         }
@@ -468,6 +487,15 @@ tls = "opportunistic"
         );
         assert!(Target::parse("http://x").is_err());
         assert!(Target::parse("outbox:").is_err());
+    }
+
+    #[test]
+    fn upstream_credentials_need_verified_tls() {
+        let base = "hostname = \"h\"\ndata_dir = \"/d\"\npolicy_dir = \"/p\"\n[inbound]\ndeliver_to = \"outbox:/i\"\n[outbound]\nupstream = \"smtp://m:587\"\ncredentials_file = \"/c\"\n";
+        let err = Config::from_toml(&format!("{base}tls = \"opportunistic\"\n"), Path::new("t"))
+            .unwrap_err();
+        assert!(err.to_string().contains("credentials_file"), "{err}");
+        assert!(Config::from_toml(&format!("{base}tls = \"required\"\n"), Path::new("t")).is_ok());
     }
 
     #[test]

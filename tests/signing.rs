@@ -296,7 +296,11 @@ async fn wait_state(env: &Env, state: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_identities_hold_the_message_never_send_it_unsigned() {
-    let env = Env::new(Setup::default()).await;
+    let env = Env::new(Setup {
+        local_domains: vec!["dev.gov.vn", DOMAIN],
+        ..Setup::default()
+    })
+    .await;
     let pki = pki(&env);
     let gw = env.start().await;
     let from = format!("vanthu@{DOMAIN}");
@@ -559,6 +563,7 @@ async fn keys_sealed_with_a_key_encryption_key() {
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let env = Env::new(Setup {
         ports: Some(ports),
+        local_domains: vec!["dev.gov.vn", DOMAIN],
         ..Setup::default()
     })
     .await;

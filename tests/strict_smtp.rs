@@ -250,3 +250,28 @@ async fn unusable_spool_gives_4xx_never_a_false_250() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_is_accepted_and_unannounced_parameters_are_refused() {
+    let env = Env::new(Setup::default()).await;
+    let gw = env.start().await;
+    let mut c = Client::connect(addr(&gw, Role::Inbound)).await;
+    c.reply().await;
+    c.expect("EHLO mx.hanoi.gov.vn", 250).await;
+    let t = c.expect("MAIL FROM:<a@hanoi.gov.vn> REQUIRETLS", 555).await;
+    assert!(t.contains("5.5.4") && t.contains("REQUIRETLS"), "{t}");
+    c.expect("MAIL FROM:<a@hanoi.gov.vn> BODY=BINARYMIME", 555)
+        .await;
+    c.expect("MAIL FROM:<a@hanoi.gov.vn>", 250).await;
+    c.expect("RCPT TO:<Postmaster>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@hanoi.gov.vn\r\nSubject: hi\r\n\r\nx\r\n.\r\n")
+        .await;
+    assert_eq!(c.reply().await.0, 250);
+    let files = wait_files(&env.inbox(), 1, 10).await;
+    assert_eq!(
+        envelope_of(&files[0])["recipients"][0],
+        "postmaster@dev.gov.vn"
+    );
+    gw.stop().await;
+}

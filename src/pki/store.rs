@@ -519,10 +519,14 @@ pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiErr
         .await?
     {
         let path = PathBuf::from(&m.key_file);
-        let meta = std::fs::metadata(&path).map_err(|source| PkiError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        // A missing key makes that identity unusable (its messages are held), not the daemon.
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(identity = m.id, path = %path.display(), error = %e, "key file unreadable: messages needing this identity will be held");
+                continue;
+            }
+        };
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(PkiError::KeyPermissions { path, mode });

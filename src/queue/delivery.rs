@@ -171,27 +171,32 @@ impl Deliverer {
             }
         };
         // The whole attempt is recorded in one transaction: one durable commit per message.
-        let txn = self.db().begin().await?;
-        for (id, st, reply) in updates {
-            recipient::Entity::update_many()
-                .col_expr(recipient::Column::State, Expr::value(st))
-                .col_expr(recipient::Column::LastReply, Expr::value(reply))
-                .col_expr(recipient::Column::UpdatedAt, Expr::value(now))
-                .filter(recipient::Column::Id.eq(id))
-                .exec(&txn)
-                .await?;
+        // The transport has already spoken, so a failed commit is retried rather than the
+        // message sent again: a busy database must not mean a document delivered twice.
+        let mut tries = 0;
+        loop {
+            match self
+                .record(
+                    msg,
+                    &updates,
+                    next_state,
+                    reason.clone(),
+                    next_at,
+                    attempts,
+                    &seal_used,
+                    now,
+                )
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if tries < 10 => {
+                    tries += 1;
+                    tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        set_state(&txn, &msg.id, next_state, reason, next_at, attempts).await?;
-        if let Some((serial, digest)) = &seal_used {
-            message::Entity::update_many()
-                .col_expr(message::Column::SignedSerial, Expr::value(serial.clone()))
-                .col_expr(message::Column::SignedDigest, Expr::value(digest.clone()))
-                .col_expr(message::Column::SignedAt, Expr::value(now))
-                .filter(message::Column::Id.eq(&msg.id))
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
 
         self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
             .await;
@@ -214,7 +219,11 @@ impl Deliverer {
         }
         let urgency = crate::policy::Urgency::from_rank(msg.urgency);
         let now = time::OffsetDateTime::now_utc();
-        let domain = crate::address::domain_of(&msg.header_from).unwrap_or_default();
+        // The gateway's own mail is sealed with the office's (first local domain's) identity.
+        let domain = match (msg.generated, self.config.inbound.local_domains.first()) {
+            (true, Some(local)) => local.to_ascii_lowercase(),
+            _ => crate::address::domain_of(&msg.header_from).unwrap_or_default(),
+        };
         let leaves = rcpts.iter().any(|r| r.route == Route::Outbound.as_str());
         let seal = self.seals.for_domain(self.db(), &domain, now).await?;
         let prepared = || {
@@ -311,8 +320,11 @@ impl Deliverer {
         )
         .await;
         if !msg.sender.is_empty() && !msg.generated {
-            let list = rcpts
+            // RFC 3461: a delay notice only when NOTIFY was not given or includes DELAY.
+            let delay = smtp_proto::RCPT_NOTIFY_DELAY as i32;
+            let list: Vec<DsnRecipient> = rcpts
                 .iter()
+                .filter(|r| r.notify == 0 || r.notify & delay != 0)
                 .map(|r| DsnRecipient {
                     address: r.address.clone(),
                     orcpt: r.orcpt.clone(),
@@ -327,6 +339,41 @@ impl Deliverer {
             self.enqueue_notice(msg, list, &original).await;
         }
         Ok(Sealed::Held)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        msg: &message::Model,
+        updates: &[(i64, &str, String)],
+        next_state: &str,
+        reason: Option<String>,
+        next_at: i64,
+        attempts: i32,
+        seal_used: &Option<(String, String)>,
+        now: i64,
+    ) -> Result<(), DbErr> {
+        let txn = self.db().begin().await?;
+        for (id, st, reply) in updates {
+            recipient::Entity::update_many()
+                .col_expr(recipient::Column::State, Expr::value(*st))
+                .col_expr(recipient::Column::LastReply, Expr::value(reply.clone()))
+                .col_expr(recipient::Column::UpdatedAt, Expr::value(now))
+                .filter(recipient::Column::Id.eq(*id))
+                .exec(&txn)
+                .await?;
+        }
+        set_state(&txn, &msg.id, next_state, reason, next_at, attempts).await?;
+        if let Some((serial, digest)) = seal_used {
+            message::Entity::update_many()
+                .col_expr(message::Column::SignedSerial, Expr::value(serial.clone()))
+                .col_expr(message::Column::SignedDigest, Expr::value(digest.clone()))
+                .col_expr(message::Column::SignedAt, Expr::value(now))
+                .filter(message::Column::Id.eq(&msg.id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await
     }
 
     async fn set_state(
@@ -403,7 +450,12 @@ impl Deliverer {
             sender: String::new(),
             recipients: vec![NewRecipient {
                 address: msg.sender.clone(),
-                route: Route::Inbound,
+                // A local sender hears through the office mail server; a remote one (mail
+                // that came in) through the upstream, sealed with a local domain's identity.
+                route: match crate::address::domain_of(&msg.sender) {
+                    Some(d) if !self.config.inbound.is_local_domain(&d) => Route::Outbound,
+                    _ => Route::Inbound,
+                },
                 notify: 0,
                 orcpt: None,
             }],

@@ -134,14 +134,15 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     out.push_str("Content-Type: message/delivery-status\r\n\r\n");
     out.push_str(&format!("Reporting-MTA: dns; {}\r\n", input.hostname));
     if let Some(envid) = input.envid {
-        out.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        out.push_str(&format!("Original-Envelope-Id: {}\r\n", xtext(envid)));
     }
     out.push_str(&format!("X-Congvan-Queue-ID: {}\r\n", input.queue_id));
     out.push_str(&format!("Arrival-Date: {}\r\n", input.arrival_date));
     for r in &input.recipients {
         out.push_str("\r\n");
         if let Some(o) = &r.orcpt {
-            out.push_str(&format!("Original-Recipient: {o}\r\n"));
+            let (kind, addr) = o.split_once(';').unwrap_or(("rfc822", o));
+            out.push_str(&format!("Original-Recipient: {kind};{}\r\n", xtext(addr)));
         }
         out.push_str(&format!("Final-Recipient: rfc822; {}\r\n", r.address));
         out.push_str(&format!("Action: {}\r\n", r.action.as_str()));
@@ -170,6 +171,20 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     }
     bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     bytes
+}
+
+/// RFC 3461 xtext: ENVID and ORCPT come from the client decoded, so they are encoded again
+/// before they go into a DSN (a raw CR LF would inject header fields).
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
 }
 
 /// RFC 2047 B-encoding for a non-ASCII header value; ASCII passes through.
@@ -213,6 +228,33 @@ mod tests {
             "5.7.1"
         );
         assert_eq!(status_of("connection refused", "4.4.1"), "4.4.1");
+    }
+
+    #[test]
+    fn envid_and_orcpt_cannot_inject_fields() {
+        let d = build(&DsnInput {
+            hostname: "gw",
+            queue_id: "q",
+            original_sender: "a@dev.gov.vn",
+            envid: Some("x\r\nAction: delivered"),
+            arrival_date: String::new(),
+            recipients: vec![DsnRecipient {
+                address: "b@x.gov.vn".into(),
+                orcpt: Some("rfc822;b@x.gov.vn\r\nStatus: 2.0.0".into()),
+                action: Action::Failed,
+                status: "5.1.1".into(),
+                diagnostic: None,
+            }],
+            return_full: false,
+            original: b"Subject: x\r\n\r\nb\r\n",
+        });
+        let s = String::from_utf8(d).unwrap();
+        assert!(
+            s.contains("Original-Envelope-Id: x+0D+0AAction:+20delivered\r\n"),
+            "{s}"
+        );
+        assert!(s.contains("Original-Recipient: rfc822;b@x.gov.vn+0D+0AStatus:+202.0.0\r\n"));
+        assert!(!s.contains("\r\nAction: delivered"));
     }
 
     #[test]

@@ -70,22 +70,16 @@ impl SmtpReader {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + 16384, 0);
-        let res = tokio::time::timeout(idle, r.read(&mut self.buf[old..])).await;
-        match res {
+        // Read into a separate buffer: if this future is cancelled (shutdown), nothing half
+        // filled is left behind as pending input.
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout(idle, r.read(&mut chunk)).await {
             Ok(Ok(n)) => {
-                self.buf.truncate(old + n);
+                self.buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
             }
-            Ok(Err(e)) => {
-                self.buf.truncate(old);
-                Err(e)
-            }
-            Err(_) => {
-                self.buf.truncate(old);
-                Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))
-            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
         }
     }
 

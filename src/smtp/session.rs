@@ -383,7 +383,7 @@ impl Session {
             return Ok(());
         }
         let ip = self.peer.ip();
-        if let Err(left) = self.ctx.throttle.check(ip) {
+        if let Err(left) = self.ctx.throttle.begin(ip) {
             self.push(
                 &Reply::new(
                     454,
@@ -445,7 +445,10 @@ impl Session {
             );
             return Ok(());
         };
-        match accounts::authenticate(&self.ctx.db, &user, &pass).await {
+        let permit = self.ctx.throttle.checks.acquire().await.ok();
+        let outcome = accounts::authenticate(&self.ctx.db, &user, &pass).await;
+        drop(permit);
+        match outcome {
             Ok(AuthOutcome::Ok { allowed_from }) => {
                 self.ctx.throttle.succeeded(ip);
                 tracing::info!(peer = %self.peer, account = %user, "authenticated");
@@ -456,7 +459,7 @@ impl Session {
                 self.push(&Reply::new(235, "2.7.0", "Authentication successful"));
             }
             Ok(AuthOutcome::Invalid) => {
-                let delay = self.ctx.throttle.failed(ip);
+                let delay = self.ctx.throttle.delay(ip);
                 tracing::warn!(peer = %self.peer, account = %user, "authentication failed");
                 tokio::time::sleep(delay).await;
                 self.push(
@@ -554,6 +557,20 @@ impl Session {
             );
             return;
         }
+        // Parameters of extensions we do not announce are refused, not silently ignored
+        // (REQUIRETLS in particular would otherwise be a promise we do not keep).
+        for (flag, name) in [
+            (smtp_proto::MAIL_REQUIRETLS, "REQUIRETLS"),
+            (smtp_proto::MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
+        ] {
+            if from.flags & flag != 0 {
+                self.push(
+                    &Reply::new(555, "5.5.4", format!("{name} is not supported here"))
+                        .vi("Tham số không được hỗ trợ"),
+                );
+                return;
+            }
+        }
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
         if !sender.is_ascii() && !smtputf8 {
             self.push(
@@ -637,7 +654,17 @@ impl Session {
                 return;
             }
         }
-        let addr = to.address.trim().to_string();
+        let mut addr = to.address.trim().to_string();
+        // RFC 5321 4.5.1: <postmaster> without a domain must be accepted.
+        let raw_path = address::raw_path_of(&raw)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if addr.is_empty() && raw_path == "postmaster" {
+            if let Some(d) = self.ctx.config.inbound.local_domains.first() {
+                addr = format!("postmaster@{d}");
+            }
+        }
         if addr.is_empty() {
             self.push(
                 &Reply::new(

@@ -26,6 +26,8 @@ pub struct Setup {
     pub relay_networks: Vec<&'static str>,
     /// Fixed ports (for tests that restart a binary); None = ephemeral.
     pub ports: Option<[u16; 4]>,
+    /// `inbound.local_domains`.
+    pub local_domains: Vec<&'static str>,
     pub extra: String,
 }
 
@@ -37,6 +39,7 @@ impl Default for Setup {
             outbound_ca: false,
             relay_networks: vec!["127.0.0.0/8"],
             ports: None,
+            local_domains: vec!["dev.gov.vn"],
             extra: String::new(),
         }
     }
@@ -151,7 +154,7 @@ upstream = "{upstream}"
 tls = "{otls}"
 {ca}
 [inbound]
-local_domains = ["dev.gov.vn"]
+local_domains = [{locals}]
 deliver_to = "outbox:{d}/inbox"
 [queue]
 retry_base_secs = 1
@@ -165,6 +168,12 @@ retry_max_secs = 2
             p3 = ports[3],
             nets = nets.join(", "),
             otls = setup.outbound_tls,
+            locals = setup
+                .local_domains
+                .iter()
+                .map(|d| format!("\"{d}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
             extra = setup.extra,
         );
         let config_path = d.join("congvan.toml");
