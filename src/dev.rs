@@ -206,6 +206,19 @@ pub async fn prepare(base: &Path) -> anyhow::Result<DevSetup> {
         )
         .await?;
     }
+    // The seal for dev.gov.vn, and its CA as a trust anchor, once.
+    if !crate::pki::store::SealCache::has_identity(&db, DEV_DOMAIN).await? {
+        let pki = dir.join("pki");
+        crate::pki::store::import_pem(
+            &db,
+            &config.data_dir,
+            &std::fs::read(pki.join("dev.gov.vn.chain.pem"))?,
+            &std::fs::read(pki.join("dev.gov.vn.key.pem"))?,
+            &[DEV_DOMAIN.to_string()],
+        )
+        .await?;
+        crate::pki::store::trust_add(&db, &std::fs::read(pki.join("dev-ca.pem"))?).await?;
+    }
     db.close().await.ok();
     Ok(DevSetup {
         dir,
