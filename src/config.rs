@@ -313,6 +313,11 @@ pub struct Limits {
     pub max_auth_failures: u32,
     pub auth_block_secs: u64,
     pub max_connections: usize,
+    /// Sessions one client address may hold at once (relay listeners' trusted networks are
+    /// exempt: the office mail server opens many).
+    pub max_connections_per_ip: usize,
+    /// Time allowed for a TLS handshake (implicit TLS and STARTTLS).
+    pub tls_handshake_secs: u64,
 }
 
 impl Default for Limits {
@@ -326,6 +331,8 @@ impl Default for Limits {
             max_auth_failures: 5,
             auth_block_secs: 600,
             max_connections: 1000,
+            max_connections_per_ip: 50,
+            tls_handshake_secs: 30,
         }
     }
 }

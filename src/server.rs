@@ -108,6 +108,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         policy: policy.clone(),
         shutdown: stop_rx.clone(),
         sessions: sessions.clone(),
+        per_ip: Default::default(),
     });
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),

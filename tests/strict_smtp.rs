@@ -275,3 +275,35 @@ async fn postmaster_is_accepted_and_unannounced_parameters_are_refused() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_session() {
+    let env = Env::new(Setup {
+        extra: "[limits]\nmax_connections_per_ip = 2\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut a = Client::connect(addr(&gw, Role::Inbound)).await;
+    let mut b = Client::connect(addr(&gw, Role::Inbound)).await;
+    assert_eq!(a.reply().await.0, 220);
+    assert_eq!(b.reply().await.0, 220);
+    let mut c = Client::connect(addr(&gw, Role::Inbound)).await;
+    let (code, t) = c.reply().await;
+    assert_eq!(code, 421, "{t}");
+    assert!(t.contains("4.7.0"));
+    // The relay's trusted network is exempt: the office server opens many connections.
+    let mut relays = Vec::new();
+    for _ in 0..4 {
+        let mut r = Client::connect(addr(&gw, Role::Relay)).await;
+        assert_eq!(r.reply().await.0, 220);
+        relays.push(r);
+    }
+    // A slot is freed when a session ends.
+    a.expect("QUIT", 221).await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut d = Client::connect(addr(&gw, Role::Inbound)).await;
+    assert_eq!(d.reply().await.0, 220);
+    gw.stop().await;
+}

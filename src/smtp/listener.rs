@@ -27,6 +27,41 @@ pub struct ServerCtx {
     pub policy: Arc<SharedPolicy>,
     pub shutdown: watch::Receiver<bool>,
     pub sessions: Arc<Semaphore>,
+    /// Open sessions per client address.
+    pub per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// Holds one of a client address's session slots; released on drop.
+struct IpSlot {
+    ctx: Arc<ServerCtx>,
+    ip: std::net::IpAddr,
+}
+
+impl IpSlot {
+    fn take(ctx: &Arc<ServerCtx>, ip: std::net::IpAddr, limit: usize) -> Option<IpSlot> {
+        let mut map = ctx.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ctx: ctx.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.ctx.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Binds every listener; fails before anything is accepted if one cannot be bound.
@@ -70,10 +105,25 @@ pub async fn accept_loop(ctx: Arc<ServerCtx>, listener: ListenerConfig, sock: Tc
             tokio::spawn(refuse_busy(tcp));
             continue;
         };
+        let ip = crate::config::canonical_ip(peer.ip());
+        let exempt = listener.role == Role::Relay && listener.is_trusted(ip);
+        let slot = if exempt {
+            None
+        } else {
+            match IpSlot::take(&ctx, ip, ctx.config.limits.max_connections_per_ip) {
+                Some(s) => Some(s),
+                None => {
+                    tracing::warn!(%peer, "too many connections from this address");
+                    tokio::spawn(refuse_busy(tcp));
+                    continue;
+                }
+            }
+        };
         let ctx2 = ctx.clone();
         let l = listener.clone();
         tokio::spawn(async move {
             serve_connection(ctx2, l, peer, tcp).await;
+            drop(slot);
             drop(permit);
         });
     }
@@ -98,7 +148,8 @@ async fn serve_connection(
             return;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        match tokio::time::timeout(ctx.config.limits.idle_timeout(), acceptor.accept(tcp)).await {
+        let handshake = std::time::Duration::from_secs(ctx.config.limits.tls_handshake_secs);
+        match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
             Ok(Err(e)) => {
                 tracing::info!(%peer, error = %e, "TLS handshake failed");

@@ -336,14 +336,12 @@ impl Session {
             }
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let tls = tokio::time::timeout(
-            self.ctx.config.limits.idle_timeout(),
-            acceptor.accept(plain),
-        )
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
-        })??;
+        let handshake = std::time::Duration::from_secs(self.ctx.config.limits.tls_handshake_secs);
+        let tls = tokio::time::timeout(handshake, acceptor.accept(plain))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
+            })??;
         self.stream = Stream::Tls(Box::new(tls));
         // RFC 3207: forget everything learnt before TLS.
         self.helo = None;
