@@ -943,6 +943,7 @@ impl Session {
             smtputf8: tx.smtputf8,
             generated: false,
             hold_reason: None,
+            smime: None,
         };
         let result = self
             .ctx
