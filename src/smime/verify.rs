@@ -457,17 +457,20 @@ fn quoted_safe(s: &str) -> String {
     out
 }
 
-/// Printable ASCII without parentheses or backslashes, for a comment.
+/// Printable ASCII for a comment: parentheses become brackets (easier to read than
+/// quoted-pairs), a backslash (an RFC 4514 escape) becomes a quoted-pair.
 fn comment_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '(' => '[',
-            ')' => ']',
-            '\\' => '/',
-            c if c.is_ascii_graphic() || c == ' ' => c,
-            _ => '?',
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '(' => out.push('['),
+            ')' => out.push(']'),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
 }
 
 /// RFC 2047 B encoded words of at most 75 octets, split on character boundaries.
@@ -1521,6 +1524,11 @@ fn webpki_failure(e: webpki::Error, leaf: &[u8]) -> Failure {
         E::RequiredEkuNotFoundContext(_) => Failure::NoEmailProtection,
         E::UnknownIssuer => Failure::Untrusted {
             detail: "no path to a configured trust anchor".into(),
+        },
+        E::InvalidSignatureForPublicKey => Failure::Untrusted {
+            detail: "no path to a configured trust anchor: a certificate is not signed by the \
+                     configured issuer of that name"
+                .into(),
         },
         E::NameConstraintViolation => Failure::Untrusted {
             detail: "a name constraint of an issuer is violated".into(),
