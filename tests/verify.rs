@@ -705,7 +705,7 @@ fn replace_p7s(signed: &str, der: &[u8]) -> Vec<u8> {
     let end = signed.rfind("\r\n--").unwrap() + 2;
     let mut b64 = Vec::new();
     congvan::smime::canon::write_base64(der, &mut b64);
-    [signed[..start].as_bytes(), &b64, signed[end..].as_bytes()].concat()
+    [&signed.as_bytes()[..start], &b64, &signed.as_bytes()[end..]].concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
