@@ -113,6 +113,19 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                     println!("account:     {a}");
                 }
                 println!("attempts:    {}", e.attempts);
+                if let Some(r) = &d.smime_result {
+                    println!(
+                        "s/mime:      {r}{}{}",
+                        d.smime_signer
+                            .as_ref()
+                            .map(|s| format!(" signer {s}"))
+                            .unwrap_or_default(),
+                        d.smime_reason
+                            .as_ref()
+                            .map(|s| format!(" ({s})"))
+                            .unwrap_or_default()
+                    );
+                }
                 println!("recipients:");
                 for r in &d.recipient_details {
                     println!(

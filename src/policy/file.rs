@@ -128,6 +128,7 @@ pub struct Profile {
     pub number: NumberRules,
     pub escalation: Escalation,
     pub calendar: CalendarRules,
+    pub incoming: IncomingRules,
 }
 
 /// Where urgency, secrecy, document number and signing date are read from.
@@ -771,6 +772,67 @@ pub(super) fn valid_domain(d: &str) -> bool {
         })
 }
 
+/// `[incoming]`: S/MIME verification of mail from other offices, and what to do with a
+/// message whose result is not `pass`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncomingRules {
+    /// Every issuer on a signer's path must have a current CRL; otherwise `temperror`.
+    pub require_revocation_data: bool,
+    /// The action for a non-pass result when no `[incoming.senders]` entry matches.
+    pub action: IncomingAction,
+    /// Per sender domain suffix (of the From address); the longest matching suffix wins.
+    #[serde(deserialize_with = "deserialize_sender_actions")]
+    pub senders: BTreeMap<String, IncomingAction>,
+}
+
+impl IncomingRules {
+    /// The action for a non-pass result from `domain` (lower case).
+    pub fn action_for(&self, domain: &str) -> IncomingAction {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.senders
+            .iter()
+            .filter(|(suffix, _)| {
+                domain == **suffix
+                    || domain
+                        .strip_suffix(suffix.as_str())
+                        .is_some_and(|p| p.ends_with('.'))
+            })
+            .max_by_key(|(suffix, _)| suffix.len())
+            .map(|(_, a)| *a)
+            .unwrap_or(self.action)
+    }
+}
+
+/// What happens to an incoming message whose S/MIME result is not `pass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncomingAction {
+    /// Deliver it with the Authentication-Results field (the office mail system decides).
+    #[default]
+    Deliver,
+    /// Hold it in the queue until `congvan queue release`.
+    Quarantine,
+    /// Refuse it at end of DATA with the reason (550 5.7.5; 451 4.7.5 for temperror).
+    Refuse,
+}
+
+fn deserialize_sender_actions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, IncomingAction>, D::Error> {
+    let raw = BTreeMap::<String, IncomingAction>::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (domain, action) in raw {
+        if !valid_domain(&domain) {
+            return Err(de::Error::custom(format!(
+                "{domain:?} is not a domain suffix"
+            )));
+        }
+        out.insert(domain.trim_end_matches('.').to_ascii_lowercase(), action);
+    }
+    Ok(out)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActiveFile {
@@ -1114,6 +1176,11 @@ mod tests {
             ("[escalation]\nnotify = [\"chanhvp\"]\n", 2, "escalation.notify", "not an e-mail address"),
             ("[calendar]\ntime_zone = \"Asia/Bangkok\"\n", 2, "calendar.time_zone", "Asia/Ho_Chi_Minh"),
             ("require_attachment = \"yes\"\n", 1, "require_attachment", "invalid type"),
+            ("[incoming]\nrequire_revocation_data = \"yes\"\n", 2, "incoming.require_revocation_data", "invalid type"),
+            ("[incoming]\naction = \"drop\"\n", 2, "incoming.action", "unknown variant"),
+            ("[incoming]\nrequire_crl = true\n", 2, "incoming.require_crl", "unknown field"),
+            ("[incoming.senders]\n\"hanoi.gov.vn\" = \"bounce\"\n", 2, "incoming.senders.\"hanoi.gov.vn\"", "unknown variant"),
+            ("[incoming.senders]\n\"gov vn\" = \"refuse\"\n", 1, "incoming.senders", "not a domain suffix"),
         ];
         for &(text, line, key, fragment) in cases {
             match parse(text) {
@@ -1130,6 +1197,16 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn incoming_action_by_longest_suffix() {
+        let p = parse("[incoming]\naction = \"deliver\"\n[incoming.senders]\n\"gov.vn\" = \"quarantine\"\n\"Bocongan.gov.vn\" = \"refuse\"\n").unwrap();
+        let i = &p.incoming;
+        assert_eq!(i.action_for("hanoi.gov.vn"), IncomingAction::Quarantine);
+        assert_eq!(i.action_for("a.bocongan.gov.vn"), IncomingAction::Refuse);
+        assert_eq!(i.action_for("notgov.vn"), IncomingAction::Deliver);
+        assert_eq!(parse(ND30).unwrap().incoming, IncomingRules::default());
     }
 
     #[test]

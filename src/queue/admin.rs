@@ -74,6 +74,10 @@ pub struct QueueDetail {
     pub secrecy: String,
     pub dsn_ret: Option<String>,
     pub dsn_envid: Option<String>,
+    /// S/MIME verification of an incoming message (result, signer, reason).
+    pub smime_result: Option<String>,
+    pub smime_signer: Option<String>,
+    pub smime_reason: Option<String>,
     pub recipient_details: Vec<RecipientDetail>,
 }
 
@@ -164,6 +168,9 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, Admi
         secrecy: crate::policy::Secrecy::from_rank(m.secrecy).ascii().into(),
         dsn_ret: m.dsn_ret.clone(),
         dsn_envid: m.dsn_envid.clone(),
+        smime_result: m.smime_result.clone(),
+        smime_signer: m.smime_signer.clone(),
+        smime_reason: m.smime_reason.clone(),
         recipient_details: rows
             .into_iter()
             .map(|r| RecipientDetail {

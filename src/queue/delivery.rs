@@ -473,6 +473,7 @@ impl Deliverer {
             smtputf8: false,
             generated: true,
             hold_reason: None,
+            smime: None,
         };
         match self.queue.enqueue(meta, Vec::new(), bytes).await {
             Ok(id) => {

@@ -107,6 +107,17 @@ pub struct NewMessage {
     pub generated: bool,
     /// Set when the message must wait for an administrator (e.g. an unusable identity).
     pub hold_reason: Option<String>,
+    /// The S/MIME verification of an incoming message.
+    pub smime: Option<SmimeRecord>,
+}
+
+/// What is recorded about an incoming message's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmimeRecord {
+    /// pass | fail | none | neutral | temperror | permerror
+    pub result: String,
+    pub signer: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, Clone)]
@@ -338,6 +349,9 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             signed_at: Set(None),
             warned_at: Set(None),
             violated_at: Set(None),
+            smime_result: Set(m.smime.as_ref().map(|v| v.result.clone())),
+            smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
+            smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
         }
         .insert(&txn)
         .await?;

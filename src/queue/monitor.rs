@@ -79,6 +79,7 @@ pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str
         smtputf8: false,
         generated: true,
         hold_reason: None,
+        smime: None,
     };
     if let Err(e) = queue.enqueue(meta, Vec::new(), text.into_bytes()).await {
         tracing::error!(error = %e, "could not queue a notice to the escalation addresses");
@@ -207,6 +208,9 @@ mod tests {
             signed_at: None,
             warned_at: None,
             violated_at: None,
+            smime_result: None,
+            smime_signer: None,
+            smime_reason: None,
         }
     }
 

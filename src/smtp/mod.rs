@@ -1,5 +1,6 @@
 //! The SMTP server: listeners per role, sessions, the strict reader, STARTTLS and AUTH.
 
+pub mod incoming;
 pub mod listener;
 pub mod reader;
 pub mod reply;

@@ -791,8 +791,14 @@ impl Session {
 
     /// End of DATA: check and classify from the bytes in memory, then commit.
     async fn accept(&mut self, tx: Transaction, data: Vec<u8>) -> Reply {
-        let headers = mime::read_headers(&data);
         let outgoing = self.role() != Role::Inbound;
+        // SPEC "Incoming mail" 1: our own Authentication-Results go before anything else.
+        let data = if outgoing {
+            data
+        } else {
+            crate::smime::verify::strip_own_results(&data, &self.ctx.config.hostname)
+        };
+        let headers = mime::read_headers(&data);
         if outgoing {
             if headers.from_fields != 1 || headers.from.is_empty() {
                 return Reply::new(
@@ -945,7 +951,25 @@ impl Session {
             urgency: decision.lane,
             ..classification
         };
-        let trace = self.received_header(&id, &tx);
+        // Incoming: verify the signature and apply the profile's [incoming] action.
+        let (data, verified) = if outgoing {
+            (data, None)
+        } else {
+            let domain = headers
+                .from
+                .first()
+                .or(Some(&tx.sender))
+                .and_then(|f| address::domain_of(f))
+                .unwrap_or_default();
+            match super::incoming::verify(&self.ctx, data, accepted_at, &rules, &domain).await {
+                Ok((data, v)) => (data, Some(v)),
+                Err(reply) => return reply,
+            }
+        };
+        let mut trace = self.received_header(&id, &tx);
+        if let Some(v) = &verified {
+            trace.insert_str(0, &v.header);
+        }
         let meta = NewMessage {
             direction: if self.role() == Role::Inbound {
                 Direction::In
@@ -967,7 +991,8 @@ impl Session {
             body_8bit: tx.body_8bit || mime::has_8bit(&data),
             smtputf8: tx.smtputf8,
             generated: false,
-            hold_reason: None,
+            hold_reason: verified.as_ref().and_then(|v| v.hold_reason.clone()),
+            smime: verified.map(|v| v.record),
         };
         let result = self
             .ctx

@@ -75,6 +75,11 @@ pub mod message {
         pub warned_at: Option<i64>,
         /// When the deadline passed with the document still undelivered (a violation).
         pub violated_at: Option<i64>,
+        /// S/MIME verification of an incoming message: the RFC 7281 result, the signer's
+        /// address, and the reason when not `pass`.
+        pub smime_result: Option<String>,
+        pub smime_signer: Option<String>,
+        pub smime_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

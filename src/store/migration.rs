@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Policy),
             Box::new(M0003Pki),
             Box::new(M0004Deadlines),
+            Box::new(M0005Verification),
         ]
     }
 }
@@ -459,6 +460,49 @@ impl MigrationTrait for M0004Deadlines {
                 Table::alter()
                     .table(MessageDeadline::Table)
                     .add_column(big_integer_null(col))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum MessageVerification {
+    #[sea_orm(iden = "message")]
+    Table,
+    SmimeResult,
+    SmimeSigner,
+    SmimeReason,
+}
+
+/// The S/MIME verification result of an incoming message (issue 4), until the incoming
+/// register records it.
+struct M0005Verification;
+
+impl MigrationName for M0005Verification {
+    fn name(&self) -> &str {
+        "m0005_verification"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005Verification {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in [
+            MessageVerification::SmimeResult,
+            MessageVerification::SmimeSigner,
+            MessageVerification::SmimeReason,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(MessageVerification::Table)
+                    .add_column(text_null(col))
                     .to_owned(),
             )
             .await?;

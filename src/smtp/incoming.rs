@@ -1,0 +1,172 @@
+//! The verification stage of the inbound listener (SPEC "Incoming mail" 1–5), between the
+//! policy decision and the queue: verify the S/MIME signature off the reactor, write the
+//! Authentication-Results field, and apply the profile's `[incoming]` action for a result
+//! that is not `pass` (deliver, quarantine, refuse).
+//!
+//! Trust anchors and CRLs come from the database (`cert trust add`, `cert crl add`), so a
+//! change applies to the next message without a restart. They are cached by the row ids of
+//! both tables: a message costs two id queries, and a CRL is read again only when one was
+//! added or removed.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect};
+
+use super::reply::{std_replies, Reply};
+use super::ServerCtx;
+use crate::policy::file::IncomingAction;
+use crate::policy::Policy;
+use crate::queue::SmimeRecord;
+use crate::smime::verify::{self, SmimeResult, TrustStore, VerifyOptions};
+use crate::store::entity::{crl, trust_anchor};
+
+/// What the session writes for a verified incoming message.
+pub struct Verified {
+    /// The Authentication-Results field, with its CRLF, for the top of the message.
+    pub header: String,
+    pub record: SmimeRecord,
+    /// Set when the profile quarantines the message.
+    pub hold_reason: Option<String>,
+}
+
+/// Trust material and the row ids it was loaded from.
+struct Material {
+    anchor_ids: Vec<i64>,
+    crl_ids: Vec<i64>,
+    anchors: Arc<TrustStore>,
+    crls: Arc<Vec<Vec<u8>>>,
+}
+
+fn cache() -> &'static Mutex<Option<Material>> {
+    static CACHE: OnceLock<Mutex<Option<Material>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(None))
+}
+
+/// The configured trust anchors and CRLs, from the cache when no row changed.
+async fn material(db: &DatabaseConnection) -> Result<(Arc<TrustStore>, Arc<Vec<Vec<u8>>>), DbErr> {
+    let anchor_ids: Vec<i64> = trust_anchor::Entity::find()
+        .select_only()
+        .column(trust_anchor::Column::Id)
+        .order_by_asc(trust_anchor::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let crl_ids: Vec<i64> = crl::Entity::find()
+        .select_only()
+        .column(crl::Column::Id)
+        .order_by_asc(crl::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    {
+        let c = cache().lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = c.as_ref() {
+            if m.anchor_ids == anchor_ids && m.crl_ids == crl_ids {
+                return Ok((m.anchors.clone(), m.crls.clone()));
+            }
+        }
+    }
+    let anchors = trust_anchor::Entity::find()
+        .order_by_asc(trust_anchor::Column::Id)
+        .all(db)
+        .await?;
+    let crls = crl::Entity::find()
+        .order_by_asc(crl::Column::Id)
+        .all(db)
+        .await?;
+    let m = Material {
+        anchor_ids: anchors.iter().map(|a| a.id).collect(),
+        crl_ids: crls.iter().map(|c| c.id).collect(),
+        anchors: Arc::new(TrustStore::from_pems(
+            anchors.iter().map(|a| a.pem.as_str()),
+        )),
+        crls: Arc::new(crls.into_iter().map(|c| c.der).collect()),
+    };
+    let out = (m.anchors.clone(), m.crls.clone());
+    *cache().lock().unwrap_or_else(PoisonError::into_inner) = Some(m);
+    Ok(out)
+}
+
+/// Verifies `data` (our own Authentication-Results already removed) received at `at`, and
+/// decides by the profile's `[incoming]` rules for `sender_domain`. `Err` is the reply to
+/// send instead of 250 (a refusal, or 451 when the trust material cannot be read).
+pub async fn verify(
+    ctx: &ServerCtx,
+    data: Vec<u8>,
+    at: time::OffsetDateTime,
+    policy: &Policy,
+    sender_domain: &str,
+) -> Result<(Vec<u8>, Verified), Reply> {
+    let (anchors, crls) = material(&ctx.db).await.map_err(|e| {
+        tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
+        std_replies::db_unavailable()
+    })?;
+    let opts = VerifyOptions {
+        require_revocation_data: policy.rules.incoming.require_revocation_data,
+    };
+    let (verdict, data) = tokio::task::spawn_blocking(move || {
+        (
+            verify::verify_message(&data, &anchors, &crls, at, opts),
+            data,
+        )
+    })
+    .await
+    .map_err(|_| {
+        tracing::error!("verification task failed");
+        Reply::new(451, "4.3.0", "Local error in processing, try again later")
+            .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau")
+    })?;
+    let header = verify::authentication_results_header(&ctx.config.hostname, &verdict);
+    let reason_en = verdict.reason_en();
+    let record = SmimeRecord {
+        result: verdict.result.as_str().to_string(),
+        signer: verdict.signer.clone(),
+        reason: (!reason_en.is_empty()).then(|| reason_en.clone()),
+    };
+    tracing::info!(
+        result = verdict.result.as_str(),
+        signer = verdict.signer.as_deref().unwrap_or("-"),
+        serial = verdict.serial.as_deref().unwrap_or("-"),
+        reason = %reason_en,
+        "S/MIME verification"
+    );
+    let action = if verdict.result == SmimeResult::Pass {
+        IncomingAction::Deliver
+    } else {
+        policy.rules.incoming.action_for(sender_domain)
+    };
+    match action {
+        IncomingAction::Deliver => Ok((
+            data,
+            Verified {
+                header,
+                record,
+                hold_reason: None,
+            },
+        )),
+        IncomingAction::Quarantine => Ok((
+            data,
+            Verified {
+                header,
+                hold_reason: Some(format!(
+                    "quarantined: smime={} ({reason_en})",
+                    verdict.result
+                )),
+                record,
+            },
+        )),
+        IncomingAction::Refuse => {
+            let text = format!(
+                "S/MIME verification: smime={} ({reason_en})",
+                verdict.result
+            );
+            let reply = if verdict.result == SmimeResult::TempError {
+                Reply::new(451, "4.7.5", text)
+            } else {
+                Reply::new(550, "5.7.5", text)
+            };
+            tracing::warn!(%sender_domain, result = verdict.result.as_str(), "incoming message refused by [incoming] policy");
+            Err(reply.vi(format!("Kiểm tra chữ ký số: {}", verdict.reason_vi())))
+        }
+    }
+}
