@@ -80,6 +80,41 @@ pub fn read_headers(msg: &[u8]) -> HeaderInfo {
     info
 }
 
+/// RFC 2047 B encoded words for `text`, each at most 75 octets, split on character
+/// boundaries (45 octets of UTF-8 become 60 of base64 plus the 12 of `=?UTF-8?B?...?=`).
+pub fn encoded_words(text: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
+            )
+        })
+        .collect()
+}
+
+/// A header value the gateway writes: as is when ASCII, else encoded words folded onto
+/// continuation lines.
+pub fn encode_header_value(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    encoded_words(s).join("\r\n ")
+}
+
 /// Whether any byte is 8-bit (for BODY=8BITMIME when relaying).
 pub fn has_8bit(msg: &[u8]) -> bool {
     msg.iter().any(|b| *b >= 0x80)

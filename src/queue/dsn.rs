@@ -98,7 +98,10 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
         input.hostname
     ));
     out.push_str(&format!("To: <{}>\r\n", input.original_sender));
-    out.push_str(&format!("Subject: {}\r\n", encode_word(subject)));
+    out.push_str(&format!(
+        "Subject: {}\r\n",
+        crate::mime::encode_header_value(subject)
+    ));
     out.push_str(&format!("Date: {}\r\n", rfc5322_now()));
     out.push_str(&format!(
         "Message-ID: <dsn.{}@{}>\r\n",
@@ -185,36 +188,6 @@ pub fn xtext(s: &str) -> String {
         }
     }
     out
-}
-
-/// RFC 2047 B-encoding for a non-ASCII header value; ASCII passes through.
-pub fn encode_word(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_string();
-    }
-    use base64::Engine;
-    // Keep each encoded word under 75 characters: split on character boundaries.
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in s.chars() {
-        if chunk.len() + c.len_utf8() > 40 {
-            words.push(std::mem::take(&mut chunk));
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        words.push(chunk);
-    }
-    words
-        .iter()
-        .map(|w| {
-            format!(
-                "=?UTF-8?B?{}?=",
-                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n ")
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str
         "From: congvan <postmaster@{host}>\r\nTo: {to}\r\nSubject: {subj}\r\nDate: {date}\r\nMessage-ID: <notice.{id}@{host}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
         host = config.hostname,
         to = to.join(", "),
-        subj = super::dsn::encode_word(subject),
+        subj = crate::mime::encode_header_value(subject),
         date = crate::util::rfc5322_now(),
         id = crate::util::new_queue_id(),
         body = body.replace('\n', "\r\n"),

@@ -78,7 +78,7 @@ pub fn prepare(
         if f.name == "subject" && needs_tag && !replaced_subject {
             let new = format!("{} {}", tag.unwrap_or_default(), subject.trim());
             out.extend_from_slice(b"Subject: ");
-            out.extend_from_slice(crate::queue::dsn::encode_word(&new).as_bytes());
+            out.extend_from_slice(crate::mime::encode_header_value(&new).as_bytes());
             out.extend_from_slice(b"\r\n");
             replaced_subject = true;
         } else {
@@ -88,7 +88,7 @@ pub fn prepare(
     if needs_tag && !replaced_subject {
         let new = tag.unwrap_or_default().to_string();
         out.extend_from_slice(
-            format!("Subject: {}\r\n", crate::queue::dsn::encode_word(&new)).as_bytes(),
+            format!("Subject: {}\r\n", crate::mime::encode_header_value(&new)).as_bytes(),
         );
     }
     if urgency.is_urgent() {

@@ -422,7 +422,7 @@ pub fn authentication_results_header(hostname: &str, v: &Verdict) -> String {
         let vi = v.reason_vi();
         if !vi.is_empty() {
             s.push_str(" / ");
-            s.push_str(&encoded_words(&vi).join(" "));
+            s.push_str(&crate::mime::encoded_words(&vi).join(" "));
         }
         s.push(')');
     }
@@ -471,31 +471,6 @@ fn comment_safe(s: &str) -> String {
         }
     }
     out
-}
-
-/// RFC 2047 B encoded words of at most 75 octets, split on character boundaries.
-fn encoded_words(text: &str) -> Vec<String> {
-    use base64::Engine;
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in text.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
-            words.push(std::mem::take(&mut chunk));
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        words.push(chunk);
-    }
-    words
-        .iter()
-        .map(|w| {
-            format!(
-                "=?UTF-8?B?{}?=",
-                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
-            )
-        })
-        .collect()
 }
 
 /// Folds at spaces only when a line would pass 900 octets (RFC 5322 allows 998).
