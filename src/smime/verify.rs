@@ -1687,6 +1687,36 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
     }
 
     #[test]
+    fn a_stale_crl_is_a_temporary_error_not_a_pass() {
+        // The test CRL's nextUpdate is a week away; the certificates are valid for a year.
+        let pki = testpki::shared();
+        let crls = [pki.crl_der.clone()];
+        let eight_days = OffsetDateTime::now_utc() + time::Duration::days(8);
+        let v = verify_message(
+            &signed(&pki.p256),
+            &anchors(),
+            &crls,
+            eight_days,
+            VerifyOptions::default(),
+        );
+        assert!(
+            matches!(v.failure, Some(Failure::CrlExpired { .. })),
+            "{v:?}"
+        );
+        assert_eq!(v.result, SmimeResult::TempError, "{v:?}");
+        assert!(v.reason_en().contains("CRL"), "{v:?}");
+        // Within its validity the same CRL is current.
+        let v = verify_message(
+            &signed(&pki.p256),
+            &anchors(),
+            &crls,
+            OffsetDateTime::now_utc(),
+            VerifyOptions::default(),
+        );
+        assert_eq!(v.result, SmimeResult::Pass, "{v:?}");
+    }
+
+    #[test]
     fn unsigned_and_wrapped() {
         let pki = testpki::shared();
         let v = check(&message("a@b.vn"), &[], VerifyOptions::default());
