@@ -5,8 +5,6 @@
 //!
 //!     cargo run --release --example verify [-- --seconds 3]
 
-use std::time::{Duration, Instant};
-
 use congvan::pki::identity::SigningIdentity;
 use congvan::pki::testpki;
 use congvan::smime::sign::sign_message;
@@ -17,24 +15,9 @@ use ring::signature::{
     ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 
-fn rate<F: FnMut()>(secs: f64, mut f: F) -> f64 {
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs_f64(secs) {
-        f();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-fn message(size: usize) -> Vec<u8> {
-    let mut m = b"From: vanthu@bench.gov.vn\r\nTo: a@hanoi.gov.vn\r\nSubject: bench\r\nDate: Mon, 23 Nov 2026 08:00:00 +0700\r\nMessage-ID: <b@bench>\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
-    while m.len() < size {
-        m.extend_from_slice(&[b'A'; 76]);
-        m.extend_from_slice(b"\r\n");
-    }
-    m
-}
+#[path = "common.rs"]
+mod common;
+use common::{message, rate};
 
 fn main() {
     let secs: f64 = std::env::args()

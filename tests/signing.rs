@@ -270,6 +270,16 @@ async fn a_domain_without_identity_is_refused_at_smtp_time() {
         t.contains("5.7.1") && t.contains("hanoi.gov.vn") && t.contains("unsigned"),
         "{t}"
     );
+    // A suffix of a sealed domain is not that domain (dev.gov.vn has a seal, gov.vn none).
+    let (code, t) = relay(
+        &gw,
+        "vanphong@gov.vn",
+        "x@quangninh.gov.vn",
+        b"From: vanphong@gov.vn\r\nSubject: x\r\n\r\nx\r\n",
+    )
+    .await;
+    assert_eq!(code, 550, "{t}");
+    assert!(t.contains("gov.vn"), "{t}");
     // Mail that stays inside the office needs no seal.
     let (code, t) = relay(
         &gw,

@@ -535,6 +535,13 @@ pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiErr
     Ok(())
 }
 
+/// Narrows the rows in SQL to those whose JSON domain list mentions `"domain"`; the exact
+/// match is then [`seals_domain`]. Domains are validated at import (letters, digits, '-',
+/// '.'), so the pattern has no LIKE wildcards in it.
+fn names_domain_json(domain: &str) -> sea_orm::sea_query::SimpleExpr {
+    identity::Column::Domains.contains(format!("\"{domain}\""))
+}
+
 /// Whether an identity row names `domain` (lower case) among its domains.
 fn seals_domain(m: &identity::Model, domain: &str) -> bool {
     serde_json::from_str::<Vec<String>>(&m.domains)
@@ -570,6 +577,7 @@ impl SealCache {
     ) -> Result<Seal, DbErr> {
         let domain = domain.to_ascii_lowercase();
         let rows: Vec<identity::Model> = identity::Entity::find()
+            .filter(names_domain_json(&domain))
             .order_by_desc(identity::Column::NotAfter)
             .all(db)
             .await?
@@ -618,6 +626,7 @@ impl SealCache {
     pub async fn has_identity(db: &DatabaseConnection, domain: &str) -> Result<bool, DbErr> {
         let domain = domain.to_ascii_lowercase();
         Ok(identity::Entity::find()
+            .filter(names_domain_json(&domain))
             .all(db)
             .await?
             .iter()

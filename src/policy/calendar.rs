@@ -1682,23 +1682,18 @@ mod tests {
         );
     }
 
-    /// A scratch directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
+    /// A scratch directory in a fresh temp dir (removed when the `tempfile::TempDir` drops).
+    struct TempDir(PathBuf, #[allow(dead_code)] tempfile::TempDir);
     impl TempDir {
         fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir()
-                .join(format!("congvan-calendar-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
+            let t = tempfile::Builder::new()
+                .prefix(&format!("congvan-calendar-{name}-"))
+                .tempdir()
+                .unwrap();
+            TempDir(t.path().to_path_buf(), t)
         }
         fn write(&self, name: &str, text: &str) {
             std::fs::write(self.0.join(name), text).unwrap();
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -1216,22 +1216,19 @@ mod tests {
         assert_eq!(p.classification.subject_tags.urgency.len(), 4);
     }
 
-    struct Dir(PathBuf);
+    /// A policy directory in a fresh temp dir (removed when the `TempDir` drops).
+    struct Dir(PathBuf, #[allow(dead_code)] tempfile::TempDir);
     impl Dir {
         fn new(name: &str) -> Dir {
-            let d =
-                std::env::temp_dir().join(format!("congvan-policy-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&d);
-            std::fs::create_dir_all(d.join(CALENDAR_DIR)).unwrap();
-            Dir(d)
+            let t = tempfile::Builder::new()
+                .prefix(&format!("congvan-policy-{name}-"))
+                .tempdir()
+                .unwrap();
+            std::fs::create_dir_all(t.path().join(CALENDAR_DIR)).unwrap();
+            Dir(t.path().to_path_buf(), t)
         }
         fn write(&self, name: &str, text: &str) {
             std::fs::write(self.0.join(name), text).unwrap();
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

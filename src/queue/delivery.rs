@@ -19,7 +19,6 @@ use super::{
 };
 use crate::config::Config;
 use crate::pki::store::{Seal, SealCache};
-use crate::policy::Classification;
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
@@ -445,36 +444,22 @@ impl Deliverer {
             return_full: msg.dsn_ret.as_deref() == Some("FULL"),
             original: content,
         });
-        let meta = NewMessage {
-            direction: Direction::Out,
-            sender: String::new(),
-            recipients: vec![NewRecipient {
-                address: msg.sender.clone(),
-                // A local sender hears through the office mail server; a remote one (mail
-                // that came in) through the upstream, sealed with a local domain's identity.
-                route: match crate::address::domain_of(&msg.sender) {
-                    Some(d) if !self.config.inbound.is_local_domain(&d) => Route::Outbound,
-                    _ => Route::Inbound,
-                },
-                notify: 0,
-                orcpt: None,
-            }],
-            header_from: format!("MAILER-DAEMON@{}", self.config.hostname),
-            subject: "Delivery Status Notification".into(),
-            classification: Classification::default(),
-            deadline_at: None,
-            listener: "local".into(),
-            client_ip: String::new(),
-            helo: String::new(),
-            account: None,
-            dsn_ret: None,
-            dsn_envid: None,
-            body_8bit: true,
-            smtputf8: false,
-            generated: true,
-            hold_reason: None,
-            smime: None,
+        let rcpt = NewRecipient {
+            address: msg.sender.clone(),
+            // A local sender hears through the office mail server; a remote one (mail that
+            // came in) through the upstream, sealed with a local domain's identity.
+            route: match crate::address::domain_of(&msg.sender) {
+                Some(d) if !self.config.inbound.is_local_domain(&d) => Route::Outbound,
+                _ => Route::Inbound,
+            },
+            notify: 0,
+            orcpt: None,
         };
+        let meta = NewMessage::generated(
+            format!("MAILER-DAEMON@{}", self.config.hostname),
+            "Delivery Status Notification",
+            vec![rcpt],
+        );
         match self.queue.enqueue(meta, Vec::new(), bytes).await {
             Ok(id) => {
                 tracing::info!(queue_id = %msg.id, dsn_id = %id, to = %msg.sender, "DSN queued")

@@ -120,6 +120,33 @@ pub struct SmimeRecord {
     pub reason: Option<String>,
 }
 
+impl NewMessage {
+    /// Mail the gateway writes itself (DSNs, notices): null sender, so nothing can bounce
+    /// back into a loop; not subject to the dispatch rules.
+    pub fn generated(header_from: String, subject: &str, recipients: Vec<NewRecipient>) -> Self {
+        NewMessage {
+            direction: Direction::Out,
+            sender: String::new(),
+            recipients,
+            header_from,
+            subject: subject.to_string(),
+            classification: Classification::default(),
+            deadline_at: None,
+            listener: "local".into(),
+            client_ip: String::new(),
+            helo: String::new(),
+            account: None,
+            dsn_ret: None,
+            dsn_envid: None,
+            body_8bit: true,
+            smtputf8: false,
+            generated: true,
+            hold_reason: None,
+            smime: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum QueueError {

@@ -12,9 +12,9 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::watch;
 
 use super::admin::QUEUED_STATES;
-use super::{Direction, NewMessage, NewRecipient, Queue, Route};
+use super::{NewMessage, NewRecipient, Queue, Route};
 use crate::config::Config;
-use crate::policy::{Classification, SharedPolicy, Urgency};
+use crate::policy::{SharedPolicy, Urgency};
 use crate::store::entity::message;
 use crate::util::{now_ms, rfc3339_ms};
 
@@ -53,34 +53,20 @@ pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str
         id = crate::util::new_queue_id(),
         body = body.replace('\n', "\r\n"),
     );
-    let meta = NewMessage {
-        direction: Direction::Out,
-        sender: String::new(),
-        recipients: to
-            .iter()
-            .map(|a| NewRecipient {
-                address: a.clone(),
-                route: Route::Inbound,
-                notify: 0,
-                orcpt: None,
-            })
-            .collect(),
-        header_from: format!("postmaster@{}", config.hostname),
-        subject: subject.to_string(),
-        classification: Classification::default(),
-        deadline_at: None,
-        listener: "local".into(),
-        client_ip: String::new(),
-        helo: String::new(),
-        account: None,
-        dsn_ret: None,
-        dsn_envid: None,
-        body_8bit: true,
-        smtputf8: false,
-        generated: true,
-        hold_reason: None,
-        smime: None,
-    };
+    let recipients = to
+        .iter()
+        .map(|a| NewRecipient {
+            address: a.clone(),
+            route: Route::Inbound,
+            notify: 0,
+            orcpt: None,
+        })
+        .collect();
+    let meta = NewMessage::generated(
+        format!("postmaster@{}", config.hostname),
+        subject,
+        recipients,
+    );
     if let Err(e) = queue.enqueue(meta, Vec::new(), text.into_bytes()).await {
         tracing::error!(error = %e, "could not queue a notice to the escalation addresses");
     }

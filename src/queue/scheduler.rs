@@ -87,10 +87,9 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
             match picked {
                 Ok(claimed) => {
                     for m in claimed {
-                        let Ok(permit) = slots.clone().try_acquire_owned() else {
-                            // Cannot happen (we asked for at most `free`); put it back.
-                            let _ = super::admin::retry(&db, &m.id).await;
-                            continue;
+                        // At most `free` were claimed and only this loop takes permits.
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            break;
                         };
                         let d = deliverer.clone();
                         tokio::spawn(async move {

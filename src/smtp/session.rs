@@ -593,24 +593,17 @@ impl Session {
                 }
             }
             Role::Relay => {
-                if !sender.is_empty() {
-                    let ok = address::domain_of(&sender)
-                        .map(|d| {
-                            self.ctx.policy.get().domains().sender_allowed(&d)
-                                || self.ctx.config.inbound.is_local_domain(&d)
-                        })
-                        .unwrap_or(false);
-                    if !ok {
-                        self.push(
-                            &Reply::new(
-                                553,
-                                "5.7.1",
-                                format!("Sender domain of <{sender}> is not allowed by policy"),
-                            )
-                            .vi("Tên miền người gửi không được phép"),
-                        );
-                        return;
-                    }
+                // The null sender (the office server's bounces) is allowed.
+                if !sender.is_empty() && !self.relay_may_send_as(&sender) {
+                    self.push(
+                        &Reply::new(
+                            553,
+                            "5.7.1",
+                            format!("Sender domain of <{sender}> is not allowed by policy"),
+                        )
+                        .vi("Tên miền người gửi không được phép"),
+                    );
+                    return;
                 }
             }
             Role::Inbound => {}
@@ -828,14 +821,7 @@ impl Session {
                     .vi("Địa chỉ From không thuộc quyền của tài khoản");
                 }
             } else if self.role() == Role::Relay {
-                if let Some(bad) = headers.from.iter().find(|f| {
-                    !address::domain_of(f)
-                        .map(|d| {
-                            self.ctx.policy.get().domains().sender_allowed(&d)
-                                || self.ctx.config.inbound.is_local_domain(&d)
-                        })
-                        .unwrap_or(false)
-                }) {
+                if let Some(bad) = headers.from.iter().find(|f| !self.relay_may_send_as(f)) {
                     return Reply::new(
                         550,
                         "5.7.1",
@@ -1063,6 +1049,15 @@ impl Session {
             refusal.text_with_rule(),
         )
         .vi(refusal.text_vi.clone())
+    }
+
+    /// The relay role accepts any sender in a policy-allowed or local domain (envelope and
+    /// header From alike).
+    fn relay_may_send_as(&self, addr: &str) -> bool {
+        address::domain_of(addr).is_some_and(|d| {
+            self.ctx.policy.get().domains().sender_allowed(&d)
+                || self.ctx.config.inbound.is_local_domain(&d)
+        })
     }
 
     fn received_header(&self, id: &str, tx: &Transaction) -> String {
