@@ -54,6 +54,8 @@ pub struct Config {
     pub queue: QueueConfig,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub register: RegisterConfig,
 }
 
 fn default_max_message_size() -> u64 {
@@ -294,6 +296,22 @@ impl Default for QueueConfig {
             concurrency: 16,
             monitor_interval_secs: 30,
         }
+    }
+}
+
+/// `[register]`: what the registers keep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegisterConfig {
+    /// Days a copy of each outgoing document, as sent (sealed), is kept under
+    /// `data_dir/archive/`; 0 keeps no copies. The register rows themselves are kept.
+    pub archive_days: u32,
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        // Five years unless the office sets its own term.
+        RegisterConfig { archive_days: 1825 }
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use congvan::config::Role;
-use congvan::store::entity::message;
+use congvan::store::entity::{message, register_entry};
 use sea_orm::EntityTrait;
 
 const SPEC_REFUSAL: &str = "550 5.7.1 confidential documents may not be sent by email (rule secrecy.mat) / Văn bản mật không được gửi qua thư điện tử";
@@ -92,18 +92,26 @@ async fn confidential_documents_are_refused_and_leave_nothing_but_metadata() {
     assert!(dir_is_empty(&env.config.spool_dir()), "spool is empty");
     let db = env.db().await;
     assert!(message::Entity::find().all(&db).await.unwrap().is_empty());
-    let rows = congvan::policy::records::refusals(&db).await.unwrap();
-    let rules: Vec<&str> = rows.iter().map(|r| r.rule.as_str()).collect();
+    let rows = refusals(&db).await;
+    let rules: Vec<&str> = rows.iter().filter_map(|r| r.rule.as_deref()).collect();
     assert_eq!(
         rules,
         vec!["secrecy.toi-mat", "secrecy.toi-mat", "secrecy.mat"]
     );
+    // The register keeps the attempt's metadata, never the subject or the content.
+    for row in &rows {
+        assert_eq!(row.direction, "out");
+        assert!(row.subject.is_empty(), "{row:?}");
+        assert!(row.secrecy >= 1, "{row:?}");
+        assert!(!format!("{row:?}").contains(&marker), "{row:?}");
+    }
+    assert_eq!(rows[0].header_from, "chanhvp@dev.gov.vn");
     let first = rows.last().unwrap();
     assert_eq!(first.listener, "submission");
     assert_eq!(first.account.as_deref(), Some(CLERK));
     assert_eq!(first.sender, CLERK_ADDR);
     assert_eq!(first.recipients, "[\"vanphong@hanoi.gov.vn\"]");
-    assert_eq!(first.secrecy, "mat");
+    assert_eq!(first.secrecy, congvan::policy::Secrecy::Mat.rank());
     assert_eq!(first.number.as_deref(), Some("07/BC-UBND"));
     assert_eq!(rows[0].listener, "relay");
     db.close().await.ok();
@@ -222,11 +230,10 @@ async fn document_numbers_are_checked_for_form_and_uniqueness() {
     assert!(text.contains("(rule number.form)"), "{text}");
     let db = env.db().await;
     assert_eq!(message::Entity::find().all(&db).await.unwrap().len(), 3);
-    let rules: Vec<String> = congvan::policy::records::refusals(&db)
+    let rules: Vec<String> = refusals(&db)
         .await
-        .unwrap()
         .into_iter()
-        .map(|r| r.rule)
+        .filter_map(|r| r.rule)
         .collect();
     assert_eq!(rules, vec!["number.form", "number.duplicate"]);
     db.close().await.ok();
@@ -638,4 +645,16 @@ async fn concurrent_submissions_of_one_number_issue_it_once() {
     codes.sort();
     assert_eq!(codes, vec![250, 550, 550, 550, 550, 550]);
     gw.stop().await;
+}
+
+/// The register's refused documents, newest first.
+async fn refusals(db: &sea_orm::DatabaseConnection) -> Vec<register_entry::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    register_entry::Entity::find()
+        .filter(register_entry::Column::State.eq("refused"))
+        .order_by_desc(register_entry::Column::AcceptedAt)
+        .order_by_desc(register_entry::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
 }

@@ -1,9 +1,9 @@
-//! What the policy keeps in the database: the metadata of refused documents (never their
-//! content) and the document numbers issued per office per year, for the uniqueness rule.
-//! The tables are created by migration `m0002_policy`; the registers build on them.
+//! The document numbers issued per office per year, for the uniqueness rule (table
+//! `issued_number`, migration `m0002_policy`). Refused documents are written in the register
+//! (`crate::register`).
 //!
 //! A number is reserved (a row inserted, the unique index deciding races between sessions)
-//! before the message is queued, confirmed once the queue has committed it, and released if
+//! before the message is queued, confirmed in the transaction that commits it, and released if
 //! the queue refuses it. A reservation left unconfirmed by a crash is settled at start-up:
 //! kept if its message was committed, removed otherwise.
 
@@ -12,41 +12,8 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
 };
 
-use super::levels::{Secrecy, Urgency};
 use super::number;
 use crate::util::now_ms;
-
-/// A refused document's metadata (bảng `refusal`).
-pub mod refusal {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "refusal")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        /// Unix ms.
-        pub at: i64,
-        pub listener: String,
-        pub client_ip: String,
-        pub account: Option<String>,
-        /// Envelope sender; empty for the null sender.
-        pub sender: String,
-        /// JSON array of the envelope recipients.
-        pub recipients: String,
-        /// ASCII forms (`hoa-toc`, `toi-mat`).
-        pub urgency: String,
-        pub secrecy: String,
-        pub number: Option<String>,
-        /// The rule that refused it, e.g. `secrecy.mat`.
-        pub rule: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
 
 /// A document number issued by an office in a year (bảng `issued_number`).
 pub mod issued_number {
@@ -75,40 +42,6 @@ pub mod issued_number {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// What is recorded about a refused document: envelope and classification, no content.
-#[derive(Debug, Clone)]
-pub struct RefusalRecord {
-    pub listener: String,
-    pub client_ip: String,
-    pub account: Option<String>,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub urgency: Urgency,
-    pub secrecy: Secrecy,
-    pub number: Option<String>,
-    pub rule: String,
-}
-
-/// Writes a refusal row.
-pub async fn record_refusal(db: &impl ConnectionTrait, r: &RefusalRecord) -> Result<(), DbErr> {
-    refusal::ActiveModel {
-        at: Set(now_ms()),
-        listener: Set(r.listener.clone()),
-        client_ip: Set(r.client_ip.clone()),
-        account: Set(r.account.clone()),
-        sender: Set(r.sender.clone()),
-        recipients: Set(serde_json::to_string(&r.recipients).unwrap_or_else(|_| "[]".into())),
-        urgency: Set(r.urgency.ascii().into()),
-        secrecy: Set(r.secrecy.ascii().into()),
-        number: Set(r.number.clone()),
-        rule: Set(r.rule.clone()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
 }
 
 /// The outcome of [`reserve_number`].
@@ -229,15 +162,6 @@ pub async fn settle_reservations(db: &impl ConnectionTrait) -> Result<(u64, u64)
     Ok((confirmed, removed))
 }
 
-/// All refusal rows, newest first (for tests and the future register CLI).
-pub async fn refusals(db: &impl ConnectionTrait) -> Result<Vec<refusal::Model>, DbErr> {
-    use sea_orm::QueryOrder;
-    refusal::Entity::find()
-        .order_by_desc(refusal::Column::Id)
-        .all(db)
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,33 +219,6 @@ mod tests {
         ));
         // No message rows: every unconfirmed reservation is removed at start-up.
         assert_eq!(settle_reservations(&db).await.unwrap(), (0, 3));
-        db.close().await.ok();
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[tokio::test]
-    async fn refusals_keep_metadata() {
-        let (db, dir) = db().await;
-        record_refusal(
-            &db,
-            &RefusalRecord {
-                listener: "submission".into(),
-                client_ip: "127.0.0.1".into(),
-                account: Some("vanthu".into()),
-                sender: "vanthu@dev.gov.vn".into(),
-                recipients: vec!["a@hanoi.gov.vn".into()],
-                urgency: Urgency::Khan,
-                secrecy: Secrecy::Mat,
-                number: Some("05/QĐ-UBND".into()),
-                rule: "secrecy.mat".into(),
-            },
-        )
-        .await
-        .unwrap();
-        let rows = refusals(&db).await.unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].secrecy, "mat");
-        assert_eq!(rows[0].recipients, "[\"a@hanoi.gov.vn\"]");
         db.close().await.ok();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::Serialize;
 
@@ -204,19 +205,28 @@ async fn transition(
     needs: &'static str,
 ) -> Result<(), AdminError> {
     let now = now_ms();
+    let txn = db.begin().await?;
     let res = message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(to))
-        .col_expr(message::Column::Reason, Expr::value(reason))
+        .col_expr(message::Column::Reason, Expr::value(reason.clone()))
         .col_expr(message::Column::NextAttemptAt, Expr::value(now))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::State.is_in(from.to_vec()))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if res.rows_affected == 1 {
+        let register_state = if to == state::HELD {
+            crate::register::state::HELD
+        } else {
+            crate::register::state::PENDING
+        };
+        crate::register::book::set_state(&txn, id, register_state, reason.as_deref()).await?;
+        txn.commit().await?;
         tracing::info!(queue_id = %id, state = to, action, "queue state changed by administrator");
         return Ok(());
     }
+    drop(txn);
     let state = current_state(db, id).await?;
     Err(AdminError::WrongState {
         id: id.into(),
@@ -286,6 +296,13 @@ pub async fn delete(db: &DatabaseConnection, spool: &Path, id: &str) -> Result<(
         .filter(recipient::Column::MessageId.eq(id))
         .exec(db)
         .await?;
+    crate::register::book::set_state(
+        db,
+        id,
+        crate::register::state::DELETED,
+        Some("deleted from the queue by an administrator"),
+    )
+    .await?;
     if crate::util::is_queue_id(id) {
         let _ = std::fs::remove_file(spool_path(spool, id));
     }

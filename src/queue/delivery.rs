@@ -149,7 +149,7 @@ impl Deliverer {
                     (rcpt_state::PENDING, s.clone())
                 }
             };
-            updates.push((r.id, st, reply));
+            updates.push((r.id, r.address.as_str(), st, reply));
         }
 
         let attempts = msg.attempts + 1;
@@ -169,6 +169,9 @@ impl Deliverer {
                 (st, None, now)
             }
         };
+        let archive = self
+            .archive(msg, &content, !delivered.is_empty(), now)
+            .await;
         // The whole attempt is recorded in one transaction: one durable commit per message.
         // The transport has already spoken, so a failed commit is retried rather than the
         // message sent again: a busy database must not mean a document delivered twice.
@@ -183,6 +186,7 @@ impl Deliverer {
                     next_at,
                     attempts,
                     &seal_used,
+                    &archive,
                     now,
                 )
                 .await
@@ -297,7 +301,9 @@ impl Deliverer {
         reason: String,
     ) -> Result<Sealed, DbErr> {
         tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
-        self.set_state(
+        let txn = self.db().begin().await?;
+        set_state(
+            &txn,
             &msg.id,
             state::HELD,
             Some(reason.clone()),
@@ -305,6 +311,14 @@ impl Deliverer {
             msg.attempts,
         )
         .await?;
+        crate::register::book::set_state(
+            &txn,
+            &msg.id,
+            crate::register::state::HELD,
+            Some(&reason),
+        )
+        .await?;
+        txn.commit().await?;
         let admins = self.policy.get().rules.escalation.notify.clone();
         super::monitor::notify(
             &self.queue,
@@ -344,16 +358,17 @@ impl Deliverer {
     async fn record(
         &self,
         msg: &message::Model,
-        updates: &[(i64, &str, String)],
+        updates: &[(i64, &str, &str, String)],
         next_state: &str,
         reason: Option<String>,
         next_at: i64,
         attempts: i32,
         seal_used: &Option<(String, String)>,
+        archive: &Option<(String, i64)>,
         now: i64,
     ) -> Result<(), DbErr> {
         let txn = self.db().begin().await?;
-        for (id, st, reply) in updates {
+        for (id, _, st, reply) in updates {
             recipient::Entity::update_many()
                 .col_expr(recipient::Column::State, Expr::value(*st))
                 .col_expr(recipient::Column::LastReply, Expr::value(reply.clone()))
@@ -362,7 +377,7 @@ impl Deliverer {
                 .exec(&txn)
                 .await?;
         }
-        set_state(&txn, &msg.id, next_state, reason, next_at, attempts).await?;
+        set_state(&txn, &msg.id, next_state, reason.clone(), next_at, attempts).await?;
         if let Some((serial, digest)) = seal_used {
             message::Entity::update_many()
                 .col_expr(message::Column::SignedSerial, Expr::value(serial.clone()))
@@ -372,7 +387,48 @@ impl Deliverer {
                 .exec(&txn)
                 .await?;
         }
+        crate::register::book::record_attempt(
+            &txn,
+            &crate::register::book::Attempt {
+                entry_id: &msg.id,
+                at: now,
+                recipients: updates
+                    .iter()
+                    .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
+                    .collect(),
+                seal: seal_used.as_ref().map(|(s, d)| (s.as_str(), d.as_str())),
+                deferred: reason.as_deref(),
+                archive: archive.clone(),
+            },
+        )
+        .await?;
         txn.commit().await
+    }
+
+    /// Keeps a copy of an outgoing document as it was delivered (`[register] archive_days`).
+    /// A copy that cannot be written is logged: the document has already gone out.
+    async fn archive(
+        &self,
+        msg: &message::Model,
+        content: &[u8],
+        delivered: bool,
+        now: i64,
+    ) -> Option<(String, i64)> {
+        let days = self.config.register.archive_days;
+        if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out.as_str() {
+            return None;
+        }
+        let path = crate::register::archive::path_for(&self.config.data_dir, &msg.id, now);
+        match crate::register::archive::write(path.clone(), content.to_vec()).await {
+            Ok(()) => Some((
+                path.display().to_string(),
+                now + i64::from(days) * 86_400_000,
+            )),
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, path = %path.display(), error = %e, "archive copy not written");
+                None
+            }
+        }
     }
 
     async fn set_state(
@@ -434,6 +490,16 @@ impl Deliverer {
 
     /// Queues a DSN (failure, delay or success) to the message's sender.
     async fn enqueue_notice(&self, msg: &message::Model, list: Vec<DsnRecipient>, content: &[u8]) {
+        // For the handover book: which recipients this DSN speaks of, and how.
+        let notes: Vec<(String, String)> = list
+            .iter()
+            .map(|r| {
+                (
+                    r.address.clone(),
+                    format!("{} {}", r.action.as_str(), r.status),
+                )
+            })
+            .collect();
         let bytes = dsn::build(&dsn::DsnInput {
             hostname: &self.config.hostname,
             queue_id: &msg.id,
@@ -462,7 +528,15 @@ impl Deliverer {
         );
         match self.queue.enqueue(meta, Vec::new(), bytes).await {
             Ok(id) => {
-                tracing::info!(queue_id = %msg.id, dsn_id = %id, to = %msg.sender, "DSN queued")
+                tracing::info!(queue_id = %msg.id, dsn_id = %id, to = %msg.sender, "DSN queued");
+                for (address, what) in notes {
+                    let note = format!("DSN {what} ({id})");
+                    if let Err(e) =
+                        crate::register::book::note_dsn(self.db(), &msg.id, &address, &note).await
+                    {
+                        tracing::warn!(queue_id = %msg.id, error = %e, "DSN not noted in the register");
+                    }
+                }
             }
             Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "could not queue DSN"),
         }

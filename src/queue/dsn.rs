@@ -13,7 +13,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Failed => "failed",
             Action::Delayed => "delayed",

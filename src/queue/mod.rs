@@ -23,7 +23,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, Tra
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::policy::Classification;
-use crate::store::entity::{message, recipient};
+use crate::store::entity::{message, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
 /// Message states, as stored and as `queue list` shows them.
@@ -109,6 +109,11 @@ pub struct NewMessage {
     pub hold_reason: Option<String>,
     /// The S/MIME verification of an incoming message.
     pub smime: Option<SmimeRecord>,
+    /// The dispatch rule that set the deadline (`dispatch.thuong`), for the register.
+    pub rule: Option<String>,
+    /// The document number reserved for this message (`issued_number` row), confirmed in
+    /// the same transaction that commits the message.
+    pub number_reservation: Option<i64>,
 }
 
 /// What is recorded about an incoming message's signature.
@@ -143,6 +148,8 @@ impl NewMessage {
             generated: true,
             hold_reason: None,
             smime: None,
+            rule: None,
+            number_reservation: None,
         }
     }
 }
@@ -394,6 +401,16 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             ..Default::default()
         });
         recipient::Entity::insert_many(rows).exec(&txn).await?;
+        // The register entry commits with the message: 250 means both are durable.
+        if let Some((entry, rcpts)) = crate::register::book::accepted(&r.id, m, now) {
+            entry.insert(&txn).await?;
+            register_recipient::Entity::insert_many(rcpts)
+                .exec(&txn)
+                .await?;
+        }
+        if let Some(reservation) = m.number_reservation {
+            crate::policy::records::confirm_number(&txn, reservation).await?;
+        }
     }
     txn.commit().await
 }

@@ -152,6 +152,10 @@ pub async fn run(
         if let Err(e) = sweep(&queue, &config, &policy).await {
             tracing::error!(error = %e, "deadline monitor failed; will try again");
         }
+        // The same beat ends the retention of archived copies (a cheap indexed look-up).
+        if let Err(e) = crate::register::archive::prune(queue.db(), crate::util::now_ms()).await {
+            tracing::error!(error = %e, "archive pruning failed; will try again");
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,

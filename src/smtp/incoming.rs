@@ -87,19 +87,36 @@ async fn material(db: &DatabaseConnection) -> Result<(Arc<TrustStore>, Arc<Vec<V
     Ok(out)
 }
 
+/// A message the verification stage will not queue.
+pub struct Rejected {
+    /// The reply to send instead of 250: a refusal, or 451 when the trust material cannot
+    /// be read.
+    pub reply: Reply,
+    /// The verification behind a refusal by the `[incoming]` policy, for the register.
+    pub refused: Option<SmimeRecord>,
+}
+
+impl From<Reply> for Rejected {
+    fn from(reply: Reply) -> Self {
+        Rejected {
+            reply,
+            refused: None,
+        }
+    }
+}
+
 /// Verifies `data` (our own Authentication-Results already removed) received at `at`, and
-/// decides by the profile's `[incoming]` rules for `sender_domain`. `Err` is the reply to
-/// send instead of 250 (a refusal, or 451 when the trust material cannot be read).
+/// decides by the profile's `[incoming]` rules for `sender_domain`.
 pub async fn verify(
     ctx: &ServerCtx,
     data: Vec<u8>,
     at: time::OffsetDateTime,
     policy: &Policy,
     sender_domain: &str,
-) -> Result<(Vec<u8>, Verified), Reply> {
+) -> Result<(Vec<u8>, Verified), Rejected> {
     let (anchors, crls) = material(&ctx.db).await.map_err(|e| {
         tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
-        std_replies::db_unavailable()
+        Rejected::from(std_replies::db_unavailable())
     })?;
     let opts = VerifyOptions {
         require_revocation_data: policy.rules.incoming.require_revocation_data,
@@ -113,8 +130,10 @@ pub async fn verify(
     .await
     .map_err(|_| {
         tracing::error!("verification task failed");
-        Reply::new(451, "4.3.0", "Local error in processing, try again later")
-            .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau")
+        Rejected::from(
+            Reply::new(451, "4.3.0", "Local error in processing, try again later")
+                .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau"),
+        )
     })?;
     let header = verify::authentication_results_header(&ctx.config.hostname, &verdict);
     let reason_en = verdict.reason_en();
@@ -166,7 +185,10 @@ pub async fn verify(
                 Reply::new(550, "5.7.5", text)
             };
             tracing::warn!(%sender_domain, result = verdict.result.as_str(), "incoming message refused by [incoming] policy");
-            Err(reply.vi(format!("Kiểm tra chữ ký số: {}", verdict.reason_vi())))
+            Err(Rejected {
+                reply: reply.vi(format!("Kiểm tra chữ ký số: {}", verdict.reason_vi())),
+                refused: Some(record),
+            })
         }
     }
 }

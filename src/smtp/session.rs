@@ -860,7 +860,9 @@ impl Session {
         }
         if let Some(refusal) = decision.refusal() {
             drop(data);
-            return self.refuse_by_policy(&tx, &classification, refusal).await;
+            return self
+                .refuse_by_policy(&tx, &classification, &headers, refusal)
+                .await;
         }
         // Never unsigned: mail that leaves the office needs a seal for its From domain.
         if outgoing && tx.rcpts.iter().any(|r| r.route == Route::Outbound) {
@@ -916,7 +918,9 @@ impl Session {
                     drop(data);
                     tracing::info!(queue_id = %id, number, first = %first_queue_id, "document number already issued");
                     let refusal = policy::deadline::duplicate_refusal(number, office, year);
-                    return self.refuse_by_policy(&tx, &classification, &refusal).await;
+                    return self
+                        .refuse_by_policy(&tx, &classification, &headers, &refusal)
+                        .await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "issued-number check failed: 451");
@@ -949,7 +953,17 @@ impl Session {
                 .unwrap_or_default();
             match super::incoming::verify(&self.ctx, data, accepted_at, &rules, &domain).await {
                 Ok((data, v)) => (data, Some(v)),
-                Err(reply) => return reply,
+                Err(rejected) => {
+                    // A temporary refusal (451) is not a refusal of the document yet.
+                    if let (Some(smime), 500..) = (rejected.refused, rejected.reply.code) {
+                        let rule = format!("incoming.{}", smime.result);
+                        let mut record = self.refused_record(&tx, &classification, &headers, rule);
+                        record.reason = rejected.reply.text.clone();
+                        record.smime = Some(smime);
+                        self.register_refusal(&record).await;
+                    }
+                    return rejected.reply;
+                }
             }
         };
         let mut trace = self.received_header(&id, &tx);
@@ -979,18 +993,18 @@ impl Session {
             generated: false,
             hold_reason: verified.as_ref().and_then(|v| v.hold_reason.clone()),
             smime: verified.map(|v| v.record),
+            rule: Some(decision.rule.clone()),
+            number_reservation: reserved,
         };
         let result = self
             .ctx
             .queue
             .enqueue_with_id(id, meta, trace.into_bytes(), data)
             .await;
-        if let Some(reservation) = reserved {
-            let settled = match &result {
-                Ok(_) => policy::records::confirm_number(&self.ctx.db, reservation).await,
-                Err(_) => policy::records::release_number(&self.ctx.db, reservation).await,
-            };
-            if let Err(e) = settled {
+        // A committed message confirmed its number in the same transaction; one the queue
+        // refused frees it again.
+        if let (Some(reservation), Err(_)) = (reserved, &result) {
+            if let Err(e) = policy::records::release_number(&self.ctx.db, reservation).await {
                 // Settled at the next start-up from the queue's own rows.
                 tracing::warn!(error = %e, "issued-number reservation left unsettled");
             }
@@ -1009,11 +1023,12 @@ impl Session {
     }
 
     /// A policy refusal at end of DATA: the message's bytes are already dropped; only its
-    /// metadata is logged (never the subject or body) and recorded in `refusal`.
+    /// metadata is logged (never the subject or body) and written in the register.
     async fn refuse_by_policy(
         &self,
         tx: &Transaction,
         c: &policy::Classification,
+        headers: &mime::HeaderInfo,
         refusal: &policy::Refusal,
     ) -> Reply {
         tracing::warn!(
@@ -1028,27 +1043,53 @@ impl Session {
             rule = %refusal.rule,
             "document refused by policy; its content was discarded"
         );
-        let record = policy::records::RefusalRecord {
-            listener: self.role().as_str().to_string(),
-            client_ip: self.peer.ip().to_string(),
-            account: self.auth.as_ref().map(|a| a.name.clone()),
-            sender: tx.sender.clone(),
-            recipients: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
-            urgency: c.urgency,
-            secrecy: c.secrecy,
-            number: c.number.clone(),
-            rule: refusal.rule.clone(),
-        };
-        if let Err(e) = policy::records::record_refusal(&self.ctx.db, &record).await {
-            // Still refused: the document must not go out whether or not it was recorded.
-            tracing::error!(error = %e, rule = %refusal.rule, "refusal not recorded");
-        }
+        let mut record = self.refused_record(tx, c, headers, refusal.rule.clone());
+        record.reason = refusal.text_with_rule();
+        self.register_refusal(&record).await;
         Reply::with_status(
             refusal.code,
             refusal.status.clone(),
             refusal.text_with_rule(),
         )
         .vi(refusal.text_vi.clone())
+    }
+
+    /// What the register keeps of a document refused in this session: envelope, header From
+    /// and classification, never the subject or the content.
+    fn refused_record(
+        &self,
+        tx: &Transaction,
+        c: &policy::Classification,
+        headers: &mime::HeaderInfo,
+        rule: String,
+    ) -> crate::register::Refused {
+        crate::register::Refused {
+            direction: if self.role() == Role::Inbound {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            listener: self.role().as_str().to_string(),
+            client_ip: self.peer.ip().to_string(),
+            account: self.auth.as_ref().map(|a| a.name.clone()),
+            sender: tx.sender.clone(),
+            header_from: headers.from.first().cloned().unwrap_or_default(),
+            recipients: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
+            urgency: c.urgency,
+            secrecy: c.secrecy,
+            number: c.number.clone(),
+            rule,
+            reason: String::new(),
+            smime: None,
+        }
+    }
+
+    async fn register_refusal(&self, record: &crate::register::Refused) {
+        match crate::register::book::record_refused(&self.ctx.db, record).await {
+            Ok(id) => tracing::info!(register_id = %id, rule = %record.rule, "refusal registered"),
+            // Still refused: the document must not go out whether or not it was recorded.
+            Err(e) => tracing::error!(error = %e, rule = %record.rule, "refusal not registered"),
+        }
     }
 
     /// The relay role accepts any sender in a policy-allowed or local domain (envelope and

@@ -217,3 +217,98 @@ pub mod crl {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod register_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One document in a register: outgoing (sổ đăng ký văn bản đi) or incoming (sổ đăng ký
+    /// văn bản đến). Its id is the queue id, or `refused-…` for a document refused at SMTP time.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "register_entry")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// out | in
+        pub direction: String,
+        /// pending | held | delivered | partial | failed | refused
+        pub state: String,
+        /// early | on-time | late, once delivered; none without a deadline.
+        pub timeliness: Option<String>,
+        /// The dispatch rule that set the deadline, or the rule that refused the document.
+        pub rule: Option<String>,
+        /// Why the document is held, failed or refused.
+        pub reason: Option<String>,
+        /// The document number as written (`05/QĐ-UBND`), and its comparison key.
+        pub number: Option<String>,
+        pub number_key: Option<String>,
+        /// Decoded subject; empty for refused documents (their content is not kept).
+        pub subject: String,
+        pub listener: String,
+        pub client_ip: String,
+        /// The clerk's account, for submissions.
+        pub account: Option<String>,
+        pub sender: String,
+        pub header_from: String,
+        /// JSON array of the envelope recipients.
+        pub recipients: String,
+        pub urgency: i32,
+        pub secrecy: i32,
+        /// `YYYY-MM-DD`, when the document says.
+        pub signed_date: Option<String>,
+        /// Unix ms, and the day in Asia/Ho_Chi_Minh (`YYYY-MM-DD`): the register's date.
+        pub accepted_at: i64,
+        pub accepted_date: String,
+        pub deadline_at: Option<i64>,
+        /// The seal used: certificate serial (hex) and SHA-256 of the signed content.
+        pub seal_serial: Option<String>,
+        pub seal_digest: Option<String>,
+        pub signed_at: Option<i64>,
+        /// When the last recipient was settled with at least one delivered (dispatch time).
+        pub sent_at: Option<i64>,
+        /// sent_at − accepted_at.
+        pub delay_ms: Option<i64>,
+        /// Incoming: the S/MIME result (pass, fail, …), the signer's address and the reason.
+        pub smime_result: Option<String>,
+        pub smime_signer: Option<String>,
+        pub smime_reason: Option<String>,
+        /// The copy of the message as sent, and until when it is kept.
+        pub archive_path: Option<String>,
+        pub archive_until: Option<i64>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod register_recipient {
+    use sea_orm::entity::prelude::*;
+
+    /// One recipient of a registered document: the handover book (sổ bàn giao).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "register_recipient")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub entry_id: String,
+        pub address: String,
+        /// outbound | inbound
+        pub route: String,
+        /// pending | delivered | failed
+        pub state: String,
+        pub attempts: i32,
+        /// The next hop's last reply.
+        pub reply: Option<String>,
+        /// When it was delivered or failed (Unix ms).
+        pub at: Option<i64>,
+        /// The DSNs sent to the sender about this recipient (`failed 5.1.1 <dsn id>`, …).
+        pub dsn: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,406 @@
+//! Writing the registers: a row when a document is accepted (inside the queue's commit) or
+//! refused, and its updates as delivery goes on (inside the transaction that records each
+//! attempt). Every function takes a connection or a transaction, so a caller decides what
+//! commits together.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set,
+};
+
+use super::state;
+use crate::policy::calendar::vietnam_date;
+use crate::policy::{Secrecy, Urgency};
+use crate::queue::{rcpt_state, Direction, NewMessage};
+use crate::store::entity::{register_entry as entry, register_recipient as rr};
+use crate::util::{new_queue_id, now_ms};
+
+/// Whether a document left before, on or after its deadline day (đúng hạn / quá hạn).
+///
+/// Judged by days in Asia/Ho_Chi_Minh, as the records office counts them: a document that
+/// leaves on its deadline day is on time whatever the hour, one that leaves a day or more
+/// before it is early, and one that leaves on a later day is late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeliness {
+    Early,
+    OnTime,
+    Late,
+}
+
+impl Timeliness {
+    pub const ALL: [Timeliness; 3] = [Timeliness::Early, Timeliness::OnTime, Timeliness::Late];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timeliness::Early => "early",
+            Timeliness::OnTime => "on-time",
+            Timeliness::Late => "late",
+        }
+    }
+
+    /// As the district reports write it.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Timeliness::Early => "Trước hạn",
+            Timeliness::OnTime => "Đúng hạn",
+            Timeliness::Late => "Quá hạn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Timeliness> {
+        Timeliness::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The timeliness of a document sent at `sent_at` with deadline `deadline_at` (Unix ms).
+    pub fn judge(sent_at: i64, deadline_at: i64) -> Timeliness {
+        let sent = vietnam_date(ms_to_datetime(sent_at));
+        let due = vietnam_date(ms_to_datetime(deadline_at));
+        match sent.cmp(&due) {
+            std::cmp::Ordering::Less => Timeliness::Early,
+            std::cmp::Ordering::Equal => Timeliness::OnTime,
+            std::cmp::Ordering::Greater => Timeliness::Late,
+        }
+    }
+}
+
+fn ms_to_datetime(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The register's date of an instant (Unix ms): its day in Asia/Ho_Chi_Minh, `YYYY-MM-DD`.
+pub fn register_date(ms: i64) -> String {
+    vietnam_date(ms_to_datetime(ms)).to_string()
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// The rows of a document the queue is committing: `None` for the gateway's own mail.
+pub(crate) fn accepted(
+    id: &str,
+    m: &NewMessage,
+    accepted_at: i64,
+) -> Option<(entry::ActiveModel, Vec<rr::ActiveModel>)> {
+    if m.generated {
+        return None;
+    }
+    let c = &m.classification;
+    let smime = m.smime.as_ref();
+    let row = entry::ActiveModel {
+        id: Set(id.to_string()),
+        direction: Set(m.direction.as_str().into()),
+        state: Set(if m.hold_reason.is_some() {
+            state::HELD
+        } else {
+            state::PENDING
+        }
+        .into()),
+        timeliness: Set(None),
+        rule: Set(m.rule.clone()),
+        reason: Set(m.hold_reason.clone()),
+        number: Set(c.number.clone()),
+        number_key: Set(c.number.as_deref().map(crate::policy::number::key)),
+        subject: Set(m.subject.clone()),
+        listener: Set(m.listener.clone()),
+        client_ip: Set(m.client_ip.clone()),
+        account: Set(m.account.clone()),
+        sender: Set(m.sender.clone()),
+        header_from: Set(m.header_from.clone()),
+        recipients: Set(json_list(
+            &m.recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .collect::<Vec<_>>(),
+        )),
+        urgency: Set(c.urgency.rank()),
+        secrecy: Set(c.secrecy.rank()),
+        signed_date: Set(c.signed_date.map(|d| d.to_string())),
+        accepted_at: Set(accepted_at),
+        accepted_date: Set(register_date(accepted_at)),
+        deadline_at: Set(m.deadline_at),
+        seal_serial: Set(None),
+        seal_digest: Set(None),
+        signed_at: Set(None),
+        sent_at: Set(None),
+        delay_ms: Set(None),
+        smime_result: Set(smime.map(|s| s.result.clone())),
+        smime_signer: Set(smime.and_then(|s| s.signer.clone())),
+        smime_reason: Set(smime.and_then(|s| s.reason.clone())),
+        archive_path: Set(None),
+        archive_until: Set(None),
+        updated_at: Set(accepted_at),
+    };
+    let rcpts = m
+        .recipients
+        .iter()
+        .map(|r| rr::ActiveModel {
+            entry_id: Set(id.to_string()),
+            address: Set(r.address.clone()),
+            route: Set(r.route.as_str().into()),
+            state: Set(rcpt_state::PENDING.into()),
+            attempts: Set(0),
+            reply: Set(None),
+            at: Set(None),
+            dsn: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    Some((row, rcpts))
+}
+
+/// A document refused at SMTP time: what the register keeps of it (no subject, no content).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub direction: Direction,
+    pub listener: String,
+    pub client_ip: String,
+    pub account: Option<String>,
+    pub sender: String,
+    pub header_from: String,
+    pub recipients: Vec<String>,
+    pub urgency: Urgency,
+    pub secrecy: Secrecy,
+    pub number: Option<String>,
+    /// The rule that refused it, e.g. `secrecy.mat`.
+    pub rule: String,
+    /// The reply's English text.
+    pub reason: String,
+    /// Incoming: the S/MIME result behind the refusal.
+    pub smime: Option<crate::queue::SmimeRecord>,
+}
+
+/// Writes a refused document's row; returns its register id.
+pub async fn record_refused(db: &impl ConnectionTrait, r: &Refused) -> Result<String, DbErr> {
+    let id = new_queue_id();
+    let now = now_ms();
+    entry::ActiveModel {
+        id: Set(id.clone()),
+        direction: Set(r.direction.as_str().into()),
+        state: Set(state::REFUSED.into()),
+        timeliness: Set(None),
+        rule: Set(Some(r.rule.clone())),
+        reason: Set(Some(r.reason.clone())),
+        number: Set(r.number.clone()),
+        number_key: Set(r.number.as_deref().map(crate::policy::number::key)),
+        subject: Set(String::new()),
+        listener: Set(r.listener.clone()),
+        client_ip: Set(r.client_ip.clone()),
+        account: Set(r.account.clone()),
+        sender: Set(r.sender.clone()),
+        header_from: Set(r.header_from.clone()),
+        recipients: Set(json_list(&r.recipients)),
+        urgency: Set(r.urgency.rank()),
+        secrecy: Set(r.secrecy.rank()),
+        signed_date: Set(None),
+        accepted_at: Set(now),
+        accepted_date: Set(register_date(now)),
+        deadline_at: Set(None),
+        seal_serial: Set(None),
+        seal_digest: Set(None),
+        signed_at: Set(None),
+        sent_at: Set(None),
+        delay_ms: Set(None),
+        smime_result: Set(r.smime.as_ref().map(|s| s.result.clone())),
+        smime_signer: Set(r.smime.as_ref().and_then(|s| s.signer.clone())),
+        smime_reason: Set(r.smime.as_ref().and_then(|s| s.reason.clone())),
+        archive_path: Set(None),
+        archive_until: Set(None),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+/// Sets the state (and reason) of a pending or held entry: a hold, a release, a deletion.
+/// Entries already settled keep their outcome; the gateway's own mail has no entry.
+pub async fn set_state(
+    db: &impl ConnectionTrait,
+    id: &str,
+    new_state: &str,
+    reason: Option<&str>,
+) -> Result<(), DbErr> {
+    entry::Entity::update_many()
+        .col_expr(entry::Column::State, Expr::value(new_state))
+        .col_expr(
+            entry::Column::Reason,
+            Expr::value(reason.map(str::to_string)),
+        )
+        .col_expr(entry::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(entry::Column::Id.eq(id))
+        .filter(entry::Column::State.is_in([state::PENDING, state::HELD]))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// One delivery attempt, as the register records it.
+pub struct Attempt<'a> {
+    pub entry_id: &'a str,
+    pub at: i64,
+    /// (address, recipient state after the attempt, the next hop's reply)
+    pub recipients: Vec<(&'a str, &'a str, &'a str)>,
+    /// The seal used: certificate serial and content digest.
+    pub seal: Option<(&'a str, &'a str)>,
+    /// Why recipients are still pending (the first temporary failure).
+    pub deferred: Option<&'a str>,
+    /// The copy of the message as sent, and until when it is kept.
+    pub archive: Option<(String, i64)>,
+}
+
+/// Records an attempt; when no recipient is left pending, settles the entry: delivered,
+/// partial or failed, with the dispatch time, the delay and the timeliness.
+pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Result<(), DbErr> {
+    let Some((accepted_at, deadline_at)) = entry::Entity::find_by_id(a.entry_id)
+        .select_only()
+        .column(entry::Column::AcceptedAt)
+        .column(entry::Column::DeadlineAt)
+        .into_tuple::<(i64, Option<i64>)>()
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    for (address, st, reply) in &a.recipients {
+        let mut update = rr::Entity::update_many()
+            .col_expr(rr::Column::State, Expr::value(*st))
+            .col_expr(rr::Column::Reply, Expr::value(reply.to_string()))
+            .col_expr(rr::Column::Attempts, Expr::col(rr::Column::Attempts).add(1));
+        if *st != rcpt_state::PENDING {
+            update = update.col_expr(rr::Column::At, Expr::value(a.at));
+        }
+        update
+            .filter(rr::Column::EntryId.eq(a.entry_id))
+            .filter(rr::Column::Address.eq(*address))
+            .exec(db)
+            .await?;
+    }
+    let mut update = entry::Entity::update_many()
+        .col_expr(entry::Column::UpdatedAt, Expr::value(a.at))
+        .filter(entry::Column::Id.eq(a.entry_id));
+    if let Some((serial, digest)) = a.seal {
+        update = update
+            .col_expr(entry::Column::SealSerial, Expr::value(serial))
+            .col_expr(entry::Column::SealDigest, Expr::value(digest))
+            .col_expr(entry::Column::SignedAt, Expr::value(a.at));
+    }
+    if let Some((path, until)) = &a.archive {
+        update = update
+            .col_expr(entry::Column::ArchivePath, Expr::value(path.clone()))
+            .col_expr(entry::Column::ArchiveUntil, Expr::value(*until));
+    }
+    let states: Vec<String> = rr::Entity::find()
+        .select_only()
+        .column(rr::Column::State)
+        .filter(rr::Column::EntryId.eq(a.entry_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let count = |s: &str| states.iter().filter(|x| x.as_str() == s).count();
+    let (pending, delivered) = (count(rcpt_state::PENDING), count(rcpt_state::DELIVERED));
+    if pending > 0 {
+        update = update
+            .col_expr(entry::Column::State, Expr::value(state::PENDING))
+            .col_expr(
+                entry::Column::Reason,
+                Expr::value(a.deferred.map(str::to_string)),
+            );
+    } else {
+        let settled = if delivered == states.len() {
+            state::DELIVERED
+        } else if delivered > 0 {
+            state::PARTIAL
+        } else {
+            state::FAILED
+        };
+        update = update
+            .col_expr(entry::Column::State, Expr::value(settled))
+            .col_expr(entry::Column::Reason, Expr::value(None::<String>));
+        if delivered > 0 {
+            update = update
+                .col_expr(entry::Column::SentAt, Expr::value(a.at))
+                .col_expr(entry::Column::DelayMs, Expr::value(a.at - accepted_at))
+                .col_expr(
+                    entry::Column::Timeliness,
+                    Expr::value(deadline_at.map(|d| Timeliness::judge(a.at, d).as_str())),
+                );
+        }
+    }
+    update.exec(db).await.map(|_| ())
+}
+
+/// Notes a DSN sent to the sender about a recipient (`DSN failed 5.1.1 (<dsn id>)`).
+pub async fn note_dsn(
+    db: &impl ConnectionTrait,
+    entry_id: &str,
+    address: &str,
+    note: &str,
+) -> Result<(), DbErr> {
+    let rows = rr::Entity::find()
+        .filter(rr::Column::EntryId.eq(entry_id))
+        .filter(rr::Column::Address.eq(address))
+        .all(db)
+        .await?;
+    for row in rows {
+        let dsn = match &row.dsn {
+            Some(earlier) => format!("{earlier}; {note}"),
+            None => note.to_string(),
+        };
+        rr::Entity::update_many()
+            .col_expr(rr::Column::Dsn, Expr::value(dsn))
+            .filter(rr::Column::Id.eq(row.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> i64 {
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap();
+        (t.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    #[test]
+    fn timeliness_counts_days_in_vietnam() {
+        // Deadline: end of Wednesday 25 February 2026 (17:00 +07).
+        let due = ms("2026-02-25T17:00:00+07:00");
+        assert_eq!(
+            Timeliness::judge(ms("2026-02-24T09:00:00+07:00"), due),
+            Timeliness::Early
+        );
+        assert_eq!(
+            Timeliness::judge(ms("2026-02-25T08:00:00+07:00"), due),
+            Timeliness::OnTime
+        );
+        // Late in the evening of the deadline day still counts as that day.
+        assert_eq!(
+            Timeliness::judge(ms("2026-02-25T22:00:00+07:00"), due),
+            Timeliness::OnTime
+        );
+        // 00:30 on the 26th in Hanoi is still the 25th in UTC: the day is Vietnam's.
+        assert_eq!(
+            Timeliness::judge(ms("2026-02-26T00:30:00+07:00"), due),
+            Timeliness::Late
+        );
+        // An immediate rule's deadline is the moment of acceptance: same day is on time.
+        let accepted = ms("2026-03-02T10:00:00+07:00");
+        assert_eq!(
+            Timeliness::judge(accepted + 5_000, accepted),
+            Timeliness::OnTime
+        );
+    }
+
+    #[test]
+    fn register_date_is_the_day_in_hanoi() {
+        assert_eq!(register_date(ms("2026-01-01T17:30:00Z")), "2026-01-02");
+        assert_eq!(register_date(ms("2026-01-01T16:59:59Z")), "2026-01-01");
+    }
+}
