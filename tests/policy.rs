@@ -103,7 +103,7 @@ async fn confidential_documents_are_refused_and_leave_nothing_but_metadata() {
         assert_eq!(row.direction, "out");
         assert!(row.subject.is_empty(), "{row:?}");
         assert!(row.secrecy >= 1, "{row:?}");
-        assert!(!format!("{row:?}").contains(&marker), "{row:?}");
+        assert!(!format!("{row:?}").contains(marker), "{row:?}");
     }
     assert_eq!(rows[0].header_from, "chanhvp@dev.gov.vn");
     let first = rows.last().unwrap();
