@@ -5,6 +5,7 @@ mod account;
 mod cert;
 mod policy;
 mod queue;
+mod register;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// Dispatch policies: check the files, explain a message, compute deadlines.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// The outgoing and incoming registers (sổ đăng ký văn bản đi / đến).
+    #[command(subcommand)]
+    Register(register::RegisterCmd),
 }
 
 /// A failure with its exit status and message.
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
+        Command::Register(cmd) => register::run(&cli, cmd).await,
     }
 }
 

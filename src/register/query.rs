@@ -90,3 +90,107 @@ pub async fn show(
         .await?;
     Ok(Some((e, rcpts)))
 }
+
+/// An entry as `register list --json` and `register show --json` print it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryView {
+    pub id: String,
+    pub direction: String,
+    pub state: String,
+    pub timeliness: Option<String>,
+    pub rule: Option<String>,
+    pub reason: Option<String>,
+    pub number: Option<String>,
+    pub subject: String,
+    pub listener: String,
+    pub client_ip: String,
+    pub account: Option<String>,
+    pub sender: String,
+    pub from: String,
+    pub recipients: Vec<String>,
+    /// ASCII forms (`hoa-toc`, `mat`).
+    pub urgency: String,
+    pub secrecy: String,
+    pub signed_date: Option<String>,
+    /// RFC 3339, UTC.
+    pub accepted_at: String,
+    /// The register's day, Asia/Ho_Chi_Minh.
+    pub register_date: String,
+    pub deadline: Option<String>,
+    pub seal_serial: Option<String>,
+    pub seal_digest: Option<String>,
+    pub signed_at: Option<String>,
+    pub sent_at: Option<String>,
+    pub delay_seconds: Option<i64>,
+    pub smime_result: Option<String>,
+    pub smime_signer: Option<String>,
+    pub smime_reason: Option<String>,
+    pub archive_path: Option<String>,
+}
+
+/// A recipient as the handover book shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecipientView {
+    pub address: String,
+    pub route: String,
+    pub state: String,
+    pub attempts: i32,
+    pub reply: Option<String>,
+    pub at: Option<String>,
+    pub dsn: Option<String>,
+}
+
+impl From<entry::Model> for EntryView {
+    fn from(e: entry::Model) -> Self {
+        use crate::util::rfc3339_ms;
+        EntryView {
+            recipients: serde_json::from_str(&e.recipients).unwrap_or_default(),
+            urgency: crate::policy::Urgency::from_rank(e.urgency)
+                .ascii()
+                .to_string(),
+            secrecy: crate::policy::Secrecy::from_rank(e.secrecy)
+                .ascii()
+                .to_string(),
+            accepted_at: rfc3339_ms(e.accepted_at),
+            register_date: e.accepted_date,
+            deadline: e.deadline_at.map(rfc3339_ms),
+            signed_at: e.signed_at.map(rfc3339_ms),
+            sent_at: e.sent_at.map(rfc3339_ms),
+            delay_seconds: e.delay_ms.map(|d| d / 1000),
+            id: e.id,
+            direction: e.direction,
+            state: e.state,
+            timeliness: e.timeliness,
+            rule: e.rule,
+            reason: e.reason,
+            number: e.number,
+            subject: e.subject,
+            listener: e.listener,
+            client_ip: e.client_ip,
+            account: e.account,
+            sender: e.sender,
+            from: e.header_from,
+            signed_date: e.signed_date,
+            seal_serial: e.seal_serial,
+            seal_digest: e.seal_digest,
+            smime_result: e.smime_result,
+            smime_signer: e.smime_signer,
+            smime_reason: e.smime_reason,
+            archive_path: e.archive_path,
+        }
+    }
+}
+
+impl From<rr::Model> for RecipientView {
+    fn from(r: rr::Model) -> Self {
+        RecipientView {
+            at: r.at.map(crate::util::rfc3339_ms),
+            address: r.address,
+            route: r.route,
+            state: r.state,
+            attempts: r.attempts,
+            reply: r.reply,
+            dsn: r.dsn,
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `congvan register list|show`: the outgoing register (sổ đăng ký văn bản đi), the incoming
+//! register (sổ đăng ký văn bản đến) and each document's handover book (sổ bàn giao).
+
+use std::io::Write;
+
+use clap::{Subcommand, ValueEnum};
+use futures_util::StreamExt;
+
+use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
+use crate::queue::Direction;
+use crate::register::query::{self, EntryView, Filter, RecipientView};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DirectionArg {
+    /// Outgoing documents (văn bản đi).
+    Out,
+    /// Incoming documents (văn bản đến).
+    In,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegisterCmd {
+    /// List a register, newest first.
+    List {
+        #[arg(long, value_enum)]
+        direction: DirectionArg,
+        /// First register day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        from: Option<time::Date>,
+        /// Last register day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        to: Option<time::Date>,
+        /// Only this document number (e.g. 05/QĐ-UBND; compared as the uniqueness rule does).
+        #[arg(long, value_name = "N")]
+        number: Option<String>,
+        /// Only entries in this state: pending, held, delivered, partial, failed, refused, deleted.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many entries (default 100).
+        #[arg(long, default_value_t = 100, conflicts_with = "all")]
+        limit: u64,
+        /// Every matching entry.
+        #[arg(long)]
+        all: bool,
+        /// A JSON array of entries.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry with its recipients (the handover book).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_date(s: &str) -> Result<time::Date, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, fmt).map_err(|_| format!("{s:?} is not a date of the form YYYY-MM-DD"))
+}
+
+const STATES: [&str; 7] = [
+    "pending",
+    "held",
+    "delivered",
+    "partial",
+    "failed",
+    "refused",
+    "deleted",
+];
+
+pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
+    match cmd {
+        RegisterCmd::List {
+            direction,
+            from,
+            to,
+            number,
+            state,
+            limit,
+            all,
+            json,
+        } => {
+            if let Some(s) = state {
+                if !STATES.contains(&s.as_str()) {
+                    return Err(Failure::usage(format!(
+                        "--state {s}: expected one of {}",
+                        STATES.join(", ")
+                    )));
+                }
+            }
+            if let (Some(f), Some(t)) = (from, to) {
+                if f > t {
+                    return Err(Failure::usage(format!("--from {f} is after --to {t}")));
+                }
+            }
+            let filter = Filter {
+                direction: match direction {
+                    DirectionArg::Out => Direction::Out,
+                    DirectionArg::In => Direction::In,
+                },
+                from: *from,
+                to: *to,
+                number: number.clone(),
+                state: state.clone(),
+            };
+            let cfg = load_config(cli)?;
+            let db = open_db(&cfg).await?;
+            list(&db, &filter, (!*all).then_some(*limit), *json).await
+        }
+        RegisterCmd::Show { id, json } => {
+            let cfg = load_config(cli)?;
+            let db = open_db(&cfg).await?;
+            let Some((entry, rcpts)) = query::show(&db, id).await.map_err(Failure::refused)? else {
+                return Err(Failure::refused(format!("no register entry {id}")));
+            };
+            show(
+                EntryView::from(entry),
+                rcpts.into_iter().map(RecipientView::from).collect(),
+                *json,
+            )
+        }
+    }
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure::refused(format!("cannot write the listing: {e}"))
+}
+
+/// Streams the entries to standard output: a year of rows never sits in memory at once.
+async fn list(
+    db: &sea_orm::DatabaseConnection,
+    filter: &Filter,
+    limit: Option<u64>,
+    json: bool,
+) -> CliResult {
+    let mut rows = query::stream(db, filter, limit)
+        .await
+        .map_err(Failure::refused)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut shown = 0u64;
+    if json {
+        out.write_all(b"[").map_err(io_failure)?;
+    } else {
+        writeln!(
+            out,
+            "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  SUBJECT",
+            "ID", "ACCEPTED (+07)", "NUMBER", "URGENCY", "STATE", "ON TIME", "FROM"
+        )
+        .map_err(io_failure)?;
+    }
+    while let Some(row) = rows.next().await {
+        let e = EntryView::from(row.map_err(Failure::refused)?);
+        if json {
+            if shown > 0 {
+                out.write_all(b",").map_err(io_failure)?;
+            }
+            out.write_all(b"\n").map_err(io_failure)?;
+            serde_json::to_writer(&mut out, &e)
+                .map_err(|e| Failure::refused(format!("cannot write the listing: {e}")))?;
+        } else {
+            writeln!(
+                out,
+                "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  {}",
+                e.id,
+                local_time(&e.accepted_at),
+                e.number.as_deref().unwrap_or("-"),
+                level_name(&e.urgency),
+                e.state,
+                e.timeliness.as_deref().unwrap_or("-"),
+                if e.from.is_empty() {
+                    &e.sender
+                } else {
+                    &e.from
+                },
+                e.subject
+            )
+            .map_err(io_failure)?;
+        }
+        shown += 1;
+    }
+    drop(rows);
+    if json {
+        out.write_all(b"\n]\n").map_err(io_failure)?;
+        out.flush().map_err(io_failure)?;
+    } else {
+        out.flush().map_err(io_failure)?;
+        drop(out);
+        match limit {
+            Some(l) if shown == l => {
+                let total = query::count(db, filter).await.map_err(Failure::refused)?;
+                println!("{shown} of {total} entries, newest first (--limit N or --all for more)");
+            }
+            _ => println!("{shown} entries"),
+        }
+    }
+    Ok(())
+}
+
+/// "Hỏa tốc (hoa-toc)", as SPEC.md asks human output to name levels.
+fn level_name(ascii: &str) -> String {
+    let u = crate::policy::Urgency::parse(ascii).unwrap_or_default();
+    format!("{} ({})", u.vietnamese(), u.ascii())
+}
+
+/// `2026-11-22T07:05:01.123Z` → `2026-11-22 14:05` (Asia/Ho_Chi_Minh).
+fn local_time(rfc3339: &str) -> String {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| {
+            let t = t.to_offset(crate::policy::calendar::VIETNAM_OFFSET);
+            format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
+    if json {
+        #[derive(serde::Serialize)]
+        struct Shown {
+            #[serde(flatten)]
+            entry: EntryView,
+            handover: Vec<RecipientView>,
+        }
+        let shown = Shown {
+            entry: e,
+            handover: rcpts,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&shown).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let s = crate::policy::Secrecy::parse(&e.secrecy).unwrap_or_default();
+    let register = if e.direction == "in" {
+        "incoming (văn bản đến)"
+    } else {
+        "outgoing (văn bản đi)"
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!("id:            {}", e.id);
+    println!("register:      {register}");
+    println!("number:        {}", opt(&e.number));
+    println!("subject:       {}", e.subject);
+    println!("state:         {}", e.state);
+    if let Some(t) = e
+        .timeliness
+        .as_deref()
+        .and_then(crate::register::Timeliness::parse)
+    {
+        println!("on time:       {} ({})", t.vi(), t.as_str());
+    }
+    if let Some(r) = &e.rule {
+        println!("rule:          {r}");
+    }
+    if let Some(r) = &e.reason {
+        println!("reason:        {r}");
+    }
+    println!("urgency:       {}", level_name(&e.urgency));
+    println!("secrecy:       {} ({})", s.vietnamese(), s.ascii());
+    println!("signing date:  {}", opt(&e.signed_date));
+    println!(
+        "accepted:      {} via {} from {}{}",
+        local_time(&e.accepted_at),
+        e.listener,
+        e.client_ip,
+        e.account
+            .as_ref()
+            .map(|a| format!(", account {a}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "sender:        {}",
+        if e.sender.is_empty() { "<>" } else { &e.sender }
+    );
+    println!("from:          {}", e.from);
+    if let Some(d) = &e.deadline {
+        println!("deadline:      {}", local_time(d));
+    }
+    if let (Some(serial), Some(digest)) = (&e.seal_serial, &e.seal_digest) {
+        println!(
+            "sealed:        {} with certificate serial {serial}, content sha-256 {digest}",
+            e.signed_at.as_deref().map(local_time).unwrap_or_default()
+        );
+    }
+    if let Some(r) = &e.smime_result {
+        println!(
+            "s/mime:        {r}{}{}",
+            e.smime_signer
+                .as_ref()
+                .map(|s| format!(" signer {s}"))
+                .unwrap_or_default(),
+            e.smime_reason
+                .as_ref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(at) = &e.sent_at {
+        println!(
+            "sent:          {} (after {} s)",
+            local_time(at),
+            e.delay_seconds.unwrap_or_default()
+        );
+    }
+    if let Some(p) = &e.archive_path {
+        println!("archived copy: {p}");
+    }
+    if rcpts.is_empty() {
+        println!(
+            "recipients:    {} (not handed over)",
+            e.recipients.join(", ")
+        );
+        return Ok(());
+    }
+    println!("handover (sổ bàn giao):");
+    let rows: Vec<Vec<String>> = rcpts
+        .iter()
+        .map(|r| {
+            vec![
+                r.address.clone(),
+                r.state.clone(),
+                r.at.as_deref()
+                    .map(local_time)
+                    .unwrap_or_else(|| "-".into()),
+                r.attempts.to_string(),
+                r.reply.clone().unwrap_or_else(|| "-".into()),
+                r.dsn.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["RECIPIENT", "STATE", "AT (+07)", "ATTEMPTS", "REPLY", "DSN"],
+        &rows,
+    );
+    Ok(())
+}

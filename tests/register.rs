@@ -1,0 +1,419 @@
+//! The registers end to end (issue 6): a mixed run of documents over real SMTP (normal,
+//! urgent, late, a partly failed one with its DSN, refused confidential and duplicate ones,
+//! incoming signed and unsigned), then `congvan register list|show` must hold exactly the
+//! expected rows, with the seal, the handover book and the archived copy.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use congvan::config::Role;
+use congvan::pki::identity::SigningIdentity;
+use congvan::testkit::sink::{Sink, SinkConfig};
+use serde_json::Value;
+
+/// One clerk submission; the final reply.
+async fn submit(
+    gw: &congvan::server::Running,
+    env: &Env,
+    rcpts: &[&str],
+    headers: &str,
+) -> (u16, String) {
+    let mut c = Client::clerk(addr(gw, Role::Submission), env).await;
+    c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
+    for r in rcpts {
+        c.expect(&format!("RCPT TO:<{r}>"), 250).await;
+    }
+    c.expect("DATA", 354).await;
+    c.send(
+        format!(
+            "From: {CLERK_ADDR}\r\nTo: {}\r\n{headers}\r\nNoi dung.\r\n.\r\n",
+            rcpts[0]
+        )
+        .as_bytes(),
+    )
+    .await;
+    let reply = c.reply().await;
+    c.expect("QUIT", 221).await;
+    reply
+}
+
+fn queued_id(text: &str) -> String {
+    text.split_whitespace().last().unwrap().to_string()
+}
+
+/// One message to the inbound listener, dot-stuffed; the final reply.
+async fn send_inbound(gw: &congvan::server::Running, from: &str, msg: &[u8]) -> (u16, String) {
+    let mut c = Client::connect(addr(gw, Role::Inbound)).await;
+    c.reply().await;
+    c.expect("EHLO mx.hanoi.gov.vn", 250).await;
+    c.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+    c.expect("RCPT TO:<vanphong@dev.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    let mut data = Vec::new();
+    for line in msg.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+    }
+    data.extend_from_slice(b".\r\n");
+    c.send(&data).await;
+    let reply = c.reply().await;
+    c.expect("QUIT", 221).await;
+    reply
+}
+
+fn cli_json(env: &Env, args: &[&str]) -> Value {
+    let out = env.cli(args);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {out:?}"))
+}
+
+/// Waits until no register entry of `direction` is pending.
+async fn settled(env: &Env, direction: &str, n: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let rows = cli_json(
+            env,
+            &["register", "list", "--direction", direction, "--json"],
+        );
+        let rows = rows.as_array().unwrap().clone();
+        if rows.len() == n && rows.iter().all(|r| r["state"] != "pending") {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "register {direction} never settled: {}",
+        cli_json(
+            env,
+            &["register", "list", "--direction", direction, "--json"]
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            reject: vec![(
+                "nobody@hanoi.gov.vn".into(),
+                "550 5.1.1 no such user".into(),
+            )],
+            keep_data: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        ..Setup::default()
+    })
+    .await;
+    // Another office's PKI, trusted for incoming mail.
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = congvan::pki::testpki::generate(pki_dir.path(), "hanoi.gov.vn").unwrap();
+    let root = pki.root.cert_pem.to_str().unwrap().to_string();
+    assert!(env.cli(&["cert", "trust", "add", &root]).status.success());
+    let gw = env.start().await;
+
+    // Outgoing: normal (early), urgent (same day), late (signed long ago), partly failed.
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn"],
+        "Subject: Ke hoach thang 12\r\nX-Congvan-Number: 01/KH-UBND\r\n",
+    )
+    .await;
+    assert_eq!(code, 250, "{t}");
+    let normal = queued_id(&t);
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["b@hanoi.gov.vn"],
+        "Subject: Bao cao gap\r\nX-Congvan-Urgency: hoa-toc\r\nX-Congvan-Number: 02/BC-UBND\r\n",
+    )
+    .await;
+    assert_eq!(code, 250, "{t}");
+    let urgent = queued_id(&t);
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["c@hanoi.gov.vn"],
+        "Subject: Thong bao cu\r\nX-Congvan-Number: 03/TB-UBND\r\nX-Congvan-Signed-Date: 2026-01-05\r\n",
+    )
+    .await;
+    assert_eq!(code, 250, "{t}");
+    let late = queued_id(&t);
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["ok@hanoi.gov.vn", "nobody@hanoi.gov.vn"],
+        "Subject: Giay moi\r\nX-Congvan-Number: 04/GM-UBND\r\n",
+    )
+    .await;
+    assert_eq!(code, 250, "{t}");
+    let partial = queued_id(&t);
+    // Refused: confidential, and a number already issued.
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn"],
+        "Subject: [MAT] Ke hoach bi mat\r\nX-Congvan-Number: 05/KH-UBND\r\n",
+    )
+    .await;
+    assert_eq!(code, 550, "{t}");
+    let (code, t) = submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn"],
+        "Subject: Ke hoach (lan 2)\r\nX-Congvan-Number: 01/KH-UBND\r\n",
+    )
+    .await;
+    assert_eq!(code, 550, "{t}");
+
+    // Incoming: signed by the other office (with its number), and unsigned.
+    let sender = SigningIdentity::from_pem(
+        &std::fs::read(&pki.p256.chain_pem).unwrap(),
+        &std::fs::read(&pki.p256.key_pem).unwrap(),
+    )
+    .unwrap();
+    let from = pki.p256.email.clone();
+    let plain = format!(
+        "From: {from}\r\nTo: vanphong@dev.gov.vn\r\nSubject: Cong van 26/CT-UBND\r\nX-Congvan-Number: 26/CT-UBND\r\nX-Congvan-Urgency: khan\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nKinh gui.\r\n"
+    );
+    let signed = congvan::smime::sign::sign_message(
+        plain.as_bytes(),
+        &sender,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+    .bytes;
+    let (code, t) = send_inbound(&gw, &from, &signed).await;
+    assert_eq!(code, 250, "{t}");
+    let incoming_signed = queued_id(&t);
+    let (code, t) = send_inbound(
+        &gw,
+        "vanthu@haiphong.gov.vn",
+        b"From: vanthu@haiphong.gov.vn\r\nTo: vanphong@dev.gov.vn\r\nSubject: Thu moi\r\n\r\nKhong ky so.\r\n",
+    )
+    .await;
+    assert_eq!(code, 250, "{t}");
+    let incoming_unsigned = queued_id(&t);
+
+    // The outgoing register: four documents and two refusals, nothing else (the DSN the
+    // gateway wrote is not a document).
+    let out = settled(&env, "out", 6).await;
+    let by_id: HashMap<String, Value> = out
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r.clone()))
+        .collect();
+    let row = |id: &str| by_id.get(id).unwrap_or_else(|| panic!("{id} in {out:?}"));
+
+    assert_eq!(row(&normal)["state"], "delivered");
+    assert_eq!(row(&normal)["timeliness"], "early");
+    assert_eq!(row(&normal)["number"], "01/KH-UBND");
+    assert_eq!(row(&normal)["rule"], "dispatch.thuong");
+    assert_eq!(row(&normal)["account"], CLERK);
+    assert_eq!(row(&normal)["subject"], "Ke hoach thang 12");
+
+    assert_eq!(row(&urgent)["urgency"], "hoa-toc");
+    assert_eq!(row(&urgent)["state"], "delivered");
+    // Immediate rule: on time when it left on the day of acceptance (Asia/Ho_Chi_Minh).
+    let same_day = row(&urgent)["register_date"].as_str().unwrap()
+        == congvan::register::book::register_date(
+            time::OffsetDateTime::parse(
+                row(&urgent)["sent_at"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .unwrap(),
+        );
+    assert_eq!(
+        row(&urgent)["timeliness"],
+        if same_day { "on-time" } else { "late" }
+    );
+
+    assert_eq!(row(&late)["timeliness"], "late");
+    assert_eq!(row(&late)["signed_date"], "2026-01-05");
+    assert!(row(&late)["deadline"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-01-08"));
+
+    assert_eq!(row(&partial)["state"], "partial");
+
+    let refused: Vec<&Value> = out.iter().filter(|r| r["state"] == "refused").collect();
+    let mut rules: Vec<&str> = refused
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    rules.sort();
+    assert_eq!(rules, vec!["number.duplicate", "secrecy.mat"]);
+    for r in &refused {
+        assert_eq!(r["subject"], "", "no content of a refused document: {r}");
+        assert!(r["sent_at"].is_null());
+    }
+
+    // Every delivered document names its seal, and its archived copy is what the upstream got.
+    let received = sink.messages();
+    for id in [&normal, &urgent, &late, &partial] {
+        let r = row(id);
+        assert!(!r["seal_serial"].as_str().unwrap().is_empty(), "{r}");
+        let digest = r["seal_digest"].as_str().unwrap();
+        assert_eq!(digest.len(), 64, "{r}");
+        let copy = std::fs::read(r["archive_path"].as_str().unwrap()).unwrap();
+        assert!(
+            received.iter().any(|m| m.data == copy),
+            "{id}: the archived copy is byte for byte what was sent"
+        );
+        assert!(r["delay_seconds"].as_i64().unwrap() >= 0);
+    }
+
+    // The handover book of the partly failed document: one delivered, one failed with its DSN.
+    let shown = cli_json(&env, &["register", "show", &partial, "--json"]);
+    let handover = shown["handover"].as_array().unwrap();
+    assert_eq!(handover.len(), 2, "{shown}");
+    let ok = handover
+        .iter()
+        .find(|h| h["address"] == "ok@hanoi.gov.vn")
+        .unwrap();
+    assert_eq!(ok["state"], "delivered");
+    assert!(ok["reply"].as_str().unwrap().contains(": 250 "), "{ok}");
+    let bad = handover
+        .iter()
+        .find(|h| h["address"] == "nobody@hanoi.gov.vn")
+        .unwrap();
+    assert_eq!(bad["state"], "failed");
+    assert!(bad["reply"].as_str().unwrap().contains("5.1.1"), "{bad}");
+    // The DSN is queued just after the attempt is recorded.
+    let mut dsn = Value::Null;
+    for _ in 0..100 {
+        let shown = cli_json(&env, &["register", "show", &partial, "--json"]);
+        dsn = shown["handover"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["address"] == "nobody@hanoi.gov.vn")
+            .unwrap()["dsn"]
+            .clone();
+        if !dsn.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        dsn.as_str()
+            .unwrap_or_default()
+            .starts_with("DSN failed 5.1.1 ("),
+        "{dsn}"
+    );
+
+    // The incoming register: the signed document with its signer and number, the unsigned one.
+    let inc = settled(&env, "in", 2).await;
+    let signed_row = inc
+        .iter()
+        .find(|r| r["id"] == incoming_signed.as_str())
+        .unwrap();
+    assert_eq!(signed_row["smime_result"], "pass", "{signed_row}");
+    assert_eq!(signed_row["smime_signer"], from.as_str());
+    assert_eq!(signed_row["number"], "26/CT-UBND");
+    assert_eq!(signed_row["urgency"], "khan");
+    assert_eq!(signed_row["state"], "delivered");
+    assert!(signed_row["sent_at"].is_string(), "delivered at");
+    let unsigned_row = inc
+        .iter()
+        .find(|r| r["id"] == incoming_unsigned.as_str())
+        .unwrap();
+    assert_eq!(unsigned_row["smime_result"], "none", "{unsigned_row}");
+    assert_eq!(unsigned_row["state"], "delivered");
+
+    // Filters: by number (any case), by state, by day.
+    let by_number = cli_json(
+        &env,
+        &[
+            "register",
+            "list",
+            "--direction",
+            "out",
+            "--number",
+            "01/kh-ubnd",
+            "--json",
+        ],
+    );
+    let states: Vec<&str> = by_number
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.len(),
+        2,
+        "the document and the refused duplicate: {by_number}"
+    );
+    assert!(states.contains(&"delivered") && states.contains(&"refused"));
+    let refused_only = cli_json(
+        &env,
+        &[
+            "register",
+            "list",
+            "--direction",
+            "out",
+            "--state",
+            "refused",
+            "--json",
+        ],
+    );
+    assert_eq!(refused_only.as_array().unwrap().len(), 2);
+    let today = row(&normal)["register_date"].as_str().unwrap().to_string();
+    let day = cli_json(
+        &env,
+        &[
+            "register",
+            "list",
+            "--direction",
+            "out",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--json",
+        ],
+    );
+    assert_eq!(day.as_array().unwrap().len(), 6);
+    let before = cli_json(
+        &env,
+        &[
+            "register",
+            "list",
+            "--direction",
+            "out",
+            "--to",
+            "2026-01-01",
+            "--json",
+        ],
+    );
+    assert_eq!(before.as_array().unwrap().len(), 0);
+
+    // The human listing names the count; bad usage exits 2.
+    let text = env.cli(&["register", "list", "--direction", "out"]);
+    assert!(text.status.success());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("6 entries"));
+    let bad = env.cli(&[
+        "register",
+        "list",
+        "--direction",
+        "out",
+        "--from",
+        "22/11/2026",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let missing = env.cli(&["register", "show", "no-such-entry"]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    gw.stop().await;
+}
