@@ -73,3 +73,58 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
     }
     Ok(due.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Direction, NewMessage, NewRecipient, Route};
+    use sea_orm::ActiveModelTrait;
+
+    #[tokio::test]
+    async fn copies_past_their_retention_are_removed_and_the_row_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let mut meta = NewMessage::generated(
+            "vanthu@dev.gov.vn".into(),
+            "Quyết định",
+            vec![NewRecipient {
+                address: "a@hanoi.gov.vn".into(),
+                route: Route::Outbound,
+                notify: 0,
+                orcpt: None,
+            }],
+        );
+        meta.generated = false;
+        meta.direction = Direction::Out;
+        let now = crate::util::now_ms();
+        for (id, until) in [("old", now - 1), ("kept", now + 86_400_000)] {
+            let (row, _) = crate::register::book::accepted(id, &meta, now).unwrap();
+            row.insert(&db).await.unwrap();
+            let path = path_for(dir.path(), id, now);
+            write(path.clone(), b"sealed bytes".to_vec()).await.unwrap();
+            entry::Entity::update_many()
+                .col_expr(
+                    entry::Column::ArchivePath,
+                    Expr::value(path.display().to_string()),
+                )
+                .col_expr(entry::Column::ArchiveUntil, Expr::value(until))
+                .filter(entry::Column::Id.eq(id))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+        assert_eq!(prune(&db, now).await.unwrap(), 1);
+        assert!(!path_for(dir.path(), "old", now).exists());
+        assert!(path_for(dir.path(), "kept", now).exists());
+        let old = entry::Entity::find_by_id("old")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.archive_path, None, "the row stays, without its copy");
+        assert_eq!(prune(&db, now).await.unwrap(), 0, "nothing left to prune");
+        db.close().await.ok();
+    }
+}

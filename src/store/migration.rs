@@ -740,3 +740,45 @@ impl MigrationTrait for M0006Register {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn earlier_refusals_become_refused_register_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        Migrator::up(&db, Some(5)).await.unwrap();
+        // 2026-11-21 17:30 UTC is 22 November in Hanoi.
+        db.execute_unprepared(
+            "INSERT INTO refusal (at, listener, client_ip, account, sender, recipients, urgency, \
+             secrecy, number, rule) VALUES (1795282200000, 'submission', '10.0.0.9', 'vanthu', \
+             'vanthu@dev.gov.vn', '[\"a@hanoi.gov.vn\"]', 'thuong-khan', 'toi-mat', \
+             '07/BC-UBND', 'secrecy.toi-mat')",
+        )
+        .await
+        .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        use sea_orm::EntityTrait;
+        let rows = crate::store::entity::register_entry::Entity::find()
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r.state, "refused");
+        assert_eq!(r.rule.as_deref(), Some("secrecy.toi-mat"));
+        assert_eq!(r.urgency, crate::policy::Urgency::ThuongKhan.rank());
+        assert_eq!(r.secrecy, crate::policy::Secrecy::ToiMat.rank());
+        assert_eq!(r.accepted_date, "2026-11-22");
+        assert_eq!(r.number_key.as_deref(), Some("07/BC-UBND"));
+        assert!(db
+            .execute_unprepared("SELECT 1 FROM refusal")
+            .await
+            .is_err());
+        db.close().await.ok();
+    }
+}
