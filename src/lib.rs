@@ -15,6 +15,7 @@ pub mod mime;
 pub mod pki;
 pub mod policy;
 pub mod queue;
+pub mod register;
 pub mod server;
 pub mod smime;
 pub mod smtp;

@@ -1,0 +1,3 @@
+//! Registers, audit log and reports.
+
+pub mod audit;
