@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 refused operation or failed check, 2 bad usage.
 
 mod account;
+mod audit;
 mod cert;
 mod policy;
 mod queue;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Dispatch policies: check the files, explain a message, compute deadlines.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// The tamper-evident audit log: verify its hash chain, list entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// A failure with its exit status and message.
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
+        Command::Audit(cmd) => audit::run(&cli, cmd).await,
     }
 }
 
