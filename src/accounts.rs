@@ -1,13 +1,17 @@
 //! Clerks' SMTP AUTH accounts: Argon2id password hashes and the addresses each may send as.
 //! The daemon reads accounts from the database on every AUTH, so CLI changes apply at once.
+//! Every change is written together with its audit log entry, in one transaction; `actor`
+//! says who made it (`cli:<unix user>`, …).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
+
+use crate::register::audit::{self, Action, Event};
 
 use crate::store::entity::account;
 use crate::util::now_ms;
@@ -100,7 +104,7 @@ fn info(m: account::Model) -> AccountInfo {
     }
 }
 
-async fn find(db: &DatabaseConnection, name: &str) -> Result<Option<account::Model>, DbErr> {
+async fn find(db: &impl ConnectionTrait, name: &str) -> Result<Option<account::Model>, DbErr> {
     account::Entity::find()
         .filter(account::Column::Name.eq(name))
         .one(db)
@@ -109,6 +113,7 @@ async fn find(db: &DatabaseConnection, name: &str) -> Result<Option<account::Mod
 
 pub async fn add(
     db: &DatabaseConnection,
+    actor: &str,
     name: &str,
     allowed_from: &[String],
     password: &str,
@@ -122,6 +127,7 @@ pub async fn add(
     if find(db, name).await?.is_some() {
         return Err(AccountError::Exists(name.into()));
     }
+    // Hashing is slow: done before the transaction, which holds the audit log's lock.
     let pw = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
         .await
@@ -131,6 +137,10 @@ pub async fn add(
         .iter()
         .map(|a| a.to_ascii_lowercase())
         .collect();
+    let txn = audit::begin(db).await?;
+    if find(&txn, name).await?.is_some() {
+        return Err(AccountError::Exists(name.into()));
+    }
     account::ActiveModel {
         name: Set(name.to_string()),
         password_hash: Set(hash),
@@ -140,12 +150,23 @@ pub async fn add(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|e| match find_unique_violation(&e) {
         true => AccountError::Exists(name.into()),
         false => AccountError::Db(e),
     })?;
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::AccountAdd,
+            name,
+            serde_json::json!({ "allowed_from": allowed }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -166,35 +187,66 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<AccountInfo>, AccountEr
 
 pub async fn set_disabled(
     db: &DatabaseConnection,
+    actor: &str,
     name: &str,
     disabled: bool,
 ) -> Result<(), AccountError> {
-    let m = find(db, name)
+    let txn = audit::begin(db).await?;
+    let m = find(&txn, name)
         .await?
         .ok_or_else(|| AccountError::NotFound(name.into()))?;
+    let was_disabled = m.disabled;
     let mut am: account::ActiveModel = m.into();
     am.disabled = Set(disabled);
     am.updated_at = Set(now_ms());
-    am.update(db).await?;
+    am.update(&txn).await?;
+    let action = if disabled {
+        Action::AccountDisable
+    } else {
+        Action::AccountEnable
+    };
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            action,
+            name,
+            serde_json::json!({ "was_disabled": was_disabled }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
+/// Sets a new password. The audit entry records that it changed, never the password or hash.
 pub async fn set_password(
     db: &DatabaseConnection,
+    actor: &str,
     name: &str,
     password: &str,
 ) -> Result<(), AccountError> {
-    let m = find(db, name)
-        .await?
-        .ok_or_else(|| AccountError::NotFound(name.into()))?;
+    if find(db, name).await?.is_none() {
+        return Err(AccountError::NotFound(name.into()));
+    }
     let pw = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
         .await
         .map_err(|e| AccountError::Hash(e.to_string()))??;
+    let txn = audit::begin(db).await?;
+    let m = find(&txn, name)
+        .await?
+        .ok_or_else(|| AccountError::NotFound(name.into()))?;
     let mut am: account::ActiveModel = m.into();
     am.password_hash = Set(hash);
     am.updated_at = Set(now_ms());
-    am.update(db).await?;
+    am.update(&txn).await?;
+    audit::append(
+        &txn,
+        &Event::new(actor, Action::AccountPasswd, name, serde_json::json!({})),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use crate::config::Config;
 pub const DEV_DIR: &str = "congvan-dev";
 pub const DEV_DOMAIN: &str = "dev.gov.vn";
 pub const DEV_ACCOUNT: &str = "vanthu";
+/// The audit log's actor for what `serve --dev` provisions.
+const DEV_ACTOR: &str = "dev-setup";
 
 pub struct DevSetup {
     pub dir: PathBuf,
@@ -200,6 +202,7 @@ pub async fn prepare(base: &Path) -> anyhow::Result<DevSetup> {
     if !have {
         crate::accounts::add(
             &db,
+            DEV_ACTOR,
             DEV_ACCOUNT,
             &[format!("{DEV_ACCOUNT}@{DEV_DOMAIN}")],
             &password,
@@ -211,13 +214,15 @@ pub async fn prepare(base: &Path) -> anyhow::Result<DevSetup> {
         let pki = dir.join("pki");
         crate::pki::store::import_pem(
             &db,
+            DEV_ACTOR,
             &config.data_dir,
             &std::fs::read(pki.join("dev.gov.vn.chain.pem"))?,
             &std::fs::read(pki.join("dev.gov.vn.key.pem"))?,
             &[DEV_DOMAIN.to_string()],
         )
         .await?;
-        crate::pki::store::trust_add(&db, &std::fs::read(pki.join("dev-ca.pem"))?).await?;
+        crate::pki::store::trust_add(&db, DEV_ACTOR, &std::fs::read(pki.join("dev-ca.pem"))?)
+            .await?;
     }
     db.close().await.ok();
     Ok(DevSetup {

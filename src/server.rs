@@ -11,6 +11,7 @@ use crate::config::{Config, Role};
 use crate::policy::SharedPolicy;
 use crate::queue::delivery::Deliverer;
 use crate::queue::{scheduler, Queue};
+use crate::register::audit::{self, Action, Event};
 use crate::smtp::listener::{accept_loop, bind_all};
 use crate::smtp::throttle::AuthThrottle;
 use crate::smtp::ServerCtx;
@@ -41,6 +42,8 @@ pub struct Running {
     pub addrs: Vec<(Role, SocketAddr)>,
     /// The policy in force; `serve` reloads it on SIGHUP.
     pub policy: Arc<SharedPolicy>,
+    /// For the audit entries of SIGHUP reloads.
+    db: sea_orm::DatabaseConnection,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -67,6 +70,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         );
     tracing::info!(profile = %policy.get().profile, dir = %config.policy_dir.display(), "policy loaded");
     let db = crate::store::open(&config.database_url()).await?;
+    audit_policy(&db, &policy, Action::PolicyLoad, None).await;
     match crate::policy::records::settle_reservations(&db).await {
         Ok((0, 0)) => {}
         Ok((confirmed, removed)) => {
@@ -145,6 +149,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     Ok(Running {
         addrs,
         policy,
+        db,
         stop: stop_tx,
         done,
     })
@@ -157,14 +162,38 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(role = role.as_str(), %addr, "ready");
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    wait_for_signal(&running.policy).await;
+    wait_for_signal(&running.policy, &running.db).await;
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     running.stop().await;
     Ok(())
 }
 
-async fn wait_for_signal(policy: &SharedPolicy) {
+/// The audit entry of a policy load or reload: which profile and which files (a digest of the
+/// policy directory), or why the reload failed. A failed entry never stops the daemon.
+async fn audit_policy(
+    db: &sea_orm::DatabaseConnection,
+    policy: &SharedPolicy,
+    action: Action,
+    errors: Option<&crate::policy::PolicyErrors>,
+) {
+    let dir = policy.dir();
+    let mut details = serde_json::json!({
+        "dir": dir.display().to_string(),
+        "digest": audit::directory_digest(dir).ok(),
+    });
+    match errors {
+        None => details["profile"] = serde_json::json!(policy.get().profile),
+        Some(e) => {
+            details["profile_in_force"] = serde_json::json!(policy.get().profile);
+            details["errors"] =
+                serde_json::json!(e.to_string().chars().take(4000).collect::<String>());
+        }
+    }
+    audit::record_or_log(db, &Event::new(audit::DAEMON, action, "", details)).await;
+}
+
+async fn wait_for_signal(policy: &SharedPolicy, db: &sea_orm::DatabaseConnection) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -183,8 +212,14 @@ async fn wait_for_signal(policy: &SharedPolicy) {
             _ = tokio::signal::ctrl_c() => return,
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                 match policy.reload() {
-                    Ok(p) => tracing::info!(profile = %p.profile, "SIGHUP: policy reloaded"),
-                    Err(errors) => tracing::error!(%errors, "SIGHUP: policy reload failed; the policy in force is kept"),
+                    Ok(p) => {
+                        tracing::info!(profile = %p.profile, "SIGHUP: policy reloaded");
+                        audit_policy(db, policy, Action::PolicyReload, None).await;
+                    }
+                    Err(errors) => {
+                        tracing::error!(%errors, "SIGHUP: policy reload failed; the policy in force is kept");
+                        audit_policy(db, policy, Action::PolicyReloadFailed, Some(&errors)).await;
+                    }
                 }
             }
         }

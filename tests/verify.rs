@@ -192,11 +192,15 @@ async fn gateway(crl: bool, policy_edit: impl FnOnce(&Path)) -> (Env, Running) {
     policy_edit(&env.path().join("policies/default.toml"));
     let db = env.db().await;
     let p = pkis();
-    congvan::pki::store::trust_add(&db, &std::fs::read(&p.trusted.root.cert_pem).unwrap())
-        .await
-        .unwrap();
+    congvan::pki::store::trust_add(
+        &db,
+        "test",
+        &std::fs::read(&p.trusted.root.cert_pem).unwrap(),
+    )
+    .await
+    .unwrap();
     if crl {
-        congvan::pki::store::crl_add(&db, &p.trusted.crl_der)
+        congvan::pki::store::crl_add(&db, "test", &p.trusted.crl_der)
             .await
             .unwrap();
     }

@@ -40,6 +40,7 @@ pub enum AccountCmd {
 pub async fn run(cli: &Cli, cmd: &AccountCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
+    let actor = crate::register::audit::cli_actor();
     match cmd {
         AccountCmd::Add {
             name,
@@ -47,7 +48,7 @@ pub async fn run(cli: &Cli, cmd: &AccountCmd) -> CliResult {
             password_file,
         } => {
             let pw = read_password(password_file.as_ref(), &format!("Password for {name}: "))?;
-            accounts::add(&db, name, allow_from, &pw)
+            accounts::add(&db, &actor, name, allow_from, &pw)
                 .await
                 .map_err(Failure::refused)?;
             println!(
@@ -79,13 +80,13 @@ pub async fn run(cli: &Cli, cmd: &AccountCmd) -> CliResult {
             }
         }
         AccountCmd::Disable { name } => {
-            accounts::set_disabled(&db, name, true)
+            accounts::set_disabled(&db, &actor, name, true)
                 .await
                 .map_err(Failure::refused)?;
             println!("account {name} disabled");
         }
         AccountCmd::Enable { name } => {
-            accounts::set_disabled(&db, name, false)
+            accounts::set_disabled(&db, &actor, name, false)
                 .await
                 .map_err(Failure::refused)?;
             println!("account {name} enabled");
@@ -98,7 +99,7 @@ pub async fn run(cli: &Cli, cmd: &AccountCmd) -> CliResult {
                 password_file.as_ref(),
                 &format!("New password for {name}: "),
             )?;
-            accounts::set_password(&db, name, &pw)
+            accounts::set_password(&db, &actor, name, &pw)
                 .await
                 .map_err(Failure::refused)?;
             println!("password of {name} changed");

@@ -90,17 +90,25 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
+    let actor = crate::register::audit::cli_actor();
     match cmd {
         CertCmd::Import(a) => {
             let info = match (&a.p12, &a.cert, &a.key) {
                 (Some(p12), _, _) => {
                     let data = read(p12)?;
                     let pw = read_secret(a.password_file.as_ref(), "PKCS#12 password: ", false)?;
-                    store::import_p12(&db, &cfg.data_dir, &data, &pw, &a.domains).await
+                    store::import_p12(&db, &actor, &cfg.data_dir, &data, &pw, &a.domains).await
                 }
                 (None, Some(cert), Some(key)) => {
-                    store::import_pem(&db, &cfg.data_dir, &read(cert)?, &read(key)?, &a.domains)
-                        .await
+                    store::import_pem(
+                        &db,
+                        &actor,
+                        &cfg.data_dir,
+                        &read(cert)?,
+                        &read(key)?,
+                        &a.domains,
+                    )
+                    .await
                 }
                 _ => {
                     return Err(Failure::usage(
@@ -185,7 +193,9 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
             }
         }
         CertCmd::Disable { id } => {
-            store::disable(&db, *id).await.map_err(Failure::refused)?;
+            store::disable(&db, &actor, *id)
+                .await
+                .map_err(Failure::refused)?;
             println!("identity {id} disabled");
         }
         CertCmd::Expiring {
@@ -215,7 +225,7 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
             }
         }
         CertCmd::Trust(TrustCmd::Add { file }) => {
-            let added = store::trust_add(&db, &read(file)?)
+            let added = store::trust_add(&db, &actor, &read(file)?)
                 .await
                 .map_err(Failure::refused)?;
             if added.is_empty() {
@@ -249,13 +259,13 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
             }
         }
         CertCmd::Trust(TrustCmd::Remove { id }) => {
-            store::trust_remove(&db, *id)
+            store::trust_remove(&db, &actor, *id)
                 .await
                 .map_err(Failure::refused)?;
             println!("trust anchor {id} removed");
         }
         CertCmd::Crl(CrlCmd::Add { file }) => {
-            let c = store::crl_add(&db, &read(file)?)
+            let c = store::crl_add(&db, &actor, &read(file)?)
                 .await
                 .map_err(Failure::refused)?;
             println!(

@@ -2,6 +2,7 @@
 //! Exit status: 0 success, 1 refused operation or failed check, 2 bad usage.
 
 mod account;
+mod audit;
 mod cert;
 mod policy;
 mod queue;
@@ -51,6 +52,9 @@ pub enum Command {
     /// The outgoing and incoming registers (sổ đăng ký văn bản đi / đến).
     #[command(subcommand)]
     Register(register::RegisterCmd),
+    /// The tamper-evident audit log: verify its hash chain, list entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// A failure with its exit status and message.
@@ -111,6 +115,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
         Command::Register(cmd) => register::run(&cli, cmd).await,
+        Command::Audit(cmd) => audit::run(&cli, cmd).await,
     }
 }
 

@@ -37,6 +37,7 @@ pub enum QueueCmd {
 pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
+    let actor = crate::register::audit::cli_actor();
     match cmd {
         QueueCmd::List { json } => {
             let list = admin::list(&db).await.map_err(Failure::refused)?;
@@ -142,21 +143,25 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
             }
         }
         QueueCmd::Hold { id, reason } => {
-            admin::hold(&db, id, reason)
+            admin::hold(&db, &actor, id, reason)
                 .await
                 .map_err(Failure::refused)?;
             println!("{id} held");
         }
         QueueCmd::Release { id } => {
-            admin::release(&db, id).await.map_err(Failure::refused)?;
+            admin::release(&db, &actor, id)
+                .await
+                .map_err(Failure::refused)?;
             println!("{id} released");
         }
         QueueCmd::Retry { id } => {
-            admin::retry(&db, id).await.map_err(Failure::refused)?;
+            admin::retry(&db, &actor, id)
+                .await
+                .map_err(Failure::refused)?;
             println!("{id} scheduled for delivery now");
         }
         QueueCmd::Delete { id } => {
-            admin::delete(&db, &cfg.spool_dir(), id)
+            admin::delete(&db, &actor, &cfg.spool_dir(), id)
                 .await
                 .map_err(Failure::refused)?;
             println!("{id} deleted");

@@ -1,6 +1,7 @@
 //! Where identities, trust anchors and CRLs are kept. An identity's certificate chain and
 //! private key are files under `data_dir/keys` (the key readable by the service user only);
 //! its description is a database row, so CLI changes reach the daemon at its next message.
+//! Each change is written with its audit log entry in one transaction; `actor` says who.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -13,9 +14,11 @@ use sea_orm::{
     Set,
 };
 use serde::Serialize;
+use serde_json::json;
 use time::OffsetDateTime;
 
 use super::identity::{IdentityError, SigningIdentity};
+use crate::register::audit::{self, Action, Event};
 use crate::store::entity::{crl, identity, trust_anchor};
 use crate::util::{now_ms, rfc3339_ms};
 
@@ -161,6 +164,7 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
 /// Imports an identity from a PEM chain and a PEM key (PKCS#8, PKCS#1 or SEC1).
 pub async fn import_pem(
     db: &DatabaseConnection,
+    actor: &str,
     data_dir: &Path,
     chain_pem: &[u8],
     key_pem: &[u8],
@@ -172,12 +176,13 @@ pub async fn import_pem(
         .iter()
         .map(|d| pem("CERTIFICATE", d))
         .collect();
-    store(db, data_dir, &id, chain.as_bytes(), key_pem, domains).await
+    store(db, actor, data_dir, &id, chain.as_bytes(), key_pem, domains).await
 }
 
 /// Imports an identity from a PKCS#12 file; the key is kept as PKCS#8 PEM.
 pub async fn import_p12(
     db: &DatabaseConnection,
+    actor: &str,
     data_dir: &Path,
     p12: &[u8],
     password: &str,
@@ -199,6 +204,7 @@ pub async fn import_p12(
         .collect();
     store(
         db,
+        actor,
         data_dir,
         &id,
         chain.as_bytes(),
@@ -210,6 +216,7 @@ pub async fn import_p12(
 
 async fn store(
     db: &DatabaseConnection,
+    actor: &str,
     data_dir: &Path,
     id: &SigningIdentity,
     chain_pem: &[u8],
@@ -254,6 +261,7 @@ async fn store(
     write_file(&key_file, &stored_key, 0o600)?;
     write_file(&chain_file, chain_pem, 0o644)?;
     let now = now_ms();
+    let txn = audit::begin(db).await?;
     let row = identity::ActiveModel {
         subject: Set(id.subject().to_string()),
         issuer: Set(id.issuer().to_string()),
@@ -271,8 +279,27 @@ async fn store(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::IdentityImport,
+            row.id.to_string(),
+            json!({
+                "subject": row.subject,
+                "issuer": row.issuer,
+                "serial": row.serial,
+                "fingerprint": row.fingerprint,
+                "algorithm": row.algorithm,
+                "domains": domains,
+                "not_after": rfc3339_ms(row.not_after),
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     tracing::info!(identity = row.id, subject = %row.subject, serial = %row.serial, domains = %row.domains, "signing identity imported");
     Ok(info(&row))
 }
@@ -303,16 +330,37 @@ pub async fn show(db: &DatabaseConnection, id: i64) -> Result<(IdentityInfo, Str
     Ok((info(&m), usable))
 }
 
-pub async fn disable(db: &DatabaseConnection, id: i64) -> Result<(), PkiError> {
+pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
+    let txn = audit::begin(db).await?;
+    let m = identity::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(PkiError::NotFound(id))?;
     let res = identity::Entity::update_many()
         .col_expr(identity::Column::Disabled, Expr::value(true))
         .col_expr(identity::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(identity::Column::Id.eq(id))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if res.rows_affected == 0 {
         return Err(PkiError::NotFound(id));
     }
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::IdentityDisable,
+            id.to_string(),
+            json!({
+                "subject": m.subject,
+                "serial": m.serial,
+                "fingerprint": m.fingerprint,
+                "was_disabled": m.disabled,
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     tracing::info!(identity = id, "signing identity disabled");
     Ok(())
 }
@@ -373,6 +421,7 @@ pub struct AnchorInfo {
 /// Adds every CA certificate of a PEM file as a trust anchor.
 pub async fn trust_add(
     db: &DatabaseConnection,
+    actor: &str,
     pem_bytes: &[u8],
 ) -> Result<Vec<AnchorInfo>, PkiError> {
     let mut added = Vec::new();
@@ -385,6 +434,8 @@ pub async fn trust_add(
             "no certificate in the file".into(),
         ));
     }
+    // All of the file or nothing, each anchor with its audit entry.
+    let txn = audit::begin(db).await?;
     for der in ders {
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| PkiError::BadCertificate(format!("cannot parse certificate: {e}")))?;
@@ -397,7 +448,7 @@ pub async fn trust_add(
         let fingerprint = sha256_hex(&der);
         if trust_anchor::Entity::find()
             .filter(trust_anchor::Column::Fingerprint.eq(fingerprint.clone()))
-            .one(db)
+            .one(&txn)
             .await?
             .is_some()
         {
@@ -412,11 +463,26 @@ pub async fn trust_add(
             created_at: Set(now_ms()),
             ..Default::default()
         }
-        .insert(db)
+        .insert(&txn)
+        .await?;
+        audit::append(
+            &txn,
+            &Event::new(
+                actor,
+                Action::TrustAdd,
+                m.id.to_string(),
+                json!({
+                    "subject": m.subject,
+                    "fingerprint": m.fingerprint,
+                    "not_after": rfc3339_ms(m.not_after),
+                }),
+            ),
+        )
         .await?;
         tracing::info!(anchor = m.id, subject = %m.subject, "trust anchor added");
         added.push(anchor_info(&m));
     }
+    txn.commit().await?;
     Ok(added)
 }
 
@@ -440,11 +506,31 @@ pub async fn trust_list(db: &DatabaseConnection) -> Result<Vec<AnchorInfo>, PkiE
         .collect())
 }
 
-pub async fn trust_remove(db: &DatabaseConnection, id: i64) -> Result<(), PkiError> {
-    let res = trust_anchor::Entity::delete_by_id(id).exec(db).await?;
+pub async fn trust_remove(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
+    let txn = audit::begin(db).await?;
+    let m = trust_anchor::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(PkiError::AnchorNotFound(id))?;
+    let res = trust_anchor::Entity::delete_by_id(id).exec(&txn).await?;
     if res.rows_affected == 0 {
         return Err(PkiError::AnchorNotFound(id));
     }
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::TrustRemove,
+            id.to_string(),
+            json!({
+                "subject": m.subject,
+                "fingerprint": m.fingerprint,
+                "not_after": rfc3339_ms(m.not_after),
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     tracing::info!(anchor = id, "trust anchor removed");
     Ok(())
 }
@@ -459,7 +545,11 @@ pub struct CrlInfo {
 }
 
 /// Adds a CRL (DER or PEM).
-pub async fn crl_add(db: &DatabaseConnection, bytes: &[u8]) -> Result<CrlInfo, PkiError> {
+pub async fn crl_add(
+    db: &DatabaseConnection,
+    actor: &str,
+    bytes: &[u8],
+) -> Result<CrlInfo, PkiError> {
     let der = if bytes.starts_with(b"-----BEGIN") {
         rustls_pemfile::crls(&mut &bytes[..])
             .next()
@@ -475,6 +565,8 @@ pub async fn crl_add(db: &DatabaseConnection, bytes: &[u8]) -> Result<CrlInfo, P
     let this_update = parsed.last_update().timestamp() * 1000;
     let next_update = parsed.next_update().map(|t| t.timestamp() * 1000);
     let revoked = parsed.iter_revoked_certificates().count();
+    let digest = sha256_hex(&der);
+    let txn = audit::begin(db).await?;
     let m = crl::ActiveModel {
         issuer: Set(issuer.clone()),
         this_update: Set(this_update),
@@ -483,8 +575,25 @@ pub async fn crl_add(db: &DatabaseConnection, bytes: &[u8]) -> Result<CrlInfo, P
         created_at: Set(now_ms()),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::CrlAdd,
+            m.id.to_string(),
+            json!({
+                "issuer": issuer,
+                "this_update": rfc3339_ms(this_update),
+                "next_update": next_update.map(rfc3339_ms),
+                "revoked": revoked,
+                "sha256": digest,
+            }),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
     tracing::info!(crl = m.id, %issuer, revoked, "CRL added");
     Ok(CrlInfo {
         id: m.id,

@@ -1,18 +1,21 @@
 //! Queue administration shared by the CLI and the daemon: list, show, hold, release,
 //! retry, delete. Each is a single conditional UPDATE, so it is safe while the daemon runs;
-//! the scheduler polls and sees the change within a second.
+//! the scheduler polls and sees the change within a second. Each change is committed with
+//! its audit log entry (metadata only: never the subject or body).
 
 use std::path::Path;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::Serialize;
+use serde_json::json;
 
 use super::{rcpt_state, spool_path, state};
 use crate::policy::Urgency;
+use crate::register::audit::{self, Action, Event};
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
@@ -184,7 +187,7 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, Admi
     })
 }
 
-async fn current_state(db: &DatabaseConnection, id: &str) -> Result<String, AdminError> {
+async fn current_state(db: &impl ConnectionTrait, id: &str) -> Result<String, AdminError> {
     message::Entity::find_by_id(id.to_string())
         .select_only()
         .column(message::Column::State)
@@ -194,18 +197,46 @@ async fn current_state(db: &DatabaseConnection, id: &str) -> Result<String, Admi
         .ok_or_else(|| AdminError::NotFound(id.into()))
 }
 
-/// Moves a message from one of `from` to `to` in one conditional UPDATE.
+/// What the audit entry of a queue change says about the message: never its subject.
+fn audit_details(m: &message::Model) -> serde_json::Value {
+    json!({
+        "direction": m.direction,
+        "state": m.state,
+        "reason": m.reason,
+        "sender": m.sender,
+        "account": m.account,
+        "client_ip": m.client_ip,
+    })
+}
+
+/// An incoming message held by the `[incoming]` policy (see `smtp::incoming`).
+fn is_quarantined(m: &message::Model) -> bool {
+    m.direction == "in"
+        && m.state == state::HELD
+        && m.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("quarantined"))
+}
+
+/// Moves a message from one of `from` to `to` in one conditional UPDATE, with its audit
+/// entry in the same transaction.
+#[allow(clippy::too_many_arguments)]
 async fn transition(
     db: &DatabaseConnection,
+    actor: &str,
     id: &str,
     from: &[&str],
     to: &str,
     reason: Option<String>,
-    action: &'static str,
+    action: Action,
     needs: &'static str,
 ) -> Result<(), AdminError> {
     let now = now_ms();
-    let txn = db.begin().await?;
+    let txn = audit::begin(db).await?;
+    let before = message::Entity::find_by_id(id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.into()))?;
     let res = message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(to))
         .col_expr(message::Column::Reason, Expr::value(reason.clone()))
@@ -222,69 +253,106 @@ async fn transition(
             crate::register::state::PENDING
         };
         crate::register::book::set_state(&txn, id, register_state, reason.as_deref()).await?;
+        let mut details = audit_details(&before);
+        details["new_state"] = json!(to);
+        if let Some(r) = &reason {
+            details["new_reason"] = json!(r);
+        }
+        if action == Action::QueueRelease {
+            details["quarantine"] = json!(is_quarantined(&before));
+        }
+        audit::append(&txn, &Event::new(actor, action, id, details)).await?;
         txn.commit().await?;
-        tracing::info!(queue_id = %id, state = to, action, "queue state changed by administrator");
+        tracing::info!(queue_id = %id, state = to, action = %action, "queue state changed by administrator");
         return Ok(());
     }
-    drop(txn);
-    let state = current_state(db, id).await?;
+    let state = current_state(&txn, id).await?;
     Err(AdminError::WrongState {
         id: id.into(),
         state,
-        action,
+        action: action_verb(action),
         needs,
     })
 }
 
-pub async fn hold(db: &DatabaseConnection, id: &str, reason: &str) -> Result<(), AdminError> {
+fn action_verb(a: Action) -> &'static str {
+    match a {
+        Action::QueueHold => "hold",
+        Action::QueueRelease => "release",
+        Action::QueueRetry => "retry",
+        _ => "delete",
+    }
+}
+
+pub async fn hold(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: &str,
+    reason: &str,
+) -> Result<(), AdminError> {
     transition(
         db,
+        actor,
         id,
         &[state::WAITING, state::DEFERRED],
         state::HELD,
         Some(reason.to_string()),
-        "hold",
+        Action::QueueHold,
         "waiting or deferred",
     )
     .await
 }
 
-pub async fn release(db: &DatabaseConnection, id: &str) -> Result<(), AdminError> {
+/// Releases a held message; for a quarantined incoming message this is a quarantine release
+/// (the audit entry says `"quarantine": true`).
+pub async fn release(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(), AdminError> {
     transition(
         db,
+        actor,
         id,
         &[state::HELD],
         state::WAITING,
         None,
-        "release",
+        Action::QueueRelease,
         "held",
     )
     .await
 }
 
 /// Schedules a deferred (or waiting) message for an attempt now.
-pub async fn retry(db: &DatabaseConnection, id: &str) -> Result<(), AdminError> {
+pub async fn retry(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(), AdminError> {
     transition(
         db,
+        actor,
         id,
         &[state::DEFERRED, state::WAITING],
         state::WAITING,
         None,
-        "retry",
+        Action::QueueRetry,
         "deferred or waiting",
     )
     .await
 }
 
 /// Removes a message that is not being delivered, with its spool file. No DSN is sent.
-pub async fn delete(db: &DatabaseConnection, spool: &Path, id: &str) -> Result<(), AdminError> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &str,
+    spool: &Path,
+    id: &str,
+) -> Result<(), AdminError> {
+    let txn = audit::begin(db).await?;
+    let before = message::Entity::find_by_id(id.to_string())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.into()))?;
     let res = message::Entity::delete_many()
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED, state::HELD]))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
-        let state = current_state(db, id).await?;
+        let state = current_state(&txn, id).await?;
         return Err(AdminError::WrongState {
             id: id.into(),
             state,
@@ -292,17 +360,22 @@ pub async fn delete(db: &DatabaseConnection, spool: &Path, id: &str) -> Result<(
             needs: "waiting, deferred or held",
         });
     }
-    recipient::Entity::delete_many()
+    let recipients = recipient::Entity::delete_many()
         .filter(recipient::Column::MessageId.eq(id))
-        .exec(db)
-        .await?;
+        .exec(&txn)
+        .await?
+        .rows_affected;
     crate::register::book::set_state(
-        db,
+        &txn,
         id,
         crate::register::state::DELETED,
         Some("deleted from the queue by an administrator"),
     )
     .await?;
+    let mut details = audit_details(&before);
+    details["recipients"] = json!(recipients);
+    audit::append(&txn, &Event::new(actor, Action::QueueDelete, id, details)).await?;
+    txn.commit().await?;
     if crate::util::is_queue_id(id) {
         let _ = std::fs::remove_file(spool_path(spool, id));
     }

@@ -12,6 +12,7 @@
 //! early, on time or late. Mail the gateway writes itself (DSNs, notices) is not registered.
 
 pub mod archive;
+pub mod audit;
 pub mod book;
 pub mod query;
 

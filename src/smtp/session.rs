@@ -1031,6 +1031,7 @@ impl Session {
         headers: &mime::HeaderInfo,
         refusal: &policy::Refusal,
     ) -> Reply {
+        self.audit_refusal(tx, c, refusal).await;
         tracing::warn!(
             peer = %self.peer,
             listener = self.role().as_str(),
@@ -1090,6 +1091,40 @@ impl Session {
             // Still refused: the document must not go out whether or not it was recorded.
             Err(e) => tracing::error!(error = %e, rule = %record.rule, "refusal not registered"),
         }
+    }
+
+    /// The audit entry of a policy refusal: metadata only (rule, sender, recipient count,
+    /// listener, account, client address), never the subject or body. A failure to write it
+    /// is logged; the document is refused all the same.
+    async fn audit_refusal(
+        &self,
+        tx: &Transaction,
+        c: &policy::Classification,
+        refusal: &policy::Refusal,
+    ) {
+        use crate::register::audit::{self, Action, Event};
+        let action = if refusal.rule.starts_with("secrecy.") {
+            Action::DocumentRefusedConfidential
+        } else {
+            Action::DocumentRefused
+        };
+        let account = self.auth.as_ref().map(|a| a.name.clone());
+        let client_ip = self.peer.ip().to_string();
+        let actor = account.clone().unwrap_or_else(|| client_ip.clone());
+        let details = serde_json::json!({
+            "rule": refusal.rule,
+            "secrecy": c.secrecy.ascii(),
+            "sender": tx.sender,
+            "recipients": tx.rcpts.len(),
+            "listener": self.role().as_str(),
+            "account": account,
+            "client_ip": client_ip,
+        });
+        audit::record_or_log(
+            &self.ctx.db,
+            &Event::new(&actor, action, refusal.rule.clone(), details),
+        )
+        .await;
     }
 
     /// The relay role accepts any sender in a policy-allowed or local domain (envelope and

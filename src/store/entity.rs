@@ -312,3 +312,36 @@ pub mod register_recipient {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+
+    /// One entry of the hash-chained audit log (see `register::audit`). Never updated or
+    /// deleted by congvan.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        /// 1, 2, 3, … assigned by the appender: a gap means a removed entry.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        /// Unix ms.
+        pub at: i64,
+        /// Who: `cli:<unix user>`, `daemon`, an account name, a client address.
+        pub actor: String,
+        /// What, dotted: `account.add`, `trust.remove`, `queue.release`, …
+        pub action: String,
+        /// The object acted on: an identity id, an account name, a queue id; may be empty.
+        pub subject: String,
+        /// Canonical JSON (sorted keys, no whitespace): metadata only, never secrets or content.
+        pub details: String,
+        /// The previous entry's `hash` (the genesis value for entry 1).
+        pub prev_hash: String,
+        /// Hex SHA-256 over this entry's fields and `prev_hash`.
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

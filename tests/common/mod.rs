@@ -180,13 +180,14 @@ retry_max_secs = 2
         std::fs::write(&config_path, &text).unwrap();
         let config = Config::load(&config_path).unwrap();
         let db = congvan::store::open(&config.database_url()).await.unwrap();
-        congvan::accounts::add(&db, CLERK, &[CLERK_ADDR.to_string()], PASSWORD)
+        congvan::accounts::add(&db, "test", CLERK, &[CLERK_ADDR.to_string()], PASSWORD)
             .await
             .unwrap();
         // The office seal for dev.gov.vn (ECDSA P-256, from the development PKI).
         congvan::dev::make_pki(d).unwrap();
         congvan::pki::store::import_pem(
             &db,
+            "test",
             d,
             &std::fs::read(d.join("pki/dev.gov.vn.chain.pem")).unwrap(),
             &std::fs::read(d.join("pki/dev.gov.vn.key.pem")).unwrap(),
