@@ -3,7 +3,8 @@
 //! committed).
 //!
 //! Everything is made with rcgen except RSA keys, which ring cannot generate: those come from
-//! the `openssl genpkey` command line tool. This module is only for tests; the product never
+//! the `openssl genpkey` command line tool; and P-521 leaves, which rcgen cannot represent
+//! with its ring backend: key and certificate both come from the `openssl` command line tool. This module is only for tests; the product never
 //! runs openssl. Certificates follow what a Vietnamese government CA issues for an office seal:
 //! a UTF-8 subject, `C=VN`, the office mailbox `vanthu@<domain>` as SAN rfc822Name,
 //! digitalSignature + nonRepudiation and the emailProtection EKU.
@@ -45,6 +46,10 @@ pub enum KeySpec {
     P256,
     /// ECDSA P-384.
     P384,
+    /// ECDSA P-521: key and certificate made by the `openssl` command line tool, whose
+    /// `x509 -req` (OpenSSL 3.0) starts the validity at the time of issue, so
+    /// [`LeafOptions::not_before`] must not be in the future.
+    P521,
 }
 
 /// A CA certificate and key on disk.
@@ -153,14 +158,7 @@ impl TestPki {
         options: &LeafOptions,
     ) -> Result<IdentityFiles, TestPkiError> {
         let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
-        issue_leaf(
-            &self.dir,
-            name,
-            key,
-            options,
-            &issuer,
-            &self.intermediate.cert_der,
-        )
+        issue_leaf(&self.dir, name, key, options, &issuer, &self.intermediate)
     }
 }
 
@@ -253,9 +251,8 @@ pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
     };
 
     let issuer = Issuer::from_params(&intermediate_params, &intermediate_key);
-    let inter_der = intermediate.cert_der.clone();
     let leaf = |name: &str, key: KeySpec, options: &LeafOptions| {
-        issue_leaf(dir, name, key, options, &issuer, &inter_der)
+        issue_leaf(dir, name, key, options, &issuer, &intermediate)
     };
 
     let office = LeafOptions::office(domain);
@@ -346,9 +343,11 @@ fn issue_leaf(
     key: KeySpec,
     options: &LeafOptions,
     issuer: &Issuer<'_, &KeyPair>,
-    intermediate_der: &[u8],
+    intermediate: &CaFiles,
 ) -> Result<IdentityFiles, TestPkiError> {
+    let intermediate_der = intermediate.cert_der.as_slice();
     let key_pair = match key {
+        KeySpec::P521 => return issue_leaf_openssl(dir, name, options, intermediate),
         KeySpec::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
         KeySpec::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
         KeySpec::Rsa(bits) => {
@@ -425,6 +424,168 @@ fn issue_leaf(
         cert_der: cert.der().to_vec(),
         chain_der: vec![cert.der().to_vec(), intermediate_der.to_vec()],
         key_pkcs8_der: key_pair.serialize_der(),
+        serial_hex,
+    })
+}
+
+/// A P-521 leaf made with the `openssl` command line tool (`genpkey`, `req -new`, `x509 -req`
+/// signed by the intermediate), with the same subject and extensions [`issue_leaf`] gives.
+fn issue_leaf_openssl(
+    dir: &Path,
+    name: &str,
+    options: &LeafOptions,
+    intermediate: &CaFiles,
+) -> Result<IdentityFiles, TestPkiError> {
+    let now = OffsetDateTime::now_utc();
+    if options.not_before > now + Duration::minutes(1) {
+        return Err(TestPkiError::Openssl {
+            args: format!("x509 -req ({name})"),
+            reason: "OpenSSL 3.0 cannot issue a certificate that starts in the future".into(),
+        });
+    }
+    let path = |suffix: &str| dir.join(format!("{name}{suffix}"));
+    let text = |p: &Path| p.to_string_lossy().into_owned();
+    let (key_pem, csr, cert_der_path, ext) = (
+        path(".key.pem"),
+        path(".csr.pem"),
+        path(".der"),
+        path(".ext.cnf"),
+    );
+    run_openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-521",
+        "-out",
+        &text(&key_pem),
+    ])?;
+    let escape = |v: &str| v.replace('\\', "\\\\").replace('/', "\\/");
+    let mut subject = format!(
+        "/C=VN/L={}/O={}/CN={}",
+        escape("Hà Nội"),
+        escape("UBND (thử nghiệm)"),
+        escape(&options.common_name)
+    );
+    if let Some(email) = &options.subject_email {
+        subject.push_str(&format!("/emailAddress={}", escape(email)));
+    }
+    run_openssl(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        &text(&key_pem),
+        "-subj",
+        &subject,
+        "-out",
+        &text(&csr),
+    ])?;
+    let mut lines = vec![
+        "[leaf]".to_string(),
+        "basicConstraints = CA:FALSE".to_string(),
+        "subjectKeyIdentifier = hash".to_string(),
+        "authorityKeyIdentifier = keyid".to_string(),
+    ];
+    if !options.key_usages.is_empty() {
+        let names: Vec<&str> = options
+            .key_usages
+            .iter()
+            .map(|u| match u {
+                KeyUsagePurpose::DigitalSignature => "digitalSignature",
+                KeyUsagePurpose::ContentCommitment => "nonRepudiation",
+                KeyUsagePurpose::KeyEncipherment => "keyEncipherment",
+                KeyUsagePurpose::DataEncipherment => "dataEncipherment",
+                KeyUsagePurpose::KeyAgreement => "keyAgreement",
+                KeyUsagePurpose::KeyCertSign => "keyCertSign",
+                KeyUsagePurpose::CrlSign => "cRLSign",
+                KeyUsagePurpose::EncipherOnly => "encipherOnly",
+                KeyUsagePurpose::DecipherOnly => "decipherOnly",
+            })
+            .collect();
+        lines.push(format!("keyUsage = critical, {}", names.join(", ")));
+    }
+    if !options.extended_key_usages.is_empty() {
+        let names: Vec<String> = options
+            .extended_key_usages
+            .iter()
+            .map(|u| match u {
+                ExtendedKeyUsagePurpose::Any => "anyExtendedKeyUsage".to_string(),
+                ExtendedKeyUsagePurpose::ServerAuth => "serverAuth".to_string(),
+                ExtendedKeyUsagePurpose::ClientAuth => "clientAuth".to_string(),
+                ExtendedKeyUsagePurpose::CodeSigning => "codeSigning".to_string(),
+                ExtendedKeyUsagePurpose::EmailProtection => "emailProtection".to_string(),
+                ExtendedKeyUsagePurpose::TimeStamping => "timeStamping".to_string(),
+                ExtendedKeyUsagePurpose::OcspSigning => "OCSPSigning".to_string(),
+                ExtendedKeyUsagePurpose::Other(arcs) => arcs
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            })
+            .collect();
+        lines.push(format!("extendedKeyUsage = {}", names.join(", ")));
+    }
+    if !options.emails.is_empty() {
+        let sans: Vec<String> = options
+            .emails
+            .iter()
+            .map(|e| format!("email:{e}"))
+            .collect();
+        lines.push(format!("subjectAltName = {}", sans.join(", ")));
+    }
+    write(
+        dir,
+        &format!("{name}.ext.cnf"),
+        (lines.join("\n") + "\n").as_bytes(),
+    )?;
+    let serial_hex = hex::encode(fresh_serial().to_bytes());
+    let days = ((options.not_after - now).whole_hours() / 24 + 1)
+        .max(1)
+        .to_string();
+    run_openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &text(&csr),
+        "-CA",
+        &text(&intermediate.cert_pem),
+        "-CAkey",
+        &text(&intermediate.key_pem),
+        "-set_serial",
+        &format!("0x{serial_hex}"),
+        "-days",
+        &days,
+        "-sha256",
+        "-extfile",
+        &text(&ext),
+        "-extensions",
+        "leaf",
+        "-outform",
+        "DER",
+        "-out",
+        &text(&cert_der_path),
+    ])?;
+    let cert_der = fs::read(&cert_der_path).map_err(|source| TestPkiError::Io {
+        path: cert_der_path.clone(),
+        source,
+    })?;
+    let key_pkcs8_der = run_openssl(&["pkey", "-in", &text(&key_pem), "-outform", "DER"])?;
+    let cert_pem_text = pem_block("CERTIFICATE", &cert_der);
+    let intermediate_pem = pem_block("CERTIFICATE", &intermediate.cert_der);
+    Ok(IdentityFiles {
+        name: name.to_string(),
+        email: options.emails.first().cloned().unwrap_or_default(),
+        cert_pem: write(dir, &format!("{name}.pem"), cert_pem_text.as_bytes())?,
+        chain_pem: write(
+            dir,
+            &format!("{name}.chain.pem"),
+            format!("{cert_pem_text}{intermediate_pem}").as_bytes(),
+        )?,
+        key_pem,
+        chain_der: vec![cert_der.clone(), intermediate.cert_der.clone()],
+        cert_der,
+        key_pkcs8_der,
         serial_hex,
     })
 }
