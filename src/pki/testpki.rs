@@ -46,9 +46,7 @@ pub enum KeySpec {
     P256,
     /// ECDSA P-384.
     P384,
-    /// ECDSA P-521: key and certificate made by the `openssl` command line tool, whose
-    /// `x509 -req` (OpenSSL 3.0) starts the validity at the time of issue, so
-    /// [`LeafOptions::not_before`] must not be in the future.
+    /// ECDSA P-521: key and certificate made by the `openssl` command line tool.
     P521,
 }
 
@@ -428,29 +426,28 @@ fn issue_leaf(
     })
 }
 
-/// A P-521 leaf made with the `openssl` command line tool (`genpkey`, `req -new`, `x509 -req`
-/// signed by the intermediate), with the same subject and extensions [`issue_leaf`] gives.
+/// A P-521 leaf made with the `openssl` command line tool (`genpkey`, `req -new`, then `ca`
+/// with the intermediate, which unlike `x509 -req` in OpenSSL 3.0 takes explicit validity
+/// dates), with the subject, extensions and validity [`issue_leaf`] gives.
 fn issue_leaf_openssl(
     dir: &Path,
     name: &str,
     options: &LeafOptions,
     intermediate: &CaFiles,
 ) -> Result<IdentityFiles, TestPkiError> {
-    let now = OffsetDateTime::now_utc();
-    if options.not_before > now + Duration::minutes(1) {
-        return Err(TestPkiError::Openssl {
-            args: format!("x509 -req ({name})"),
-            reason: "OpenSSL 3.0 cannot issue a certificate that starts in the future".into(),
-        });
-    }
     let path = |suffix: &str| dir.join(format!("{name}{suffix}"));
     let text = |p: &Path| p.to_string_lossy().into_owned();
-    let (key_pem, csr, cert_der_path, ext) = (
+    let (key_pem, csr, cert_out, ca_dir, cnf) = (
         path(".key.pem"),
         path(".csr.pem"),
-        path(".der"),
-        path(".ext.cnf"),
+        path(".issued.pem"),
+        path(".ca"),
+        path(".ca.cnf"),
     );
+    fs::create_dir_all(&ca_dir).map_err(|source| TestPkiError::Io {
+        path: ca_dir.clone(),
+        source,
+    })?;
     run_openssl(&[
         "genpkey",
         "-algorithm",
@@ -481,7 +478,27 @@ fn issue_leaf_openssl(
         "-out",
         &text(&csr),
     ])?;
+    let serial_hex = hex::encode(fresh_serial().to_bytes());
+    let ca_path = |f: &str| text(&ca_dir.join(f));
+    write(&ca_dir, "index.txt", b"")?;
+    write(&ca_dir, "serial", format!("{serial_hex}\n").as_bytes())?;
     let mut lines = vec![
+        "[ca]".to_string(),
+        "default_ca = leaf_ca".to_string(),
+        "[leaf_ca]".to_string(),
+        format!("database = {}", ca_path("index.txt")),
+        format!("serial = {}", ca_path("serial")),
+        format!("new_certs_dir = {}", text(&ca_dir)),
+        "default_md = sha256".to_string(),
+        "policy = leaf_policy".to_string(),
+        "unique_subject = no".to_string(),
+        "copy_extensions = none".to_string(),
+        "[leaf_policy]".to_string(),
+        "countryName = optional".to_string(),
+        "localityName = optional".to_string(),
+        "organizationName = optional".to_string(),
+        "commonName = optional".to_string(),
+        "emailAddress = optional".to_string(),
         "[leaf]".to_string(),
         "basicConstraints = CA:FALSE".to_string(),
         "subjectKeyIdentifier = hash".to_string(),
@@ -536,40 +553,32 @@ fn issue_leaf_openssl(
     }
     write(
         dir,
-        &format!("{name}.ext.cnf"),
+        &format!("{name}.ca.cnf"),
         (lines.join("\n") + "\n").as_bytes(),
     )?;
-    let serial_hex = hex::encode(fresh_serial().to_bytes());
-    let days = ((options.not_after - now).whole_hours() / 24 + 1)
-        .max(1)
-        .to_string();
     run_openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &text(&csr),
-        "-CA",
-        &text(&intermediate.cert_pem),
-        "-CAkey",
-        &text(&intermediate.key_pem),
-        "-set_serial",
-        &format!("0x{serial_hex}"),
-        "-days",
-        &days,
-        "-sha256",
-        "-extfile",
-        &text(&ext),
+        "ca",
+        "-batch",
+        "-notext",
+        "-preserveDN",
+        "-config",
+        &text(&cnf),
         "-extensions",
         "leaf",
-        "-outform",
-        "DER",
+        "-cert",
+        &text(&intermediate.cert_pem),
+        "-keyfile",
+        &text(&intermediate.key_pem),
+        "-startdate",
+        &asn1_time(options.not_before),
+        "-enddate",
+        &asn1_time(options.not_after),
+        "-in",
+        &text(&csr),
         "-out",
-        &text(&cert_der_path),
+        &text(&cert_out),
     ])?;
-    let cert_der = fs::read(&cert_der_path).map_err(|source| TestPkiError::Io {
-        path: cert_der_path.clone(),
-        source,
-    })?;
+    let cert_der = run_openssl(&["x509", "-in", &text(&cert_out), "-outform", "DER"])?;
     let key_pkcs8_der = run_openssl(&["pkey", "-in", &text(&key_pem), "-outform", "DER"])?;
     let cert_pem_text = pem_block("CERTIFICATE", &cert_der);
     let intermediate_pem = pem_block("CERTIFICATE", &intermediate.cert_der);
@@ -588,6 +597,25 @@ fn issue_leaf_openssl(
         key_pkcs8_der,
         serial_hex,
     })
+}
+
+/// A time as `openssl ca -startdate` takes it: UTCTime form before 2050 (RFC 5280 §4.1.2.5),
+/// GeneralizedTime form after.
+fn asn1_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let year = if t.year() < 2050 {
+        format!("{:02}", t.year() % 100)
+    } else {
+        format!("{:04}", t.year())
+    };
+    format!(
+        "{year}{:02}{:02}{:02}{:02}{:02}Z",
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {
