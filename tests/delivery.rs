@@ -314,6 +314,83 @@ async fn urgent_documents_overtake_the_backlog() {
     gw.stop().await;
 }
 
+/// SPEC "Incoming mail" 6: an incoming hỏa tốc document received behind 1,000 normal
+/// incoming ones is delivered to the office mail system ahead of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_incoming_documents_overtake_the_backlog() {
+    // A slow office mail system and one delivery at a time: a real backlog of 1,000 forms.
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            keep_data: true,
+            data_delay_ms: 20,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        inbound_deliver_to: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        extra: "concurrency = 1\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut c = Client::connect(addr(&gw, Role::Inbound)).await;
+    c.reply().await;
+    c.expect("EHLO mx.hanoi.gov.vn", 250).await;
+    let from = "vanthu@hanoi.gov.vn";
+    for i in 0..1000 {
+        c.send(format!("MAIL FROM:<{from}>\r\nRCPT TO:<vanthu@dev.gov.vn>\r\nDATA\r\n").as_bytes())
+            .await;
+        for want in [250, 250, 354] {
+            assert_eq!(c.reply().await.0, want);
+        }
+        c.send(format!("From: {from}\r\nSubject: normal {i}\r\n\r\nx\r\n.\r\n").as_bytes())
+            .await;
+        assert_eq!(c.reply().await.0, 250);
+    }
+    c.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+    c.expect("RCPT TO:<vanthu@dev.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(
+        format!("From: {from}\r\nSubject: urgent\r\nX-Congvan-Urgency: hoa-toc\r\n\r\nx\r\n.\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(c.reply().await.0, 250);
+    let delivered_before = sink.count.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        delivered_before < 900,
+        "the backlog must still be there ({delivered_before} delivered)"
+    );
+    let is_urgent = |m: &congvan::testkit::sink::Received| {
+        String::from_utf8_lossy(&m.data).contains("X-Congvan-Urgency")
+    };
+    let mut pos = None;
+    for _ in 0..400 {
+        pos = sink.messages().iter().position(is_urgent);
+        if pos.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let pos = pos.expect("the hỏa tốc document reached the office mail system");
+    // At most the delivery already in flight (plus one finishing meanwhile) is ahead of it.
+    assert!(
+        pos <= delivered_before + 1,
+        "urgent at {pos}, {delivered_before} were delivered when it arrived"
+    );
+    // It went the inbound way: verified (unsigned here) and addressed to the office.
+    let urgent = &sink.messages()[pos];
+    let text = String::from_utf8_lossy(&urgent.data);
+    assert!(
+        text.starts_with("Authentication-Results: gw.test.gov.vn; smime=none"),
+        "{text}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_release_and_delete_from_the_cli() {
     let port = free_port();

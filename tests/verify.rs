@@ -26,6 +26,8 @@ struct Pkis {
     _dir: tempfile::TempDir,
     trusted: TestPki,
     other: TestPki,
+    /// A P-521 signer from the trusted intermediate (ring has no P-521).
+    p521: IdentityFiles,
     /// A self-signed signer for vanthu@hanoi.gov.vn (cert, key).
     self_signed: (PathBuf, PathBuf),
 }
@@ -40,6 +42,13 @@ fn pkis() -> &'static Pkis {
         std::fs::create_dir_all(&o).unwrap();
         let trusted = testpki::generate(&t, DOMAIN).unwrap();
         let other = testpki::generate(&o, DOMAIN).unwrap();
+        let p521 = trusted
+            .issue(
+                "p521",
+                testpki::KeySpec::P521,
+                &testpki::LeafOptions::office(DOMAIN),
+            )
+            .unwrap();
         let cert = dir.path().join("self.pem");
         let key = dir.path().join("self.key.pem");
         openssl(&[
@@ -69,6 +78,7 @@ fn pkis() -> &'static Pkis {
             _dir: dir,
             trusted,
             other,
+            p521,
             self_signed: (cert, key),
         }
     })
@@ -438,16 +448,6 @@ async fn tampering_untrusted_and_unusable_signers_fail() {
             .concat(),
         ),
         ("forged-results", forged_ar.into_bytes()),
-        (
-            "pss-max-salt",
-            cms_sign(
-                &t.rsa2048.cert_pem,
-                &t.rsa2048.key_pem,
-                None,
-                SIGNER,
-                &["-keyopt", "rsa_padding_mode:pss"],
-            ),
-        ),
     ];
     let files = deliver_all(&env, &gw, &cases).await;
     let fail = |why: &str| format!("Authentication-Results: {HOST}; smime=fail ({why}");
@@ -506,11 +506,85 @@ async fn tampering_untrusted_and_unusable_signers_fail() {
         "{all:?}"
     );
     assert!(!String::from_utf8_lossy(&files["forged-results"]).contains("giamdoc"));
-    assert_result(
-        &files,
-        "pss-max-salt",
-        &format!("Authentication-Results: {HOST}; smime=neutral (unsupported algorithm: RSA-PSS parameters: salt length 222"),
-    );
+    gw.stop().await;
+}
+
+/// What ring cannot verify, as OpenSSL writes it: RSA-PSS with its default (maximum) salt
+/// length or another explicit one, ECDSA with SHA-512, and P-521; each passes, and fails once
+/// a body byte or a signature byte is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pss_salt_lengths_sha512_ecdsa_and_p521_verify() {
+    let p = pkis();
+    let t = &p.trusted;
+    let (env, gw) = gateway(true, |_| {}).await;
+    let inter = t.intermediate.cert_pem.clone();
+    let sign = |id: &IdentityFiles, extra: &[&str]| {
+        cms_sign(&id.cert_pem, &id.key_pem, Some(&inter), SIGNER, extra)
+    };
+    const PSS: &str = "rsa_padding_mode:pss";
+    let pss_max = sign(&t.rsa2048, &["-keyopt", PSS]);
+    let p521 = sign(&p.p521, &["-md", "sha512"]);
+    let body_byte = |signed: &[u8]| {
+        String::from_utf8(signed.to_vec())
+            .unwrap()
+            .replacen("Cong van so 26/CT-UBND.", "Cong van so 27/CT-UBND.", 1)
+            .into_bytes()
+    };
+    let cases = vec![
+        ("pss-max-salt", pss_max.clone()),
+        (
+            "pss-salt32",
+            sign(
+                &t.rsa2048,
+                &["-keyopt", PSS, "-keyopt", "rsa_pss_saltlen:32"],
+            ),
+        ),
+        (
+            "pss-sha512-salt32",
+            sign(
+                &t.rsa3072,
+                &[
+                    "-md",
+                    "sha512",
+                    "-keyopt",
+                    PSS,
+                    "-keyopt",
+                    "rsa_pss_saltlen:32",
+                ],
+            ),
+        ),
+        ("p256-sha512", sign(&t.p256, &["-md", "sha512"])),
+        ("p384-sha512", sign(&t.p384, &["-md", "sha512"])),
+        ("p521-sha256", sign(&p.p521, &["-md", "sha256"])),
+        ("p521-sha512", p521.clone()),
+        ("pss-body-byte", body_byte(&pss_max)),
+        ("pss-signature-byte", signature_byte_flipped(&pss_max)),
+        ("p521-body-byte", body_byte(&p521)),
+        ("p521-signature-byte", signature_byte_flipped(&p521)),
+    ];
+    let files = deliver_all(&env, &gw, &cases).await;
+    for (case, id) in [
+        ("pss-max-salt", &t.rsa2048),
+        ("pss-salt32", &t.rsa2048),
+        ("pss-sha512-salt32", &t.rsa3072),
+        ("p256-sha512", &t.p256),
+        ("p384-sha512", &t.p384),
+        ("p521-sha256", &p.p521),
+        ("p521-sha512", &p.p521),
+    ] {
+        assert_result(&files, case, &pass_prefix(&id.serial_hex));
+    }
+    let fail = |why: &str| format!("Authentication-Results: {HOST}; smime=fail ({why}");
+    for case in ["pss-body-byte", "p521-body-byte"] {
+        assert_result(
+            &files,
+            case,
+            &fail("digest mismatch: the signed content was changed"),
+        );
+    }
+    for case in ["pss-signature-byte", "p521-signature-byte"] {
+        assert_result(&files, case, &fail("the signature does not verify"));
+    }
     gw.stop().await;
 }
 
@@ -700,16 +774,40 @@ async fn attack_classes_never_pass() {
     gw.stop().await;
 }
 
+/// Where the base64 body of the signature part of a multipart/signed message (congvan's or
+/// OpenSSL's, CRLF) starts and ends.
+fn p7s_span(signed: &str) -> (usize, usize) {
+    let end = signed.rfind("\r\n--").unwrap() + 2;
+    let part = signed[..end].rfind("pkcs7-signature").unwrap();
+    let start = part + signed[part..].find("\r\n\r\n").unwrap() + 4;
+    (start, end)
+}
+
 /// The same multipart/signed with another CMS (base64) in its signature part.
 fn replace_p7s(signed: &str, der: &[u8]) -> Vec<u8> {
-    let start = signed
-        .find("Content-Description: S/MIME Cryptographic Signature\r\n\r\n")
-        .unwrap()
-        + "Content-Description: S/MIME Cryptographic Signature\r\n\r\n".len();
-    let end = signed.rfind("\r\n--").unwrap() + 2;
+    let (start, end) = p7s_span(signed);
     let mut b64 = Vec::new();
     congvan::smime::canon::write_base64(der, &mut b64);
     [&signed.as_bytes()[..start], &b64, &signed.as_bytes()[end..]].concat()
+}
+
+/// The multipart/signed message with the last byte of its CMS flipped, which is the last byte
+/// of the signature value when the CMS is DER without unsigned attributes (as `openssl cms
+/// -sign` and congvan write it).
+fn signature_byte_flipped(signed: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = String::from_utf8(signed.to_vec()).unwrap();
+    let (start, end) = p7s_span(&text);
+    let b64: String = text[start..end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    assert!(der.starts_with(&[0x30, 0x82]), "not definite-length DER");
+    *der.last_mut().unwrap() ^= 1;
+    replace_p7s(&text, &der)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! committed).
 //!
 //! Everything is made with rcgen except RSA keys, which ring cannot generate: those come from
-//! the `openssl genpkey` command line tool. This module is only for tests; the product never
+//! the `openssl genpkey` command line tool; and P-521 leaves, which rcgen cannot represent
+//! with its ring backend: key and certificate both come from the `openssl` command line tool. This module is only for tests; the product never
 //! runs openssl. Certificates follow what a Vietnamese government CA issues for an office seal:
 //! a UTF-8 subject, `C=VN`, the office mailbox `vanthu@<domain>` as SAN rfc822Name,
 //! digitalSignature + nonRepudiation and the emailProtection EKU.
@@ -45,6 +46,8 @@ pub enum KeySpec {
     P256,
     /// ECDSA P-384.
     P384,
+    /// ECDSA P-521: key and certificate made by the `openssl` command line tool.
+    P521,
 }
 
 /// A CA certificate and key on disk.
@@ -153,14 +156,7 @@ impl TestPki {
         options: &LeafOptions,
     ) -> Result<IdentityFiles, TestPkiError> {
         let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
-        issue_leaf(
-            &self.dir,
-            name,
-            key,
-            options,
-            &issuer,
-            &self.intermediate.cert_der,
-        )
+        issue_leaf(&self.dir, name, key, options, &issuer, &self.intermediate)
     }
 }
 
@@ -253,9 +249,8 @@ pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
     };
 
     let issuer = Issuer::from_params(&intermediate_params, &intermediate_key);
-    let inter_der = intermediate.cert_der.clone();
     let leaf = |name: &str, key: KeySpec, options: &LeafOptions| {
-        issue_leaf(dir, name, key, options, &issuer, &inter_der)
+        issue_leaf(dir, name, key, options, &issuer, &intermediate)
     };
 
     let office = LeafOptions::office(domain);
@@ -346,9 +341,11 @@ fn issue_leaf(
     key: KeySpec,
     options: &LeafOptions,
     issuer: &Issuer<'_, &KeyPair>,
-    intermediate_der: &[u8],
+    intermediate: &CaFiles,
 ) -> Result<IdentityFiles, TestPkiError> {
+    let intermediate_der = intermediate.cert_der.as_slice();
     let key_pair = match key {
+        KeySpec::P521 => return issue_leaf_openssl(dir, name, options, intermediate),
         KeySpec::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
         KeySpec::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
         KeySpec::Rsa(bits) => {
@@ -427,6 +424,198 @@ fn issue_leaf(
         key_pkcs8_der: key_pair.serialize_der(),
         serial_hex,
     })
+}
+
+/// A P-521 leaf made with the `openssl` command line tool (`genpkey`, `req -new`, then `ca`
+/// with the intermediate, which unlike `x509 -req` in OpenSSL 3.0 takes explicit validity
+/// dates), with the subject, extensions and validity [`issue_leaf`] gives.
+fn issue_leaf_openssl(
+    dir: &Path,
+    name: &str,
+    options: &LeafOptions,
+    intermediate: &CaFiles,
+) -> Result<IdentityFiles, TestPkiError> {
+    let path = |suffix: &str| dir.join(format!("{name}{suffix}"));
+    let text = |p: &Path| p.to_string_lossy().into_owned();
+    let (key_pem, csr, cert_out, ca_dir, cnf) = (
+        path(".key.pem"),
+        path(".csr.pem"),
+        path(".issued.pem"),
+        path(".ca"),
+        path(".ca.cnf"),
+    );
+    fs::create_dir_all(&ca_dir).map_err(|source| TestPkiError::Io {
+        path: ca_dir.clone(),
+        source,
+    })?;
+    run_openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-521",
+        "-out",
+        &text(&key_pem),
+    ])?;
+    let escape = |v: &str| v.replace('\\', "\\\\").replace('/', "\\/");
+    let mut subject = format!(
+        "/C=VN/L={}/O={}/CN={}",
+        escape("Hà Nội"),
+        escape("UBND (thử nghiệm)"),
+        escape(&options.common_name)
+    );
+    if let Some(email) = &options.subject_email {
+        subject.push_str(&format!("/emailAddress={}", escape(email)));
+    }
+    run_openssl(&[
+        "req",
+        "-new",
+        "-utf8",
+        "-key",
+        &text(&key_pem),
+        "-subj",
+        &subject,
+        "-out",
+        &text(&csr),
+    ])?;
+    let serial_hex = hex::encode(fresh_serial().to_bytes());
+    let ca_path = |f: &str| text(&ca_dir.join(f));
+    write(&ca_dir, "index.txt", b"")?;
+    write(&ca_dir, "serial", format!("{serial_hex}\n").as_bytes())?;
+    let mut lines = vec![
+        "[ca]".to_string(),
+        "default_ca = leaf_ca".to_string(),
+        "[leaf_ca]".to_string(),
+        format!("database = {}", ca_path("index.txt")),
+        format!("serial = {}", ca_path("serial")),
+        format!("new_certs_dir = {}", text(&ca_dir)),
+        "default_md = sha256".to_string(),
+        "policy = leaf_policy".to_string(),
+        "unique_subject = no".to_string(),
+        "copy_extensions = none".to_string(),
+        "[leaf_policy]".to_string(),
+        "countryName = optional".to_string(),
+        "localityName = optional".to_string(),
+        "organizationName = optional".to_string(),
+        "commonName = optional".to_string(),
+        "emailAddress = optional".to_string(),
+        "[leaf]".to_string(),
+        "basicConstraints = CA:FALSE".to_string(),
+        "subjectKeyIdentifier = hash".to_string(),
+        "authorityKeyIdentifier = keyid".to_string(),
+    ];
+    if !options.key_usages.is_empty() {
+        let names: Vec<&str> = options
+            .key_usages
+            .iter()
+            .map(|u| match u {
+                KeyUsagePurpose::DigitalSignature => "digitalSignature",
+                KeyUsagePurpose::ContentCommitment => "nonRepudiation",
+                KeyUsagePurpose::KeyEncipherment => "keyEncipherment",
+                KeyUsagePurpose::DataEncipherment => "dataEncipherment",
+                KeyUsagePurpose::KeyAgreement => "keyAgreement",
+                KeyUsagePurpose::KeyCertSign => "keyCertSign",
+                KeyUsagePurpose::CrlSign => "cRLSign",
+                KeyUsagePurpose::EncipherOnly => "encipherOnly",
+                KeyUsagePurpose::DecipherOnly => "decipherOnly",
+            })
+            .collect();
+        lines.push(format!("keyUsage = critical, {}", names.join(", ")));
+    }
+    if !options.extended_key_usages.is_empty() {
+        let names: Vec<String> = options
+            .extended_key_usages
+            .iter()
+            .map(|u| match u {
+                ExtendedKeyUsagePurpose::Any => "anyExtendedKeyUsage".to_string(),
+                ExtendedKeyUsagePurpose::ServerAuth => "serverAuth".to_string(),
+                ExtendedKeyUsagePurpose::ClientAuth => "clientAuth".to_string(),
+                ExtendedKeyUsagePurpose::CodeSigning => "codeSigning".to_string(),
+                ExtendedKeyUsagePurpose::EmailProtection => "emailProtection".to_string(),
+                ExtendedKeyUsagePurpose::TimeStamping => "timeStamping".to_string(),
+                ExtendedKeyUsagePurpose::OcspSigning => "OCSPSigning".to_string(),
+                ExtendedKeyUsagePurpose::Other(arcs) => arcs
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            })
+            .collect();
+        lines.push(format!("extendedKeyUsage = {}", names.join(", ")));
+    }
+    if !options.emails.is_empty() {
+        let sans: Vec<String> = options
+            .emails
+            .iter()
+            .map(|e| format!("email:{e}"))
+            .collect();
+        lines.push(format!("subjectAltName = {}", sans.join(", ")));
+    }
+    write(
+        dir,
+        &format!("{name}.ca.cnf"),
+        (lines.join("\n") + "\n").as_bytes(),
+    )?;
+    run_openssl(&[
+        "ca",
+        "-batch",
+        "-notext",
+        "-preserveDN",
+        "-config",
+        &text(&cnf),
+        "-extensions",
+        "leaf",
+        "-cert",
+        &text(&intermediate.cert_pem),
+        "-keyfile",
+        &text(&intermediate.key_pem),
+        "-startdate",
+        &asn1_time(options.not_before),
+        "-enddate",
+        &asn1_time(options.not_after),
+        "-in",
+        &text(&csr),
+        "-out",
+        &text(&cert_out),
+    ])?;
+    let cert_der = run_openssl(&["x509", "-in", &text(&cert_out), "-outform", "DER"])?;
+    let key_pkcs8_der = run_openssl(&["pkey", "-in", &text(&key_pem), "-outform", "DER"])?;
+    let cert_pem_text = pem_block("CERTIFICATE", &cert_der);
+    let intermediate_pem = pem_block("CERTIFICATE", &intermediate.cert_der);
+    Ok(IdentityFiles {
+        name: name.to_string(),
+        email: options.emails.first().cloned().unwrap_or_default(),
+        cert_pem: write(dir, &format!("{name}.pem"), cert_pem_text.as_bytes())?,
+        chain_pem: write(
+            dir,
+            &format!("{name}.chain.pem"),
+            format!("{cert_pem_text}{intermediate_pem}").as_bytes(),
+        )?,
+        key_pem,
+        chain_der: vec![cert_der.clone(), intermediate.cert_der.clone()],
+        cert_der,
+        key_pkcs8_der,
+        serial_hex,
+    })
+}
+
+/// A time as `openssl ca -startdate` takes it: UTCTime form before 2050 (RFC 5280 §4.1.2.5),
+/// GeneralizedTime form after.
+fn asn1_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let year = if t.year() < 2050 {
+        format!("{:02}", t.year() % 100)
+    } else {
+        format!("{:04}", t.year())
+    };
+    format!(
+        "{year}{:02}{:02}{:02}{:02}{:02}Z",
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn dn(parts: &[(DnType, &str)]) -> DistinguishedName {

@@ -14,7 +14,9 @@
 //!    detached content for `multipart/signed` (eContent there too is refused), the signer's
 //!    certificate found by issuer-and-serial or subject key identifier, contentType and
 //!    messageDigest attributes (present once, matching), and the signature over the signed
-//!    attributes as received, with ring.
+//!    attributes as received, with ring; what ring cannot verify (RSA-PSS with a salt length
+//!    other than the hash length, ECDSA with SHA-512, P-521) with the RustCrypto `rsa`,
+//!    `p256`, `p384` and `p521` crates.
 //! 4. The path to a trust anchor with rustls-webpki at the time of reception (validity, basic
 //!    and name constraints, revocation from the configured CRLs, whose nextUpdate is checked
 //!    here), then the signer's own keyUsage, emailProtection EKU and e-mail address.
@@ -1147,6 +1149,14 @@ impl Hash {
         }
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "SHA-256",
+            Hash::Sha384 => "SHA-384",
+            Hash::Sha512 => "SHA-512",
+        }
+    }
+
     fn ring(self) -> &'static ring::digest::Algorithm {
         match self {
             Hash::Sha256 => &ring::digest::SHA256,
@@ -1166,7 +1176,7 @@ fn check_signature(
     let digest_hash = Hash::from_oid(si.digest_alg).ok_or_else(|| {
         Failure::Unsupported(format!("digest algorithm {}", oid_text(si.digest_alg)))
     })?;
-    let alg = verification_algorithm(si, digest_hash, cert)?;
+    let verifier = verification_algorithm(si, digest_hash, cert)?;
     let signed: &[u8] = match &si.signed_attrs {
         None => content,
         Some(bytes) => {
@@ -1210,18 +1220,146 @@ fn check_signature(
             bytes
         }
     };
-    let key = cert.public_key().subject_public_key.data.as_ref();
-    UnparsedPublicKey::new(alg, key)
-        .verify(signed, &si.signature)
+    verifier.verify(cert, signed, &si.signature)
+}
+
+/// The named curves of ECDSA signer keys.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    fn from_oid(oid: &[u8]) -> Option<Curve> {
+        if oid == rfc5912::SECP_256_R_1.as_bytes() {
+            Some(Curve::P256)
+        } else if oid == rfc5912::SECP_384_R_1.as_bytes() {
+            Some(Curve::P384)
+        } else if oid == rfc5912::SECP_521_R_1.as_bytes() {
+            Some(Curve::P521)
+        } else {
+            None
+        }
+    }
+}
+
+/// How one signature is checked: with ring wherever ring can, and with the RustCrypto crates
+/// (`rsa`, `p256`, `p384`, `p521`) for exactly what ring cannot verify: RSASSA-PSS with a salt
+/// length other than the hash length, ECDSA with SHA-512, and ECDSA on P-521. The digest of
+/// the signed bytes is always computed with ring.
+#[derive(Debug)]
+enum Verifier {
+    Ring(&'static dyn VerificationAlgorithm),
+    /// RSASSA-PSS, MGF1 with the same hash, the given salt length, trailer 0xbc.
+    RsaPss {
+        hash: Hash,
+        salt_len: usize,
+    },
+    /// ECDSA over the hash of the signed bytes.
+    Ecdsa {
+        curve: Curve,
+        hash: Hash,
+    },
+}
+
+impl Verifier {
+    fn verify(
+        &self,
+        cert: &X509Certificate<'_>,
+        signed: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Failure> {
+        let spki = cert.public_key();
+        match *self {
+            Verifier::Ring(alg) => {
+                UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
+                    .verify(signed, signature)
+                    .map_err(|_| Failure::BadSignature)
+            }
+            Verifier::RsaPss { hash, salt_len } => rsa_pss_verify(
+                spki.subject_public_key.data.as_ref(),
+                hash,
+                salt_len,
+                signed,
+                signature,
+            ),
+            Verifier::Ecdsa { curve, hash } => {
+                let prehash = ring::digest::digest(hash.ring(), signed);
+                ecdsa_verify(curve, spki.raw, prehash.as_ref(), signature)
+            }
+        }
+    }
+}
+
+/// RSASSA-PSS with the `rsa` crate. `key` is the RSAPublicKey (PKCS #1) of the certificate's
+/// SubjectPublicKeyInfo. Moduli from 2048 to 8192 bits, as on ring's path.
+fn rsa_pss_verify(
+    key: &[u8],
+    hash: Hash,
+    salt_len: usize,
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), Failure> {
+    use rsa::pkcs1::der::Decode as _;
+    use rsa::traits::PublicKeyParts as _;
+    use rsa::{BigUint, Pss, RsaPublicKey};
+    let parsed = rsa::pkcs1::RsaPublicKey::from_der(key).map_err(|_| Failure::BadSignature)?;
+    let key = RsaPublicKey::new_with_max_size(
+        BigUint::from_bytes_be(parsed.modulus.as_bytes()),
+        BigUint::from_bytes_be(parsed.public_exponent.as_bytes()),
+        8192,
+    )
+    .map_err(|_| Failure::BadSignature)?;
+    if key.n().bits() < 2048 {
+        return Err(Failure::BadSignature);
+    }
+    let hashed = ring::digest::digest(hash.ring(), signed);
+    let scheme = match hash {
+        Hash::Sha256 => Pss::new_with_salt::<sha2::Sha256>(salt_len),
+        Hash::Sha384 => Pss::new_with_salt::<sha2::Sha384>(salt_len),
+        Hash::Sha512 => Pss::new_with_salt::<sha2::Sha512>(salt_len),
+    };
+    key.verify(scheme, hashed.as_ref(), signature)
         .map_err(|_| Failure::BadSignature)
 }
 
-/// ring's verification algorithm for the SignerInfo and the signer's key.
+/// ECDSA with the RustCrypto curve crates: the key from the certificate's
+/// SubjectPublicKeyInfo (DER), the signature as DER `ECDSA-Sig-Value`, and the hash of the
+/// signed bytes as the prehash (truncated or padded to the order's length by `ecdsa`, as
+/// SEC 1 §4.1.4 says).
+fn ecdsa_verify(
+    curve: Curve,
+    spki: &[u8],
+    prehash: &[u8],
+    signature: &[u8],
+) -> Result<(), Failure> {
+    macro_rules! verify_with {
+        ($c:ident) => {{
+            use $c::ecdsa::signature::hazmat::PrehashVerifier as _;
+            use $c::pkcs8::DecodePublicKey as _;
+            let key = $c::ecdsa::VerifyingKey::from_public_key_der(spki)
+                .map_err(|_| Failure::BadSignature)?;
+            let sig =
+                $c::ecdsa::Signature::from_der(signature).map_err(|_| Failure::BadSignature)?;
+            key.verify_prehash(prehash, &sig)
+                .map_err(|_| Failure::BadSignature)
+        }};
+    }
+    match curve {
+        Curve::P256 => verify_with!(p256),
+        Curve::P384 => verify_with!(p384),
+        Curve::P521 => verify_with!(p521),
+    }
+}
+
+/// The verifier for the SignerInfo and the signer's key.
 fn verification_algorithm(
     si: &SignerInfo<'_>,
     digest: Hash,
     cert: &X509Certificate<'_>,
-) -> Result<&'static dyn VerificationAlgorithm, Failure> {
+) -> Result<Verifier, Failure> {
     let spki = cert.public_key();
     let key_oid = spki.algorithm.algorithm.as_bytes();
     let sig = si.sig_alg;
@@ -1236,18 +1374,18 @@ fn verification_algorithm(
         } else if sig == rfc5912::SHA_512_WITH_RSA_ENCRYPTION.as_bytes() {
             Hash::Sha512
         } else if sig == rfc5912::ID_RSASSA_PSS.as_bytes() {
-            return pss_algorithm(si.sig_params.as_ref());
+            return pss_verifier(si.sig_params.as_ref());
         } else {
             return Err(unsupported());
         };
-        return Ok(match hash {
+        return Ok(Verifier::Ring(match hash {
             Hash::Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Hash::Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             Hash::Sha512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        });
+        }));
     }
     if key_oid == rfc5912::ID_EC_PUBLIC_KEY.as_bytes() {
-        let curve = spki
+        let curve_oid = spki
             .algorithm
             .parameters
             .as_ref()
@@ -1265,18 +1403,17 @@ fn verification_algorithm(
         } else {
             return Err(unsupported());
         };
-        let p256 = curve == rfc5912::SECP_256_R_1.as_bytes();
-        let p384 = curve == rfc5912::SECP_384_R_1.as_bytes();
-        return match (p256, p384, hash) {
-            (true, _, Hash::Sha256) => Ok(&signature::ECDSA_P256_SHA256_ASN1),
-            (true, _, Hash::Sha384) => Ok(&signature::ECDSA_P256_SHA384_ASN1),
-            (_, true, Hash::Sha256) => Ok(&signature::ECDSA_P384_SHA256_ASN1),
-            (_, true, Hash::Sha384) => Ok(&signature::ECDSA_P384_SHA384_ASN1),
-            _ => Err(Failure::Unsupported(format!(
-                "ECDSA on curve {} with {hash:?}",
-                oid_text(&curve)
-            ))),
-        };
+        let curve = Curve::from_oid(&curve_oid).ok_or_else(|| {
+            Failure::Unsupported(format!("ECDSA on curve {}", oid_text(&curve_oid)))
+        })?;
+        return Ok(match (curve, hash) {
+            (Curve::P256, Hash::Sha256) => Verifier::Ring(&signature::ECDSA_P256_SHA256_ASN1),
+            (Curve::P256, Hash::Sha384) => Verifier::Ring(&signature::ECDSA_P256_SHA384_ASN1),
+            (Curve::P384, Hash::Sha256) => Verifier::Ring(&signature::ECDSA_P384_SHA256_ASN1),
+            (Curve::P384, Hash::Sha384) => Verifier::Ring(&signature::ECDSA_P384_SHA384_ASN1),
+            // ring has neither ECDSA with SHA-512 nor P-521.
+            (curve, hash) => Verifier::Ecdsa { curve, hash },
+        });
     }
     Err(Failure::Unsupported(format!(
         "public key algorithm {}",
@@ -1284,12 +1421,17 @@ fn verification_algorithm(
     )))
 }
 
-/// RSASSA-PSS parameters (RFC 4055): ring verifies MGF1 with the same hash and a salt as
-/// long as the hash, the parameters RFC 8551 §2.2 recommends.
-fn pss_algorithm(params: Option<&Tlv<'_>>) -> Result<&'static dyn VerificationAlgorithm, Failure> {
+/// RSASSA-PSS parameters (RFC 4055 §3.1): the hash, MGF1 with that same hash, the salt length
+/// (default 20) and trailer field 1. ring verifies the parameters RFC 8551 §2.2 recommends
+/// (salt as long as the hash); any other salt length goes to the `rsa` crate.
+fn pss_verifier(params: Option<&Tlv<'_>>) -> Result<Verifier, Failure> {
     let bad = |why: &str| Failure::Unsupported(format!("RSA-PSS parameters: {why}"));
     let params = params.ok_or_else(|| bad("absent (SHA-1 defaults)"))?;
-    let fields = params.children().map_err(cms_err)?;
+    let fields = params
+        .expect(ber::SEQUENCE, "RSASSA-PSS-params")
+        .map_err(cms_err)?
+        .children()
+        .map_err(cms_err)?;
     let mut hash = None;
     let mut mgf_hash = None;
     let mut salt = 20u64;
@@ -1297,45 +1439,65 @@ fn pss_algorithm(params: Option<&Tlv<'_>>) -> Result<&'static dyn VerificationAl
         let inner = f.children().map_err(cms_err)?;
         let first = inner.first().ok_or_else(|| bad("empty field"))?;
         match f.tag {
-            ber::CTX0 => hash = Hash::from_oid(algorithm(first)?.0),
+            ber::CTX0 => {
+                let oid = algorithm(first)?.0;
+                hash = Some(Hash::from_oid(oid).ok_or_else(|| {
+                    bad(&format!(
+                        "hash algorithm {} is not supported",
+                        oid_text(oid)
+                    ))
+                })?);
+            }
             ber::CTX1 => {
                 let (mgf, p) = algorithm(first)?;
                 if mgf != rfc5912::ID_MGF_1.as_bytes() {
                     return Err(bad("mask generation is not MGF1"));
                 }
                 let p = p.ok_or_else(|| bad("MGF1 without hash"))?;
-                mgf_hash = Hash::from_oid(algorithm(&p)?.0);
+                mgf_hash = Some(algorithm(&p)?.0.to_vec());
             }
             ber::CTX2 => {
                 let i = first.expect(ber::INTEGER, "saltLength").map_err(cms_err)?;
+                if i.content.first().is_some_and(|b| b & 0x80 != 0) {
+                    return Err(bad("negative salt length"));
+                }
                 if i.content.len() > 4 {
                     return Err(bad("salt length too large"));
                 }
                 salt = i.content.iter().fold(0u64, |a, &b| (a << 8) | b as u64);
             }
             ber::CTX3 => {
-                if first.content != [1] {
+                let t = first
+                    .expect(ber::INTEGER, "trailerField")
+                    .map_err(cms_err)?;
+                if t.content != [1] {
                     return Err(bad("trailer field is not 1"));
                 }
             }
             _ => return Err(bad("unknown field")),
         }
     }
-    let hash = hash.ok_or_else(|| bad("hash is SHA-1 or unknown"))?;
-    if mgf_hash != Some(hash) {
-        return Err(bad("MGF1 hash differs from the message hash"));
+    let hash = hash.ok_or_else(|| bad("the hash is SHA-1 (the default)"))?;
+    match mgf_hash {
+        None => return Err(bad("MGF1 with SHA-1 (the default) differs from the hash")),
+        Some(m) if Hash::from_oid(&m) != Some(hash) => {
+            return Err(bad(&format!(
+                "MGF1 hash {} differs from the hash {}",
+                oid_text(&m),
+                hash.name()
+            )))
+        }
+        Some(_) => {}
     }
-    let want = hash.ring().output_len() as u64;
-    if salt != want {
-        return Err(bad(&format!(
-            "salt length {salt}; only the hash length ({want}) is supported"
-        )));
+    let salt_len = usize::try_from(salt).map_err(|_| bad("salt length too large"))?;
+    if salt_len == hash.ring().output_len() {
+        return Ok(Verifier::Ring(match hash {
+            Hash::Sha256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Hash::Sha384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Hash::Sha512 => &signature::RSA_PSS_2048_8192_SHA512,
+        }));
     }
-    Ok(match hash {
-        Hash::Sha256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Hash::Sha384 => &signature::RSA_PSS_2048_8192_SHA384,
-        Hash::Sha512 => &signature::RSA_PSS_2048_8192_SHA512,
-    })
+    Ok(Verifier::RsaPss { hash, salt_len })
 }
 
 fn oid_text(oid: &[u8]) -> String {
@@ -1629,12 +1791,23 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
         let bad = text.replacen("Noi dung cong van.", "Noi dung cong vaN.", 1);
         let v = check(bad.as_bytes(), &[], VerifyOptions::default());
         assert_eq!(v.failure, Some(Failure::DigestMismatch));
-        // The last byte of the signature value (the end of the DER).
-        let e = Entity::parse(&good).unwrap();
+        let v = check(
+            &signature_byte_flipped(&good),
+            &[],
+            VerifyOptions::default(),
+        );
+        assert_eq!(v.failure, Some(Failure::BadSignature), "{v:?}");
+    }
+
+    /// The multipart/signed message with the last byte of its CMS flipped: the last byte of
+    /// the signature value when the CMS is DER without unsigned attributes.
+    fn signature_byte_flipped(good: &[u8]) -> Vec<u8> {
+        let e = Entity::parse(good).unwrap();
         let ct = e.content_type().unwrap();
         let parts = mime_walk::split_multipart(e.body, ct.param("boundary").unwrap()).unwrap();
         let sig = Entity::parse(parts[1]).unwrap();
         let mut der = sig.decoded_body().unwrap();
+        assert!(der.starts_with(&[0x30, 0x82]), "not definite-length DER");
         *der.last_mut().unwrap() ^= 1;
         let mut b64 = Vec::new();
         crate::smime::canon::write_base64(&der, &mut b64);
@@ -1644,8 +1817,283 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
         let mut forged = good[..start].to_vec();
         forged.extend_from_slice(&b64);
         forged.extend_from_slice(&good[end..]);
-        let v = check(&forged, &[], VerifyOptions::default());
-        assert_eq!(v.failure, Some(Failure::BadSignature), "{v:?}");
+        forged
+    }
+
+    /// `openssl cms -sign` of a message from the office address, with `args` (e.g. `-md`,
+    /// `-keyopt`), made CRLF.
+    fn openssl_signed(files: &IdentityFiles, args: &[&str]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(
+            &input,
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n",
+        )
+        .unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let mut all = vec![
+            "cms".to_string(),
+            "-sign".into(),
+            "-in".into(),
+            path(&input),
+            "-signer".into(),
+            path(&files.cert_pem),
+            "-inkey".into(),
+            path(&files.key_pem),
+            "-certfile".into(),
+            path(&files.cert_pem.with_file_name("intermediate.pem")),
+            "-from".into(),
+            "Van thu <vanthu@hadong.hanoi.gov.vn>".into(),
+            "-subject".into(),
+            "Cong van 26/CT-UBND".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = testpki::run_openssl(&all).unwrap();
+        let mut crlf = Vec::with_capacity(out.len() + 200);
+        for (i, &c) in out.iter().enumerate() {
+            if c == b'\n' && (i == 0 || out[i - 1] != b'\r') {
+                crlf.push(b'\r');
+            }
+            crlf.push(c);
+        }
+        crlf
+    }
+
+    /// Every signature algorithm OpenSSL writes for our key types verifies, through ring or,
+    /// for what ring lacks, the RustCrypto crates; and a flipped signature byte fails on
+    /// either path.
+    #[test]
+    fn openssl_signatures_verify_for_every_algorithm() {
+        let pki = testpki::shared();
+        let p521 = pki
+            .issue(
+                "p521-algorithms",
+                testpki::KeySpec::P521,
+                &testpki::LeafOptions::office(&pki.domain),
+            )
+            .unwrap();
+        const PSS: &str = "rsa_padding_mode:pss";
+        let table: Vec<(&IdentityFiles, Vec<&str>)> = vec![
+            // ring
+            (&pki.rsa2048, vec!["-md", "sha256"]),
+            (&pki.rsa3072, vec!["-md", "sha512"]),
+            (
+                &pki.rsa2048,
+                vec!["-keyopt", PSS, "-keyopt", "rsa_pss_saltlen:digest"],
+            ),
+            (&pki.p256, vec!["-md", "sha256"]),
+            (&pki.p256, vec!["-md", "sha384"]),
+            (&pki.p384, vec!["-md", "sha256"]),
+            (&pki.p384, vec!["-md", "sha384"]),
+            // rsa: PSS with another salt length (OpenSSL's default is the maximum)
+            (&pki.rsa2048, vec!["-keyopt", PSS]),
+            (&pki.rsa3072, vec!["-md", "sha384", "-keyopt", PSS]),
+            (
+                &pki.rsa4096,
+                vec![
+                    "-md",
+                    "sha512",
+                    "-keyopt",
+                    PSS,
+                    "-keyopt",
+                    "rsa_pss_saltlen:0",
+                ],
+            ),
+            (
+                &pki.rsa2048,
+                vec![
+                    "-md",
+                    "sha512",
+                    "-keyopt",
+                    PSS,
+                    "-keyopt",
+                    "rsa_pss_saltlen:32",
+                ],
+            ),
+            // p256, p384, p521: ECDSA with SHA-512, and P-521
+            (&pki.p256, vec!["-md", "sha512"]),
+            (&pki.p384, vec!["-md", "sha512"]),
+            (&p521, vec!["-md", "sha256"]),
+            (&p521, vec!["-md", "sha384"]),
+            (&p521, vec!["-md", "sha512"]),
+        ];
+        for (files, args) in &table {
+            let good = openssl_signed(files, args);
+            let v = check(&good, &[], VerifyOptions::default());
+            assert_eq!(
+                v.result,
+                SmimeResult::Pass,
+                "{} {args:?}: {v:?}",
+                files.name
+            );
+            assert_eq!(v.serial.as_deref(), Some(files.serial_hex.as_str()));
+            let v = check(
+                &signature_byte_flipped(&good),
+                &[],
+                VerifyOptions::default(),
+            );
+            assert_eq!(
+                v.failure,
+                Some(Failure::BadSignature),
+                "{} {args:?}: {v:?}",
+                files.name
+            );
+        }
+    }
+
+    /// DER of one TLV with a short or long definite length.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if content.len() < 0x80 {
+            out.push(content.len() as u8);
+        } else {
+            out.extend_from_slice(&[0x81, content.len() as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// AlgorithmIdentifier with NULL parameters.
+    fn alg(oid: &const_oid::ObjectIdentifier) -> Vec<u8> {
+        tlv(
+            ber::SEQUENCE,
+            &[tlv(ber::OID, oid.as_bytes()), vec![0x05, 0x00]].concat(),
+        )
+    }
+
+    /// RSASSA-PSS-params (RFC 4055) from its optional fields.
+    fn pss_params(
+        hash: Option<&const_oid::ObjectIdentifier>,
+        mgf1_hash: Option<&const_oid::ObjectIdentifier>,
+        salt: Option<&[u8]>,
+        trailer: Option<u8>,
+    ) -> Vec<u8> {
+        let mut fields = Vec::new();
+        if let Some(h) = hash {
+            fields.extend(tlv(ber::CTX0, &alg(h)));
+        }
+        if let Some(h) = mgf1_hash {
+            let mgf = tlv(
+                ber::SEQUENCE,
+                &[tlv(ber::OID, rfc5912::ID_MGF_1.as_bytes()), alg(h)].concat(),
+            );
+            fields.extend(tlv(ber::CTX1, &mgf));
+        }
+        if let Some(s) = salt {
+            fields.extend(tlv(ber::CTX2, &tlv(ber::INTEGER, s)));
+        }
+        if let Some(t) = trailer {
+            fields.extend(tlv(ber::CTX3, &tlv(ber::INTEGER, &[t])));
+        }
+        tlv(ber::SEQUENCE, &fields)
+    }
+
+    fn pss(der: &[u8]) -> Result<Verifier, Failure> {
+        let t = ber::parse_single(der).unwrap();
+        pss_verifier(Some(&t))
+    }
+
+    #[test]
+    fn pss_parameters_choose_ring_or_rsa() {
+        let (sha256, sha384, sha512) = (
+            &rfc5912::ID_SHA_256,
+            &rfc5912::ID_SHA_384,
+            &rfc5912::ID_SHA_512,
+        );
+        // Salt as long as the hash: ring.
+        for (h, salt) in [(sha256, 32u8), (sha384, 48), (sha512, 64)] {
+            let v = pss(&pss_params(Some(h), Some(h), Some(&[salt]), Some(1)));
+            assert!(matches!(v, Ok(Verifier::Ring(_))), "{h}: {v:?}");
+        }
+        // Any other salt length: the rsa crate, with the salt length of the parameters.
+        let v = pss(&pss_params(
+            Some(sha256),
+            Some(sha256),
+            Some(&[0x00, 0xde]),
+            None,
+        ));
+        assert!(
+            matches!(
+                v,
+                Ok(Verifier::RsaPss {
+                    hash: Hash::Sha256,
+                    salt_len: 222
+                })
+            ),
+            "{v:?}"
+        );
+        let v = pss(&pss_params(Some(sha512), Some(sha512), Some(&[0]), Some(1)));
+        assert!(
+            matches!(
+                v,
+                Ok(Verifier::RsaPss {
+                    hash: Hash::Sha512,
+                    salt_len: 0
+                })
+            ),
+            "{v:?}"
+        );
+        // saltLength absent: 20 (RFC 4055 §3.1).
+        let v = pss(&pss_params(Some(sha384), Some(sha384), None, None));
+        assert!(
+            matches!(
+                v,
+                Ok(Verifier::RsaPss {
+                    hash: Hash::Sha384,
+                    salt_len: 20
+                })
+            ),
+            "{v:?}"
+        );
+        // Refused, with the reason.
+        let refused = |der: Vec<u8>, why: &str| {
+            let e = pss(&der).err().unwrap_or_else(|| panic!("accepted: {why}"));
+            assert_eq!(e.result(), SmimeResult::Neutral);
+            assert_eq!(
+                e,
+                Failure::Unsupported(format!("RSA-PSS parameters: {why}"))
+            );
+        };
+        refused(
+            pss_params(Some(sha256), Some(sha384), Some(&[32]), None),
+            "MGF1 hash 2.16.840.1.101.3.4.2.2 differs from the hash SHA-256",
+        );
+        refused(
+            pss_params(Some(sha256), None, Some(&[32]), None),
+            "MGF1 with SHA-1 (the default) differs from the hash",
+        );
+        refused(
+            pss_params(None, Some(sha256), Some(&[32]), None),
+            "the hash is SHA-1 (the default)",
+        );
+        refused(
+            pss_params(
+                Some(&const_oid::ObjectIdentifier::new_unwrap("1.3.14.3.2.26")),
+                Some(sha256),
+                None,
+                None,
+            ),
+            "hash algorithm 1.3.14.3.2.26 is not supported",
+        );
+        refused(
+            pss_params(Some(sha256), Some(sha256), Some(&[32]), Some(2)),
+            "trailer field is not 1",
+        );
+        refused(
+            pss_params(Some(sha256), Some(sha256), Some(&[0xff]), None),
+            "negative salt length",
+        );
+        refused(
+            pss_params(Some(sha256), Some(sha256), Some(&[1, 0, 0, 0, 0]), None),
+            "salt length too large",
+        );
+        assert_eq!(
+            pss_verifier(None).err(),
+            Some(Failure::Unsupported(
+                "RSA-PSS parameters: absent (SHA-1 defaults)".into()
+            ))
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub const CLERK_ADDR: &str = "vanthu@dev.gov.vn";
 pub struct Setup {
     /// Value of `outbound.upstream`; default an outbox in the temp dir.
     pub upstream: Option<String>,
+    /// Value of `inbound.deliver_to`; default the outbox [`Env::inbox`].
+    pub inbound_deliver_to: Option<String>,
     pub outbound_tls: &'static str,
     pub outbound_ca: bool,
     pub relay_networks: Vec<&'static str>,
@@ -35,6 +37,7 @@ impl Default for Setup {
     fn default() -> Self {
         Setup {
             upstream: None,
+            inbound_deliver_to: None,
             outbound_tls: "none",
             outbound_ca: false,
             relay_networks: vec!["127.0.0.0/8"],
@@ -117,6 +120,10 @@ impl Env {
             .upstream
             .clone()
             .unwrap_or_else(|| format!("outbox:{}/outbox", d.display()));
+        let deliver_to = setup
+            .inbound_deliver_to
+            .clone()
+            .unwrap_or_else(|| format!("outbox:{}/inbox", d.display()));
         let nets: Vec<String> = setup
             .relay_networks
             .iter()
@@ -155,7 +162,7 @@ tls = "{otls}"
 {ca}
 [inbound]
 local_domains = [{locals}]
-deliver_to = "outbox:{d}/inbox"
+deliver_to = "{deliver_to}"
 [queue]
 retry_base_secs = 1
 retry_max_secs = 2
