@@ -377,6 +377,8 @@ async fn daemon_events_are_audited() {
     assert_eq!(
         queue,
         [
+            // The quarantine when the unsigned document came in, by the daemon.
+            q("queue.hold", &quarantined),
             q("queue.hold", &id),
             q("queue.release", &id),
             q("queue.retry", &id),
@@ -384,6 +386,14 @@ async fn daemon_events_are_audited() {
             q("queue.release", &quarantined),
         ]
     );
+    let auto_hold: serde_json::Value =
+        serde_json::from_str(&find("queue.hold")[0].details).unwrap();
+    assert_eq!(find("queue.hold")[0].actor, "daemon");
+    assert_eq!(auto_hold["quarantine"], true);
+    assert!(auto_hold["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("quarantined: smime=none"));
     let releases = find("queue.release");
     let quarantine = |e: &audit_log::Model| {
         serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["quarantine"].clone()

@@ -405,6 +405,36 @@ async fn unusable_identities_hold_the_message_never_send_it_unsigned() {
     let files = wait_files(&env.outbox(), 1, 10).await;
     let (ok, why) = openssl_verify(&files[0], &pki.root.cert_pem);
     assert!(ok, "{why}");
+    // Each hold is in the audit log, by the daemon, and each hold shows in the register.
+    let db = env.db().await;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let holds = congvan::store::entity::audit_log::Entity::find()
+        .filter(congvan::store::entity::audit_log::Column::Action.eq("queue.hold"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(holds.len() >= 2, "{holds:?}");
+    assert!(holds.iter().all(|h| h.actor == "daemon"), "{holds:?}");
+    let released = e["id"].as_str().unwrap();
+    assert!(holds.iter().any(|h| h.subject == released), "{holds:?}");
+    // The attempt is recorded just after the outbox file is written.
+    let mut entry = None;
+    for _ in 0..100 {
+        let e = congvan::store::entity::register_entry::Entity::find_by_id(released)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        if e.state != "pending" {
+            entry = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entry = entry.expect("the register entry settles");
+    assert_eq!(entry.state, "delivered", "released, then sent: {entry:?}");
+    assert!(entry.seal_serial.is_some());
+    db.close().await.ok();
     gw.stop().await;
 }
 

@@ -319,6 +319,22 @@ impl Deliverer {
         )
         .await?;
         txn.commit().await?;
+        use crate::register::audit;
+        audit::record_or_log(
+            self.db(),
+            &audit::Event::new(
+                "daemon",
+                audit::Action::QueueHold,
+                msg.id.as_str(),
+                serde_json::json!({
+                    "automatic": true,
+                    "direction": msg.direction,
+                    "reason": reason,
+                    "sender": msg.sender,
+                }),
+            ),
+        )
+        .await;
         let admins = self.policy.get().rules.escalation.notify.clone();
         super::monitor::notify(
             &self.queue,

@@ -970,6 +970,8 @@ impl Session {
         if let Some(v) = &verified {
             trace.insert_str(0, &v.header);
         }
+        let quarantined = verified.as_ref().and_then(|v| v.hold_reason.clone());
+        let tx_sender = tx.sender.clone();
         let meta = NewMessage {
             direction: if self.role() == Role::Inbound {
                 Direction::In
@@ -991,7 +993,7 @@ impl Session {
             body_8bit: tx.body_8bit || mime::has_8bit(&data),
             smtputf8: tx.smtputf8,
             generated: false,
-            hold_reason: verified.as_ref().and_then(|v| v.hold_reason.clone()),
+            hold_reason: quarantined.clone(),
             smime: verified.map(|v| v.record),
             rule: Some(decision.rule.clone()),
             number_reservation: reserved,
@@ -1008,6 +1010,22 @@ impl Session {
                 // Settled at the next start-up from the queue's own rows.
                 tracing::warn!(error = %e, "issued-number reservation left unsettled");
             }
+        }
+        if let (Ok(id), Some(reason)) = (&result, &quarantined) {
+            use crate::register::audit::{self, Action, Event};
+            let details = serde_json::json!({
+                "automatic": true,
+                "quarantine": true,
+                "direction": "in",
+                "reason": reason,
+                "sender": tx_sender,
+                "client_ip": self.peer.ip().to_string(),
+            });
+            audit::record_or_log(
+                &self.ctx.db,
+                &Event::new("daemon", Action::QueueHold, id.as_str(), details),
+            )
+            .await;
         }
         match result {
             Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
