@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Deadlines),
             Box::new(M0005Verification),
             Box::new(M0006Register),
+            Box::new(M0008ReportIndexes),
         ]
     }
 }
@@ -737,6 +738,77 @@ impl MigrationTrait for M0006Register {
     }
 
     async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+struct M0008ReportIndexes;
+
+impl MigrationName for M0008ReportIndexes {
+    fn name(&self) -> &str {
+        "m0008_report_indexes"
+    }
+}
+
+/// Indexes for `congvan report` (issue 6), so a year of register rows is aggregated from
+/// index entries alone, never by scanning the table:
+/// - the counts: `GROUP BY accepted_date, urgency, timeliness, state` walks
+///   `(direction, accepted_date, urgency, timeliness, state, delay_ms)` in order (a streaming
+///   aggregate, no sort), and the same index gives each month's median by a range and a
+///   small sort;
+/// - the overall and per-urgency medians (`ORDER BY delay_ms LIMIT 2 OFFSET n`) read
+///   `(direction, delay_ms, accepted_date)` and `(direction, urgency, delay_ms,
+///   accepted_date)` in delay order, without sorting;
+/// - refusals by rule, and pending or held documents: `(direction, state, accepted_date, rule)`.
+#[async_trait::async_trait]
+impl MigrationTrait for M0008ReportIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use RegisterEntry as E;
+        for (name, cols) in [
+            (
+                "idx_register_report",
+                vec![
+                    E::Direction,
+                    E::AcceptedDate,
+                    E::Urgency,
+                    E::Timeliness,
+                    E::State,
+                    E::DelayMs,
+                ],
+            ),
+            (
+                "idx_register_delay",
+                vec![E::Direction, E::DelayMs, E::AcceptedDate],
+            ),
+            (
+                "idx_register_urgency_delay",
+                vec![E::Direction, E::Urgency, E::DelayMs, E::AcceptedDate],
+            ),
+            (
+                "idx_register_state_rule",
+                vec![E::Direction, E::State, E::AcceptedDate, E::Rule],
+            ),
+        ] {
+            let mut idx = Index::create();
+            idx.name(name).table(E::Table).if_not_exists();
+            for c in cols {
+                idx.col(c);
+            }
+            m.create_index(idx.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for name in [
+            "idx_register_report",
+            "idx_register_delay",
+            "idx_register_urgency_delay",
+            "idx_register_state_rule",
+        ] {
+            m.drop_index(Index::drop().name(name).if_exists().to_owned())
+                .await?;
+        }
         Ok(())
     }
 }
