@@ -5,6 +5,7 @@ mod account;
 mod cert;
 mod policy;
 mod queue;
+mod report;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,8 @@ pub enum Command {
     /// Dispatch policies: check the files, explain a message, compute deadlines.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Dispatch compliance report: early, on time and late documents by month and urgency.
+    Report(report::ReportArgs),
 }
 
 /// A failure with its exit status and message.
@@ -106,6 +109,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Account(cmd) => account::run(&cli, cmd).await,
         Command::Queue(cmd) => queue::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
+        Command::Report(args) => report::run(&cli, args).await,
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod book;
 pub mod query;
+pub mod report;
 
 pub use book::{Refused, Timeliness};
 
