@@ -760,6 +760,10 @@ impl MigrationName for M0008ReportIndexes {
 ///   `(direction, delay_ms, accepted_date)` and `(direction, urgency, delay_ms,
 ///   accepted_date)` in delay order, without sorting;
 /// - refusals by rule, and pending or held documents: `(direction, state, accepted_date, rule)`.
+///
+/// And one for `register list --number N`: without statistics SQLite prefers walking
+/// `(direction, accepted_at)` for the newest-first order and tests every row's number;
+/// `(direction, number_key, accepted_at)` matches both the filter and the order, so it wins.
 #[async_trait::async_trait]
 impl MigrationTrait for M0008ReportIndexes {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -788,6 +792,10 @@ impl MigrationTrait for M0008ReportIndexes {
                 "idx_register_state_rule",
                 vec![E::Direction, E::State, E::AcceptedDate, E::Rule],
             ),
+            (
+                "idx_register_dir_number_at",
+                vec![E::Direction, E::NumberKey, E::AcceptedAt],
+            ),
         ] {
             let mut idx = Index::create();
             idx.name(name).table(E::Table).if_not_exists();
@@ -805,6 +813,7 @@ impl MigrationTrait for M0008ReportIndexes {
             "idx_register_delay",
             "idx_register_urgency_delay",
             "idx_register_state_rule",
+            "idx_register_dir_number_at",
         ] {
             m.drop_index(Index::drop().name(name).if_exists().to_owned())
                 .await?;
