@@ -15,7 +15,10 @@ use congvan::register::book::register_date;
 use congvan::store::entity::register_entry as entry;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{EntityTrait, PaginatorTrait, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
 
 struct Args {
     rows: u64,
@@ -298,6 +301,20 @@ async fn main() {
     } else {
         println!("reusing {have} rows in {db_url}");
     }
+    // A document number that is in the register, for `--number`.
+    let number: String = entry::Entity::find()
+        .select_only()
+        .column(entry::Column::Number)
+        .filter(entry::Column::Direction.eq("out"))
+        .filter(entry::Column::Number.is_not_null())
+        .filter(entry::Column::Id.gte(format!("bench{:08}", a.rows / 2)))
+        .order_by_asc(entry::Column::Id)
+        .into_tuple::<Option<String>>()
+        .one(&db)
+        .await
+        .expect("a number")
+        .flatten()
+        .unwrap_or_else(|| "1/CV-UBND".into());
     db.close().await.ok();
     if a.fill_only {
         println!("config: {}", config.display());
@@ -380,14 +397,14 @@ async fn main() {
                 ],
             ),
             (
-                "register list --direction out --number 123457/CV-UBND",
+                "register list --direction out --number N",
                 vec![
                     "register",
                     "list",
                     "--direction",
                     "out",
                     "--number",
-                    "123457/CV-UBND",
+                    &number,
                 ],
             ),
             (
@@ -399,13 +416,13 @@ async fn main() {
         }
     } else {
         println!("(this binary has no `register list`: timing register::query in-process)");
-        list_in_process(&db_url, a.runs).await;
+        list_in_process(&db_url, a.runs, &number).await;
     }
 }
 
 /// The queries behind `register list` (register::query), timed in-process: the count and the
 /// first 100 rows, newest first.
-async fn list_in_process(db_url: &str, runs: usize) {
+async fn list_in_process(db_url: &str, runs: usize, number: &str) {
     use congvan::queue::Direction;
     use congvan::register::query::{count, stream, Filter};
     use futures_util::StreamExt;
@@ -420,10 +437,10 @@ async fn list_in_process(db_url: &str, runs: usize) {
             None,
         ),
         (
-            "query: out, --number 123457/CV-UBND",
+            "query: out, --number N",
             None,
             None,
-            Some("123457/CV-UBND".to_string()),
+            Some(number.to_string()),
         ),
     ];
     for (label, from, to, number) in filters {

@@ -754,11 +754,10 @@ impl MigrationName for M0008ReportIndexes {
 /// index entries alone, never by scanning the table:
 /// - the counts: `GROUP BY accepted_date, urgency, timeliness, state` walks
 ///   `(direction, accepted_date, urgency, timeliness, state, delay_ms)` in order (a streaming
-///   aggregate, no sort), and the same index gives each month's median by a range and a
-///   small sort;
-/// - the overall and per-urgency medians (`ORDER BY delay_ms LIMIT 2 OFFSET n`) read
+///   aggregate on SQLite, no sort);
+/// - the medians (`ORDER BY delay_ms LIMIT 2 OFFSET n`, overall, per month, per urgency) read
 ///   `(direction, delay_ms, accepted_date)` and `(direction, urgency, delay_ms,
-///   accepted_date)` in delay order, without sorting;
+///   accepted_date)` in delay order, testing the day in the index, without sorting;
 /// - refusals by rule, and pending or held documents: `(direction, state, accepted_date, rule)`.
 ///
 /// And one for `register list --number N`: without statistics SQLite prefers walking
