@@ -7,6 +7,7 @@ mod cert;
 mod policy;
 mod queue;
 mod register;
+mod report;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,8 @@ pub enum Command {
     /// The tamper-evident audit log: verify its hash chain, list entries.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Dispatch compliance report: early, on time and late documents by month and urgency.
+    Report(report::ReportArgs),
 }
 
 /// A failure with its exit status and message.
@@ -116,6 +119,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
         Command::Register(cmd) => register::run(&cli, cmd).await,
         Command::Audit(cmd) => audit::run(&cli, cmd).await,
+        Command::Report(args) => report::run(&cli, args).await,
     }
 }
 

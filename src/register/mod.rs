@@ -15,6 +15,7 @@ pub mod archive;
 pub mod audit;
 pub mod book;
 pub mod query;
+pub mod report;
 
 pub use book::{Refused, Timeliness};
 

@@ -1,0 +1,526 @@
+//! The report as one self-contained HTML page: inline CSS and SVG charts drawn here, no
+//! scripts, fonts, images or links, so it opens in a browser with no network access.
+//!
+//! Charts: documents per month as stacked bars early / on time / late (all levels, then one
+//! small chart per urgency level that has documents), refusals by rule, and the median
+//! dispatch delay per month. Each chart has a title, axis labels, a legend and the same
+//! figures in a table under it. Every string that comes from the database goes through
+//! [`escape`].
+
+use super::render::{human_delay, level_label, register_name};
+use super::{Counts, Report};
+
+/// Fill colours of the chart series (the screenshot test looks for these exact values).
+pub const EARLY: &str = "#2c7fb8";
+pub const ON_TIME: &str = "#31a354";
+pub const LATE: &str = "#de2d26";
+pub const REFUSED: &str = "#756bb1";
+pub const MEDIAN: &str = "#e6550d";
+
+/// Escapes text for HTML (element content and quoted attribute values; also inside SVG).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A round upper bound for an axis and its step: at most 6 steps of 1, 2, 2.5 or 5 × 10^k
+/// (whole numbers when the values are whole).
+fn nice_max(max: f64) -> (f64, f64) {
+    if max <= 0.0 {
+        return (5.0, 1.0);
+    }
+    let mag = 10f64.powf((max / 6.0).log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|f| f * mag)
+        .find(|s| (max / s).ceil() <= 6.0)
+        .unwrap_or(10.0 * mag);
+    let step = if step < 1.0 && max >= 1.0 { 1.0 } else { step };
+    (((max / step).ceil() * step).max(step), step)
+}
+
+fn fmt_tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+struct Series<'a> {
+    label: &'a str,
+    colour: &'a str,
+    values: Vec<f64>,
+}
+
+/// A vertical bar chart, stacked when there are several series.
+fn bar_chart(
+    id: &str,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[Series],
+    height: u32,
+) -> String {
+    let (w, h) = (1000.0, height as f64);
+    let (ml, mr, mt, mb) = (70.0, 20.0, 40.0, 60.0);
+    let (pw, ph) = (w - ml - mr, h - mt - mb);
+    let n = categories.len().max(1) as f64;
+    let max = (0..categories.len())
+        .map(|i| series.iter().map(|s| s.values[i]).sum::<f64>())
+        .fold(0.0, f64::max);
+    let (top, step) = nice_max(max);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\">\n<title id=\"{id}-t\">{t}</title>\n<desc id=\"{id}-d\">{t}; {x}; {y}. Số liệu ở bảng dưới biểu đồ (the figures are in the table below).</desc>\n",
+        t = escape(title),
+        x = escape(x_label),
+        y = escape(y_label),
+    );
+    // Grid and y ticks.
+    let mut v = 0.0;
+    while v <= top + 1e-9 {
+        let y = mt + ph - v / top * ph;
+        s.push_str(&format!(
+            "<line x1=\"{ml}\" x2=\"{x2}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#dddddd\"/><text x=\"{tx}\" y=\"{ty:.1}\" class=\"tick\" text-anchor=\"end\">{l}</text>\n",
+            x2 = ml + pw,
+            tx = ml - 6.0,
+            ty = y + 4.0,
+            l = fmt_tick(v)
+        ));
+        v += step;
+    }
+    // Bars.
+    let band = pw / n;
+    let bw = (band * 0.7).max(1.0);
+    let label_every = (categories.len() / 24).max(1);
+    for (i, cat) in categories.iter().enumerate() {
+        let x = ml + band * i as f64 + (band - bw) / 2.0;
+        let mut base = mt + ph;
+        for se in series {
+            let val = se.values[i];
+            if val > 0.0 {
+                let bh = val / top * ph;
+                base -= bh;
+                s.push_str(&format!(
+                    "<rect x=\"{x:.1}\" y=\"{base:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{c}\" shape-rendering=\"crispEdges\"><title>{cat}: {l} {val}</title></rect>\n",
+                    c = se.colour,
+                    cat = escape(cat),
+                    l = escape(se.label),
+                    val = fmt_tick(val)
+                ));
+            }
+        }
+        if i % label_every == 0 {
+            s.push_str(&format!(
+                "<text x=\"{cx:.1}\" y=\"{ly}\" class=\"tick\" text-anchor=\"middle\">{c}</text>\n",
+                cx = ml + band * (i as f64 + 0.5),
+                ly = mt + ph + 16.0,
+                c = escape(cat)
+            ));
+        }
+    }
+    // Axes and their labels.
+    s.push_str(&format!(
+        "<line x1=\"{ml}\" x2=\"{ml}\" y1=\"{mt}\" y2=\"{yb}\" stroke=\"#333333\"/><line x1=\"{ml}\" x2=\"{x2}\" y1=\"{yb}\" y2=\"{yb}\" stroke=\"#333333\"/>\n<text x=\"{xc}\" y=\"{xl}\" class=\"axis\" text-anchor=\"middle\">{x}</text>\n<text transform=\"translate(16 {yc}) rotate(-90)\" class=\"axis\" text-anchor=\"middle\">{y}</text>\n",
+        yb = mt + ph,
+        x2 = ml + pw,
+        xc = ml + pw / 2.0,
+        xl = h - 14.0,
+        yc = mt + ph / 2.0,
+        x = escape(x_label),
+        y = escape(y_label),
+    ));
+    s.push_str(&legend(
+        series.iter().map(|x| (x.label, x.colour)),
+        ml,
+        12.0,
+    ));
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A legend row at (x, y): swatch and label per series.
+fn legend<'a>(items: impl Iterator<Item = (&'a str, &'a str)>, x: f64, y: f64) -> String {
+    let mut s = String::from("<g class=\"legend\">");
+    let mut x = x;
+    for (label, colour) in items {
+        s.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{colour}\"/><text x=\"{tx}\" y=\"{ty}\" class=\"tick\">{l}</text>",
+            tx = x + 17.0,
+            ty = y + 11.0,
+            l = escape(label)
+        ));
+        x += 30.0 + label.chars().count() as f64 * 7.0;
+    }
+    s.push_str("</g>\n");
+    s
+}
+
+/// Horizontal bars: one per label (refusals by rule).
+fn hbar_chart(
+    id: &str,
+    title: &str,
+    x_label: &str,
+    rows: &[(String, u64)],
+    colour: &str,
+) -> String {
+    let (w, row_h, ml, mt) = (1000.0, 28.0, 300.0, 40.0);
+    let pw = w - ml - 40.0;
+    let h = mt + row_h * rows.len().max(1) as f64 + 50.0;
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0) as f64;
+    let (top, step) = nice_max(max);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\">\n<title id=\"{id}-t\">{t}</title>\n<desc id=\"{id}-d\">{t}; {x}. Số liệu ở bảng dưới biểu đồ (the figures are in the table below).</desc>\n",
+        t = escape(title),
+        x = escape(x_label),
+    );
+    let yb = mt + row_h * rows.len().max(1) as f64;
+    let mut v = 0.0;
+    while v <= top + 1e-9 {
+        let x = ml + v / top * pw;
+        s.push_str(&format!(
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{mt}\" y2=\"{yb}\" stroke=\"#dddddd\"/><text x=\"{x:.1}\" y=\"{ty}\" class=\"tick\" text-anchor=\"middle\">{l}</text>\n",
+            ty = yb + 16.0,
+            l = fmt_tick(v)
+        ));
+        v += step;
+    }
+    for (i, (label, n)) in rows.iter().enumerate() {
+        let y = mt + row_h * i as f64;
+        let shown: String = if label.chars().count() > 40 {
+            label.chars().take(39).chain(['…']).collect()
+        } else {
+            label.clone()
+        };
+        s.push_str(&format!(
+            "<text x=\"{lx}\" y=\"{ty}\" class=\"tick\" text-anchor=\"end\">{l}</text>\n",
+            lx = ml - 8.0,
+            ty = y + row_h / 2.0 + 4.0,
+            l = escape(&shown)
+        ));
+        if *n > 0 {
+            s.push_str(&format!(
+                "<rect x=\"{ml}\" y=\"{ry}\" width=\"{bw:.1}\" height=\"{bh}\" fill=\"{colour}\" shape-rendering=\"crispEdges\"><title>{l}: {n}</title></rect>\n",
+                ry = y + 4.0,
+                bw = *n as f64 / top * pw,
+                bh = row_h - 8.0,
+                l = escape(label)
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "<line x1=\"{ml}\" x2=\"{ml}\" y1=\"{mt}\" y2=\"{yb}\" stroke=\"#333333\"/>\n<text x=\"{xc}\" y=\"{xl}\" class=\"axis\" text-anchor=\"middle\">{x}</text>\n",
+        xc = ml + pw / 2.0,
+        xl = h - 10.0,
+        x = escape(x_label),
+    ));
+    s.push_str(&legend([(x_label, colour)].into_iter(), ml, 12.0));
+    s.push_str("</svg>\n");
+    s
+}
+
+fn timeliness_series(counts: &[Counts]) -> Vec<Series<'static>> {
+    vec![
+        Series {
+            label: "Trước hạn (early)",
+            colour: EARLY,
+            values: counts.iter().map(|c| c.early as f64).collect(),
+        },
+        Series {
+            label: "Đúng hạn (on time)",
+            colour: ON_TIME,
+            values: counts.iter().map(|c| c.on_time as f64).collect(),
+        },
+        Series {
+            label: "Quá hạn (late)",
+            colour: LATE,
+            values: counts.iter().map(|c| c.late as f64).collect(),
+        },
+    ]
+}
+
+fn month_table(caption: &str, months: &[String], counts: &[Counts]) -> String {
+    let mut s = format!(
+        "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Tháng (month)</th><th scope=\"col\">Trước hạn (early)</th><th scope=\"col\">Đúng hạn (on time)</th><th scope=\"col\">Quá hạn (late)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Chờ / giữ (pending / held)</th><th scope=\"col\">Gửi lỗi (failed)</th><th scope=\"col\">Từ chối (refused)</th><th scope=\"col\">Tổng (total)</th></tr></thead>\n<tbody>\n",
+        escape(caption)
+    );
+    for (m, c) in months.iter().zip(counts) {
+        s.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(m),
+            c.early,
+            c.on_time,
+            c.late,
+            c.dispatched,
+            c.pending + c.held,
+            c.failed,
+            c.refused,
+            c.total
+        ));
+    }
+    s.push_str("</tbody>\n</table>\n");
+    s
+}
+
+/// The unit a set of delays reads best in: (divisor in ms, Vietnamese, English).
+fn delay_unit(max_ms: i64) -> (f64, &'static str, &'static str) {
+    if max_ms >= 2 * 86_400_000 {
+        (86_400_000.0, "ngày", "days")
+    } else if max_ms >= 2 * 3_600_000 {
+        (3_600_000.0, "giờ", "hours")
+    } else if max_ms >= 2 * 60_000 {
+        (60_000.0, "phút", "minutes")
+    } else {
+        (1000.0, "giây", "seconds")
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',Arial,sans-serif;color:#222222;margin:24px auto;max-width:1040px;padding:0 12px;line-height:1.4}
+h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px;border-bottom:1px solid #cccccc;padding-bottom:4px}h3{font-size:1em;margin:16px 0 4px}
+p.meta{margin:0;color:#555555}
+figure{margin:0 0 8px}figcaption{font-weight:600;margin-bottom:4px}
+svg{max-width:100%;height:auto;background:#ffffff}
+svg .tick{font-size:12px;fill:#333333}svg .axis{font-size:13px;fill:#222222;font-weight:600}
+table{border-collapse:collapse;font-size:13px;margin:4px 0 12px}caption{text-align:left;font-weight:600;padding:2px 0}
+th,td{border:1px solid #cccccc;padding:2px 8px}td{text-align:right}thead th{background:#f2f2f2}tbody th{text-align:left;font-weight:normal}
+.summary td{min-width:6em}";
+
+/// The report as one self-contained HTML page.
+pub fn page(r: &Report) -> String {
+    let register = register_name(r.direction);
+    let title = format!(
+        "Báo cáo tình hình gửi văn bản đúng hạn — {register}, {} – {}",
+        r.from, r.to
+    );
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<main>\n<h1>Báo cáo tình hình gửi văn bản đúng hạn</h1>\n<p class=\"meta\">Dispatch compliance report · {reg} · {from} – {to}</p>\n",
+        t = escape(&title),
+        reg = escape(register),
+        from = escape(&r.from),
+        to = escape(&r.to),
+    );
+
+    // Summary.
+    let t = &r.totals.counts;
+    s.push_str("<h2>Tổng hợp (summary)</h2>\n<table class=\"summary\">\n<caption>Toàn kỳ báo cáo (whole period)</caption>\n<tbody>\n");
+    let median = r
+        .totals
+        .median_delay_ms
+        .map(human_delay)
+        .unwrap_or_else(|| "-".into());
+    for (k, v) in [
+        ("Tổng số văn bản (documents)", t.total.to_string()),
+        ("Đã gửi (dispatched)", t.dispatched.to_string()),
+        ("Trước hạn (early)", t.early.to_string()),
+        ("Đúng hạn (on time)", t.on_time.to_string()),
+        ("Quá hạn (late)", t.late.to_string()),
+        ("Chờ gửi (pending)", t.pending.to_string()),
+        ("Đang giữ (held)", t.held.to_string()),
+        ("Gửi lỗi (failed)", t.failed.to_string()),
+        ("Bị từ chối (refused)", t.refused.to_string()),
+        ("Thời gian gửi trung vị (median dispatch delay)", median),
+    ] {
+        s.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
+            escape(k),
+            escape(&v)
+        ));
+    }
+    s.push_str("</tbody>\n</table>\n");
+
+    let months: Vec<String> = r.months.iter().map(|m| m.month.clone()).collect();
+    let month_counts: Vec<Counts> = r.months.iter().map(|m| m.counts).collect();
+
+    // Documents per month, early / on time / late.
+    s.push_str("<h2>Văn bản theo tháng: trước hạn, đúng hạn, quá hạn (documents per month)</h2>\n");
+    if months.is_empty() {
+        s.push_str("<p>Không có văn bản trong kỳ (no documents in the period).</p>\n");
+    } else {
+        let chart_title = "Văn bản đã gửi theo tháng (documents dispatched per month)";
+        s.push_str(&format!(
+            "<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+            escape(chart_title),
+            bar_chart(
+                "chart-months",
+                chart_title,
+                "Tháng (month)",
+                "Số văn bản (documents)",
+                &months,
+                &timeliness_series(&month_counts),
+                340,
+            )
+        ));
+        s.push_str(&month_table(
+            "Số liệu theo tháng (figures per month)",
+            &months,
+            &month_counts,
+        ));
+    }
+
+    // Refusals by rule.
+    s.push_str("<h2>Từ chối theo quy tắc (refusals by rule)</h2>\n");
+    if r.refusals.is_empty() {
+        s.push_str("<p>Không có văn bản bị từ chối (no refusals).</p>\n");
+    } else {
+        let rows: Vec<(String, u64)> = r
+            .refusals
+            .iter()
+            .map(|x| (x.rule.clone(), x.count))
+            .collect();
+        let chart_title = "Văn bản bị từ chối theo quy tắc (refused documents by rule)";
+        s.push_str(&format!(
+            "<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+            escape(chart_title),
+            hbar_chart(
+                "chart-refusals",
+                chart_title,
+                "Số văn bản bị từ chối (refused documents)",
+                &rows,
+                REFUSED
+            )
+        ));
+        s.push_str("<table>\n<caption>Số liệu từ chối (refusals)</caption>\n<thead><tr><th scope=\"col\">Quy tắc (rule)</th><th scope=\"col\">Số văn bản (documents)</th></tr></thead>\n<tbody>\n");
+        for x in &r.refusals {
+            s.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
+                escape(&x.rule),
+                x.count
+            ));
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+
+    // Median dispatch delay per month.
+    s.push_str("<h2>Thời gian gửi trung vị theo tháng (median dispatch delay per month)</h2>\n");
+    let max_median = r
+        .months
+        .iter()
+        .filter_map(|m| m.median_delay_ms)
+        .max()
+        .unwrap_or(0);
+    if r.months.iter().all(|m| m.median_delay_ms.is_none()) {
+        s.push_str("<p>Chưa có văn bản nào được gửi (nothing dispatched).</p>\n");
+    } else {
+        let (div, vi, en) = delay_unit(max_median);
+        let chart_title = "Thời gian gửi trung vị (median dispatch delay)";
+        let series = [Series {
+            label: "Trung vị (median)",
+            colour: MEDIAN,
+            values: r
+                .months
+                .iter()
+                .map(|m| m.median_delay_ms.unwrap_or(0) as f64 / div)
+                .collect(),
+        }];
+        s.push_str(&format!(
+            "<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+            escape(chart_title),
+            bar_chart(
+                "chart-median",
+                chart_title,
+                "Tháng (month)",
+                &format!("Trung vị, {vi} (median, {en})"),
+                &months,
+                &series,
+                300,
+            )
+        ));
+        s.push_str("<table>\n<caption>Thời gian gửi trung vị (median dispatch delay)</caption>\n<thead><tr><th scope=\"col\">Tháng (month)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Trung vị (median)</th><th scope=\"col\">ms</th></tr></thead>\n<tbody>\n");
+        for m in &r.months {
+            s.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(&m.month),
+                m.counts.dispatched,
+                m.median_delay_ms
+                    .map(human_delay)
+                    .unwrap_or_else(|| "-".into()),
+                m.median_delay_ms
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ));
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+
+    // By urgency: one small chart per level with documents, and the levels' table.
+    s.push_str("<h2>Theo độ khẩn (by urgency)</h2>\n");
+    for (i, u) in r.urgencies.iter().enumerate() {
+        if u.counts.total == 0 {
+            continue;
+        }
+        let label = level_label(u);
+        let counts: Vec<Counts> = r.months.iter().map(|m| m.by_urgency[i].counts).collect();
+        let chart_title = format!("{label}: văn bản đã gửi theo tháng (dispatched per month)");
+        s.push_str(&format!(
+            "<h3>{}</h3>\n<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+            escape(&label),
+            escape(&chart_title),
+            bar_chart(
+                &format!("chart-urgency-{}", u.level.urgency),
+                &chart_title,
+                "Tháng (month)",
+                "Số văn bản (documents)",
+                &months,
+                &timeliness_series(&counts),
+                240,
+            )
+        ));
+        s.push_str(&month_table(
+            &format!("{label}: số liệu theo tháng (figures per month)"),
+            &months,
+            &counts,
+        ));
+    }
+    s.push_str("<table>\n<caption>Tổng hợp theo độ khẩn (totals by urgency)</caption>\n<thead><tr><th scope=\"col\">Độ khẩn (urgency)</th><th scope=\"col\">Trước hạn (early)</th><th scope=\"col\">Đúng hạn (on time)</th><th scope=\"col\">Quá hạn (late)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Từ chối (refused)</th><th scope=\"col\">Tổng (total)</th><th scope=\"col\">Trung vị (median)</th></tr></thead>\n<tbody>\n");
+    for u in &r.urgencies {
+        let c = &u.counts;
+        s.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&level_label(u)),
+            c.early,
+            c.on_time,
+            c.late,
+            c.dispatched,
+            c.refused,
+            c.total,
+            u.median_delay_ms
+                .map(human_delay)
+                .unwrap_or_else(|| "-".into())
+        ));
+    }
+    s.push_str("</tbody>\n</table>\n</main>\n</body>\n</html>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn axis_bounds_are_round() {
+        assert_eq!(nice_max(0.0), (5.0, 1.0));
+        assert_eq!(nice_max(3.0), (3.0, 1.0));
+        assert_eq!(nice_max(47.0), (50.0, 10.0));
+        assert_eq!(nice_max(1370.0), (1500.0, 250.0));
+        assert_eq!(nice_max(512.0), (600.0, 100.0));
+    }
+}

@@ -1,0 +1,773 @@
+//! `congvan report` through the real binary, on register rows written with known outcomes:
+//! exact counts in text, CSV and JSON, Vietnam day boundaries of the date range, HTML escaping
+//! of a hostile rule name, and the HTML page rendered by headless Chromium.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Setup};
+use congvan::register::book::register_date;
+use congvan::register::report::html;
+use congvan::store::entity::register_entry as entry;
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::Value;
+
+const HOSTILE: &str = "<script>alert(\"x\")</script>&, \"q\"";
+
+fn ms(rfc3339: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+struct Row {
+    id: &'static str,
+    direction: &'static str,
+    state: &'static str,
+    timeliness: Option<&'static str>,
+    rule: &'static str,
+    urgency: i32,
+    at: &'static str,
+    delay: Option<i64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    id: &'static str,
+    direction: &'static str,
+    state: &'static str,
+    timeliness: Option<&'static str>,
+    rule: &'static str,
+    urgency: i32,
+    at: &'static str,
+    delay: Option<i64>,
+) -> Row {
+    Row {
+        id,
+        direction,
+        state,
+        timeliness,
+        rule,
+        urgency,
+        at,
+        delay,
+    }
+}
+
+/// January and February 2026, with rows just outside the period and in the other register.
+const ROWS: &[Row] = &[
+    row(
+        "a1",
+        "out",
+        "delivered",
+        Some("early"),
+        "dispatch.thuong",
+        0,
+        "2026-01-05T09:00:00+07:00",
+        Some(60_000),
+    ),
+    row(
+        "a2",
+        "out",
+        "delivered",
+        Some("on-time"),
+        "dispatch.thuong",
+        0,
+        "2026-01-06T09:00:00+07:00",
+        Some(120_000),
+    ),
+    row(
+        "a3",
+        "out",
+        "delivered",
+        Some("late"),
+        "dispatch.khan",
+        1,
+        "2026-01-10T09:00:00+07:00",
+        Some(7_200_000),
+    ),
+    row(
+        "a4",
+        "out",
+        "refused",
+        None,
+        "secrecy.mat",
+        0,
+        "2026-01-12T09:00:00+07:00",
+        None,
+    ),
+    // 23:30 on 31 January in Hanoi (16:30 UTC): still January.
+    row(
+        "a5",
+        "out",
+        "pending",
+        None,
+        "dispatch.hoa-toc",
+        3,
+        "2026-01-31T23:30:00+07:00",
+        None,
+    ),
+    // 17:30 UTC on 31 January is 00:30 on 1 February in Hanoi: February.
+    row(
+        "b0",
+        "out",
+        "delivered",
+        Some("on-time"),
+        "dispatch.hoa-toc",
+        3,
+        "2026-01-31T17:30:00Z",
+        Some(30_000),
+    ),
+    row(
+        "b1",
+        "out",
+        "delivered",
+        Some("early"),
+        "dispatch.thuong",
+        0,
+        "2026-02-10T09:00:00+07:00",
+        Some(240_000),
+    ),
+    row(
+        "b2",
+        "out",
+        "failed",
+        None,
+        "dispatch.thuong",
+        0,
+        "2026-02-11T09:00:00+07:00",
+        None,
+    ),
+    row(
+        "b3",
+        "out",
+        "held",
+        None,
+        "dispatch.khan",
+        1,
+        "2026-02-12T09:00:00+07:00",
+        None,
+    ),
+    row(
+        "b4",
+        "out",
+        "refused",
+        None,
+        "number.duplicate",
+        0,
+        "2026-02-13T09:00:00+07:00",
+        None,
+    ),
+    row(
+        "b5",
+        "out",
+        "refused",
+        None,
+        "secrecy.mat",
+        1,
+        "2026-02-14T09:00:00+07:00",
+        None,
+    ),
+    row(
+        "b6",
+        "out",
+        "partial",
+        Some("late"),
+        "dispatch.thuong-khan",
+        2,
+        "2026-02-15T09:00:00+07:00",
+        Some(172_800_000),
+    ),
+    row(
+        "b7",
+        "out",
+        "refused",
+        None,
+        HOSTILE,
+        0,
+        "2026-02-20T09:00:00+07:00",
+        None,
+    ),
+    // Outside 2026-01-01..2026-02-28, or incoming.
+    row(
+        "c1",
+        "in",
+        "delivered",
+        None,
+        "incoming.pass",
+        0,
+        "2026-01-07T09:00:00+07:00",
+        Some(1_000),
+    ),
+    row(
+        "c2",
+        "out",
+        "delivered",
+        Some("early"),
+        "dispatch.thuong",
+        0,
+        "2025-12-31T23:59:00+07:00",
+        Some(5_000),
+    ),
+    row(
+        "c3",
+        "out",
+        "delivered",
+        Some("on-time"),
+        "dispatch.thuong",
+        0,
+        "2026-03-01T00:00:00+07:00",
+        Some(5_000),
+    ),
+];
+
+async fn env_with_rows() -> Env {
+    let env = Env::new(Setup::default()).await;
+    let db = env.db().await;
+    for r in ROWS {
+        let at = ms(r.at);
+        entry::ActiveModel {
+            id: Set(r.id.into()),
+            direction: Set(r.direction.into()),
+            state: Set(r.state.into()),
+            timeliness: Set(r.timeliness.map(str::to_string)),
+            rule: Set(Some(r.rule.into())),
+            reason: Set(None),
+            number: Set(None),
+            number_key: Set(None),
+            subject: Set("Báo cáo".into()),
+            listener: Set("relay".into()),
+            client_ip: Set("127.0.0.1".into()),
+            account: Set(None),
+            sender: Set("vanthu@dev.gov.vn".into()),
+            header_from: Set("vanthu@dev.gov.vn".into()),
+            recipients: Set("[\"a@hanoi.gov.vn\"]".into()),
+            urgency: Set(r.urgency),
+            secrecy: Set(0),
+            signed_date: Set(None),
+            accepted_at: Set(at),
+            accepted_date: Set(register_date(at)),
+            deadline_at: Set(r.timeliness.map(|_| at + 86_400_000)),
+            seal_serial: Set(None),
+            seal_digest: Set(None),
+            signed_at: Set(None),
+            sent_at: Set(r.delay.map(|d| at + d)),
+            delay_ms: Set(r.delay),
+            smime_result: Set(None),
+            smime_signer: Set(None),
+            smime_reason: Set(None),
+            archive_path: Set(None),
+            archive_until: Set(None),
+            updated_at: Set(at),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    db.close().await.ok();
+    env
+}
+
+fn run_ok(env: &Env, args: &[&str]) -> String {
+    let out = env.cli(args);
+    assert!(
+        out.status.success(),
+        "congvan {args:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn json_report(env: &Env, from: &str, to: &str) -> Value {
+    let s = run_ok(
+        env,
+        &["report", "--from", from, "--to", to, "--format", "json"],
+    );
+    serde_json::from_str(&s).expect("JSON report")
+}
+
+fn counts(v: &Value, fields: &[(&str, u64)]) {
+    for (k, want) in fields {
+        assert_eq!(v[*k].as_u64(), Some(*want), "{k} in {v}");
+    }
+}
+
+#[tokio::test]
+async fn json_counts_match_the_register() {
+    let env = env_with_rows().await;
+    let r = json_report(&env, "2026-01-01", "2026-02-28");
+    assert_eq!(r["direction"], "out");
+    assert_eq!(r["from"], "2026-01-01");
+    assert_eq!(r["to"], "2026-02-28");
+    counts(
+        &r["totals"],
+        &[
+            ("total", 13),
+            ("dispatched", 6),
+            ("early", 2),
+            ("on_time", 2),
+            ("late", 2),
+            ("delivered", 5),
+            ("partial", 1),
+            ("pending", 1),
+            ("held", 1),
+            ("failed", 1),
+            ("refused", 4),
+            ("deleted", 0),
+        ],
+    );
+    // Six delays: the mean of the 3rd and 4th (120 000 and 240 000 ms).
+    assert_eq!(r["totals"]["median_delay_ms"], 180_000);
+
+    let months = r["months"].as_array().unwrap();
+    assert_eq!(months.len(), 2);
+    assert_eq!(months[0]["month"], "2026-01");
+    counts(
+        &months[0],
+        &[
+            ("total", 5),
+            ("dispatched", 3),
+            ("early", 1),
+            ("on_time", 1),
+            ("late", 1),
+            ("pending", 1),
+            ("refused", 1),
+        ],
+    );
+    assert_eq!(months[0]["median_delay_ms"], 120_000);
+    assert_eq!(months[1]["month"], "2026-02");
+    counts(
+        &months[1],
+        &[
+            ("total", 8),
+            ("dispatched", 3),
+            ("early", 1),
+            ("on_time", 1),
+            ("late", 1),
+            ("held", 1),
+            ("failed", 1),
+            ("refused", 3),
+            ("partial", 1),
+        ],
+    );
+    assert_eq!(months[1]["median_delay_ms"], 240_000);
+    // January by urgency: Thường has early, on time and a refusal; Khẩn the late one;
+    // Hỏa tốc the pending one (its February document is counted in February).
+    let jan = months[0]["by_urgency"].as_array().unwrap();
+    assert_eq!(jan.len(), 5);
+    assert_eq!(jan[0]["urgency"], "thuong");
+    assert_eq!(jan[0]["name"], "Thường");
+    counts(
+        &jan[0],
+        &[
+            ("total", 3),
+            ("early", 1),
+            ("on_time", 1),
+            ("late", 0),
+            ("refused", 1),
+        ],
+    );
+    counts(&jan[1], &[("total", 1), ("late", 1)]);
+    assert_eq!(jan[3]["urgency"], "hoa-toc");
+    assert_eq!(jan[3]["name"], "Hỏa tốc");
+    counts(&jan[3], &[("total", 1), ("pending", 1), ("dispatched", 0)]);
+    let feb = months[1]["by_urgency"].as_array().unwrap();
+    counts(&feb[3], &[("total", 1), ("on_time", 1)]);
+    counts(&feb[2], &[("total", 1), ("late", 1), ("partial", 1)]);
+
+    let urg = r["urgencies"].as_array().unwrap();
+    let medians: Vec<Value> = urg.iter().map(|u| u["median_delay_ms"].clone()).collect();
+    assert_eq!(
+        medians,
+        [
+            Value::from(120_000),
+            Value::from(7_200_000),
+            Value::from(172_800_000),
+            Value::from(30_000),
+            Value::Null
+        ]
+    );
+    counts(&urg[0], &[("total", 7), ("dispatched", 3), ("refused", 3)]);
+
+    let refusals = r["refusals"].as_array().unwrap();
+    assert_eq!(refusals[0]["rule"], "secrecy.mat");
+    assert_eq!(refusals[0]["count"], 2);
+    let mut rest: Vec<(String, u64)> = refusals[1..]
+        .iter()
+        .map(|x| {
+            (
+                x["rule"].as_str().unwrap().into(),
+                x["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rest.sort();
+    assert_eq!(
+        rest,
+        [
+            (HOSTILE.to_string(), 1),
+            ("number.duplicate".to_string(), 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn date_range_follows_vietnam_days() {
+    let env = env_with_rows().await;
+    // 31 January in Hanoi: only a5 (23:30 +07); b0 (17:30 UTC) is already 1 February there.
+    let r = json_report(&env, "2026-01-31", "2026-01-31");
+    counts(&r["totals"], &[("total", 1), ("pending", 1)]);
+    let r = json_report(&env, "2026-02-01", "2026-02-01");
+    counts(&r["totals"], &[("total", 1), ("on_time", 1)]);
+    assert_eq!(r["totals"]["median_delay_ms"], 30_000);
+    // Both ends are included: 23:59 on 31 December and 00:00 on 1 March.
+    let r = json_report(&env, "2025-12-31", "2026-03-01");
+    counts(&r["totals"], &[("total", 15), ("early", 3), ("on_time", 3)]);
+    assert_eq!(r["months"].as_array().unwrap().len(), 4);
+    assert_eq!(r["months"][0]["month"], "2025-12");
+    // The incoming register is its own report.
+    let s = run_ok(
+        &env,
+        &[
+            "report",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+            "--direction",
+            "in",
+            "--json",
+        ],
+    );
+    let r: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(r["direction"], "in");
+    counts(&r["totals"], &[("total", 1), ("delivered", 1)]);
+    // An empty period is a report with zeros.
+    let r = json_report(&env, "2024-01-01", "2024-12-31");
+    counts(&r["totals"], &[("total", 0)]);
+    assert!(r["totals"]["median_delay_ms"].is_null());
+    assert_eq!(r["months"].as_array().unwrap().len(), 0);
+    // Bad usage exits 2.
+    let out = env.cli(&["report", "--from", "2026-03-01", "--to", "2026-02-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.cli(&["report", "--from", "1/2/2026"]);
+    assert_eq!(out.status.code(), Some(2));
+    // The default period (this year to today) runs.
+    run_ok(&env, &["report"]);
+}
+
+/// A minimal RFC 4180 reader (quoted fields, doubled quotes, CRLF records).
+fn parse_csv(s: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                c => field.push(c),
+            }
+        } else {
+            match c {
+                '"' => quoted = true,
+                ',' => row.push(std::mem::take(&mut field)),
+                '\r' => {
+                    assert_eq!(chars.next(), Some('\n'), "CRLF line ends");
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                }
+                c => field.push(c),
+            }
+        }
+    }
+    assert!(
+        field.is_empty() && row.is_empty(),
+        "last record ends with CRLF"
+    );
+    rows
+}
+
+#[tokio::test]
+async fn csv_rows_per_month_and_urgency() {
+    let env = env_with_rows().await;
+    let s = run_ok(
+        &env,
+        &[
+            "report",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-02-28",
+            "--format",
+            "csv",
+        ],
+    );
+    let rows = parse_csv(&s);
+    let header = &rows[0];
+    assert_eq!(header[0], "kind");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    let find = |kind: &str, month: &str, urgency: &str, rule: &str| -> &Vec<String> {
+        rows.iter()
+            .find(|r| {
+                r[0] == kind
+                    && r[col("month")] == month
+                    && r[col("urgency")] == urgency
+                    && r[col("rule")] == rule
+            })
+            .unwrap_or_else(|| panic!("no row {kind} {month} {urgency} {rule}"))
+    };
+    let kinds = |k: &str| rows.iter().filter(|r| r[0] == k).count();
+    assert_eq!(kinds("month_urgency"), 10);
+    assert_eq!(kinds("month"), 2);
+    assert_eq!(kinds("urgency"), 5);
+    assert_eq!(kinds("total"), 1);
+    assert_eq!(kinds("refusal"), 3);
+    let jan_thuong = find("month_urgency", "2026-01", "thuong", "");
+    assert_eq!(jan_thuong[col("urgency_name")], "Thường");
+    assert_eq!(jan_thuong[col("total")], "3");
+    assert_eq!(jan_thuong[col("early")], "1");
+    assert_eq!(jan_thuong[col("on_time")], "1");
+    assert_eq!(jan_thuong[col("late")], "0");
+    assert_eq!(jan_thuong[col("refused")], "1");
+    let feb_hoa_toc = find("month_urgency", "2026-02", "hoa-toc", "");
+    assert_eq!(feb_hoa_toc[col("urgency_name")], "Hỏa tốc");
+    assert_eq!(feb_hoa_toc[col("on_time")], "1");
+    let feb = find("month", "2026-02", "", "");
+    assert_eq!(feb[col("total")], "8");
+    assert_eq!(feb[col("median_delay_ms")], "240000");
+    let total = find("total", "", "", "");
+    assert_eq!(total[col("total")], "13");
+    assert_eq!(total[col("late")], "2");
+    assert_eq!(total[col("median_delay_ms")], "180000");
+    assert_eq!(
+        find("urgency", "", "khan", "")[col("median_delay_ms")],
+        "7200000"
+    );
+    // The hostile rule survives the quoting intact.
+    assert_eq!(find("refusal", "", "", HOSTILE)[col("refused")], "1");
+    assert_eq!(find("refusal", "", "", "secrecy.mat")[col("refused")], "2");
+}
+
+#[tokio::test]
+async fn text_names_levels_in_vietnamese_with_ascii() {
+    let env = env_with_rows().await;
+    let s = run_ok(
+        &env,
+        &["report", "--from", "2026-01-01", "--to", "2026-02-28"],
+    );
+    assert!(unicode_normalization::is_nfc(&s), "NFC output");
+    for level in [
+        "Thường (thuong)",
+        "Khẩn (khan)",
+        "Thượng khẩn (thuong-khan)",
+        "Hỏa tốc (hoa-toc)",
+        "Hỏa tốc hẹn giờ (hoa-toc-hen-gio)",
+    ] {
+        assert!(s.contains(level), "{level} in\n{s}");
+    }
+    let value = |label: &str| -> String {
+        s.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("{label} in\n{s}"))
+            .to_string()
+    };
+    assert_eq!(value("Tổng số văn bản (documents)"), "13");
+    assert_eq!(value("Trước hạn (early)"), "2");
+    assert_eq!(value("Đúng hạn (on-time)"), "2");
+    assert_eq!(value("Quá hạn (late)"), "2");
+    assert_eq!(value("Bị từ chối (refused)"), "4");
+    assert!(s.contains("3 min 00 s (180000 ms)"), "{s}");
+    assert!(s.contains("secrecy.mat"));
+    // --output writes the same report to a file.
+    let file = env.path().join("report.txt");
+    let printed = run_ok(
+        &env,
+        &[
+            "report",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-02-28",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(printed.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), s);
+}
+
+fn html_report(env: &Env) -> std::path::PathBuf {
+    let file = env.path().join("report.html");
+    run_ok(
+        env,
+        &[
+            "report",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-02-28",
+            "--format",
+            "html",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    file
+}
+
+#[tokio::test]
+async fn html_is_self_contained_and_escaped() {
+    let env = env_with_rows().await;
+    let page = std::fs::read_to_string(html_report(&env)).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"vi\">"));
+    assert!(page.contains("<meta charset=\"utf-8\">"));
+    assert!(unicode_normalization::is_nfc(&page));
+    // The hostile rule is text, never markup, in the chart and in the table.
+    assert!(!page.contains("<script"), "unescaped rule");
+    assert!(!page.contains(HOSTILE));
+    let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;, &quot;q&quot;";
+    assert!(
+        page.matches(escaped).count() >= 2,
+        "escaped rule in chart and table"
+    );
+    // Nothing to fetch: no scripts, links, images, fonts or external URLs.
+    for bad in [
+        "<link", "<img", "src=", "href=", "@import", "url(", "https:",
+    ] {
+        assert!(!page.contains(bad), "{bad} in the page");
+    }
+    let without_ns = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!without_ns.contains("http:"));
+    // Charts with titles, a legend, and a data table under each.
+    for id in [
+        "chart-months",
+        "chart-refusals",
+        "chart-median",
+        "chart-urgency-hoa-toc",
+    ] {
+        assert!(
+            page.contains(&format!("aria-labelledby=\"{id}-t {id}-d\"")),
+            "{id}"
+        );
+    }
+    assert!(
+        !page.contains("chart-urgency-hoa-toc-hen-gio"),
+        "no chart for an empty level"
+    );
+    assert!(page.matches("<figure>").count() <= page.matches("<table").count());
+    assert!(page.contains("Hỏa tốc (hoa-toc)"));
+    for colour in [
+        html::EARLY,
+        html::ON_TIME,
+        html::LATE,
+        html::REFUSED,
+        html::MEDIAN,
+    ] {
+        assert!(page.contains(&format!("fill=\"{colour}\"")), "{colour}");
+    }
+}
+
+fn rgb(hex: &str) -> [u8; 3] {
+    let h = hex.trim_start_matches('#');
+    let p = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).unwrap();
+    [p(0), p(2), p(4)]
+}
+
+/// Runs headless Chromium to screenshot `page` (`width` × `height`) into `png`.
+fn screenshot(page: &Path, png: &Path, profile: &Path, height: u32) {
+    let mut child = Command::new("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--force-color-profile=srgb",
+            "--force-device-scale-factor=1",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("--window-size=1280,{height}"))
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "chromium: {status:?}");
+            break;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn html_charts_render_in_headless_chromium() {
+    if !Path::new("/usr/bin/chromium").exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("/usr/bin/chromium is missing (apt-get install chromium): the screenshot test cannot run in CI");
+        }
+        eprintln!("skipped: /usr/bin/chromium is not installed (apt-get install chromium)");
+        return;
+    }
+    let env = env_with_rows().await;
+    let page = html_report(&env);
+    let png = env.path().join("report.png");
+    let profile = tempfile::tempdir().unwrap();
+    screenshot(&page, &png, profile.path(), 4000);
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    let pixels = &buf[..info.buffer_size()];
+    let count = |c: [u8; 3]| {
+        pixels
+            .chunks_exact(channels)
+            .filter(|p| p[..3] == c)
+            .count()
+    };
+    // Each series fills far more than its legend swatches (12×12 px each): the bars are
+    // there. February's late bar alone is about 300 × 45 px at this size.
+    for (name, colour) in [
+        ("early", html::EARLY),
+        ("on time", html::ON_TIME),
+        ("late", html::LATE),
+        ("refusals", html::REFUSED),
+        ("median delay", html::MEDIAN),
+    ] {
+        let n = count(rgb(colour));
+        assert!(
+            n > 5_000,
+            "{name} ({colour}): {n} pixels in {}",
+            png.display()
+        );
+    }
+}
