@@ -400,6 +400,68 @@ async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
     );
     assert_eq!(before.as_array().unwrap().len(), 0);
 
+    // The report's counts are the register's.
+    let report = cli_json(
+        &env,
+        &[
+            "report", "--from", &today, "--to", &today, "--format", "json",
+        ],
+    );
+    let totals = &report["totals"];
+    let count = |f: &dyn Fn(&Value) -> bool| out.iter().filter(|r| f(r)).count() as u64;
+    assert_eq!(totals["total"], 6, "{report}");
+    assert_eq!(totals["refused"], 2);
+    assert_eq!(totals["delivered"], 3);
+    assert_eq!(totals["partial"], 1);
+    assert_eq!(totals["dispatched"], 4);
+    for (key, t) in [("early", "early"), ("on_time", "on-time"), ("late", "late")] {
+        assert_eq!(
+            totals[key].as_u64().unwrap(),
+            count(&|r| r["timeliness"] == t),
+            "{key}: {report}"
+        );
+    }
+    assert_eq!(
+        totals["early"], 2,
+        "the normal and the partly failed document"
+    );
+    assert!(totals["late"].as_u64().unwrap() >= 1, "{report}");
+    let mut refusals: Vec<(String, u64)> = report["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap().to_string(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    refusals.sort();
+    assert_eq!(
+        refusals,
+        vec![
+            ("number.duplicate".to_string(), 1),
+            ("secrecy.mat".to_string(), 1)
+        ]
+    );
+    let incoming = cli_json(
+        &env,
+        &[
+            "report",
+            "--direction",
+            "in",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(incoming["totals"]["total"], 2, "{incoming}");
+    assert_eq!(incoming["totals"]["delivered"], 2, "{incoming}");
+
     // The human listing names the count; bad usage exits 2.
     let text = env.cli(&["register", "list", "--direction", "out"]);
     assert!(text.status.success());
