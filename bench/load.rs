@@ -4,7 +4,7 @@
 //! 250 to the upstream's acceptance.
 //!
 //!     cargo build --release && cargo run --release --example load -- [--connections 32]
-//!         [--messages 5000] [--size 100000] [--database-url postgres://...] [--listener relay|submission]
+//!         [--messages 5000] [--size 100000] [--database-url postgres://...] [--archive-days N]
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -21,6 +21,8 @@ struct Args {
     size: usize,
     database_url: Option<String>,
     binary: String,
+    /// `[register] archive_days`; None = the product's default.
+    archive_days: Option<u32>,
 }
 
 fn args() -> Args {
@@ -30,6 +32,7 @@ fn args() -> Args {
         size: 100_000,
         database_url: None,
         binary: "target/release/congvan".into(),
+        archive_days: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -41,6 +44,7 @@ fn args() -> Args {
             "--size" => a.size = val.parse().expect("--size BYTES"),
             "--database-url" => a.database_url = Some(val),
             "--binary" => a.binary = val,
+            "--archive-days" => a.archive_days = Some(val.parse().expect("--archive-days N")),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -119,9 +123,13 @@ async fn main() {
         "hostname = \"bench.gov.vn\"\ndata_dir = \"{d}\"\ndatabase_url = \"{db}\"\npolicy_dir = \"{d}/policies\"\n\
          [[listener]]\nrole = \"relay\"\nbind = \"127.0.0.1:{relay_port}\"\ntrusted_networks = [\"127.0.0.0/8\"]\n\
          [outbound]\nupstream = \"smtp://127.0.0.1:{}\"\ntls = \"none\"\n[inbound]\ndeliver_to = \"outbox:{d}/inbox\"\n\
-         [limits]\nmax_connections = 5000\n[queue]\nconcurrency = 32\n",
+         [limits]\nmax_connections = 5000\n[queue]\nconcurrency = 32\n{register}",
         sink.addr.port(),
-        d = d.display()
+        d = d.display(),
+        register = a
+            .archive_days
+            .map(|n| format!("[register]\narchive_days = {n}\n"))
+            .unwrap_or_default()
     );
     std::fs::write(d.join("congvan.toml"), cfg).unwrap();
     // The shipped policies, and a seal for the sender's domain (outgoing mail is signed).

@@ -403,21 +403,25 @@ impl Deliverer {
                 .exec(&txn)
                 .await?;
         }
-        crate::register::book::record_attempt(
-            &txn,
-            &crate::register::book::Attempt {
-                entry_id: &msg.id,
-                at: now,
-                recipients: updates
-                    .iter()
-                    .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
-                    .collect(),
-                seal: seal_used.as_ref().map(|(s, d)| (s.as_str(), d.as_str())),
-                deferred: reason.as_deref(),
-                archive: archive.clone(),
-            },
-        )
-        .await?;
+        if !msg.generated {
+            crate::register::book::record_attempt(
+                &txn,
+                &crate::register::book::Attempt {
+                    entry_id: &msg.id,
+                    accepted_at: msg.received_at,
+                    deadline_at: msg.deadline_at,
+                    at: now,
+                    recipients: updates
+                        .iter()
+                        .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
+                        .collect(),
+                    seal: seal_used.as_ref().map(|(s, d)| (s.as_str(), d.as_str())),
+                    deferred: reason.as_deref(),
+                    archive: archive.clone(),
+                },
+            )
+            .await?;
+        }
         txn.commit().await
     }
 

@@ -240,6 +240,10 @@ pub async fn set_state(
 /// One delivery attempt, as the register records it.
 pub struct Attempt<'a> {
     pub entry_id: &'a str,
+    /// When the document was accepted (the queue's `received_at`, the entry's `accepted_at`)
+    /// and its deadline: known to the caller, so not read back.
+    pub accepted_at: i64,
+    pub deadline_at: Option<i64>,
     pub at: i64,
     /// (address, recipient state after the attempt, the next hop's reply)
     pub recipients: Vec<(&'a str, &'a str, &'a str)>,
@@ -253,17 +257,9 @@ pub struct Attempt<'a> {
 
 /// Records an attempt; when no recipient is left pending, settles the entry: delivered,
 /// partial or failed, with the dispatch time, the delay and the timeliness.
+/// The gateway's own mail has no entry: the caller does not call this for it.
 pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Result<(), DbErr> {
-    let Some((accepted_at, deadline_at)) = entry::Entity::find_by_id(a.entry_id)
-        .select_only()
-        .column(entry::Column::AcceptedAt)
-        .column(entry::Column::DeadlineAt)
-        .into_tuple::<(i64, Option<i64>)>()
-        .one(db)
-        .await?
-    else {
-        return Ok(());
-    };
+    let (accepted_at, deadline_at) = (a.accepted_at, a.deadline_at);
     for (address, st, reply) in &a.recipients {
         let mut update = rr::Entity::update_many()
             .col_expr(rr::Column::State, Expr::value(*st))
