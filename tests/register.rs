@@ -462,6 +462,22 @@ async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
     assert_eq!(incoming["totals"]["total"], 2, "{incoming}");
     assert_eq!(incoming["totals"]["delivered"], 2, "{incoming}");
 
+    // A limit keeps the newest; the JSON stays an array and the count goes to stderr.
+    let limited = env.cli(&[
+        "register",
+        "list",
+        "--direction",
+        "out",
+        "--limit",
+        "2",
+        "--json",
+    ]);
+    assert!(limited.status.success());
+    let rows: Value = serde_json::from_slice(&limited.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["id"], out[0]["id"], "newest first");
+    assert!(String::from_utf8_lossy(&limited.stderr).contains("2 of 6 entries"));
+
     // The human listing names the count; bad usage exits 2.
     let text = env.cli(&["register", "list", "--direction", "out"]);
     assert!(text.status.success());

@@ -183,17 +183,24 @@ async fn list(
     drop(rows);
     if json {
         out.write_all(b"\n]\n").map_err(io_failure)?;
-        out.flush().map_err(io_failure)?;
-    } else {
-        out.flush().map_err(io_failure)?;
-        drop(out);
-        match limit {
-            Some(l) if shown == l => {
-                let total = query::count(db, filter).await.map_err(Failure::refused)?;
-                println!("{shown} of {total} entries, newest first (--limit N or --all for more)");
-            }
-            _ => println!("{shown} entries"),
+    }
+    out.flush().map_err(io_failure)?;
+    drop(out);
+    // The count goes to the terminal's reader: after the table, or on standard error so the
+    // JSON stays a plain array, and only when the limit cut the listing short.
+    let summary = match limit {
+        Some(l) if shown == l => {
+            let total = query::count(db, filter).await.map_err(Failure::refused)?;
+            Some(format!(
+                "{shown} of {total} entries, newest first (--limit N or --all for more)"
+            ))
         }
+        _ => (!json).then(|| format!("{shown} entries")),
+    };
+    match (summary, json) {
+        (Some(s), false) => println!("{s}"),
+        (Some(s), true) => eprintln!("congvan register list: {s}"),
+        (None, _) => {}
     }
     Ok(())
 }
