@@ -285,6 +285,9 @@ pub struct QueueConfig {
     pub concurrency: usize,
     /// How often the deadline monitor looks at undelivered documents.
     pub monitor_interval_secs: u64,
+    /// A message still deferred this long after acceptance gets one "delayed" DSN to its
+    /// sender (RFC 3461: unless NOTIFY excludes DELAY); 0 sends none. Fractions allowed.
+    pub delay_notice_hours: f64,
 }
 
 impl Default for QueueConfig {
@@ -295,6 +298,7 @@ impl Default for QueueConfig {
             max_lifetime_hours: 120,
             concurrency: 16,
             monitor_interval_secs: 30,
+            delay_notice_hours: 4.0,
         }
     }
 }

@@ -435,3 +435,50 @@ async fn hold_release_and_delete_from_the_cli() {
     assert_eq!(out.status.code(), Some(1));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_deferral_tells_the_sender_once_unless_notify_excludes_delay() {
+    let port = free_port();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{port}")),
+        // 1.8 s: the first retries (1–2 s apart) find the message old enough.
+        extra: "delay_notice_hours = 0.0005\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
+    c.expect(&format!("MAIL FROM:<{CLERK_ADDR}> ENVID=KH-07"), 250)
+        .await;
+    c.expect("RCPT TO:<a@hanoi.gov.vn>", 250).await;
+    c.expect("RCPT TO:<b@hanoi.gov.vn> NOTIFY=FAILURE", 250)
+        .await;
+    c.expect("DATA", 354).await;
+    c.send(format!("From: {CLERK_ADDR}\r\nSubject: KH 07\r\n\r\nx\r\n.\r\n").as_bytes())
+        .await;
+    let (code, t) = c.reply().await;
+    assert_eq!(code, 250, "{t}");
+    let id = t.split_whitespace().last().unwrap().to_string();
+    c.expect("QUIT", 221).await;
+
+    let files = wait_files(&env.inbox(), 1, 20).await;
+    assert_eq!(files.len(), 1, "one delay notice");
+    let dsn = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(envelope_of(&files[0])["sender"], "", "null return path");
+    assert!(dsn.contains("Action: delayed"), "{dsn}");
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; a@hanoi.gov.vn"),
+        "{dsn}"
+    );
+    assert!(
+        !dsn.contains("b@hanoi.gov.vn"),
+        "NOTIFY=FAILURE excludes the delay notice: {dsn}"
+    );
+    assert!(dsn.contains("Original-Envelope-Id: KH-07"), "{dsn}");
+    // Still deferred, and told only once however many retries follow.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(eml_files(&env.inbox()).len(), 1, "only one delay notice");
+    let e = wait_queue_state(&env, &id, "deferred").await;
+    assert_eq!(e["id"], id.as_str());
+    gw.stop().await;
+}

@@ -152,6 +152,28 @@ impl Deliverer {
             updates.push((r.id, r.address.as_str(), st, reply));
         }
 
+        // A long deferral: the sender hears once that the message is delayed (RFC 3464).
+        let delay_notice = if temp_reason.is_some() && self.delay_notice_due(msg, now) {
+            let allows_delay = |n: i32| n == 0 || (n & smtp_proto::RCPT_NOTIFY_DELAY as i32) != 0;
+            Some(
+                outcomes
+                    .iter()
+                    .filter_map(|(r, o)| match o {
+                        Outcome::TempFail(s) if allows_delay(r.notify) => Some(DsnRecipient {
+                            address: r.address.clone(),
+                            orcpt: r.orcpt.clone(),
+                            action: Action::Delayed,
+                            status: dsn::status_of(s, "4.0.0"),
+                            diagnostic: Some(s.clone()),
+                        }),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            None
+        };
+
         let attempts = msg.attempts + 1;
         let (next_state, reason, next_at) = match &temp_reason {
             Some(reason) => {
@@ -187,6 +209,7 @@ impl Deliverer {
                     attempts,
                     &seal_used,
                     &archive,
+                    delay_notice.is_some(),
                     now,
                 )
                 .await
@@ -203,6 +226,10 @@ impl Deliverer {
 
         self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
             .await;
+        if let Some(list) = delay_notice.filter(|l| !l.is_empty()) {
+            tracing::info!(queue_id = %msg.id, rcpts = list.len(), "delayed: telling the sender");
+            self.enqueue_notice(msg, list, &content).await;
+        }
         if temp_reason.is_none() {
             let _ = tokio::fs::remove_file(&path).await;
         }
@@ -381,9 +408,17 @@ impl Deliverer {
         attempts: i32,
         seal_used: &Option<(String, String)>,
         archive: &Option<(String, i64)>,
+        delay_notified: bool,
         now: i64,
     ) -> Result<(), DbErr> {
         let txn = self.db().begin().await?;
+        if delay_notified {
+            message::Entity::update_many()
+                .col_expr(message::Column::DelayNotifiedAt, Expr::value(now))
+                .filter(message::Column::Id.eq(&msg.id))
+                .exec(&txn)
+                .await?;
+        }
         for (id, _, st, reply) in updates {
             recipient::Entity::update_many()
                 .col_expr(recipient::Column::State, Expr::value(*st))
@@ -423,6 +458,17 @@ impl Deliverer {
             .await?;
         }
         txn.commit().await
+    }
+
+    /// Whether a deferred message is due its one "delayed" notice: old enough, not yet told,
+    /// and with a sender to tell (not the gateway's own mail, not the null sender).
+    fn delay_notice_due(&self, msg: &message::Model, now: i64) -> bool {
+        let after = (self.config.queue.delay_notice_hours.max(0.0) * 3_600_000.0) as i64;
+        after > 0
+            && msg.delay_notified_at.is_none()
+            && !msg.generated
+            && !msg.sender.is_empty()
+            && now - msg.received_at >= after
     }
 
     /// Keeps a copy of an outgoing document as it was delivered (`[register] archive_days`).

@@ -383,6 +383,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             signed_at: Set(None),
             warned_at: Set(None),
             violated_at: Set(None),
+            delay_notified_at: Set(None),
             smime_result: Set(m.smime.as_ref().map(|v| v.result.clone())),
             smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
             smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),

@@ -198,6 +198,7 @@ mod tests {
             signed_at: None,
             warned_at: None,
             violated_at: None,
+            delay_notified_at: None,
             smime_result: None,
             smime_signer: None,
             smime_reason: None,

@@ -75,6 +75,8 @@ pub mod message {
         pub warned_at: Option<i64>,
         /// When the deadline passed with the document still undelivered (a violation).
         pub violated_at: Option<i64>,
+        /// When the sender was sent a "delayed" DSN for a long deferral (once per message).
+        pub delay_notified_at: Option<i64>,
         /// S/MIME verification of an incoming message: the RFC 7281 result, the signer's
         /// address, and the reason when not `pass`.
         pub smime_result: Option<String>,

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006Register),
             Box::new(M0007Audit),
             Box::new(M0008ReportIndexes),
+            Box::new(M0009DelayNotice),
         ]
     }
 }
@@ -877,6 +878,40 @@ impl MigrationTrait for M0008ReportIndexes {
             m.drop_index(Index::drop().name(name).if_exists().to_owned())
                 .await?;
         }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum MessageDelay {
+    #[sea_orm(iden = "message")]
+    Table,
+    DelayNotifiedAt,
+}
+
+/// When the sender was told that a message is delayed (RFC 3464 `Action: delayed`), so the
+/// notice goes once.
+struct M0009DelayNotice;
+
+impl MigrationName for M0009DelayNotice {
+    fn name(&self) -> &str {
+        "m0009_delay_notice"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009DelayNotice {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(MessageDelay::Table)
+                .add_column(big_integer_null(MessageDelay::DelayNotifiedAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
         Ok(())
     }
 }
