@@ -340,6 +340,10 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Time allowed for a TLS handshake (implicit TLS and STARTTLS).
     pub tls_handshake_secs: u64,
+    /// Memory all sessions together may hold for messages being received (MiB). A message
+    /// that would go over it is read to its end, discarded and refused with 452 4.3.1, so a
+    /// burst of large messages cannot exhaust the machine; 0 means no limit.
+    pub max_data_memory_mb: usize,
 }
 
 impl Default for Limits {
@@ -355,6 +359,7 @@ impl Default for Limits {
             max_connections: 1000,
             max_connections_per_ip: 50,
             tls_handshake_secs: 30,
+            max_data_memory_mb: 1024,
         }
     }
 }

@@ -307,3 +307,53 @@ async fn one_address_cannot_take_every_session() {
     assert_eq!(d.reply().await.0, 220);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_shared_memory_budget_gets_452_and_the_session_goes_on() {
+    let env = Env::new(Setup {
+        extra: "[limits]\nmax_data_memory_mb = 1\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let body = |lines: usize| {
+        let mut m = Vec::new();
+        for _ in 0..lines {
+            m.extend_from_slice(&[b'x'; 998]);
+            m.extend_from_slice(b"\r\n");
+        }
+        m
+    };
+    // Session A is in the middle of a 700 KB message: it holds that much of the 1 MiB budget.
+    let mut a = relay_client(&gw).await;
+    a.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    a.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    a.expect("DATA", 354).await;
+    a.send(b"From: a@dev.gov.vn\r\nSubject: first\r\n\r\n")
+        .await;
+    a.send(&body(700)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Session B's 700 KB message does not fit beside it: refused for now, read to its end.
+    let mut b = relay_client(&gw).await;
+    b.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    b.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    b.expect("DATA", 354).await;
+    let mut msg = b"From: a@dev.gov.vn\r\nSubject: second\r\n\r\n".to_vec();
+    msg.extend_from_slice(&body(700));
+    msg.extend_from_slice(b".\r\n");
+    b.send(&msg).await;
+    let (code, t) = b.reply().await;
+    assert_eq!(code, 452, "{t}");
+    assert!(t.starts_with("452 4.3.1 "), "{t}");
+    // A finishes and is accepted; then B, in sync, sends again and now fits.
+    a.send(b".\r\n").await;
+    let (code, t) = a.reply().await;
+    assert_eq!(code, 250, "{t}");
+    b.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    b.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    b.expect("DATA", 354).await;
+    b.send(&msg).await;
+    let (code, t) = b.reply().await;
+    assert_eq!(code, 250, "{t}");
+    gw.stop().await;
+}

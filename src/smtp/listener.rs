@@ -29,6 +29,9 @@ pub struct ServerCtx {
     pub sessions: Arc<Semaphore>,
     /// Open sessions per client address.
     pub per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+    /// Memory for messages being received, shared by all sessions (`[limits]
+    /// max_data_memory_mb`); `None` without a limit.
+    pub data_budget: Option<super::reader::DataBudget>,
 }
 
 /// Holds one of a client address's session slots; released on drop.

@@ -27,7 +27,21 @@ pub enum DataOutcome {
     BareLf,
     /// Larger than the limit; read to the real end and discarded.
     TooBig,
+    /// The gateway's memory budget for messages being received was spent; read to the real
+    /// end and discarded (a temporary refusal: the client tries again later).
+    OverBudget,
 }
+
+/// The memory all sessions together may hold for messages being received, in units of
+/// [`BUDGET_UNIT`] bytes. Each session takes units as its message grows and gives them back
+/// when the message has been handled.
+pub type DataBudget = std::sync::Arc<tokio::sync::Semaphore>;
+
+/// Bytes per permit of a [`DataBudget`].
+pub const BUDGET_UNIT: usize = 64 * 1024;
+
+/// What a session holds of the budget while it keeps a message in memory.
+pub type BudgetHold = Option<tokio::sync::OwnedSemaphorePermit>;
 
 /// A buffered reader whose pending bytes can be dropped (after STARTTLS).
 pub struct SmtpReader {
@@ -128,18 +142,23 @@ impl SmtpReader {
 
     /// Reads DATA up to `<CRLF>.<CRLF>` (the CRLF before the dot being the previous line's
     /// end, or DATA's start), undoing dot-stuffing. Keeps at most `max` bytes in memory.
+    /// With a `budget`, the bytes kept are taken from it as they arrive; the hold returned
+    /// beside the message gives them back when dropped.
     pub async fn read_data<R: AsyncRead + Unpin>(
         &mut self,
         r: &mut R,
         max: usize,
         idle: Duration,
-    ) -> io::Result<Option<DataOutcome>> {
+        budget: Option<&DataBudget>,
+    ) -> io::Result<Option<(DataOutcome, BudgetHold)>> {
         let mut d = DataDecoder::new(max);
+        d.budget = budget.cloned();
         loop {
             let (consumed, done) = d.feed(&self.buf[self.start..]);
             self.start += consumed;
             if done {
-                return Ok(Some(d.finish()));
+                let hold = d.hold.take();
+                return Ok(Some((d.finish(), hold)));
             }
             if self.fill(r, idle).await? == 0 {
                 return Ok(None);
@@ -164,6 +183,10 @@ pub struct DataDecoder {
     max: usize,
     bare: bool,
     too_big: bool,
+    over_budget: bool,
+    budget: Option<DataBudget>,
+    /// Units of the budget taken so far.
+    hold: BudgetHold,
 }
 
 impl DataDecoder {
@@ -174,20 +197,54 @@ impl DataDecoder {
             max,
             bare: false,
             too_big: false,
+            over_budget: false,
+            budget: None,
+            hold: None,
         }
     }
 
     fn keep(&self) -> bool {
-        !self.bare && !self.too_big
+        !self.bare && !self.too_big && !self.over_budget
+    }
+
+    /// Takes budget units to cover `len` bytes; false when the budget has none left.
+    fn reserve(&mut self, len: usize) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        let held = self.hold.as_ref().map_or(0, |h| h.num_permits());
+        let needed = len.div_ceil(BUDGET_UNIT);
+        if needed <= held {
+            return true;
+        }
+        let Ok(more) = budget
+            .clone()
+            .try_acquire_many_owned((needed - held) as u32)
+        else {
+            return false;
+        };
+        match &mut self.hold {
+            Some(h) => h.merge(more),
+            None => self.hold = Some(more),
+        }
+        true
     }
 
     fn push(&mut self, bytes: &[u8]) {
         if !self.keep() {
             return;
         }
-        if self.out.len() + bytes.len() > self.max {
+        let len = self.out.len() + bytes.len();
+        if len > self.max {
             self.too_big = true;
             self.out = Vec::new();
+            self.hold = None;
+            return;
+        }
+        if !self.reserve(len) {
+            self.over_budget = true;
+            self.out = Vec::new();
+            self.hold = None;
             return;
         }
         self.out.extend_from_slice(bytes);
@@ -196,6 +253,7 @@ impl DataDecoder {
     fn mark_bare(&mut self) {
         self.bare = true;
         self.out = Vec::new();
+        self.hold = None;
     }
 
     /// Consumes bytes; returns how many were used and whether the end was reached.
@@ -294,6 +352,8 @@ impl DataDecoder {
             DataOutcome::BareLf
         } else if self.too_big {
             DataOutcome::TooBig
+        } else if self.over_budget {
+            DataOutcome::OverBudget
         } else {
             DataOutcome::Ok(self.out)
         }
@@ -308,6 +368,59 @@ mod tests {
         let mut d = DataDecoder::new(1 << 20);
         let (n, done) = d.feed(input);
         (done.then(|| d.finish()), n)
+    }
+
+    /// A message of `lines` lines of 1,000 bytes, ended.
+    fn message(lines: usize) -> Vec<u8> {
+        let mut m = Vec::new();
+        for _ in 0..lines {
+            m.extend_from_slice(&[b'a'; 998]);
+            m.extend_from_slice(b"\r\n");
+        }
+        m.extend_from_slice(b".\r\n");
+        m
+    }
+
+    #[tokio::test]
+    async fn the_memory_budget_is_shared_and_given_back() {
+        // Three units (192 KiB) for every session together.
+        let budget: DataBudget = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
+        let mut reader = SmtpReader::new();
+        let mut first: &[u8] = &message(100);
+        let (outcome, hold) = reader
+            .read_data(&mut first, 1 << 20, Duration::from_secs(5), Some(&budget))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(outcome, DataOutcome::Ok(ref m) if m.len() == 100_000));
+        assert_eq!(hold.as_ref().map(|h| h.num_permits()), Some(2));
+        assert_eq!(budget.available_permits(), 1);
+        // A second message while the first is held: over budget, read to its end.
+        let mut reader = SmtpReader::new();
+        let mut second: &[u8] = &[message(100), b"NOOP\r\n".to_vec()].concat();
+        let (outcome, over) = reader
+            .read_data(&mut second, 1 << 20, Duration::from_secs(5), Some(&budget))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, DataOutcome::OverBudget);
+        assert!(over.is_none());
+        assert_eq!(
+            budget.available_permits(),
+            1,
+            "nothing kept by the refused one"
+        );
+        let line = reader
+            .read_line(&mut second, 512, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&line, Line::Ok(l) if l == b"NOOP\r\n"),
+            "in sync after it"
+        );
+        // Once the first message has been handled, its units come back.
+        drop(hold);
+        assert_eq!(budget.available_permits(), 3);
     }
 
     fn decode_bytewise(input: &[u8]) -> Option<DataOutcome> {

@@ -751,7 +751,13 @@ impl Session {
         self.flush().await?;
         let max = self.ctx.config.max_message_size as usize;
         let idle = self.ctx.config.limits.idle_timeout();
-        let outcome = match self.reader.read_data(&mut self.stream, max, idle).await {
+        let budget = self.ctx.data_budget.as_ref();
+        // `_held` keeps the message's share of the memory budget until it has been handled.
+        let (outcome, _held) = match self
+            .reader
+            .read_data(&mut self.stream, max, idle, budget)
+            .await
+        {
             Ok(Some(o)) => o,
             Ok(None) => return Ok(Next::Close),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -776,6 +782,15 @@ impl Session {
                 format!("Message size exceeds fixed maximum message size ({max} bytes)"),
             )
             .vi("Thư vượt quá kích thước cho phép"),
+            DataOutcome::OverBudget => {
+                tracing::warn!(peer = %self.peer, sender = %tx.sender, "message refused for now: the memory budget for messages being received is spent ([limits] max_data_memory_mb)");
+                Reply::new(
+                    452,
+                    "4.3.1",
+                    "Insufficient system storage: too many messages are being received at once, try again later",
+                )
+                .vi("Hệ thống đang nhận quá nhiều thư, vui lòng gửi lại sau")
+            }
             DataOutcome::Ok(data) => self.accept(tx, data).await,
         };
         self.push(&reply);
