@@ -42,3 +42,23 @@ pub fn read_password_file(path: &std::path::Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;
     Ok(text.lines().next().unwrap_or("").to_string())
 }
+
+/// Text from a message, a peer or the database made safe for a terminal: control
+/// characters (escape sequences, line breaks, carriage returns) are shown as `\u{1b}` and so
+/// on, so a subject or a reply cannot rewrite the screen or forge a table row.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}

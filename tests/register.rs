@@ -495,3 +495,126 @@ async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
     assert_eq!(missing.status.code(), Some(1), "{missing:?}");
     gw.stop().await;
 }
+
+/// `register show ID --json`, once `ready` holds for it.
+async fn shown_when(env: &Env, id: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let v = cli_json(env, &["register", "show", id, "--json"]);
+        if ready(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{id}: {}",
+        cli_json(env, &["register", "show", id, "--json"])
+    );
+}
+
+fn handover<'a>(v: &'a Value, address: &str) -> &'a Value {
+    v["handover"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["address"] == address)
+        .unwrap()
+}
+
+fn ms(rfc3339: &Value) -> i64 {
+    let t = time::OffsetDateTime::parse(
+        rfc3339.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Retries a queue command while the scheduler has the message in flight.
+async fn queue_cmd(env: &Env, verb: &str, id: &str) {
+    for _ in 0..100 {
+        if env.cli(&["queue", verb, id]).status.success() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("queue {verb} {id} never succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_deletions_and_partial_deliveries_keep_the_dispatch_time_of_the_delivery() {
+    let port = free_port();
+    let sink = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig {
+            reject: vec![("b@hanoi.gov.vn".into(), "451 4.2.0 mailbox busy".into())],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{port}")),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let rcpts = ["a@hanoi.gov.vn", "b@hanoi.gov.vn"];
+    let (code, t) = submit(&gw, &env, &rcpts, "Subject: X\r\n").await;
+    assert_eq!(code, 250, "{t}");
+    let x = queued_id(&t);
+    let (code, t) = submit(&gw, &env, &rcpts, "Subject: Y\r\n").await;
+    assert_eq!(code, 250, "{t}");
+    let y = queued_id(&t);
+    let a_delivered = |v: &Value| handover(v, "a@hanoi.gov.vn")["state"] == "delivered";
+    let first_x = shown_when(&env, &x, a_delivered).await;
+    let first_y = shown_when(&env, &y, a_delivered).await;
+    assert_eq!(first_x["state"], "pending", "b is still waiting: {first_x}");
+    assert!(first_x["sent_at"].is_null());
+
+    // Hold and release show in the register.
+    queue_cmd(&env, "hold", &y).await;
+    let held = cli_json(&env, &["register", "show", &y, "--json"]);
+    assert_eq!(held["state"], "held", "{held}");
+    assert_eq!(held["reason"], "held by administrator");
+    queue_cmd(&env, "release", &y).await;
+    assert_ne!(
+        cli_json(&env, &["register", "show", &y, "--json"])["state"],
+        "held"
+    );
+    // Deleted after a partial delivery: still dispatched to a, at a's delivery time.
+    queue_cmd(&env, "delete", &y).await;
+    let deleted = cli_json(&env, &["register", "show", &y, "--json"]);
+    assert_eq!(deleted["state"], "partial", "{deleted}");
+    let a_at = &handover(&first_y, "a@hanoi.gov.vn")["at"];
+    assert_eq!(ms(&deleted["sent_at"]), ms(a_at), "{deleted}");
+    assert_eq!(deleted["timeliness"], "early");
+    let b = handover(&deleted, "b@hanoi.gov.vn");
+    assert_eq!(b["state"], "failed");
+    assert!(b["reply"].as_str().unwrap().contains("deleted"), "{b}");
+
+    // b now fails for good, a while after a was delivered: the dispatch time stays a's.
+    sink.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _sink = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig {
+            reject: vec![("b@hanoi.gov.vn".into(), "550 5.1.1 no such user".into())],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let settled = shown_when(&env, &x, |v| v["state"] != "pending").await;
+    assert_eq!(settled["state"], "partial", "{settled}");
+    let a_at = ms(&handover(&first_x, "a@hanoi.gov.vn")["at"]);
+    let b_at = ms(&handover(&settled, "b@hanoi.gov.vn")["at"]);
+    assert!(b_at >= a_at + 1000, "b failed later: {settled}");
+    assert_eq!(ms(&settled["sent_at"]), a_at, "{settled}");
+    assert_eq!(
+        settled["delay_seconds"].as_i64().unwrap(),
+        (a_at - ms(&settled["accepted_at"])) / 1000
+    );
+    // The seal named is the one of the attempt that delivered to a.
+    assert_eq!(settled["seal_digest"], first_x["seal_digest"], "{settled}");
+    gw.stop().await;
+}

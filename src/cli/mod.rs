@@ -139,8 +139,18 @@ async fn serve(cli: &Cli, dev: bool) -> CliResult {
         .map_err(|e| Failure::refused(format!("congvan serve: {e}")))
 }
 
-/// Prints rows as an aligned table.
+/// Prints rows as an aligned table. Cells come from messages, peers and the database:
+/// control characters are escaped (see [`crate::util::printable`]).
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::util::printable(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

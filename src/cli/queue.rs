@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
 use crate::queue::admin;
+use crate::util::printable;
 
 #[derive(Subcommand, Debug)]
 pub enum QueueCmd {
@@ -92,14 +93,18 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                 println!("direction:   {}", e.direction);
                 println!("state:       {}", e.state);
                 if let Some(r) = &e.reason {
-                    println!("reason:      {r}");
+                    println!("reason:      {}", printable(r));
                 }
                 println!(
                     "sender:      {}",
-                    if e.sender.is_empty() { "<>" } else { &e.sender }
+                    if e.sender.is_empty() {
+                        "<>".into()
+                    } else {
+                        printable(&e.sender)
+                    }
                 );
-                println!("from:        {}", d.header_from);
-                println!("subject:     {}", e.subject);
+                println!("from:        {}", printable(&d.header_from));
+                println!("subject:     {}", printable(&e.subject));
                 let u = crate::policy::Urgency::parse(&e.urgency).unwrap_or_default();
                 let s = crate::policy::Secrecy::parse(&d.secrecy).unwrap_or_default();
                 println!("urgency:     {} ({})", u.vietnamese(), u.ascii());
@@ -111,19 +116,20 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                     e.received_at, d.listener, d.client_ip
                 );
                 if let Some(a) = &d.account {
-                    println!("account:     {a}");
+                    println!("account:     {}", printable(a));
                 }
                 println!("attempts:    {}", e.attempts);
                 if let Some(r) = &d.smime_result {
                     println!(
-                        "s/mime:      {r}{}{}",
+                        "s/mime:      {}{}{}",
+                        printable(r),
                         d.smime_signer
                             .as_ref()
-                            .map(|s| format!(" signer {s}"))
+                            .map(|s| format!(" signer {}", printable(s)))
                             .unwrap_or_default(),
                         d.smime_reason
                             .as_ref()
-                            .map(|s| format!(" ({s})"))
+                            .map(|s| format!(" ({})", printable(s)))
                             .unwrap_or_default()
                     );
                 }
@@ -131,12 +137,12 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                 for r in &d.recipient_details {
                     println!(
                         "  {} [{}] {}{}",
-                        r.address,
+                        printable(&r.address),
                         r.route,
                         r.state,
                         r.last_reply
                             .as_ref()
-                            .map(|x| format!(": {x}"))
+                            .map(|x| format!(": {}", printable(x)))
                             .unwrap_or_default()
                     );
                 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
 use crate::queue::Direction;
 use crate::register::query::{self, EntryView, Filter, RecipientView};
+use crate::util::printable;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DirectionArg {
@@ -36,13 +37,13 @@ pub enum RegisterCmd {
         /// Only entries in this state: pending, held, delivered, partial, failed, refused, deleted.
         #[arg(long)]
         state: Option<String>,
-        /// At most this many entries (default 100).
-        #[arg(long, default_value_t = 100, conflicts_with = "all")]
-        limit: u64,
-        /// Every matching entry.
+        /// At most this many entries, newest first (the table's default: 100).
+        #[arg(long, conflicts_with = "all")]
+        limit: Option<u64>,
+        /// Every matching entry (the default with --json).
         #[arg(long)]
         all: bool,
-        /// A JSON array of entries.
+        /// A JSON array of every matching entry (or the newest --limit N), streamed.
         #[arg(long)]
         json: bool,
     },
@@ -106,7 +107,15 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             };
             let cfg = load_config(cli)?;
             let db = open_db(&cfg).await?;
-            list(&db, &filter, (!*all).then_some(*limit), *json).await
+            // A script reading JSON gets the whole register unless it asks for less; a person
+            // at a terminal gets the newest hundred and the count.
+            let limit = match (*all, *limit, *json) {
+                (true, _, _) => None,
+                (false, Some(n), _) => Some(n),
+                (false, None, true) => None,
+                (false, None, false) => Some(100),
+            };
+            list(&db, &filter, limit, *json).await
         }
         RegisterCmd::Show { id, json } => {
             let cfg = load_config(cli)?;
@@ -165,16 +174,16 @@ async fn list(
                 "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  {}",
                 e.id,
                 local_time(&e.accepted_at),
-                e.number.as_deref().unwrap_or("-"),
+                printable(e.number.as_deref().unwrap_or("-")),
                 level_name(&e.urgency),
                 e.state,
                 e.timeliness.as_deref().unwrap_or("-"),
-                if e.from.is_empty() {
+                printable(if e.from.is_empty() {
                     &e.sender
                 } else {
                     &e.from
-                },
-                e.subject
+                }),
+                printable(&e.subject)
             )
             .map_err(io_failure)?;
         }
@@ -245,11 +254,11 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
     } else {
         "outgoing (văn bản đi)"
     };
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let opt = |v: &Option<String>| printable(v.as_deref().unwrap_or("-")).into_owned();
     println!("id:            {}", e.id);
     println!("register:      {register}");
     println!("number:        {}", opt(&e.number));
-    println!("subject:       {}", e.subject);
+    println!("subject:       {}", printable(&e.subject));
     println!("state:         {}", e.state);
     if let Some(t) = e
         .timeliness
@@ -259,10 +268,10 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
         println!("on time:       {} ({})", t.vi(), t.as_str());
     }
     if let Some(r) = &e.rule {
-        println!("rule:          {r}");
+        println!("rule:          {}", printable(r));
     }
     if let Some(r) = &e.reason {
-        println!("reason:        {r}");
+        println!("reason:        {}", printable(r));
     }
     println!("urgency:       {}", level_name(&e.urgency));
     println!("secrecy:       {} ({})", s.vietnamese(), s.ascii());
@@ -279,9 +288,13 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
     );
     println!(
         "sender:        {}",
-        if e.sender.is_empty() { "<>" } else { &e.sender }
+        if e.sender.is_empty() {
+            "<>".into()
+        } else {
+            printable(&e.sender)
+        }
     );
-    println!("from:          {}", e.from);
+    println!("from:          {}", printable(&e.from));
     if let Some(d) = &e.deadline {
         println!("deadline:      {}", local_time(d));
     }
@@ -293,14 +306,15 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
     }
     if let Some(r) = &e.smime_result {
         println!(
-            "s/mime:        {r}{}{}",
+            "s/mime:        {}{}{}",
+            printable(r),
             e.smime_signer
                 .as_ref()
-                .map(|s| format!(" signer {s}"))
+                .map(|s| format!(" signer {}", printable(s)))
                 .unwrap_or_default(),
             e.smime_reason
                 .as_ref()
-                .map(|s| format!(" ({s})"))
+                .map(|s| format!(" ({})", printable(s)))
                 .unwrap_or_default()
         );
     }
@@ -312,12 +326,12 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
         );
     }
     if let Some(p) = &e.archive_path {
-        println!("archived copy: {p}");
+        println!("archived copy: {}", printable(p));
     }
     if rcpts.is_empty() {
         println!(
             "recipients:    {} (not handed over)",
-            e.recipients.join(", ")
+            printable(&e.recipients.join(", "))
         );
         return Ok(());
     }

@@ -365,11 +365,12 @@ pub async fn delete(
         .exec(&txn)
         .await?
         .rows_affected;
-    crate::register::book::set_state(
+    crate::register::book::record_deleted(
         &txn,
         id,
-        crate::register::state::DELETED,
-        Some("deleted from the queue by an administrator"),
+        before.received_at,
+        before.deadline_at,
+        "deleted from the queue by an administrator",
     )
     .await?;
     let mut details = audit_details(&before);

@@ -67,9 +67,7 @@ impl Deliverer {
             Err(e) => {
                 let reason = format!("spool file {} unreadable: {e}", path.display());
                 tracing::error!(queue_id = %msg.id, %reason, "holding message");
-                return self
-                    .set_state(&msg.id, state::HELD, Some(reason), now_ms(), msg.attempts)
-                    .await;
+                return self.hold(msg, &reason).await;
             }
         };
         let (content, seal_used) = match self.seal(msg, &rcpts, content).await? {
@@ -319,36 +317,24 @@ impl Deliverer {
         }
     }
 
-    /// Holds a message that cannot be sealed, tells the administrator (log) and sends the
-    /// sender a delay notice.
-    async fn hold_unsigned(
-        &self,
-        msg: &message::Model,
-        rcpts: &[recipient::Model],
-        reason: String,
-    ) -> Result<Sealed, DbErr> {
-        tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
-        let txn = self.db().begin().await?;
+    /// Holds a message the daemon cannot deliver: the queue, the register and the audit log
+    /// change in one transaction, so no hold goes unrecorded.
+    async fn hold(&self, msg: &message::Model, reason: &str) -> Result<(), DbErr> {
+        use crate::register::audit;
+        let txn = audit::begin(self.db()).await?;
         set_state(
             &txn,
             &msg.id,
             state::HELD,
-            Some(reason.clone()),
+            Some(reason.to_string()),
             now_ms(),
             msg.attempts,
         )
         .await?;
-        crate::register::book::set_state(
+        crate::register::book::set_state(&txn, &msg.id, crate::register::state::HELD, Some(reason))
+            .await?;
+        audit::append(
             &txn,
-            &msg.id,
-            crate::register::state::HELD,
-            Some(&reason),
-        )
-        .await?;
-        txn.commit().await?;
-        use crate::register::audit;
-        audit::record_or_log(
-            self.db(),
             &audit::Event::new(
                 "daemon",
                 audit::Action::QueueHold,
@@ -361,7 +347,20 @@ impl Deliverer {
                 }),
             ),
         )
-        .await;
+        .await?;
+        txn.commit().await
+    }
+
+    /// Holds a message that cannot be sealed, tells the administrator (log) and sends the
+    /// sender a delay notice.
+    async fn hold_unsigned(
+        &self,
+        msg: &message::Model,
+        rcpts: &[recipient::Model],
+        reason: String,
+    ) -> Result<Sealed, DbErr> {
+        tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
+        self.hold(msg, &reason).await?;
         let admins = self.policy.get().rules.escalation.notify.clone();
         super::monitor::notify(
             &self.queue,
@@ -450,7 +449,11 @@ impl Deliverer {
                         .iter()
                         .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
                         .collect(),
-                    seal: seal_used.as_ref().map(|(s, d)| (s.as_str(), d.as_str())),
+                    // Only an attempt that delivered something names the seal recipients got.
+                    seal: seal_used
+                        .as_ref()
+                        .filter(|_| updates.iter().any(|u| u.2 == rcpt_state::DELIVERED))
+                        .map(|(s, d)| (s.as_str(), d.as_str())),
                     deferred: reason.as_deref(),
                     archive: archive.clone(),
                 },
@@ -483,6 +486,16 @@ impl Deliverer {
         let days = self.config.register.archive_days;
         if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out.as_str() {
             return None;
+        }
+        // One copy: the first attempt that delivered (a later one finishing a partial
+        // delivery keeps it).
+        match crate::register::archive::has_copy(self.db(), &msg.id).await {
+            Ok(false) => {}
+            Ok(true) => return None,
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, error = %e, "archive look-up failed; no copy kept");
+                return None;
+            }
         }
         let path = crate::register::archive::path_for(&self.config.data_dir, &msg.id, now);
         match crate::register::archive::write(path.clone(), content.to_vec()).await {

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::store::entity::register_entry as entry;
 
@@ -41,6 +43,17 @@ pub async fn write(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
 }
 
+/// Whether document `id` already has its archived copy.
+pub async fn has_copy(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    let path: Option<Option<String>> = entry::Entity::find_by_id(id)
+        .select_only()
+        .column(entry::Column::ArchivePath)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(matches!(path, Some(Some(_))))
+}
+
 /// Removes the copies whose retention ended before `now_ms`; returns how many.
 pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbErr> {
     let due: Vec<(String, Option<String>)> = entry::Entity::find()
@@ -48,6 +61,7 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
         .column(entry::Column::Id)
         .column(entry::Column::ArchivePath)
         .filter(entry::Column::ArchiveUntil.lt(now_ms))
+        .order_by_asc(entry::Column::ArchiveUntil)
         .limit(1000)
         .into_tuple()
         .all(db)
@@ -58,7 +72,16 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
+                    // Tried again in a day, so it does not hold up the copies behind it.
                     tracing::warn!(register_id = %id, %path, error = %e, "archived copy not removed; will retry");
+                    entry::Entity::update_many()
+                        .col_expr(
+                            entry::Column::ArchiveUntil,
+                            Expr::value(now_ms + 86_400_000),
+                        )
+                        .filter(entry::Column::Id.eq(id.as_str()))
+                        .exec(db)
+                        .await?;
                     continue;
                 }
             }

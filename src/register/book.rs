@@ -259,7 +259,6 @@ pub struct Attempt<'a> {
 /// partial or failed, with the dispatch time, the delay and the timeliness.
 /// The gateway's own mail has no entry: the caller does not call this for it.
 pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Result<(), DbErr> {
-    let (accepted_at, deadline_at) = (a.accepted_at, a.deadline_at);
     for (address, st, reply) in &a.recipients {
         let mut update = rr::Entity::update_many()
             .col_expr(rr::Column::State, Expr::value(*st))
@@ -274,58 +273,136 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
             .exec(db)
             .await?;
     }
-    let mut update = entry::Entity::update_many()
-        .col_expr(entry::Column::UpdatedAt, Expr::value(a.at))
-        .filter(entry::Column::Id.eq(a.entry_id));
+    // The seal and the copy of the first attempt that delivered: what recipients received
+    // first. Later attempts (re-sealed, maybe by a renewed identity) do not overwrite them.
+    let mut first = entry::Entity::update_many()
+        .filter(entry::Column::Id.eq(a.entry_id))
+        .filter(entry::Column::SealSerial.is_null())
+        .filter(entry::Column::ArchivePath.is_null());
+    let mut any = false;
     if let Some((serial, digest)) = a.seal {
-        update = update
+        any = true;
+        first = first
             .col_expr(entry::Column::SealSerial, Expr::value(serial))
             .col_expr(entry::Column::SealDigest, Expr::value(digest))
             .col_expr(entry::Column::SignedAt, Expr::value(a.at));
     }
     if let Some((path, until)) = &a.archive {
-        update = update
+        any = true;
+        first = first
             .col_expr(entry::Column::ArchivePath, Expr::value(path.clone()))
             .col_expr(entry::Column::ArchiveUntil, Expr::value(*until));
     }
-    let states: Vec<String> = rr::Entity::find()
+    if any {
+        first.exec(db).await?;
+    }
+    settle(
+        db,
+        a.entry_id,
+        a.accepted_at,
+        a.deadline_at,
+        a.at,
+        state::FAILED,
+        a.deferred,
+    )
+    .await
+}
+
+/// Brings the entry's state in line with its handover rows: pending while any recipient is;
+/// otherwise delivered, partial, or `none_delivered` (failed, deleted). The dispatch time is
+/// when the last delivered recipient was delivered, not when the last one failed.
+async fn settle(
+    db: &impl ConnectionTrait,
+    entry_id: &str,
+    accepted_at: i64,
+    deadline_at: Option<i64>,
+    now: i64,
+    none_delivered: &str,
+    pending_reason: Option<&str>,
+) -> Result<(), DbErr> {
+    let rows: Vec<(String, Option<i64>)> = rr::Entity::find()
         .select_only()
         .column(rr::Column::State)
-        .filter(rr::Column::EntryId.eq(a.entry_id))
+        .column(rr::Column::At)
+        .filter(rr::Column::EntryId.eq(entry_id))
         .into_tuple()
         .all(db)
         .await?;
-    let count = |s: &str| states.iter().filter(|x| x.as_str() == s).count();
-    let (pending, delivered) = (count(rcpt_state::PENDING), count(rcpt_state::DELIVERED));
-    if pending > 0 {
+    let pending = rows.iter().any(|(s, _)| s == rcpt_state::PENDING);
+    let delivered: Vec<i64> = rows
+        .iter()
+        .filter(|(s, _)| s == rcpt_state::DELIVERED)
+        .map(|(_, at)| at.unwrap_or(now))
+        .collect();
+    let mut update = entry::Entity::update_many()
+        .col_expr(entry::Column::UpdatedAt, Expr::value(now))
+        .filter(entry::Column::Id.eq(entry_id));
+    if pending {
         update = update
             .col_expr(entry::Column::State, Expr::value(state::PENDING))
             .col_expr(
                 entry::Column::Reason,
-                Expr::value(a.deferred.map(str::to_string)),
+                Expr::value(pending_reason.map(str::to_string)),
             );
     } else {
-        let settled = if delivered == states.len() {
+        let settled = if !rows.is_empty() && delivered.len() == rows.len() {
             state::DELIVERED
-        } else if delivered > 0 {
+        } else if !delivered.is_empty() {
             state::PARTIAL
         } else {
-            state::FAILED
+            none_delivered
         };
         update = update
             .col_expr(entry::Column::State, Expr::value(settled))
             .col_expr(entry::Column::Reason, Expr::value(None::<String>));
-        if delivered > 0 {
+        if let Some(sent) = delivered.iter().max().copied() {
             update = update
-                .col_expr(entry::Column::SentAt, Expr::value(a.at))
-                .col_expr(entry::Column::DelayMs, Expr::value(a.at - accepted_at))
+                .col_expr(entry::Column::SentAt, Expr::value(sent))
+                .col_expr(entry::Column::DelayMs, Expr::value(sent - accepted_at))
                 .col_expr(
                     entry::Column::Timeliness,
-                    Expr::value(deadline_at.map(|d| Timeliness::judge(a.at, d).as_str())),
+                    Expr::value(deadline_at.map(|d| Timeliness::judge(sent, d).as_str())),
                 );
         }
     }
     update.exec(db).await.map(|_| ())
+}
+
+/// An administrator deleted the message from the queue: its recipients still waiting are
+/// not handed over, and the entry keeps what was dispatched before (partial), or is deleted.
+pub async fn record_deleted(
+    db: &impl ConnectionTrait,
+    entry_id: &str,
+    accepted_at: i64,
+    deadline_at: Option<i64>,
+    why: &str,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    rr::Entity::update_many()
+        .col_expr(rr::Column::State, Expr::value(rcpt_state::FAILED))
+        .col_expr(rr::Column::Reply, Expr::value(why))
+        .col_expr(rr::Column::At, Expr::value(now))
+        .filter(rr::Column::EntryId.eq(entry_id))
+        .filter(rr::Column::State.eq(rcpt_state::PENDING))
+        .exec(db)
+        .await?;
+    settle(
+        db,
+        entry_id,
+        accepted_at,
+        deadline_at,
+        now,
+        state::DELETED,
+        None,
+    )
+    .await?;
+    // The reason, whatever the outcome.
+    entry::Entity::update_many()
+        .col_expr(entry::Column::Reason, Expr::value(why))
+        .filter(entry::Column::Id.eq(entry_id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// Notes a DSN sent to the sender about a recipient (`DSN failed 5.1.1 (<dsn id>)`).

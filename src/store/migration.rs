@@ -678,6 +678,7 @@ impl MigrationTrait for M0006Register {
             let urgency: String = row.try_get("", "urgency")?;
             let secrecy: String = row.try_get("", "secrecy")?;
             let number: Option<String> = row.try_get("", "number")?;
+            let listener: String = row.try_get("", "listener")?;
             let date = crate::policy::calendar::vietnam_date(
                 time::OffsetDateTime::from_unix_timestamp(at / 1000)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
@@ -706,13 +707,13 @@ impl MigrationTrait for M0006Register {
                 ])
                 .values_panic([
                     format!("refused-{id}").into(),
-                    "out".into(),
+                    if listener == "inbound" { "in" } else { "out" }.into(),
                     "refused".into(),
                     row.try_get::<String>("", "rule")?.into(),
                     number.clone().into(),
                     number.as_deref().map(crate::policy::number::key).into(),
                     "".into(),
-                    row.try_get::<String>("", "listener")?.into(),
+                    listener.clone().into(),
                     row.try_get::<String>("", "client_ip")?.into(),
                     row.try_get::<Option<String>>("", "account")?.into(),
                     row.try_get::<String>("", "sender")?.into(),
@@ -730,6 +731,9 @@ impl MigrationTrait for M0006Register {
                     date.to_string().into(),
                     at.into(),
                 ])
+                // SQLite runs migrations outside a transaction: a re-run after a crash
+                // half-way must not trip over the rows already copied.
+                .on_conflict(OnConflict::column(E::Id).do_nothing().to_owned())
                 .to_owned();
             m.exec_stmt(insert).await?;
         }
@@ -932,7 +936,8 @@ mod tests {
             "INSERT INTO refusal (at, listener, client_ip, account, sender, recipients, urgency, \
              secrecy, number, rule) VALUES (1795282200000, 'submission', '10.0.0.9', 'vanthu', \
              'vanthu@dev.gov.vn', '[\"a@hanoi.gov.vn\"]', 'thuong-khan', 'toi-mat', \
-             '07/BC-UBND', 'secrecy.toi-mat')",
+             '07/BC-UBND', 'secrecy.toi-mat'), (1795282200001, 'inbound', '10.0.0.7', NULL, \
+             'vanthu@hanoi.gov.vn', '[]', 'thuong', 'thuong', NULL, 'incoming.fail')",
         )
         .await
         .unwrap();
@@ -942,8 +947,11 @@ mod tests {
             .all(&db)
             .await
             .unwrap();
-        assert_eq!(rows.len(), 1);
-        let r = &rows[0];
+        assert_eq!(rows.len(), 2);
+        let inbound = rows.iter().find(|r| r.listener == "inbound").unwrap();
+        assert_eq!(inbound.direction, "in", "a refusal on the inbound listener");
+        let r = rows.iter().find(|r| r.listener == "submission").unwrap();
+        assert_eq!(r.direction, "out");
         assert_eq!(r.state, "refused");
         assert_eq!(r.rule.as_deref(), Some("secrecy.toi-mat"));
         assert_eq!(r.urgency, crate::policy::Urgency::ThuongKhan.rank());

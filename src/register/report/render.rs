@@ -3,6 +3,7 @@
 //! column) and JSON (the [`Report`] structure as serialised).
 
 use super::{Counts, Report, UrgencyRow};
+use crate::util::printable;
 
 /// The register's name in a heading.
 pub fn register_name(direction: &str) -> &'static str {
@@ -41,18 +42,6 @@ fn median_text(m: Option<i64>) -> String {
 
 /// Text from the database for a terminal: control characters (escape sequences, line
 /// breaks) are shown as `\u{..}` instead of acting on the terminal or the layout.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// Aligned columns: the first `left` columns left-aligned, the rest right-aligned.
 fn table(out: &mut String, headers: &[Vec<&str>], rows: &[Vec<String>], left: usize) {
     let cols = headers
@@ -221,7 +210,7 @@ pub fn text(r: &Report) -> String {
         let rows: Vec<Vec<String>> = r
             .refusals
             .iter()
-            .map(|x| vec![printable(&x.rule), x.count.to_string()])
+            .map(|x| vec![printable(&x.rule).into_owned(), x.count.to_string()])
             .collect();
         table(&mut out, &[vec!["Quy tắc (rule)", "Số (count)"]], &rows, 1);
     }
