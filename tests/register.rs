@@ -592,6 +592,17 @@ async fn holds_deletions_and_partial_deliveries_keep_the_dispatch_time_of_the_de
     assert_eq!(b["state"], "failed");
     assert!(b["reply"].as_str().unwrap().contains("deleted"), "{b}");
 
+    // A numbered document that never left and is deleted frees its number.
+    let numbered = "Subject: Z\r\nX-Congvan-Number: 09/TB-UBND\r\n";
+    let (code, t) = submit(&gw, &env, &["b@hanoi.gov.vn"], numbered).await;
+    assert_eq!(code, 250, "{t}");
+    let z = queued_id(&t);
+    queue_cmd(&env, "delete", &z).await;
+    let gone = cli_json(&env, &["register", "show", &z, "--json"]);
+    assert_eq!(gone["state"], "deleted", "{gone}");
+    let (code, t) = submit(&gw, &env, &["b@hanoi.gov.vn"], numbered).await;
+    assert_eq!(code, 250, "the number is free again: {t}");
+
     // b now fails for good, a while after a was delivered: the dispatch time stays a's.
     sink.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -127,6 +127,15 @@ pub async fn confirm_number(db: &impl ConnectionTrait, id: i64) -> Result<(), Db
         .map(|_| ())
 }
 
+/// The message carrying these numbers was deleted before it left: they are free again.
+pub async fn release_numbers_of(db: &impl ConnectionTrait, queue_id: &str) -> Result<(), DbErr> {
+    issued_number::Entity::delete_many()
+        .filter(issued_number::Column::QueueId.eq(queue_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
 /// The message carrying a reserved number was not committed: the number is free again.
 pub async fn release_number(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     issued_number::Entity::delete_many()

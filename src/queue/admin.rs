@@ -365,7 +365,7 @@ pub async fn delete(
         .exec(&txn)
         .await?
         .rows_affected;
-    crate::register::book::record_deleted(
+    let dispatched = crate::register::book::record_deleted(
         &txn,
         id,
         before.received_at,
@@ -373,6 +373,10 @@ pub async fn delete(
         "deleted from the queue by an administrator",
     )
     .await?;
+    // A document that never left did not use its number: the clerk may send it again.
+    if !dispatched {
+        crate::policy::records::release_numbers_of(&txn, id).await?;
+    }
     let mut details = audit_details(&before);
     details["recipients"] = json!(recipients);
     audit::append(&txn, &Event::new(actor, Action::QueueDelete, id, details)).await?;

@@ -5,8 +5,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
 };
 
 use super::state;
@@ -370,13 +370,14 @@ async fn settle(
 
 /// An administrator deleted the message from the queue: its recipients still waiting are
 /// not handed over, and the entry keeps what was dispatched before (partial), or is deleted.
+/// Returns whether anything had been dispatched.
 pub async fn record_deleted(
     db: &impl ConnectionTrait,
     entry_id: &str,
     accepted_at: i64,
     deadline_at: Option<i64>,
     why: &str,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let now = now_ms();
     rr::Entity::update_many()
         .col_expr(rr::Column::State, Expr::value(rcpt_state::FAILED))
@@ -401,8 +402,13 @@ pub async fn record_deleted(
         .col_expr(entry::Column::Reason, Expr::value(why))
         .filter(entry::Column::Id.eq(entry_id))
         .exec(db)
-        .await
-        .map(|_| ())
+        .await?;
+    let dispatched = rr::Entity::find()
+        .filter(rr::Column::EntryId.eq(entry_id))
+        .filter(rr::Column::State.eq(rcpt_state::DELIVERED))
+        .count(db)
+        .await?;
+    Ok(dispatched > 0)
 }
 
 /// Notes a DSN sent to the sender about a recipient (`DSN failed 5.1.1 (<dsn id>)`).
