@@ -1374,10 +1374,11 @@ fn verification_algorithm(
         } else if sig == rfc5912::SHA_512_WITH_RSA_ENCRYPTION.as_bytes() {
             Hash::Sha512
         } else if sig == rfc5912::ID_RSASSA_PSS.as_bytes() {
-            return pss_verifier(si.sig_params.as_ref());
+            return pss_verifier(si.sig_params.as_ref(), digest);
         } else {
             return Err(unsupported());
         };
+        same_hash(hash, digest)?;
         return Ok(Verifier::Ring(match hash {
             Hash::Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Hash::Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
@@ -1403,6 +1404,7 @@ fn verification_algorithm(
         } else {
             return Err(unsupported());
         };
+        same_hash(hash, digest)?;
         let curve = Curve::from_oid(&curve_oid).ok_or_else(|| {
             Failure::Unsupported(format!("ECDSA on curve {}", oid_text(&curve_oid)))
         })?;
@@ -1421,10 +1423,24 @@ fn verification_algorithm(
     )))
 }
 
+/// The signature's hash must be the SignerInfo's digest algorithm (RFC 5754 §3, RFC 4056
+/// §2): one signature, one hash, so no mixing can downgrade either.
+fn same_hash(signature: Hash, digest: Hash) -> Result<(), Failure> {
+    if signature == digest {
+        Ok(())
+    } else {
+        Err(Failure::Unsupported(format!(
+            "the signature hash {} differs from the digest algorithm {}",
+            signature.name(),
+            digest.name()
+        )))
+    }
+}
+
 /// RSASSA-PSS parameters (RFC 4055 §3.1): the hash, MGF1 with that same hash, the salt length
 /// (default 20) and trailer field 1. ring verifies the parameters RFC 8551 §2.2 recommends
 /// (salt as long as the hash); any other salt length goes to the `rsa` crate.
-fn pss_verifier(params: Option<&Tlv<'_>>) -> Result<Verifier, Failure> {
+fn pss_verifier(params: Option<&Tlv<'_>>, digest: Hash) -> Result<Verifier, Failure> {
     let bad = |why: &str| Failure::Unsupported(format!("RSA-PSS parameters: {why}"));
     let params = params.ok_or_else(|| bad("absent (SHA-1 defaults)"))?;
     let fields = params
@@ -1478,6 +1494,7 @@ fn pss_verifier(params: Option<&Tlv<'_>>) -> Result<Verifier, Failure> {
         }
     }
     let hash = hash.ok_or_else(|| bad("the hash is SHA-1 (the default)"))?;
+    same_hash(hash, digest)?;
     match mgf_hash {
         None => return Err(bad("MGF1 with SHA-1 (the default) differs from the hash")),
         Some(m) if Hash::from_oid(&m) != Some(hash) => {
@@ -1989,9 +2006,15 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
         tlv(ber::SEQUENCE, &fields)
     }
 
-    fn pss(der: &[u8]) -> Result<Verifier, Failure> {
+    /// The verifier for PSS parameters `der` in a SignerInfo whose digest algorithm is `digest`.
+    fn pss_for(der: &[u8], digest: Hash) -> Result<Verifier, Failure> {
         let t = ber::parse_single(der).unwrap();
-        pss_verifier(Some(&t))
+        pss_verifier(Some(&t), digest)
+    }
+
+    /// As [`pss_for`], the digest algorithm being SHA-256.
+    fn pss(der: &[u8]) -> Result<Verifier, Failure> {
+        pss_for(der, Hash::Sha256)
     }
 
     #[test]
@@ -2002,8 +2025,15 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             &rfc5912::ID_SHA_512,
         );
         // Salt as long as the hash: ring.
-        for (h, salt) in [(sha256, 32u8), (sha384, 48), (sha512, 64)] {
-            let v = pss(&pss_params(Some(h), Some(h), Some(&[salt]), Some(1)));
+        for (h, salt, digest) in [
+            (sha256, 32u8, Hash::Sha256),
+            (sha384, 48, Hash::Sha384),
+            (sha512, 64, Hash::Sha512),
+        ] {
+            let v = pss_for(
+                &pss_params(Some(h), Some(h), Some(&[salt]), Some(1)),
+                digest,
+            );
             assert!(matches!(v, Ok(Verifier::Ring(_))), "{h}: {v:?}");
         }
         // Any other salt length: the rsa crate, with the salt length of the parameters.
@@ -2023,7 +2053,10 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             ),
             "{v:?}"
         );
-        let v = pss(&pss_params(Some(sha512), Some(sha512), Some(&[0]), Some(1)));
+        let v = pss_for(
+            &pss_params(Some(sha512), Some(sha512), Some(&[0]), Some(1)),
+            Hash::Sha512,
+        );
         assert!(
             matches!(
                 v,
@@ -2035,7 +2068,10 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             "{v:?}"
         );
         // saltLength absent: 20 (RFC 4055 §3.1).
-        let v = pss(&pss_params(Some(sha384), Some(sha384), None, None));
+        let v = pss_for(
+            &pss_params(Some(sha384), Some(sha384), None, None),
+            Hash::Sha384,
+        );
         assert!(
             matches!(
                 v,
@@ -2088,8 +2124,19 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             pss_params(Some(sha256), Some(sha256), Some(&[1, 0, 0, 0, 0]), None),
             "salt length too large",
         );
+        // A signature hash other than the SignerInfo's digest algorithm.
         assert_eq!(
-            pss_verifier(None).err(),
+            pss_for(
+                &pss_params(Some(sha384), Some(sha384), Some(&[48]), None),
+                Hash::Sha256
+            )
+            .err(),
+            Some(Failure::Unsupported(
+                "the signature hash SHA-384 differs from the digest algorithm SHA-256".into()
+            ))
+        );
+        assert_eq!(
+            pss_verifier(None, Hash::Sha256).err(),
             Some(Failure::Unsupported(
                 "RSA-PSS parameters: absent (SHA-1 defaults)".into()
             ))
