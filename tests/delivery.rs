@@ -482,3 +482,52 @@ async fn a_long_deferral_tells_the_sender_once_unless_notify_excludes_delay() {
     assert_eq!(e["id"], id.as_str());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_are_reused_and_a_dead_one_is_replaced() {
+    let port = free_port();
+    let sink = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig::default(),
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{port}")),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    // One after another: each message goes over the connection the previous one used.
+    for n in 1..=5 {
+        submit(&gw, &env, &["a@hanoi.gov.vn"], &format!("Subject: {n}\r\n")).await;
+        assert_eq!(sink.wait_for(n, Duration::from_secs(10)).await, n);
+    }
+    let opened = sink.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(opened, 1, "five messages over one connection");
+    // The upstream restarts: the kept connection is dead; the next message opens a new one
+    // and is delivered, not deferred.
+    sink.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = Sink::start(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        SinkConfig::default(),
+    )
+    .await
+    .unwrap();
+    let id = submit(&gw, &env, &["a@hanoi.gov.vn"], "Subject: 6\r\n").await;
+    assert_eq!(again.wait_for(1, Duration::from_secs(5)).await, 1);
+    // Delivered at the first attempt (the handover book counts attempts).
+    let mut attempts = None;
+    for _ in 0..100 {
+        let out = env.cli(&["register", "show", &id, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if v["state"] == "delivered" {
+            attempts = v["handover"][0]["attempts"].as_i64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(attempts, Some(1));
+    gw.stop().await;
+}

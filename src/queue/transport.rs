@@ -9,7 +9,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{
     ClientId, Extension, MailBodyParameter, MailParameter, RcptParameter,
 };
@@ -209,6 +209,85 @@ fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
     format!("{} {}", r.code(), lines.join(" "))
 }
 
+/// What a connection to the next hop offers, read once from its EHLO.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    dsn: bool,
+    eight_bit: bool,
+    utf8: bool,
+}
+
+/// An open connection kept for the next delivery to the same hop (as Postfix's connection
+/// cache does): no new TCP, TLS and EHLO round trips per message.
+struct Cached {
+    conn: AsyncSmtpConnection,
+    caps: Caps,
+    idle_since: std::time::Instant,
+    uses: u32,
+}
+
+/// Kept this long unused at most: well inside the 5 minutes RFC 5321 lets a server wait.
+const CACHE_IDLE: Duration = Duration::from_secs(20);
+/// Messages per connection before it is closed and a new one opened.
+const CACHE_MAX_USES: u32 = 100;
+/// Idle connections kept per hop.
+const CACHE_PER_HOP: usize = 16;
+
+fn cache() -> &'static std::sync::Mutex<std::collections::HashMap<String, Vec<Cached>>> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Vec<Cached>>>,
+    > = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Everything that makes two connections interchangeable.
+fn hop_key(
+    cfg: &DeliveryConfig,
+    host: &str,
+    port: u16,
+    implicit_tls: bool,
+    hostname: &str,
+) -> String {
+    format!(
+        "{host}:{port} implicit={implicit_tls} tls={:?} ca={:?} auth={:?} as={hostname}",
+        cfg.tls, cfg.ca_file, cfg.credentials_file
+    )
+}
+
+fn take_cached(key: &str) -> Option<Cached> {
+    let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
+    let list = map.get_mut(key)?;
+    // Newest first; older ones past the idle limit are dropped (closing their sockets).
+    while let Some(c) = list.pop() {
+        if c.idle_since.elapsed() < CACHE_IDLE {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// After a transaction: back into the cache when the connection is healthy, else QUIT.
+async fn release(key: String, mut c: Cached, reusable: bool) {
+    c.uses += 1;
+    if reusable && c.uses < CACHE_MAX_USES {
+        c.idle_since = std::time::Instant::now();
+        let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(key).or_default();
+        if list.len() < CACHE_PER_HOP {
+            list.push(c);
+            return;
+        }
+    }
+    let _ = c.conn.quit().await;
+}
+
+/// Where a transaction failed: before MAIL was answered (a cached connection that went
+/// stale: nothing was handed over, so a fresh connection may try again) or later.
+enum TxError {
+    BeforeMail(DeliverError),
+    After(DeliverError),
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn smtp_deliver(
     cfg: &DeliveryConfig,
@@ -219,6 +298,50 @@ async fn smtp_deliver(
     env: &Envelope<'_>,
     content: &[u8],
 ) -> Result<Report, DeliverError> {
+    let key = hop_key(cfg, host, port, implicit_tls, hostname);
+    if let Some(mut c) = take_cached(&key) {
+        match transaction(&mut c.conn, c.caps, host, env, content).await {
+            Ok((report, reusable)) => {
+                release(key, c, reusable).await;
+                return Ok(report);
+            }
+            Err(TxError::BeforeMail(e)) => {
+                tracing::debug!(queue_id = %env.queue_id, %host, error = ?e, "cached upstream connection gone stale; opening a new one");
+                c.conn.abort().await;
+            }
+            Err(TxError::After(e)) => {
+                c.conn.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    let (conn, caps) = open(cfg, host, port, implicit_tls, hostname).await?;
+    let mut c = Cached {
+        conn,
+        caps,
+        idle_since: std::time::Instant::now(),
+        uses: 0,
+    };
+    match transaction(&mut c.conn, caps, host, env, content).await {
+        Ok((report, reusable)) => {
+            release(key, c, reusable).await;
+            Ok(report)
+        }
+        Err(TxError::BeforeMail(e) | TxError::After(e)) => {
+            c.conn.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// Connects, STARTTLS as configured, AUTH when configured, and reads what the hop offers.
+async fn open(
+    cfg: &DeliveryConfig,
+    host: &str,
+    port: u16,
+    implicit_tls: bool,
+    hostname: &str,
+) -> Result<(AsyncSmtpConnection, Caps), DeliverError> {
     let client_id = ClientId::Domain(hostname.to_string());
     let tls = if implicit_tls || cfg.tls != TlsMode::None {
         Some(tls_parameters(cfg, host).map_err(DeliverError::Local)?)
@@ -275,30 +398,46 @@ async fn smtp_deliver(
             .iter()
             .any(|l| l == k || l.starts_with(&format!("{k} ")))
     };
-    let dsn = has("DSN");
-    let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
-    let utf8 = conn.server_info().supports_feature(Extension::SmtpUtfEight);
-    if env.smtputf8 && !utf8 {
-        conn.abort().await;
-        return Ok(Report {
-            outcomes: vec![
-                Outcome::PermFail(format!(
-                    "553 5.6.7 {host} does not support SMTPUTF8, needed by this message"
-                ));
-                env.recipients.len()
-            ],
-            dsn_passed_on: false,
-        });
+    let caps = Caps {
+        dsn: has("DSN"),
+        eight_bit: conn.server_info().supports_feature(Extension::EightBitMime),
+        utf8: conn.server_info().supports_feature(Extension::SmtpUtfEight),
+    };
+    Ok((conn, caps))
+}
+
+/// One message over an open connection: MAIL, RCPT per recipient, DATA. Returns the
+/// per-recipient outcomes and whether the connection can carry another message.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    caps: Caps,
+    host: &str,
+    env: &Envelope<'_>,
+    content: &[u8],
+) -> Result<(Report, bool), TxError> {
+    if env.smtputf8 && !caps.utf8 {
+        return Ok((
+            Report {
+                outcomes: vec![
+                    Outcome::PermFail(format!(
+                        "553 5.6.7 {host} does not support SMTPUTF8, needed by this message"
+                    ));
+                    env.recipients.len()
+                ],
+                dsn_passed_on: false,
+            },
+            true,
+        ));
     }
 
     let mut mail_params = vec![MailParameter::Size(content.len())];
-    if env.body_8bit && eight_bit {
+    if env.body_8bit && caps.eight_bit {
         mail_params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     if env.smtputf8 {
         mail_params.push(MailParameter::SmtpUtfEight);
     }
-    if dsn {
+    if caps.dsn {
         if let Some(ret) = env.dsn_ret {
             mail_params.push(MailParameter::Other {
                 keyword: "RET".into(),
@@ -318,7 +457,7 @@ async fn smtp_deliver(
         match env.sender.parse::<Address>() {
             Ok(a) => Some(a),
             Err(e) => {
-                return Ok(Report {
+                let report = Report {
                     outcomes: vec![
                         Outcome::PermFail(format!(
                             "553 5.1.7 sender <{}> cannot be sent on: {e}",
@@ -327,13 +466,14 @@ async fn smtp_deliver(
                         env.recipients.len()
                     ],
                     dsn_passed_on: false,
-                })
+                };
+                return Ok((report, true));
             }
         }
     };
     conn.command(Mail::new(sender, mail_params))
         .await
-        .map_err(DeliverError::Lettre)?;
+        .map_err(|e| TxError::BeforeMail(DeliverError::Lettre(e)))?;
 
     let mut outcomes: Vec<Option<Outcome>> = vec![None; env.recipients.len()];
     let mut accepted = Vec::new();
@@ -349,7 +489,7 @@ async fn smtp_deliver(
             }
         };
         let mut params = Vec::new();
-        if dsn {
+        if caps.dsn {
             if let Some(n) = notify_param(r.notify) {
                 params.push(RcptParameter::Other {
                     keyword: "NOTIFY".into(),
@@ -368,32 +508,42 @@ async fn smtp_deliver(
             Err(e) if e.is_permanent() || e.is_transient() => {
                 outcomes[i] = Some(lettre_outcome(&e, ""));
             }
-            Err(e) => return Err(DeliverError::Lettre(e)),
+            Err(e) => return Err(TxError::After(DeliverError::Lettre(e))),
         }
     }
-    if !accepted.is_empty() {
-        let final_outcome = match conn.command(Data).await {
+    // The connection can carry another message when the server answered every command.
+    let reusable = if accepted.is_empty() {
+        conn.command(Rset).await.is_ok()
+    } else {
+        let answered = |e: &lettre::transport::smtp::Error| e.is_permanent() || e.is_transient();
+        let (final_outcome, reusable) = match conn.command(Data).await {
             Ok(_) => {
                 let body = content.strip_suffix(b"\r\n").unwrap_or(content);
                 match conn.message(body).await {
-                    Ok(resp) => Outcome::Delivered(format!("{host}: {}", reply_text(&resp))),
-                    Err(e) => classify_error(&DeliverError::Lettre(e), &format!("{host}: ")),
+                    Ok(resp) => (
+                        Outcome::Delivered(format!("{host}: {}", reply_text(&resp))),
+                        true,
+                    ),
+                    Err(e) => (lettre_outcome(&e, &format!("{host}: ")), answered(&e)),
                 }
             }
-            Err(e) => classify_error(&DeliverError::Lettre(e), &format!("{host}: ")),
+            Err(e) => (lettre_outcome(&e, &format!("{host}: ")), false),
         };
         for i in accepted {
             outcomes[i] = Some(final_outcome.clone());
         }
-    }
-    let _ = conn.quit().await;
-    Ok(Report {
-        outcomes: outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::TempFail("no reply".into())))
-            .collect(),
-        dsn_passed_on: dsn,
-    })
+        reusable
+    };
+    Ok((
+        Report {
+            outcomes: outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Outcome::TempFail("no reply".into())))
+                .collect(),
+            dsn_passed_on: caps.dsn,
+        },
+        reusable,
+    ))
 }
 
 /// The NOTIFY value for the stored bits, None when the client gave none.

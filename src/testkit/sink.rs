@@ -35,6 +35,8 @@ pub struct Sink {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub count: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     pub arrived: Arc<Notify>,
     stop: watch::Sender<bool>,
 }
@@ -45,10 +47,12 @@ impl Sink {
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let arrived = Arc::new(Notify::new());
         let (stop, mut stop_rx) = watch::channel(false);
         let cfg = Arc::new(cfg);
         let (r2, c2, a2) = (received.clone(), count.clone(), arrived.clone());
+        let conns = connections.clone();
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
@@ -56,9 +60,15 @@ impl Sink {
                     _ = stop_rx.changed() => break,
                 };
                 let _ = tcp.set_nodelay(true);
+                conns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (cfg, r, c, a) = (cfg.clone(), r2.clone(), c2.clone(), a2.clone());
+                let mut stopped = stop_rx.clone();
                 tokio::spawn(async move {
-                    let _ = session(Stream::Plain(tcp), cfg, r, c, a).await;
+                    // A stopped sink drops its open connections too, as a server going down does.
+                    tokio::select! {
+                        _ = session(Stream::Plain(tcp), cfg, r, c, a) => {}
+                        _ = stopped.changed() => {}
+                    }
                 });
             }
         });
@@ -66,6 +76,7 @@ impl Sink {
             addr,
             received,
             count,
+            connections,
             arrived,
             stop,
         })
@@ -92,7 +103,7 @@ impl Sink {
         }
     }
 
-    /// Stops accepting new connections.
+    /// Stops accepting connections and closes the open ones.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }
