@@ -114,6 +114,9 @@ pub struct NewMessage {
     /// The document number reserved for this message (`issued_number` row), confirmed in
     /// the same transaction that commits the message.
     pub number_reservation: Option<i64>,
+    /// When the session took the message (Unix ms), the moment its deadline was counted
+    /// from; the commit time when not given.
+    pub accepted_at: Option<i64>,
 }
 
 /// What is recorded about an incoming message's signature.
@@ -150,6 +153,7 @@ impl NewMessage {
             smime: None,
             rule: None,
             number_reservation: None,
+            accepted_at: None,
         }
     }
 }
@@ -368,7 +372,7 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             client_ip: Set(m.client_ip.clone()),
             helo: Set(m.helo.clone()),
             account: Set(m.account.clone()),
-            received_at: Set(now),
+            received_at: Set(m.accepted_at.unwrap_or(now)),
             next_attempt_at: Set(now),
             attempts: Set(0),
             reason: Set(m.hold_reason.clone()),
@@ -403,7 +407,9 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
         });
         recipient::Entity::insert_many(rows).exec(&txn).await?;
         // The register entry commits with the message: 250 means both are durable.
-        if let Some((entry, rcpts)) = crate::register::book::accepted(&r.id, m, now) {
+        if let Some((entry, rcpts)) =
+            crate::register::book::accepted(&r.id, m, m.accepted_at.unwrap_or(now))
+        {
             entry.insert(&txn).await?;
             register_recipient::Entity::insert_many(rcpts)
                 .exec(&txn)

@@ -1012,6 +1012,8 @@ impl Session {
             smime: verified.map(|v| v.record),
             rule: Some(decision.rule.clone()),
             number_reservation: reserved,
+            // The register's day is the day the deadline was counted from.
+            accepted_at: Some((accepted_at.unix_timestamp_nanos() / 1_000_000) as i64),
         };
         let result = self
             .ctx
