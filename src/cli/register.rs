@@ -160,30 +160,32 @@ async fn list(
         .map_err(io_failure)?;
     }
     while let Some(row) = rows.next().await {
-        let e = EntryView::from(row.map_err(Failure::refused)?);
+        let row = row.map_err(Failure::refused)?;
         if json {
             if shown > 0 {
                 out.write_all(b",").map_err(io_failure)?;
             }
             out.write_all(b"\n").map_err(io_failure)?;
-            serde_json::to_writer(&mut out, &e)
+            serde_json::to_writer(&mut out, &EntryView::from(row))
                 .map_err(|e| Failure::refused(format!("cannot write the listing: {e}")))?;
         } else {
+            // The table straight from the row: no RFC 3339 round trip, no recipients parsed.
+            let from = if row.header_from.is_empty() {
+                &row.sender
+            } else {
+                &row.header_from
+            };
             writeln!(
                 out,
                 "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  {}",
-                e.id,
-                local_time(&e.accepted_at),
-                printable(e.number.as_deref().unwrap_or("-")),
-                level_name(&e.urgency),
-                e.state,
-                e.timeliness.as_deref().unwrap_or("-"),
-                printable(if e.from.is_empty() {
-                    &e.sender
-                } else {
-                    &e.from
-                }),
-                printable(&e.subject)
+                row.id,
+                local_time_ms(row.accepted_at),
+                printable(row.number.as_deref().unwrap_or("-")),
+                level_name(crate::policy::Urgency::from_rank(row.urgency)),
+                row.state,
+                row.timeliness.as_deref().unwrap_or("-"),
+                printable(from),
+                printable(&row.subject)
             )
             .map_err(io_failure)?;
         }
@@ -215,19 +217,23 @@ async fn list(
 }
 
 /// "Hỏa tốc (hoa-toc)", as SPEC.md asks human output to name levels.
-fn level_name(ascii: &str) -> String {
-    let u = crate::policy::Urgency::parse(ascii).unwrap_or_default();
+fn level_name(u: crate::policy::Urgency) -> String {
     format!("{} ({})", u.vietnamese(), u.ascii())
 }
 
 /// `2026-11-22T07:05:01.123Z` → `2026-11-22 14:05` (Asia/Ho_Chi_Minh).
 fn local_time(rfc3339: &str) -> String {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .map(|t| {
-            let t = t.to_offset(crate::policy::calendar::VIETNAM_OFFSET);
-            format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())
-        })
+        .map(|t| local_time_ms((t.unix_timestamp_nanos() / 1_000_000) as i64))
         .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// Unix ms → `2026-11-22 14:05` (Asia/Ho_Chi_Minh).
+fn local_time_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(crate::policy::calendar::VIETNAM_OFFSET);
+    format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())
 }
 
 fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
@@ -273,7 +279,10 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
     if let Some(r) = &e.reason {
         println!("reason:        {}", printable(r));
     }
-    println!("urgency:       {}", level_name(&e.urgency));
+    println!(
+        "urgency:       {}",
+        level_name(crate::policy::Urgency::parse(&e.urgency).unwrap_or_default())
+    );
     println!("secrecy:       {} ({})", s.vietnamese(), s.ascii());
     println!("signing date:  {}", opt(&e.signed_date));
     println!(

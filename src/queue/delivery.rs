@@ -428,15 +428,6 @@ impl Deliverer {
                 .await?;
         }
         set_state(&txn, &msg.id, next_state, reason.clone(), next_at, attempts).await?;
-        if let Some((serial, digest)) = seal_used {
-            message::Entity::update_many()
-                .col_expr(message::Column::SignedSerial, Expr::value(serial.clone()))
-                .col_expr(message::Column::SignedDigest, Expr::value(digest.clone()))
-                .col_expr(message::Column::SignedAt, Expr::value(now))
-                .filter(message::Column::Id.eq(&msg.id))
-                .exec(&txn)
-                .await?;
-        }
         if !msg.generated {
             crate::register::book::record_attempt(
                 &txn,

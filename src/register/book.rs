@@ -309,8 +309,9 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
 }
 
 /// Brings the entry's state in line with its handover rows: pending while any recipient is;
-/// otherwise delivered, partial, or `none_delivered` (failed, deleted). The dispatch time is
-/// when the last delivered recipient was delivered, not when the last one failed.
+/// otherwise delivered, partial, or `none_delivered` (failed, deleted), with `reason`. The
+/// dispatch time is when the last delivered recipient was delivered, not when the last one
+/// failed.
 async fn settle(
     db: &impl ConnectionTrait,
     entry_id: &str,
@@ -318,7 +319,7 @@ async fn settle(
     deadline_at: Option<i64>,
     now: i64,
     none_delivered: &str,
-    pending_reason: Option<&str>,
+    reason: Option<&str>,
 ) -> Result<(), DbErr> {
     let rows: Vec<(String, Option<i64>)> = rr::Entity::find()
         .select_only()
@@ -336,14 +337,13 @@ async fn settle(
         .collect();
     let mut update = entry::Entity::update_many()
         .col_expr(entry::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            entry::Column::Reason,
+            Expr::value(reason.map(str::to_string)),
+        )
         .filter(entry::Column::Id.eq(entry_id));
     if pending {
-        update = update
-            .col_expr(entry::Column::State, Expr::value(state::PENDING))
-            .col_expr(
-                entry::Column::Reason,
-                Expr::value(pending_reason.map(str::to_string)),
-            );
+        update = update.col_expr(entry::Column::State, Expr::value(state::PENDING));
     } else {
         let settled = if !rows.is_empty() && delivered.len() == rows.len() {
             state::DELIVERED
@@ -352,9 +352,7 @@ async fn settle(
         } else {
             none_delivered
         };
-        update = update
-            .col_expr(entry::Column::State, Expr::value(settled))
-            .col_expr(entry::Column::Reason, Expr::value(None::<String>));
+        update = update.col_expr(entry::Column::State, Expr::value(settled));
         if let Some(sent) = delivered.iter().max().copied() {
             update = update
                 .col_expr(entry::Column::SentAt, Expr::value(sent))
@@ -394,15 +392,9 @@ pub async fn record_deleted(
         deadline_at,
         now,
         state::DELETED,
-        None,
+        Some(why),
     )
     .await?;
-    // The reason, whatever the outcome.
-    entry::Entity::update_many()
-        .col_expr(entry::Column::Reason, Expr::value(why))
-        .filter(entry::Column::Id.eq(entry_id))
-        .exec(db)
-        .await?;
     let dispatched = rr::Entity::find()
         .filter(rr::Column::EntryId.eq(entry_id))
         .filter(rr::Column::State.eq(rcpt_state::DELIVERED))

@@ -66,8 +66,8 @@ pub mod message {
         /// Written by the gateway itself (DSN, notice): not subject to dispatch rules.
         pub generated: bool,
         pub updated_at: i64,
-        /// The seal used on the last signed delivery: certificate serial and SHA-256 of the
-        /// signed entity, and when.
+        /// No longer written: the register entry (`register_entry.seal_*`) records the seal of
+        /// the attempt that delivered. Kept so older databases need no destructive migration.
         pub signed_serial: Option<String>,
         pub signed_digest: Option<String>,
         pub signed_at: Option<i64>,
