@@ -115,6 +115,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
                 config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
             Arc::new(Semaphore::new(units.min(Semaphore::MAX_PERMITS)))
         }),
+        inbound_data_budget: (config.limits.max_data_memory_mb > 0).then(|| {
+            let units =
+                config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
+            Arc::new(Semaphore::new((units / 2).clamp(1, Semaphore::MAX_PERMITS)))
+        }),
     });
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),

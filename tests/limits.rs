@@ -599,3 +599,61 @@ async fn mail_and_rset_in_turn_do_not_keep_a_session_open() {
     assert_eq!(c.reply().await.0, 0);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_messages_cannot_take_the_memory_the_relay_needs() {
+    // 2 MiB for all messages being received; inbound listeners together get half of it.
+    let env = Env::new(Setup {
+        extra: "[limits]\nmax_data_memory_mb = 2\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let body = |lines: usize| {
+        let mut m = Vec::new();
+        for _ in 0..lines {
+            m.extend_from_slice(&[b'x'; 998]);
+            m.extend_from_slice(b"\r\n");
+        }
+        m
+    };
+    let open = |role: Role, from: &'static str, to: &'static str| {
+        let a = addr(&gw, role);
+        async move {
+            let mut c = Raw::connect(a).await;
+            c.expect("EHLO peer.test", 250).await;
+            c.expect(&format!("MAIL FROM:<{from}>"), 250).await;
+            c.expect(&format!("RCPT TO:<{to}>"), 250).await;
+            c.expect("DATA", 354).await;
+            c
+        }
+    };
+    // Inbound session A is in the middle of a 700 KB message.
+    let mut a = open(Role::Inbound, "a@hanoi.gov.vn", "vanthu@dev.gov.vn").await;
+    a.send(b"From: a@hanoi.gov.vn\r\nSubject: first\r\n\r\n")
+        .await;
+    a.send(&body(700)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A second inbound 700 KB message does not fit in the inbound half: 452, in sync.
+    let mut b = open(Role::Inbound, "b@hanoi.gov.vn", "vanthu@dev.gov.vn").await;
+    let mut msg = b"From: b@hanoi.gov.vn\r\nSubject: second\r\n\r\n".to_vec();
+    msg.extend_from_slice(&body(700));
+    msg.extend_from_slice(b".\r\n");
+    b.send(&msg).await;
+    let (code, t) = b.reply().await;
+    assert_eq!(code, 452, "{t}");
+    assert_refusal(&t, 452, "4.3.1");
+    b.expect("NOOP", 250).await;
+    // The relay's 700 KB message still fits beside A's.
+    let mut r = open(Role::Relay, "a@dev.gov.vn", "x@hanoi.gov.vn").await;
+    let mut msg = b"From: a@dev.gov.vn\r\nSubject: relay\r\n\r\n".to_vec();
+    msg.extend_from_slice(&body(700));
+    msg.extend_from_slice(b".\r\n");
+    r.send(&msg).await;
+    let (code, t) = r.reply().await;
+    assert_eq!(code, 250, "{t}");
+    a.send(b".\r\n").await;
+    let (code, t) = a.reply().await;
+    assert_eq!(code, 250, "{t}");
+    gw.stop().await;
+}

@@ -34,6 +34,9 @@ pub struct ServerCtx {
     /// Memory for messages being received, shared by all sessions (`[limits]
     /// max_data_memory_mb`); `None` without a limit.
     pub data_budget: Option<super::reader::DataBudget>,
+    /// The part of `data_budget` inbound listeners may hold together (half of it), so
+    /// messages from outside can never take the memory the relay and the clerks need.
+    pub inbound_data_budget: Option<super::reader::DataBudget>,
 }
 
 /// The session slots of one listener: its own total (`max_connections`) and its own count

@@ -120,8 +120,9 @@ pub type DataBudget = std::sync::Arc<tokio::sync::Semaphore>;
 /// Bytes per permit of a [`DataBudget`].
 pub const BUDGET_UNIT: usize = 64 * 1024;
 
-/// What a session holds of the budget while it keeps a message in memory.
-pub type BudgetHold = Option<tokio::sync::OwnedSemaphorePermit>;
+/// What a session holds of its budgets while it keeps a message in memory: one hold per
+/// budget it draws on, released when dropped.
+pub type BudgetHold = Vec<tokio::sync::OwnedSemaphorePermit>;
 
 /// A buffered reader whose pending bytes can be dropped (after STARTTLS).
 pub struct SmtpReader {
@@ -231,23 +232,24 @@ impl SmtpReader {
 
     /// Reads DATA up to `<CRLF>.<CRLF>` (the CRLF before the dot being the previous line's
     /// end, or DATA's start), undoing dot-stuffing. Keeps at most `max` bytes in memory.
-    /// With a `budget`, the bytes kept are taken from it as they arrive; the hold returned
-    /// beside the message gives them back when dropped. The data must keep `pace` (else a
-    /// `TimedOut` error carrying [`Expired::Data`] or [`Expired::DataRate`]).
+    /// The bytes kept are taken from every one of `budgets` as they arrive (the gateway's,
+    /// and a share of it for some listeners); the hold returned beside the message gives
+    /// them back when dropped. The data must keep `pace` (else a `TimedOut` error carrying
+    /// [`Expired::Data`] or [`Expired::DataRate`]).
     pub async fn read_data<R: AsyncRead + Unpin>(
         &mut self,
         r: &mut R,
         max: usize,
         mut pace: DataPace,
-        budget: Option<&DataBudget>,
+        budgets: &[DataBudget],
     ) -> io::Result<Option<(DataOutcome, BudgetHold)>> {
         let mut d = DataDecoder::new(max);
-        d.budget = budget.cloned();
+        d.budgets = budgets.to_vec();
         loop {
             let (consumed, done) = d.feed(&self.buf[self.start..]);
             self.start += consumed;
             if done {
-                let hold = d.hold.take();
+                let hold = std::mem::take(&mut d.hold);
                 return Ok(Some((d.finish(), hold)));
             }
             let (deadline, expired) = pace.deadline();
@@ -278,8 +280,8 @@ pub struct DataDecoder {
     nul: bool,
     too_big: bool,
     over_budget: bool,
-    budget: Option<DataBudget>,
-    /// Units of the budget taken so far.
+    budgets: Vec<DataBudget>,
+    /// Units taken so far, one hold per budget (same order).
     hold: BudgetHold,
 }
 
@@ -293,8 +295,8 @@ impl DataDecoder {
             nul: false,
             too_big: false,
             over_budget: false,
-            budget: None,
-            hold: None,
+            budgets: Vec::new(),
+            hold: Vec::new(),
         }
     }
 
@@ -302,25 +304,24 @@ impl DataDecoder {
         !self.bare && !self.nul && !self.too_big && !self.over_budget
     }
 
-    /// Takes budget units to cover `len` bytes; false when the budget has none left.
+    /// Takes units of every budget to cover `len` bytes; false when one has none left.
     fn reserve(&mut self, len: usize) -> bool {
-        let Some(budget) = &self.budget else {
-            return true;
-        };
-        let held = self.hold.as_ref().map_or(0, |h| h.num_permits());
         let needed = len.div_ceil(BUDGET_UNIT);
-        if needed <= held {
-            return true;
-        }
-        let Ok(more) = budget
-            .clone()
-            .try_acquire_many_owned((needed - held) as u32)
-        else {
-            return false;
-        };
-        match &mut self.hold {
-            Some(h) => h.merge(more),
-            None => self.hold = Some(more),
+        for (i, budget) in self.budgets.iter().enumerate() {
+            let held = self.hold.get(i).map_or(0, |h| h.num_permits());
+            if needed <= held {
+                continue;
+            }
+            let Ok(more) = budget
+                .clone()
+                .try_acquire_many_owned((needed - held) as u32)
+            else {
+                return false;
+            };
+            match self.hold.get_mut(i) {
+                Some(h) => h.merge(more),
+                None => self.hold.push(more),
+            }
         }
         true
     }
@@ -333,13 +334,13 @@ impl DataDecoder {
         if len > self.max {
             self.too_big = true;
             self.out = Vec::new();
-            self.hold = None;
+            self.hold.clear();
             return;
         }
         if !self.reserve(len) {
             self.over_budget = true;
             self.out = Vec::new();
-            self.hold = None;
+            self.hold.clear();
             return;
         }
         self.out.extend_from_slice(bytes);
@@ -348,13 +349,13 @@ impl DataDecoder {
     fn mark_bare(&mut self) {
         self.bare = true;
         self.out = Vec::new();
-        self.hold = None;
+        self.hold.clear();
     }
 
     fn mark_nul(&mut self) {
         self.nul = true;
         self.out = Vec::new();
-        self.hold = None;
+        self.hold.clear();
     }
 
     /// Consumes bytes; returns how many were used and whether the end was reached.
@@ -510,23 +511,24 @@ mod tests {
         let mut reader = SmtpReader::new();
         let mut first: &[u8] = &message(100);
         let (outcome, hold) = reader
-            .read_data(&mut first, 1 << 20, pace(), Some(&budget))
+            .read_data(&mut first, 1 << 20, pace(), std::slice::from_ref(&budget))
             .await
             .unwrap()
             .unwrap();
         assert!(matches!(outcome, DataOutcome::Ok(ref m) if m.len() == 100_000));
-        assert_eq!(hold.as_ref().map(|h| h.num_permits()), Some(2));
+        assert_eq!(hold.len(), 1);
+        assert_eq!(hold[0].num_permits(), 2);
         assert_eq!(budget.available_permits(), 1);
         // A second message while the first is held: over budget, read to its end.
         let mut reader = SmtpReader::new();
         let mut second: &[u8] = &[message(100), b"NOOP\r\n".to_vec()].concat();
         let (outcome, over) = reader
-            .read_data(&mut second, 1 << 20, pace(), Some(&budget))
+            .read_data(&mut second, 1 << 20, pace(), std::slice::from_ref(&budget))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(outcome, DataOutcome::OverBudget);
-        assert!(over.is_none());
+        assert!(over.is_empty());
         assert_eq!(
             budget.available_permits(),
             1,
@@ -732,7 +734,7 @@ mod tests {
         let mut r = SmtpReader::new();
         let pace = DataPace::new(Duration::from_secs(60), Duration::from_millis(300), 1000);
         let err = r
-            .read_data(&mut server, 1 << 20, pace, None)
+            .read_data(&mut server, 1 << 20, pace, &[])
             .await
             .unwrap_err();
         assert_eq!(Expired::of(&err), Some(Expired::DataRate), "{err}");
@@ -766,7 +768,7 @@ mod tests {
         let mut r = SmtpReader::new();
         let pace = DataPace::new(Duration::from_secs(20), Duration::from_millis(300), 1000);
         let (o, _) = r
-            .read_data(&mut server, 1 << 20, pace, None)
+            .read_data(&mut server, 1 << 20, pace, &[])
             .await
             .unwrap()
             .unwrap();
@@ -778,7 +780,7 @@ mod tests {
         let mut r = SmtpReader::new();
         let pace = DataPace::new(Duration::from_millis(300), Duration::from_millis(300), 1000);
         let err = r
-            .read_data(&mut server, 1 << 20, pace, None)
+            .read_data(&mut server, 1 << 20, pace, &[])
             .await
             .unwrap_err();
         assert_eq!(Expired::of(&err), Some(Expired::Data), "{err}");

@@ -853,11 +853,16 @@ impl Session {
         let limits = &self.ctx.config.limits;
         let (data_secs, min_rate) = (limits.data_timeout_secs, limits.min_data_rate);
         let pace = DataPace::new(limits.data_timeout(), limits.command_timeout(), min_rate);
-        let budget = self.ctx.data_budget.as_ref();
+        // Inbound messages draw on their own half of the budget as well as on the whole.
+        let mut budgets = Vec::with_capacity(2);
+        if self.role() == Role::Inbound {
+            budgets.extend(self.ctx.inbound_data_budget.clone());
+        }
+        budgets.extend(self.ctx.data_budget.clone());
         // `_held` keeps the message's share of the memory budget until it has been handled.
         let (outcome, _held) = match self
             .reader
-            .read_data(&mut self.stream, max, pace, budget)
+            .read_data(&mut self.stream, max, pace, &budgets)
             .await
         {
             Ok(Some(o)) => o,
