@@ -41,7 +41,7 @@ use cms::signed_data::{
 use const_oid::db::rfc5911;
 use der::asn1::{GeneralizedTime, OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode};
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, MessageParser};
 use ring::rand::SecureRandom;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -172,10 +172,10 @@ pub fn sign_message(
         1 => froms[0],
         count => return Err(SignError::MultipleFrom { count }),
     };
-    let from_addrs = addresses(&from.value);
+    let from_addrs = addresses(raw, from);
     let sender = root.headers.iter().find(|h| h.name == HeaderName::Sender);
     let responsible = match sender {
-        Some(s) => addresses(&s.value).into_iter().next(),
+        Some(s) => addresses(raw, s).into_iter().next(),
         None if from_addrs.len() == 1 => from_addrs.first().cloned(),
         None => None,
     };
@@ -435,28 +435,16 @@ fn seal_address(identity: &SigningIdentity, from: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// The addr-specs of an address header value.
-fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    match value {
-        HeaderValue::Address(Address::List(list)) => {
-            out.extend(
-                list.iter()
-                    .filter_map(|a| a.address.as_deref().map(str::to_string)),
-            );
-        }
-        HeaderValue::Address(Address::Group(groups)) => {
-            for g in groups {
-                out.extend(
-                    g.addresses
-                        .iter()
-                        .filter_map(|a| a.address.as_deref().map(str::to_string)),
-                );
-            }
-        }
-        _ => {}
-    }
-    out
+/// The addr-specs of an address header field, read as the verifier reads them.
+fn addresses(raw: &[u8], header: &mail_parser::Header<'_>) -> Vec<String> {
+    let value = raw
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    crate::address::parse_address_field(value)
+        .mailboxes
+        .into_iter()
+        .map(|m| m.address)
+        .collect()
 }
 
 /// A header field with CRLF line endings and a final CRLF.
