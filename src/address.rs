@@ -1,5 +1,11 @@
-//! Envelope and header addresses: splitting, domain matching, and the checks that keep
-//! congvan from being an open relay (`%` hacks, bang paths, source routes, quoted local parts).
+//! Envelope and header addresses: splitting, domain matching, the checks that keep
+//! congvan from being an open relay (`%` hacks, bang paths, source routes, quoted local parts),
+//! and the reading of an address header field (RFC 5322 §3.4) that both the sealing and the
+//! verification of a document rely on: which mailboxes a From or Sender field names, and what
+//! else it shows a reader (display names, group names, comments, decoded and NFKC-normalised,
+//! see [`addresses_shown`]).
+
+use unicode_normalization::UnicodeNormalization;
 
 /// The domain of `local@domain`, lower-cased; None for the null address or no `@`.
 pub fn domain_of(addr: &str) -> Option<String> {
@@ -176,6 +182,357 @@ pub fn allowed_by(list: &[String], addr: &str) -> bool {
     })
 }
 
+/// Where a text of an address field is shown to a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// The phrase before `<addr>` (or a word list that is not an address).
+    DisplayName,
+    /// The phrase before `:` of group syntax (`Group: a@b;`).
+    GroupName,
+    /// A comment, `(...)`, anywhere in the field.
+    Comment,
+}
+
+impl Shown {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Shown::DisplayName => "display name",
+            Shown::GroupName => "group name",
+            Shown::Comment => "comment",
+        }
+    }
+}
+
+/// One mailbox of an address field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// The addr-spec, lower case; a quoted local part that needs no quotes is unquoted.
+    pub address: String,
+    /// The display name, RFC 2047-decoded.
+    pub name: Option<String>,
+}
+
+/// An address field as a reader sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressField {
+    /// The mailboxes, in order, group members included.
+    pub mailboxes: Vec<Mailbox>,
+    /// Every display name, group name and comment, RFC 2047-decoded (also inside quoted
+    /// strings, as some clients do), in order.
+    pub shown: Vec<(Shown, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// An atom (any run of characters that are not specials, white space or controls).
+    Atom(String),
+    /// A quoted string, unescaped.
+    Quoted(String),
+    /// A domain literal, with its brackets.
+    Literal(String),
+    Special(char),
+}
+
+/// Splits a field value into tokens; comments go to `comments`. `spaced[i]` says whether white
+/// space (or a comment) came before token `i`.
+fn tokens(value: &str, comments: &mut Vec<String>) -> (Vec<Tok>, Vec<bool>) {
+    let mut out = Vec::new();
+    let mut spaced = Vec::new();
+    let mut space = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() || c.is_control() => space = true,
+            '(' => {
+                // Nested comments, quoted pairs; an unterminated one runs to the end.
+                let mut depth = 1u32;
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                text.push(n);
+                            }
+                        }
+                        '(' => {
+                            depth += 1;
+                            text.push(c);
+                        }
+                        ')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                            text.push(c);
+                        }
+                        c => text.push(c),
+                    }
+                }
+                comments.push(text);
+                space = true;
+            }
+            '"' => {
+                let mut text = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                text.push(n);
+                            }
+                        }
+                        '"' => break,
+                        '\r' | '\n' => {}
+                        c => text.push(c),
+                    }
+                }
+                out.push(Tok::Quoted(text));
+                spaced.push(std::mem::take(&mut space));
+            }
+            '[' => {
+                let mut text = String::from("[");
+                for c in chars.by_ref() {
+                    text.push(c);
+                    if c == ']' {
+                        break;
+                    }
+                }
+                out.push(Tok::Literal(text));
+                spaced.push(std::mem::take(&mut space));
+            }
+            '<' | '>' | '@' | ',' | ';' | ':' | '.' | ']' => {
+                out.push(Tok::Special(c));
+                spaced.push(std::mem::take(&mut space));
+            }
+            c => {
+                let mut text = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_whitespace() || n.is_control() || "()<>@,;:.[]\"".contains(n) {
+                        break;
+                    }
+                    text.push(n);
+                    chars.next();
+                }
+                out.push(Tok::Atom(text));
+                spaced.push(std::mem::take(&mut space));
+            }
+        }
+    }
+    (out, spaced)
+}
+
+/// A phrase (display or group name) as shown: words separated by single spaces, encoded
+/// words decoded. `None` when empty.
+fn phrase(toks: &[Tok], spaced: &[bool]) -> Option<String> {
+    let mut s = String::new();
+    for (i, t) in toks.iter().enumerate() {
+        if i > 0 && spaced.get(i).copied().unwrap_or(false) {
+            s.push(' ');
+        }
+        match t {
+            Tok::Atom(a) | Tok::Literal(a) => s.push_str(a),
+            Tok::Quoted(q) => s.push_str(q),
+            Tok::Special(c) => s.push(*c),
+        }
+    }
+    let s = decode_encoded_words(s.trim());
+    (!s.is_empty()).then_some(s)
+}
+
+/// An addr-spec from its tokens: `None` unless it is `local@domain` with both parts present
+/// and no words side by side (which is a phrase, not an address).
+fn addr_spec(toks: &[Tok]) -> Option<String> {
+    let at = toks.iter().rposition(|t| *t == Tok::Special('@'))?;
+    let (local, domain) = (&toks[..at], &toks[at + 1..]);
+    let word = |t: &Tok| !matches!(t, Tok::Special(_));
+    // Words must be separated by dots: `a b@c` is not an address.
+    let joined = |part: &[Tok]| -> Option<String> {
+        let mut s = String::new();
+        for (i, t) in part.iter().enumerate() {
+            if i > 0 && word(t) && word(&part[i - 1]) {
+                return None;
+            }
+            match t {
+                Tok::Atom(a) | Tok::Literal(a) => s.push_str(a),
+                Tok::Quoted(q) => {
+                    let plain = !q.is_empty()
+                        && q.split('.').all(|w| {
+                            !w.is_empty()
+                                && w.chars().all(|c| {
+                                    c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                                })
+                        });
+                    if plain {
+                        s.push_str(q);
+                    } else {
+                        s.push('"');
+                        for c in q.chars() {
+                            if c == '"' || c == '\\' {
+                                s.push('\\');
+                            }
+                            s.push(c);
+                        }
+                        s.push('"');
+                    }
+                }
+                Tok::Special(c) => s.push(*c),
+            }
+        }
+        Some(s)
+    };
+    let l = joined(local)?;
+    let d = joined(domain)?;
+    if l.is_empty()
+        || d.is_empty()
+        || d.starts_with('.')
+        || (l.contains('@') && !l.starts_with('"'))
+    {
+        return None;
+    }
+    Some(format!("{l}@{d}").to_lowercase())
+}
+
+/// Reads an address field value (From, Sender, Reply-To...), whatever its syntax: name-addr,
+/// bare addr-spec, group syntax, quoted local parts, comments anywhere, encoded words in
+/// phrases. Entries that are not addresses are kept as shown text; nothing here fails.
+pub fn parse_address_field(value: &[u8]) -> AddressField {
+    let text = String::from_utf8_lossy(value);
+    let mut comments = Vec::new();
+    let (toks, spaced) = tokens(&text, &mut comments);
+    let mut field = AddressField::default();
+    let mut in_group = false;
+    // Tokens of the current entry before any `<`.
+    let mut start = 0usize;
+    let mut i = 0usize;
+    let flush = |field: &mut AddressField, from: usize, to: usize| {
+        if from >= to {
+            return;
+        }
+        let (t, s) = (&toks[from..to], &spaced[from..to]);
+        match addr_spec(t) {
+            Some(address) => field.mailboxes.push(Mailbox {
+                address,
+                name: None,
+            }),
+            None => {
+                if let Some(p) = phrase(t, s) {
+                    field.shown.push((Shown::DisplayName, p));
+                }
+            }
+        }
+    };
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Special('<') => {
+                let name = phrase(&toks[start..i], &spaced[start..i]);
+                let close = toks[i + 1..]
+                    .iter()
+                    .position(|t| *t == Tok::Special('>'))
+                    .map(|p| i + 1 + p)
+                    .unwrap_or(toks.len());
+                // A source route (`<@a,@b:x@y>`) is obsolete syntax: the address follows the
+                // last `:`.
+                let inner_start = toks[i + 1..close]
+                    .iter()
+                    .rposition(|t| *t == Tok::Special(':'))
+                    .map(|p| i + 2 + p)
+                    .unwrap_or(i + 1);
+                if let Some(n) = &name {
+                    field.shown.push((Shown::DisplayName, n.clone()));
+                }
+                match addr_spec(&toks[inner_start..close]) {
+                    Some(address) => field.mailboxes.push(Mailbox { address, name }),
+                    None => {
+                        if let Some(p) = phrase(&toks[i + 1..close], &spaced[i + 1..close]) {
+                            field.shown.push((Shown::DisplayName, p));
+                        }
+                    }
+                }
+                i = close + 1;
+                start = i;
+                continue;
+            }
+            Tok::Special(':') if !in_group => {
+                if let Some(p) = phrase(&toks[start..i], &spaced[start..i]) {
+                    field.shown.push((Shown::GroupName, p));
+                }
+                in_group = true;
+                start = i + 1;
+            }
+            Tok::Special(',') => {
+                flush(&mut field, start, i);
+                start = i + 1;
+            }
+            Tok::Special(';') if in_group => {
+                flush(&mut field, start, i);
+                in_group = false;
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    flush(&mut field, start, toks.len());
+    for c in comments {
+        let c = decode_encoded_words(c.trim());
+        if !c.is_empty() {
+            field.shown.push((Shown::Comment, c));
+        }
+    }
+    field
+}
+
+/// Decodes every RFC 2047 encoded word in `text`, wherever it stands (readers decode them in
+/// phrases, comments, and some even in quoted strings); white space between two encoded words
+/// is dropped (RFC 2047 §6.2). Undecodable words are left as written.
+pub fn decode_encoded_words(text: &str) -> String {
+    if !text.contains("=?") {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    // Where the text not yet copied starts, and whether an encoded word ends there.
+    let mut plain_start = 0usize;
+    let mut after_word = false;
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        if bytes[pos] == b'=' && bytes.get(pos + 1) == Some(&b'?') {
+            let mut stream = mail_parser::parsers::MessageStream::new(&bytes[pos + 1..]);
+            if let Some(decoded) = stream.decode_rfc2047() {
+                let gap = text.get(plain_start..pos).unwrap_or("");
+                if !(after_word && gap.chars().all(char::is_whitespace)) {
+                    out.push_str(gap);
+                }
+                out.push_str(&decoded);
+                after_word = true;
+                pos += 1 + stream.offset();
+                plain_start = pos;
+                continue;
+            }
+        }
+        pos += 1;
+    }
+    out.push_str(text.get(plain_start..).unwrap_or(""));
+    out
+}
+
+/// The e-mail addresses a text shows a reader once NFKC-normalised (full-width `＠` U+FF20
+/// and small `﹫` are `@`, full-width dots are dots), lower case.
+pub fn addresses_shown(text: &str) -> Vec<String> {
+    let norm: String = text.nfkc().collect::<String>().to_lowercase();
+    norm.split(|c: char| c.is_whitespace() || "<>\"'()[],;:".contains(c))
+        .map(|t| t.trim_matches('.'))
+        .filter(|t| looks_like_address(t))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `local@domain.tld`-shaped, as a reader would take it for an address.
+pub fn looks_like_address(t: &str) -> bool {
+    t.rsplit_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +644,134 @@ mod tests {
         assert!(allowed_by(&l, "any@so.gov.vn"));
         assert!(!allowed_by(&l, "other@dev.gov.vn"));
         assert!(!allowed_by(&l, "x@sub.so.gov.vn"));
+    }
+
+    fn field(v: &str) -> AddressField {
+        parse_address_field(v.as_bytes())
+    }
+
+    fn addrs(v: &str) -> Vec<String> {
+        field(v).mailboxes.into_iter().map(|m| m.address).collect()
+    }
+
+    #[test]
+    fn the_mailboxes_of_every_syntax() {
+        assert_eq!(addrs(" VanThu@Hanoi.Gov.Vn"), vec!["vanthu@hanoi.gov.vn"]);
+        assert_eq!(
+            addrs(" \"Van thu\" <vanthu@hanoi.gov.vn>"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        assert_eq!(
+            addrs(" Van thu <vanthu@hanoi.gov.vn>"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        // Group syntax, with and without a final `;`, and an empty group.
+        assert_eq!(
+            addrs(" Van phong: vanthu@hanoi.gov.vn;"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        assert_eq!(
+            addrs(" Van phong: Van thu <vanthu@hanoi.gov.vn>, b@x.vn"),
+            vec!["vanthu@hanoi.gov.vn", "b@x.vn"]
+        );
+        assert!(addrs(" undisclosed-recipients:;").is_empty());
+        // Quoted local parts: unquoted when the quotes change nothing.
+        assert_eq!(
+            addrs(" \"vanthu\"@hanoi.gov.vn"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        assert_eq!(
+            addrs(" <\"van thu\"@hanoi.gov.vn>"),
+            vec!["\"van thu\"@hanoi.gov.vn"]
+        );
+        assert_eq!(
+            addrs(" \"boss@other.gov.vn\"@hanoi.gov.vn"),
+            vec!["\"boss@other.gov.vn\"@hanoi.gov.vn"]
+        );
+        // Comments anywhere, folding, a source route.
+        assert_eq!(
+            addrs(" (Van thu)\r\n vanthu(x)@(y)hanoi.gov.vn (UBND)"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        assert_eq!(
+            addrs(" <@relay.vn:vanthu@hanoi.gov.vn>"),
+            vec!["vanthu@hanoi.gov.vn"]
+        );
+        // Not addresses: words side by side, no domain.
+        assert!(addrs(" Van thu vanthu@hanoi.gov.vn").is_empty());
+        assert!(addrs(" vanthu@").is_empty());
+        assert!(addrs(" <a@b@c.vn>").is_empty());
+    }
+
+    #[test]
+    fn what_a_reader_is_shown() {
+        let f = field(" Ban (phong =?UTF-8?B?4bqhaQ==?=): \"Giam doc\" <gd@hanoi.gov.vn>;");
+        assert_eq!(
+            f.shown,
+            vec![
+                (Shown::GroupName, "Ban".to_string()),
+                (Shown::DisplayName, "Giam doc".to_string()),
+                (Shown::Comment, "phong ại".to_string()),
+            ]
+        );
+        assert_eq!(f.mailboxes[0].name.as_deref(), Some("Giam doc"));
+        // Encoded words: adjacent ones joined, also inside a quoted string.
+        assert_eq!(
+            decode_encoded_words("=?UTF-8?Q?boss?= =?UTF-8?Q?=40other.gov.vn?= x"),
+            "boss@other.gov.vn x"
+        );
+        let f = field(" \"=?UTF-8?B?Ym9zc++8oG90aGVyLmdvdi52bg==?=\" <clerk@ok.gov.vn>");
+        assert_eq!(
+            f.shown,
+            vec![(Shown::DisplayName, "boss＠other.gov.vn".to_string())]
+        );
+        assert_eq!(decode_encoded_words("=?bad?X?zz?= a"), "=?bad?X?zz?= a");
+    }
+
+    #[test]
+    fn addresses_after_nfkc() {
+        assert_eq!(
+            addresses_shown("boss＠other.gov.vn"),
+            vec!["boss@other.gov.vn"]
+        );
+        assert_eq!(
+            addresses_shown("Boss﹫Other．gov．vn."),
+            vec!["boss@other.gov.vn"]
+        );
+        assert_eq!(
+            addresses_shown("Nguyen Van A (so TN&MT) <x@y.vn>"),
+            vec!["x@y.vn"]
+        );
+        assert!(addresses_shown("Phong A@B, hop @ 9h").is_empty());
+    }
+
+    #[test]
+    fn never_panics_on_junk() {
+        for v in [
+            "",
+            "<",
+            ">",
+            "<<>>",
+            "\"",
+            "(",
+            "((a)",
+            ":",
+            ";",
+            ":;:;",
+            "@",
+            "a@",
+            "@b",
+            "=?",
+            "=?a?b?",
+            "\u{ff20}",
+            "[",
+            "[a@b",
+            "a:<b@c.vn",
+            "é=?UTF-8?Q?=C3?=é",
+        ] {
+            let _ = parse_address_field(v.as_bytes());
+            let _ = decode_encoded_words(v);
+        }
+        let _ = parse_address_field(&[0xff, b'<', 0x80, b'@', b'>']);
     }
 }

@@ -120,6 +120,7 @@ pub async fn verify(
     })?;
     let opts = VerifyOptions {
         require_revocation_data: policy.rules.incoming.require_revocation_data,
+        sender_delegation: policy.rules.incoming.sender_delegation,
     };
     let (verdict, data) = tokio::task::spawn_blocking(move || {
         (
