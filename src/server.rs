@@ -120,6 +120,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
                 config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
             Arc::new(Semaphore::new((units / 2).clamp(1, Semaphore::MAX_PERMITS)))
         }),
+        trust_cache: Default::default(),
     });
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),

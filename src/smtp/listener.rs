@@ -37,6 +37,8 @@ pub struct ServerCtx {
     /// The part of `data_budget` inbound listeners may hold together (half of it), so
     /// messages from outside can never take the memory the relay and the clerks need.
     pub inbound_data_budget: Option<super::reader::DataBudget>,
+    /// Trust anchors and CRLs for verifying incoming mail, read again when a row changes.
+    pub trust_cache: super::incoming::TrustCache,
 }
 
 /// The session slots of one listener: its own total (`max_connections`) and its own count
