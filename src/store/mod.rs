@@ -1,6 +1,10 @@
 //! The database: connection (SQLite by default, PostgreSQL as the other backend), migrations,
 //! and the sea-orm entities. Every command calls [`open`], which creates the database file and
 //! applies pending migrations, so an install can be provisioned before the daemon first runs.
+//!
+//! Storage faults: a connection goes back to the pool only when it is outside any transaction
+//! (see [`connection_is_clean`]); one that a failed commit or a failed statement left inside
+//! one is closed, which rolls it back and frees SQLite's write lock.
 
 pub mod entity;
 pub mod migration;
@@ -41,8 +45,22 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
         });
+        opts.map_sqlx_sqlite_pool_opts(|o| {
+            o.after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
+                .before_acquire(|conn, _| {
+                    Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+                })
+        });
     } else {
         opts.max_connections(16);
+        opts.map_sqlx_postgres_pool_opts(|o| {
+            o.after_release(|conn, _| {
+                Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+            })
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+            })
+        });
     }
     let db = Database::connect(opts)
         .await
@@ -57,6 +75,71 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
             source,
         })?;
     Ok(db)
+}
+
+/// Whether a pooled connection may be used again: sqlx's transaction depth is 0 and, on
+/// SQLite, the database itself is in autocommit mode (`sqlite_autocommit`).
+///
+/// Why: SQLite rolls a transaction back by itself on some errors (disk full, I/O error), so
+/// the ROLLBACK that follows fails and sqlx's depth stays at 1 while SQLite is outside any
+/// transaction. The next `BEGIN` on that connection is then a `SAVEPOINT`, and after one more
+/// failure a `ROLLBACK TO` leaves the transaction open: the next "commit" is a `RELEASE` that
+/// commits nothing (a false 250) while the connection keeps the write lock (every other
+/// writer gets "database is locked"). A connection found in such a state is closed (closing
+/// rolls back whatever is open); the pool opens a fresh one. On PostgreSQL a failed COMMIT
+/// ends the transaction on the server, but a connection whose depth is off is closed all the
+/// same.
+pub fn connection_is_clean<C: sea_orm::sqlx::Connection>(
+    conn: &C,
+    sqlite_autocommit: Option<bool>,
+) -> bool {
+    let clean = !conn.is_in_transaction() && sqlite_autocommit.unwrap_or(true);
+    if !clean {
+        tracing::warn!(
+            depth_nonzero = conn.is_in_transaction(),
+            sqlite_autocommit,
+            "database connection left inside a transaction after an error: closed, not reused"
+        );
+    }
+    clean
+}
+
+/// [`connection_is_clean`] for SQLite, asking SQLite itself whether a transaction is open.
+async fn sqlite_connection_is_clean(
+    conn: &mut sea_orm::sqlx::sqlite::SqliteConnection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    // Taking the handle waits for the connection's worker to finish what was queued before
+    // (a rollback queued when a transaction was dropped), so both answers are current.
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle();
+    // SAFETY: `raw` is the live handle of this connection, held exclusively through `handle`
+    // for the duration of the call; sqlite3_get_autocommit only reads the connection's state.
+    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(raw.as_ptr()) } != 0;
+    drop(handle);
+    Ok(connection_is_clean(&*conn, Some(autocommit)))
+}
+
+/// True when a database error means the disk is full (SQLite `SQLITE_FULL`, PostgreSQL
+/// `disk_full`): the reply is then 452 4.3.1 rather than 451 4.3.0.
+pub fn is_disk_full(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let sqlx = match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db) = sqlx.as_database_error() else {
+        return false;
+    };
+    match db.code().as_deref() {
+        // SQLite's primary code is the low byte of the extended one.
+        Some(code) if code.chars().all(|c| c.is_ascii_digit()) => {
+            code.parse::<i64>().is_ok_and(|c| c & 0xff == 13)
+        }
+        Some("53100") => true,
+        _ => false,
+    }
 }
 
 /// `sqlite://` URLs get `mode=rwc` (sqlx creates the file only then) and their directory.
