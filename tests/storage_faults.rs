@@ -168,10 +168,10 @@ fn daemon_log(env: &Env) -> String {
     log[start..].to_string()
 }
 
-/// Runs the load through a fault: `fault` starts it, `clear` ends it. Then checks that
+/// Runs the load through a fault: `fault` starts it, `clear` ends it `hold` later. Then checks that
 /// acceptance came back within 30 s, that every 250 was delivered exactly once and nothing
 /// else was, and that the queue is empty.
-async fn run_through_fault<F, C>(env: &Env, ports: [u16; 4], fault: F, clear: C)
+async fn run_through_fault<F, C>(env: &Env, ports: [u16; 4], fault: F, hold: Duration, clear: C)
 where
     F: AsyncFnOnce(),
     C: AsyncFnOnce(),
@@ -191,7 +191,7 @@ where
 
     let fault_at = Instant::now();
     fault().await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(hold).await;
     clear().await;
     let cleared_at = Instant::now();
 
@@ -396,9 +396,250 @@ async fn disk_full_on_a_small_tmpfs() {
             f.set_len(len.saturating_sub(8192)).unwrap();
             f.sync_all().unwrap();
         },
+        Duration::from_secs(6),
         async move || {
             std::fs::remove_file(&filler2).unwrap();
         },
+    )
+    .await;
+}
+
+/// `chattr +i` on files, undone when dropped (else the temp dir could not be removed).
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn set(files: Vec<PathBuf>) -> Result<Immutable, String> {
+        run(Command::new("chattr").arg("+i").args(&files))?;
+        Ok(Immutable(files))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").args(&self.0).status();
+    }
+}
+
+/// Whether `chattr +i` on this filesystem makes writes through an already open descriptor
+/// fail (ext4 does; tmpfs does not), as the daemon's database files are open all along.
+fn immutable_stops_open_writers(dir: &Path) -> Result<(), String> {
+    use std::io::Write;
+    let probe = dir.join("immutable-probe");
+    let mut f = std::fs::File::create(&probe).map_err(|e| e.to_string())?;
+    let guard = Immutable::set(vec![probe.clone()])?;
+    let wrote = f.write_all(b"x").and_then(|_| f.sync_all());
+    drop(guard);
+    let _ = std::fs::remove_file(&probe);
+    match wrote {
+        Err(_) => Ok(()),
+        Ok(()) => Err("writes through an open descriptor still succeed after chattr +i".into()),
+    }
+}
+
+/// (b) The database files made immutable (`chattr +i`: root ignores file modes, not this)
+/// while clients send, then writable again. On a filesystem where that does not stop open
+/// descriptors, the data directory moves to a loop-mounted ext4 image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_database_files() {
+    let ports = env_ports();
+    let mut env = sqlite_env(ports).await;
+    let mut _mount = None;
+    if let Err(here) = immutable_stops_open_writers(env.path()) {
+        let fs = env.path().join("fs");
+        let image = env.path().join("fs.ext4");
+        std::fs::create_dir_all(&fs).unwrap();
+        let mounted = run(Command::new("truncate").args(["-s", "64M"]).arg(&image))
+            .and_then(|_| run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image)))
+            .and_then(|_| {
+                run(Command::new("mount")
+                    .args(["-o", "loop"])
+                    .arg(&image)
+                    .arg(&fs))
+            });
+        if let Err(e) = mounted {
+            eprintln!("SKIPPED: {here} and no loop-mounted ext4 ({e})");
+            return;
+        }
+        _mount = Some(Mount(fs.clone()));
+        move_data_dir(&mut env, &fs);
+        if let Err(e) = immutable_stops_open_writers(&fs) {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+    }
+    let data = env.config.data_dir.clone();
+    let guard: Arc<Mutex<Option<Immutable>>> = Arc::default();
+    let (set, clear) = (guard.clone(), guard.clone());
+    run_through_fault(
+        &env,
+        ports,
+        async move || {
+            let files: Vec<PathBuf> = ["congvan.db", "congvan.db-wal"]
+                .iter()
+                .map(|n| data.join(n))
+                .filter(|p| p.exists())
+                .collect();
+            *set.lock().unwrap() = Some(Immutable::set(files).expect("chattr +i"));
+        },
+        Duration::from_secs(6),
+        async move || {
+            clear.lock().unwrap().take();
+        },
+    )
+    .await;
+}
+
+/// (c) Another process holds an exclusive lock on the database (Python's sqlite3, `BEGIN
+/// EXCLUSIVE`) for 20 s, longer than the 15 s busy timeout, while clients send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_lock_held_by_another_process() {
+    let ports = env_ports();
+    let env = sqlite_env(ports).await;
+    let db = env.path().join("congvan.db");
+    let locker: Arc<Mutex<Option<std::process::Child>>> = Arc::default();
+    let (start, stop) = (locker.clone(), locker.clone());
+    run_through_fault(
+        &env,
+        ports,
+        async move || {
+            use std::io::BufRead;
+            let script = "import sqlite3,sys\n\
+                c=sqlite3.connect(sys.argv[1],timeout=60,isolation_level=None)\n\
+                c.execute('BEGIN EXCLUSIVE')\n\
+                print('locked',flush=True)\n\
+                sys.stdin.readline()\n\
+                c.execute('ROLLBACK')\n";
+            let mut child = Command::new("python3")
+                .arg("-c")
+                .arg(script)
+                .arg(&db)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "locked");
+            *start.lock().unwrap() = Some(child);
+        },
+        Duration::from_secs(20),
+        async move || {
+            use std::io::Write;
+            let mut child = stop.lock().unwrap().take().unwrap();
+            child.stdin.take().unwrap().write_all(b"\n").unwrap();
+            assert!(child.wait().unwrap().success());
+        },
+    )
+    .await;
+}
+
+/// A throw-away PostgreSQL cluster on a free loopback port, stopped when dropped.
+struct PgCluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PgCluster {
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn start() -> Result<PgCluster, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no PostgreSQL binaries in /usr/lib/postgresql ({e})"))?
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .ok_or("no initdb under /usr/lib/postgresql/*/bin")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        let cluster = PgCluster {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        std::fs::create_dir(cluster.data()).map_err(|e| e.to_string())?;
+        run(Command::new("chown").arg("postgres:").arg(cluster.data()))?;
+        cluster.pg(&[
+            "initdb",
+            "-D",
+            &cluster.data().display().to_string(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ])?;
+        cluster.ctl("start")?;
+        Ok(cluster)
+    }
+
+    fn pg(&self, args: &[&str]) -> Result<(), String> {
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(args[0]))
+            .args(&args[1..]))
+    }
+
+    fn ctl(&self, what: &str) -> Result<(), String> {
+        let data = self.data().display().to_string();
+        let log = self.data().join("pg.log").display().to_string();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port, data
+        );
+        match what {
+            "start" => self.pg(&[
+                "pg_ctl", "-D", &data, "-l", &log, "-o", &opts, "-w", "start",
+            ]),
+            _ => self.pg(&["pg_ctl", "-D", &data, "-m", "fast", "-w", "stop"]),
+        }
+    }
+
+    fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let _ = self.pg(&["pg_ctl", "-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+/// (d) The PostgreSQL server stopped under load (fast shutdown: sessions and transactions
+/// in progress are cut) and started again 18 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_load() {
+    let pg = match PgCluster::start() {
+        Ok(pg) => Arc::new(pg),
+        Err(e) => {
+            eprintln!("SKIPPED: cannot run a throw-away PostgreSQL: {e}");
+            return;
+        }
+    };
+    let ports = env_ports();
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        database: TestDb::Postgres(pg.admin_url()),
+        ..Setup::default()
+    })
+    .await;
+    let (down, up) = (pg.clone(), pg.clone());
+    run_through_fault(
+        &env,
+        ports,
+        async move || down.ctl("stop").expect("pg_ctl stop"),
+        // Longer than the pool's 15 s acquire timeout, so that sessions waiting for the
+        // database are answered 451 rather than served when it is back.
+        Duration::from_secs(18),
+        async move || up.ctl("start").expect("pg_ctl start"),
     )
     .await;
 }

@@ -9,7 +9,9 @@
 pub mod entity;
 pub mod migration;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
@@ -31,6 +33,7 @@ pub enum StoreError {
 /// Opens the database and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
     let url = normalise_url(url)?;
+    let failures = Arc::new(FailureClock::new());
     let mut opts = ConnectOptions::new(url.clone());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
@@ -45,29 +48,41 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
         });
-        opts.map_sqlx_sqlite_pool_opts(|o| {
+        let clock = failures.clone();
+        opts.map_sqlx_sqlite_pool_opts(move |o| {
+            let clock = clock.clone();
             o.after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
-                .before_acquire(|conn, _| {
-                    Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+                .before_acquire(move |conn, meta| {
+                    let fresh = clock.opened_since_last_failure(meta.age);
+                    Box::pin(
+                        async move { Ok(fresh && connection_is_clean(&*conn, SqliteState::CLEAN)) },
+                    )
                 })
         });
     } else {
         opts.max_connections(16);
         opts.map_sqlx_postgres_pool_opts(|o| {
             o.after_release(|conn, _| {
-                Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+                Box::pin(async move { Ok(connection_is_clean(&*conn, SqliteState::CLEAN)) })
             })
             .before_acquire(|conn, _| {
-                Box::pin(async move { Ok(connection_is_clean(&*conn, None)) })
+                Box::pin(async move { Ok(connection_is_clean(&*conn, SqliteState::CLEAN)) })
             })
         });
     }
-    let db = Database::connect(opts)
+    let mut db = Database::connect(opts)
         .await
         .map_err(|source| StoreError::Connect {
             url: redact(&url),
             source,
         })?;
+    if url.starts_with("sqlite:") {
+        db.set_metric_callback(move |info| {
+            if info.failed {
+                failures.note();
+            }
+        });
+    }
     migration::Migrator::up(&db, None)
         .await
         .map_err(|source| StoreError::Migrate {
@@ -78,45 +93,108 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
 }
 
 /// Whether a pooled connection may be used again: sqlx's transaction depth is 0 and, on
-/// SQLite, the database itself is in autocommit mode (`sqlite_autocommit`).
+/// SQLite, the database itself is in autocommit mode and writable (`sqlite`).
 ///
 /// Why: SQLite rolls a transaction back by itself on some errors (disk full, I/O error), so
 /// the ROLLBACK that follows fails and sqlx's depth stays at 1 while SQLite is outside any
 /// transaction. The next `BEGIN` on that connection is then a `SAVEPOINT`, and after one more
 /// failure a `ROLLBACK TO` leaves the transaction open: the next "commit" is a `RELEASE` that
 /// commits nothing (a false 250) while the connection keeps the write lock (every other
-/// writer gets "database is locked"). A connection found in such a state is closed (closing
-/// rolls back whatever is open); the pool opens a fresh one. On PostgreSQL a failed COMMIT
-/// ends the transaction on the server, but a connection whose depth is off is closed all the
-/// same.
-pub fn connection_is_clean<C: sea_orm::sqlx::Connection>(
-    conn: &C,
-    sqlite_autocommit: Option<bool>,
-) -> bool {
-    let clean = !conn.is_in_transaction() && sqlite_autocommit.unwrap_or(true);
+/// writer gets "database is locked"). And a connection opened while the database file could
+/// not be written is opened read-only by SQLite, and would stay so after the fault is gone.
+/// A connection found in any of these states is closed (closing rolls back whatever is
+/// open); the pool opens a fresh one. On PostgreSQL a failed COMMIT ends the transaction on
+/// the server, but a connection whose depth is off is closed all the same.
+pub fn connection_is_clean<C: sea_orm::sqlx::Connection>(conn: &C, sqlite: SqliteState) -> bool {
+    let clean = !conn.is_in_transaction() && sqlite.autocommit && !sqlite.read_only;
     if !clean {
         tracing::warn!(
             depth_nonzero = conn.is_in_transaction(),
-            sqlite_autocommit,
-            "database connection left inside a transaction after an error: closed, not reused"
+            sqlite_autocommit = sqlite.autocommit,
+            sqlite_read_only = sqlite.read_only,
+            "database connection left in a transaction or read-only after an error: closed, not reused"
         );
     }
     clean
 }
 
-/// [`connection_is_clean`] for SQLite, asking SQLite itself whether a transaction is open.
+/// When a statement last failed on a SQLite pool. A connection that SQLite opened while the
+/// database or its WAL file could not be written is read-only for good (SQLite falls back to
+/// read-only when a read-write open fails), and nothing in its state says so after the
+/// fault; so every connection opened before the latest failed statement is replaced at its
+/// next use. During a fault this reopens connections; once it is gone, each stale connection
+/// fails at most once more.
+struct FailureClock {
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last failure, plus one; 0 when none.
+    last: AtomicU64,
+}
+
+impl FailureClock {
+    fn new() -> Self {
+        FailureClock {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn note(&self) {
+        self.last.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    /// Whether a connection of this age was opened after the last failure.
+    fn opened_since_last_failure(&self, age: Duration) -> bool {
+        let last = self.last.load(Ordering::Acquire);
+        if last == 0 {
+            return true;
+        }
+        let opened = self.now_ms().saturating_sub(age.as_millis() as u64);
+        let fresh = opened + 1 > last;
+        if !fresh {
+            tracing::debug!("database connection older than the last failed statement: reopened");
+        }
+        fresh
+    }
+}
+
+/// What SQLite itself says about a connection (all clean for PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteState {
+    pub autocommit: bool,
+    pub read_only: bool,
+}
+
+impl SqliteState {
+    pub const CLEAN: SqliteState = SqliteState {
+        autocommit: true,
+        read_only: false,
+    };
+}
+
+/// [`connection_is_clean`] for SQLite, asking SQLite whether a transaction is open and
+/// whether the main database was opened read-only.
 async fn sqlite_connection_is_clean(
     conn: &mut sea_orm::sqlx::sqlite::SqliteConnection,
 ) -> Result<bool, sea_orm::sqlx::Error> {
     // Taking the handle waits for the connection's worker to finish what was queued before
-    // (a rollback queued when a transaction was dropped), so both answers are current.
+    // (a rollback queued when a transaction was dropped), so the answers are current.
     let mut handle = conn.lock_handle().await?;
-    let raw = handle.as_raw_handle();
+    let raw = handle.as_raw_handle().as_ptr();
     // SAFETY: `raw` is the live handle of this connection, held exclusively through `handle`
-    // for the duration of the call; sqlite3_get_autocommit only reads the connection's state.
-    let autocommit = unsafe { libsqlite3_sys::sqlite3_get_autocommit(raw.as_ptr()) } != 0;
+    // for the duration of the calls, which only read the connection's state; the schema
+    // name is a NUL-terminated literal.
+    let state = unsafe {
+        SqliteState {
+            autocommit: libsqlite3_sys::sqlite3_get_autocommit(raw) != 0,
+            read_only: libsqlite3_sys::sqlite3_db_readonly(raw, c"main".as_ptr()) == 1,
+        }
+    };
     drop(handle);
-    Ok(connection_is_clean(&*conn, Some(autocommit)))
+    Ok(connection_is_clean(&*conn, state))
 }
 
 /// True when a database error means the disk is full (SQLite `SQLITE_FULL`, PostgreSQL
