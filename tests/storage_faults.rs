@@ -643,3 +643,78 @@ async fn postgresql_restarted_under_load() {
     )
     .await;
 }
+
+/// A message marked `delivering` that no delivery of the running daemon holds (a claim whose
+/// answer a database fault swallowed) is put back and delivered, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_left_delivering_is_taken_up_again() {
+    use congvan::store::entity::message;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let ports = env_ports();
+    let upstream_port = free_port();
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        upstream: Some(format!("smtp://127.0.0.1:{upstream_port}")),
+        ..Setup::default()
+    })
+    .await;
+    let daemon = Daemon::spawn(&env, &[]);
+    wait_port(ports[2]).await;
+    let relay: SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    let mut c = Client::connect(relay).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@dev.gov.vn\r\nSubject: stray\r\n\r\nx\r\n.\r\n")
+        .await;
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 250, "{text}");
+    let id = text.split_whitespace().last().unwrap().to_string();
+
+    // The upstream is down, so the message is deferred; mark it as if a claim had been lost.
+    let db = env.db().await;
+    let mut marked = false;
+    for _ in 0..200 {
+        let res = message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value("delivering"))
+            .col_expr(
+                message::Column::UpdatedAt,
+                Expr::value(congvan::util::now_ms() - 120_000),
+            )
+            .filter(message::Column::Id.eq(&id))
+            .filter(message::Column::State.eq("deferred"))
+            .exec(&db)
+            .await
+            .unwrap();
+        if res.rows_affected == 1 {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(marked, "message deferred, then marked delivering");
+    let sink = congvan::testkit::sink::Sink::start(
+        format!("127.0.0.1:{upstream_port}").parse().unwrap(),
+        congvan::testkit::sink::SinkConfig {
+            keep_data: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let n = sink.wait_for(1, Duration::from_secs(45)).await;
+    assert_eq!(n, 1, "delivered after being put back\n{}", daemon_log(&env));
+    let data = String::from_utf8_lossy(&sink.messages()[0].data).to_string();
+    assert!(data.contains(&id), "the stray message itself");
+    assert!(
+        daemon_log(&env).contains("left delivering without a delivery in progress"),
+        "{}",
+        daemon_log(&env)
+    );
+    db.close().await.ok();
+    daemon.stop();
+}
