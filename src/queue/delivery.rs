@@ -45,9 +45,12 @@ impl Deliverer {
     /// Delivers a message that the scheduler has claimed (state `delivering`).
     pub async fn deliver(&self, msg: message::Model) {
         if let Err(e) = self.try_deliver(&msg).await {
-            // The database failed under us: put the message back for a later attempt.
+            // The database failed under us: put the message back for a later attempt. It must
+            // not stay `delivering` (nothing would take it up again before a restart), so
+            // this is retried until the database takes it.
             tracing::error!(queue_id = %msg.id, error = %e, "delivery bookkeeping failed; will retry");
-            let _ = self
+            let mut wait = 200;
+            while let Err(e) = self
                 .set_state(
                     &msg.id,
                     state::DEFERRED,
@@ -55,7 +58,12 @@ impl Deliverer {
                     now_ms() + 30_000,
                     msg.attempts,
                 )
-                .await;
+                .await
+            {
+                tracing::warn!(queue_id = %msg.id, error = %e, "cannot put the message back yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                wait = (wait * 2).min(5_000);
+            }
         }
     }
 
@@ -193,33 +201,28 @@ impl Deliverer {
             .archive(msg, &content, !delivered.is_empty(), now)
             .await;
         // The whole attempt is recorded in one transaction: one durable commit per message.
-        // The transport has already spoken, so a failed commit is retried rather than the
-        // message sent again: a busy database must not mean a document delivered twice.
-        let mut tries = 0;
-        loop {
-            match self
-                .record(
-                    msg,
-                    &updates,
-                    next_state,
-                    reason.clone(),
-                    next_at,
-                    attempts,
-                    &seal_used,
-                    &archive,
-                    delay_notice.is_some(),
-                    now,
-                )
-                .await
-            {
-                Ok(()) => break,
-                Err(e) if tries < 10 => {
-                    tries += 1;
-                    tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
-                }
-                Err(e) => return Err(e),
-            }
+        // The transport has already spoken, so a failed commit is retried (until the database
+        // takes it) rather than the message sent again: a storage fault must not mean a
+        // document delivered twice, nor one left `delivering`.
+        let mut tries: u64 = 0;
+        while let Err(e) = self
+            .record(
+                msg,
+                &updates,
+                next_state,
+                reason.clone(),
+                next_at,
+                attempts,
+                &seal_used,
+                &archive,
+                delay_notice.is_some(),
+                now,
+            )
+            .await
+        {
+            tries += 1;
+            tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
+            tokio::time::sleep(std::time::Duration::from_millis((200 * tries).min(5_000))).await;
         }
 
         self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)

@@ -172,6 +172,15 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// A database failure: 452 when the disk is full, 451 otherwise.
+    fn from_db(e: &DbErr) -> QueueError {
+        if crate::store::is_disk_full(e) {
+            QueueError::DiskFull(e.to_string())
+        } else {
+            QueueError::Database(e.to_string())
+        }
+    }
+
     fn from_io(e: &std::io::Error) -> QueueError {
         if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
             QueueError::DiskFull(e.to_string())
@@ -315,20 +324,26 @@ async fn writer_loop(
             .await
             .map_err(|e| QueueError::Io(e.to_string()))
             .and_then(|r| r.map_err(|e| QueueError::from_io(&e)));
-        let result = match dir_synced {
-            Ok(()) => commit_batch(&db, &batch)
-                .await
-                .map_err(|e| QueueError::Database(e.to_string())),
-            Err(e) => Err(e),
+        let outcome = match dir_synced {
+            Ok(()) => match commit_batch(&db, &batch).await {
+                Ok(()) => BatchOutcome::Committed,
+                Err(CommitFailure::Before(e)) => {
+                    BatchOutcome::NotCommitted(QueueError::from_db(&e))
+                }
+                Err(CommitFailure::AtCommit(e)) => resolve_in_doubt(&db, &batch, e).await,
+            },
+            Err(e) => BatchOutcome::NotCommitted(e),
+        };
+        let result = match &outcome {
+            BatchOutcome::Committed => Ok(()),
+            BatchOutcome::NotCommitted(e) | BatchOutcome::InDoubt(e) => Err(e.clone()),
         };
         if let Err(e) = &result {
             tracing::error!(error = %e, count = batch.len(), "queue commit failed; messages refused with 4xx");
         }
         for r in batch {
-            if result.is_err() {
-                let _ = std::fs::remove_file(spool_path(&spool, &r.id));
-            } else {
-                tracing::info!(
+            match &outcome {
+                BatchOutcome::Committed => tracing::info!(
                     queue_id = %r.id,
                     direction = r.meta.direction.as_str(),
                     sender = %r.meta.sender,
@@ -337,7 +352,14 @@ async fn writer_loop(
                     urgency = r.meta.classification.urgency.ascii(),
                     state = if r.meta.hold_reason.is_some() { state::HELD } else { state::WAITING },
                     "queued"
-                );
+                ),
+                BatchOutcome::NotCommitted(_) => {
+                    let _ = std::fs::remove_file(spool_path(&spool, &r.id));
+                }
+                // Its row may exist: the file stays, and the next start-up keeps it if so.
+                BatchOutcome::InDoubt(_) => {
+                    tracing::error!(queue_id = %r.id, "commit in doubt: spool file kept for the start-up check")
+                }
             }
             let _ = r.reply.send(result.clone());
         }
@@ -347,7 +369,75 @@ async fn writer_loop(
     }
 }
 
-async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Result<(), DbErr> {
+/// How a batch's transaction ended.
+enum BatchOutcome {
+    Committed,
+    /// Certainly not committed: the spool files go.
+    NotCommitted(QueueError),
+    /// The COMMIT failed and whether it took effect could not be found out.
+    InDoubt(QueueError),
+}
+
+/// Where [`commit_batch`] failed: before the COMMIT (nothing was committed), or at the COMMIT
+/// itself (with PostgreSQL, a connection lost during COMMIT leaves the outcome unknown).
+enum CommitFailure {
+    Before(DbErr),
+    AtCommit(DbErr),
+}
+
+impl From<DbErr> for CommitFailure {
+    fn from(e: DbErr) -> Self {
+        CommitFailure::Before(e)
+    }
+}
+
+/// After a failed COMMIT, looks whether the batch's rows are there (all or none: one
+/// transaction), for up to about 10 s while the database comes back. Committed rows mean the
+/// messages are queued and get their 250, as after any commit.
+async fn resolve_in_doubt(
+    db: &DatabaseConnection,
+    batch: &[CommitRequest],
+    error: DbErr,
+) -> BatchOutcome {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
+    let failure = QueueError::from_db(&error);
+    tracing::warn!(error = %error, count = ids.len(), "COMMIT failed; checking whether it took effect");
+    for attempt in 0..10u64 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        let found = message::Entity::find()
+            .filter(message::Column::Id.is_in(ids.clone()))
+            .count(db)
+            .await;
+        match found {
+            Ok(0) => return BatchOutcome::NotCommitted(failure),
+            Ok(n) if n as usize == ids.len() => {
+                tracing::warn!(
+                    count = n,
+                    "the failed COMMIT had taken effect: messages queued"
+                );
+                return BatchOutcome::Committed;
+            }
+            Ok(n) => {
+                tracing::error!(
+                    found = n,
+                    expected = ids.len(),
+                    "part of a batch found after a failed COMMIT"
+                );
+                return BatchOutcome::InDoubt(failure);
+            }
+            Err(e) => tracing::warn!(error = %e, attempt, "cannot check the failed COMMIT yet"),
+        }
+    }
+    BatchOutcome::InDoubt(failure)
+}
+
+async fn commit_batch(
+    db: &DatabaseConnection,
+    batch: &[CommitRequest],
+) -> Result<(), CommitFailure> {
     let txn = db.begin().await?;
     let now = now_ms();
     for r in batch {
@@ -419,5 +509,5 @@ async fn commit_batch(db: &DatabaseConnection, batch: &[CommitRequest]) -> Resul
             crate::policy::records::confirm_number(&txn, reservation).await?;
         }
     }
-    txn.commit().await
+    txn.commit().await.map_err(CommitFailure::AtCommit)
 }

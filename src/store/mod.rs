@@ -1,11 +1,17 @@
 //! The database: connection (SQLite by default, PostgreSQL as the other backend), migrations,
 //! and the sea-orm entities. Every command calls [`open`], which creates the database file and
 //! applies pending migrations, so an install can be provisioned before the daemon first runs.
+//!
+//! Storage faults: a connection goes back to the pool only when it is outside any transaction
+//! (see [`connection_is_clean`]); one that a failed commit or a failed statement left inside
+//! one is closed, which rolls it back and frees SQLite's write lock.
 
 pub mod entity;
 pub mod migration;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
@@ -27,6 +33,7 @@ pub enum StoreError {
 /// Opens the database and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
     let url = normalise_url(url)?;
+    let failures = Arc::new(FailureClock::new());
     let mut opts = ConnectOptions::new(url.clone());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
@@ -41,15 +48,41 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
         });
+        let clock = failures.clone();
+        opts.map_sqlx_sqlite_pool_opts(move |o| {
+            let clock = clock.clone();
+            o.after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
+                .before_acquire(move |conn, meta| {
+                    let fresh = clock.opened_since_last_failure(meta.age);
+                    Box::pin(
+                        async move { Ok(fresh && connection_is_clean(&*conn, SqliteState::CLEAN)) },
+                    )
+                })
+        });
     } else {
         opts.max_connections(16);
+        opts.map_sqlx_postgres_pool_opts(|o| {
+            o.after_release(|conn, _| {
+                Box::pin(async move { Ok(connection_is_clean(&*conn, SqliteState::CLEAN)) })
+            })
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(connection_is_clean(&*conn, SqliteState::CLEAN)) })
+            })
+        });
     }
-    let db = Database::connect(opts)
+    let mut db = Database::connect(opts)
         .await
         .map_err(|source| StoreError::Connect {
             url: redact(&url),
             source,
         })?;
+    if url.starts_with("sqlite:") {
+        db.set_metric_callback(move |info| {
+            if info.failed {
+                failures.note();
+            }
+        });
+    }
     migration::Migrator::up(&db, None)
         .await
         .map_err(|source| StoreError::Migrate {
@@ -57,6 +90,134 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
             source,
         })?;
     Ok(db)
+}
+
+/// Whether a pooled connection may be used again: sqlx's transaction depth is 0 and, on
+/// SQLite, the database itself is in autocommit mode and writable (`sqlite`).
+///
+/// Why: SQLite rolls a transaction back by itself on some errors (disk full, I/O error), so
+/// the ROLLBACK that follows fails and sqlx's depth stays at 1 while SQLite is outside any
+/// transaction. The next `BEGIN` on that connection is then a `SAVEPOINT`, and after one more
+/// failure a `ROLLBACK TO` leaves the transaction open: the next "commit" is a `RELEASE` that
+/// commits nothing (a false 250) while the connection keeps the write lock (every other
+/// writer gets "database is locked"). And a connection opened while the database file could
+/// not be written is opened read-only by SQLite, and would stay so after the fault is gone.
+/// A connection found in any of these states is closed (closing rolls back whatever is
+/// open); the pool opens a fresh one. On PostgreSQL a failed COMMIT ends the transaction on
+/// the server, but a connection whose depth is off is closed all the same.
+pub fn connection_is_clean<C: sea_orm::sqlx::Connection>(conn: &C, sqlite: SqliteState) -> bool {
+    let clean = !conn.is_in_transaction() && sqlite.autocommit && !sqlite.read_only;
+    if !clean {
+        tracing::warn!(
+            depth_nonzero = conn.is_in_transaction(),
+            sqlite_autocommit = sqlite.autocommit,
+            sqlite_read_only = sqlite.read_only,
+            "database connection left in a transaction or read-only after an error: closed, not reused"
+        );
+    }
+    clean
+}
+
+/// When a statement last failed on a SQLite pool. A connection that SQLite opened while the
+/// database or its WAL file could not be written is read-only for good (SQLite falls back to
+/// read-only when a read-write open fails), and nothing in its state says so after the
+/// fault; so every connection opened before the latest failed statement is replaced at its
+/// next use. During a fault this reopens connections; once it is gone, each stale connection
+/// fails at most once more.
+struct FailureClock {
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last failure, plus one; 0 when none.
+    last: AtomicU64,
+}
+
+impl FailureClock {
+    fn new() -> Self {
+        FailureClock {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn note(&self) {
+        self.last.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    /// Whether a connection of this age was opened after the last failure.
+    fn opened_since_last_failure(&self, age: Duration) -> bool {
+        let last = self.last.load(Ordering::Acquire);
+        if last == 0 {
+            return true;
+        }
+        let opened = self.now_ms().saturating_sub(age.as_millis() as u64);
+        let fresh = opened + 1 > last;
+        if !fresh {
+            tracing::debug!("database connection older than the last failed statement: reopened");
+        }
+        fresh
+    }
+}
+
+/// What SQLite itself says about a connection (all clean for PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteState {
+    pub autocommit: bool,
+    pub read_only: bool,
+}
+
+impl SqliteState {
+    pub const CLEAN: SqliteState = SqliteState {
+        autocommit: true,
+        read_only: false,
+    };
+}
+
+/// [`connection_is_clean`] for SQLite, asking SQLite whether a transaction is open and
+/// whether the main database was opened read-only.
+async fn sqlite_connection_is_clean(
+    conn: &mut sea_orm::sqlx::sqlite::SqliteConnection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    // Taking the handle waits for the connection's worker to finish what was queued before
+    // (a rollback queued when a transaction was dropped), so the answers are current.
+    let mut handle = conn.lock_handle().await?;
+    let raw = handle.as_raw_handle().as_ptr();
+    // SAFETY: `raw` is the live handle of this connection, held exclusively through `handle`
+    // for the duration of the calls, which only read the connection's state; the schema
+    // name is a NUL-terminated literal.
+    let state = unsafe {
+        SqliteState {
+            autocommit: libsqlite3_sys::sqlite3_get_autocommit(raw) != 0,
+            read_only: libsqlite3_sys::sqlite3_db_readonly(raw, c"main".as_ptr()) == 1,
+        }
+    };
+    drop(handle);
+    Ok(connection_is_clean(&*conn, state))
+}
+
+/// True when a database error means the disk is full (SQLite `SQLITE_FULL`, PostgreSQL
+/// `disk_full`): the reply is then 452 4.3.1 rather than 451 4.3.0.
+pub fn is_disk_full(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let sqlx = match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(db) = sqlx.as_database_error() else {
+        return false;
+    };
+    match db.code().as_deref() {
+        // SQLite's primary code is the low byte of the extended one.
+        Some(code) if code.chars().all(|c| c.is_ascii_digit()) => {
+            code.parse::<i64>().is_ok_and(|c| c & 0xff == 13)
+        }
+        Some("53100") => true,
+        _ => false,
+    }
 }
 
 /// `sqlite://` URLs get `mode=rwc` (sqlx creates the file only then) and their directory.

@@ -31,6 +31,20 @@ pub struct Setup {
     /// `inbound.local_domains`.
     pub local_domains: Vec<&'static str>,
     pub extra: String,
+    /// Which database the gateway uses; default as CONGVAN_TEST_DATABASE_URL says.
+    pub database: TestDb,
+}
+
+/// The database of a test gateway.
+#[derive(Debug, Clone, Default)]
+pub enum TestDb {
+    /// PostgreSQL when CONGVAN_TEST_DATABASE_URL names a server, SQLite otherwise.
+    #[default]
+    FromEnv,
+    /// A SQLite file in the test's directory, whatever the environment says.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server of this admin URL.
+    Postgres(String),
 }
 
 impl Default for Setup {
@@ -44,6 +58,7 @@ impl Default for Setup {
             ports: None,
             local_domains: vec!["dev.gov.vn"],
             extra: String::new(),
+            database: TestDb::FromEnv,
         }
     }
 }
@@ -58,9 +73,14 @@ pub struct Env {
 
 /// A database URL for this test: a SQLite file, or a fresh PostgreSQL database when
 /// CONGVAN_TEST_DATABASE_URL names a server (CI runs the suite both ways).
-async fn test_database(dir: &Path) -> String {
-    match std::env::var("CONGVAN_TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
+async fn test_database(dir: &Path, choice: &TestDb) -> String {
+    let admin = match choice {
+        TestDb::FromEnv => std::env::var("CONGVAN_TEST_DATABASE_URL").ok(),
+        TestDb::Sqlite => None,
+        TestDb::Postgres(url) => Some(url.clone()),
+    };
+    match admin {
+        Some(admin) if !admin.is_empty() => {
             use sea_orm::ConnectionTrait;
             let name = format!("congvan_t_{}", congvan::util::new_queue_id());
             let db = sea_orm::Database::connect(&admin)
@@ -111,7 +131,7 @@ impl Env {
         let tls = TestTls::generate();
         tls.write(d).unwrap();
         copy_dir(&shipped_policies(), &d.join("policies"));
-        let db_url = test_database(d).await;
+        let db_url = test_database(d, &setup.database).await;
         let ports = setup
             .ports
             .map(|p| p.map(|x| x.to_string()))
