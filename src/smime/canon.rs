@@ -26,9 +26,7 @@ use mail_builder::headers::address::Address as BuilderAddress;
 use mail_builder::headers::content_type::ContentType as BuilderContentType;
 use mail_builder::headers::text::Text as BuilderText;
 use mail_builder::headers::Header as _;
-use mail_parser::{
-    Address, ContentType, HeaderName, HeaderValue, Message, MessageParser, PartType,
-};
+use mail_parser::{Address, ContentType, HeaderName, HeaderValue, Message, PartType};
 
 /// Longest line allowed in the canonical form, without its CRLF (RFC 5322 §2.1.1).
 pub const MAX_LINE: usize = 998;
@@ -958,7 +956,7 @@ fn write_rewrapped_base64(src: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mail_parser::MimeHeaders;
+    use mail_parser::{MessageParser, MimeHeaders};
 
     fn canon(s: &[u8]) -> String {
         let out = canonicalize(s).unwrap();
