@@ -248,3 +248,48 @@ async fn a_panic_fails_one_message_only() {
     );
     gw.stop().await;
 }
+
+/// The regression messages under `tests/corpus/` (each under 200 KB), as the generators make
+/// them: `CONGVAN_REGENERATE_CORPUS=1 cargo test --test nesting corpus` writes them again.
+fn corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let (from, to) = ("vanthu@dev.gov.vn", "vanthu@hanoi.gov.vn");
+    vec![
+        (
+            "nested-rfc822-4000.eml",
+            nested_message("rfc822", 4_000, from, to),
+        ),
+        (
+            "nested-global-4000.eml",
+            nested_message("global", 4_000, from, to),
+        ),
+        (
+            "nested-multipart-2000.eml",
+            nested_multipart(2_000, from, to),
+        ),
+        ("nested-mixed-500.eml", nested_mixed(500, from, to)),
+        (
+            "nested-base64-rfc822-3000.eml",
+            encoded_nested_message(3_000, from, to),
+        ),
+    ]
+}
+
+#[test]
+fn corpus_files_are_the_generated_attacks_and_too_deep() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let regenerate = std::env::var_os("CONGVAN_REGENERATE_CORPUS").is_some();
+    for (name, bytes) in corpus() {
+        let path = dir.join(name);
+        if regenerate {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let file = std::fs::read(&path).unwrap();
+        assert!(file.len() < 200 * 1024, "{name}");
+        assert!(file == bytes, "{name} differs from its generator");
+        assert!(
+            congvan::nesting::check(&file, congvan::nesting::DEFAULT_MAX_DEPTH).is_err(),
+            "{name}"
+        );
+    }
+}
