@@ -816,7 +816,7 @@ impl Session {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                tracing::error!(%peer, listener, %sender, panic = %what, "processing the message panicked: 451, nothing was queued");
+                tracing::error!(%peer, listener, %sender, panic = %what, "processing the message panicked: 451, the message was not accepted");
                 std_replies::local_error()
             }
         }
