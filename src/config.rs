@@ -378,6 +378,10 @@ pub struct Limits {
     /// that would go over it is read to its end, discarded and refused with 452 4.3.1, so a
     /// burst of large messages cannot exhaust the machine; 0 means no limit.
     pub max_data_memory_mb: usize,
+    /// Deepest MIME nesting (multipart, `message/rfc822`, `message/global`) a message may
+    /// have; deeper ones are refused at end of DATA with 554 5.6.0 and held before sealing
+    /// (SPEC "Robustness"). At most [`crate::nesting::MAX_DEPTH_CEILING`].
+    pub max_mime_depth: usize,
 }
 
 impl Default for Limits {
@@ -397,6 +401,7 @@ impl Default for Limits {
             max_connections_per_ip: 50,
             tls_handshake_secs: 30,
             max_data_memory_mb: 1024,
+            max_mime_depth: crate::nesting::DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -498,6 +503,15 @@ impl Config {
             return Err(invalid(
                 "limits.data_timeout_secs",
                 "must be at least 1".into(),
+            ));
+        }
+        if !(1..=crate::nesting::MAX_DEPTH_CEILING).contains(&self.limits.max_mime_depth) {
+            return Err(invalid(
+                "limits.max_mime_depth",
+                format!(
+                    "must be between 1 and {}",
+                    crate::nesting::MAX_DEPTH_CEILING
+                ),
             ));
         }
         if self.queue.concurrency == 0 {
@@ -655,5 +669,26 @@ deliver_to = "outbox:/i"
         let zero = format!("{base}[limits]\ndata_timeout_secs = 0\n");
         let err = Config::from_toml(&zero, Path::new("t")).unwrap_err();
         assert!(err.to_string().contains("data_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn mime_depth_limit_defaults_to_50_and_is_bounded() {
+        let base = "hostname = \"h\"\ndata_dir = \"/d\"\npolicy_dir = \"/p\"\n[outbound]\nupstream = \"outbox:/o\"\n[inbound]\ndeliver_to = \"outbox:/i\"\n";
+        let cfg = Config::from_toml(base, Path::new("t")).unwrap();
+        assert_eq!(cfg.limits.max_mime_depth, 50);
+        let cfg = Config::from_toml(
+            &format!("{base}[limits]\nmax_mime_depth = 20\n"),
+            Path::new("t"),
+        )
+        .unwrap();
+        assert_eq!(cfg.limits.max_mime_depth, 20);
+        for bad in [0, 101, 50000] {
+            let err = Config::from_toml(
+                &format!("{base}[limits]\nmax_mime_depth = {bad}\n"),
+                Path::new("t"),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("max_mime_depth"), "{err}");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod mime;
+pub mod nesting;
 pub mod pki;
 pub mod policy;
 pub mod queue;

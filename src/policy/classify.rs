@@ -14,7 +14,6 @@
 
 use std::fmt;
 
-use mail_parser::MessageParser;
 use time::{Date, Month};
 use unicode_normalization::UnicodeNormalization;
 
@@ -132,7 +131,11 @@ pub struct MessageFacts<'a> {
 /// MIME structure in memory; writes nothing.
 pub fn classify_message(rules: &ClassificationRules, raw: &[u8]) -> Classification {
     let info = crate::mime::read_headers(raw);
-    let parsed = MessageParser::default().parse(raw);
+    // Nesting deeper than any walker accepts leaves only the header fields to classify by
+    // (the session refuses such a message before it gets here).
+    let parsed = crate::nesting::parse(raw, crate::nesting::MAX_DEPTH_CEILING)
+        .ok()
+        .flatten();
     let (edxml, attachments) = match &parsed {
         Some(m) => {
             let found = if rules.sources.contains(&SourceKind::Edxml) {
@@ -767,6 +770,28 @@ mod tests {
         assert_eq!(c.urgency, Urgency::HoaToc);
         assert_eq!(c.number.as_deref(), Some("05/QĐ-UBND"));
         assert_eq!(c.attachments, 1, "the edXML part is not counted");
+    }
+
+    /// A message nested beyond every walker's bound is classified by its header fields alone
+    /// (mail-parser never builds, or drops, its tree).
+    #[test]
+    fn deep_nesting_is_classified_by_headers_only() {
+        use crate::nesting::attack::*;
+        for n in [500, 50_000] {
+            for body in [
+                nested_message("rfc822", n, "a@dev.gov.vn", "b@x.vn"),
+                nested_message("global", n, "a@dev.gov.vn", "b@x.vn"),
+                nested_multipart(n, "a@dev.gov.vn", "b@x.vn"),
+                encoded_nested_message(n, "a@dev.gov.vn", "b@x.vn"),
+            ] {
+                let mut msg =
+                    b"X-Congvan-Urgency: =?UTF-8?Q?h=E1=BB=8Fa_t=E1=BB=91c?=\r\n".to_vec();
+                msg.extend_from_slice(&body);
+                let c = classify_message(&rules(), &msg);
+                assert_eq!(c.urgency, Urgency::HoaToc, "{n}");
+                assert_eq!(c.attachments, 0);
+            }
+        }
     }
 
     #[test]

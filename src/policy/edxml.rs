@@ -39,6 +39,10 @@ pub enum EdxmlPart {
     Fields(EdxmlFields),
 }
 
+/// Deepest element nesting read (an edXML header is about five deep). The reader is
+/// iterative; the bound keeps the element stack small whatever a hostile part holds.
+pub const MAX_ELEMENT_DEPTH: usize = crate::nesting::MAX_DEPTH_CEILING;
+
 /// The elements read, as (parent, child) local names.
 const PRIORITY: (&[u8], &[u8]) = (b"OtherInfo", b"Priority");
 const CODE_NUMBER: (&[u8], &[u8]) = (b"Code", b"CodeNumber");
@@ -90,6 +94,11 @@ pub fn read(xml: &[u8], named_edxml: bool) -> Result<EdxmlPart, EdxmlError> {
                 break;
             }
             Event::Start(start) => {
+                if stack.len() >= MAX_ELEMENT_DEPTH {
+                    return Err(EdxmlError::Malformed(format!(
+                        "elements nested more than {MAX_ELEMENT_DEPTH} deep"
+                    )));
+                }
                 let name = start.local_name().as_ref().to_vec();
                 if header_depth.is_none() && !seen_header && name == b"MessageHeader" {
                     header_depth = Some(stack.len());
@@ -288,6 +297,40 @@ mod tests {
         assert!(matches!(
             read(b"<Envelope><MessageHeader><OtherInfo><Priority>1</Priority></OtherInfo></MessageHeader></Envelope>", true),
             Ok(EdxmlPart::Fields(EdxmlFields { priority: Some(_), .. }))
+        ));
+    }
+
+    /// Element nesting at 10 and 1,000 times the limit is an error, inside the header or
+    /// before it.
+    #[test]
+    fn deep_element_nesting_is_an_error() {
+        for n in [10 * MAX_ELEMENT_DEPTH, 1000 * MAX_ELEMENT_DEPTH] {
+            for inside_header in [false, true] {
+                let mut xml = String::from("<edXMLEnvelope>");
+                if inside_header {
+                    xml.push_str("<MessageHeader>");
+                }
+                xml.push_str(&"<a>".repeat(n));
+                xml.push_str(&"</a>".repeat(n));
+                if inside_header {
+                    xml.push_str("</MessageHeader>");
+                }
+                xml.push_str("</edXMLEnvelope>");
+                assert!(
+                    matches!(read(xml.as_bytes(), false), Err(EdxmlError::Malformed(m)) if m.contains("nested")),
+                    "{n}"
+                );
+            }
+        }
+        // At the limit it is read.
+        let xml = format!(
+            "<edXMLEnvelope><MessageHeader><OtherInfo><Priority>3</Priority></OtherInfo>{}{}</MessageHeader></edXMLEnvelope>",
+            "<a>".repeat(MAX_ELEMENT_DEPTH - 2),
+            "</a>".repeat(MAX_ELEMENT_DEPTH - 2)
+        );
+        assert!(matches!(
+            read(xml.as_bytes(), false),
+            Ok(EdxmlPart::Fields(_))
         ));
     }
 

@@ -248,6 +248,24 @@ impl Deliverer {
         if msg.direction != Direction::Out.as_str() {
             return Ok(Sealed::Ready(content, None));
         }
+        // Nothing walks a message nested deeper than the limit (one queued before the limit
+        // was lowered or checked): it is held with the reason, never retried into a crash.
+        // The gateway's own notices carry the original inside, so they get the walkers' bound.
+        let limit = if msg.generated {
+            crate::nesting::MAX_DEPTH_CEILING
+        } else {
+            self.config.limits.max_mime_depth
+        };
+        if let Err(e) = crate::nesting::check(&content, limit) {
+            drop(content);
+            return self
+                .hold_unsigned(
+                    msg,
+                    rcpts,
+                    format!("{e} ([limits] max_mime_depth): it cannot be sealed safely"),
+                )
+                .await;
+        }
         let urgency = crate::policy::Urgency::from_rank(msg.urgency);
         let now = time::OffsetDateTime::now_utc();
         // The gateway's own mail is sealed with the office's (first local domain's) identity.

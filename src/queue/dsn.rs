@@ -162,7 +162,11 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
 
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    if input.return_full {
+    // The original goes back whole only when the notice stays within every walker's depth
+    // bound (it adds two levels); otherwise its header section does.
+    let full = input.return_full
+        && crate::nesting::check(input.original, crate::nesting::MAX_DEPTH_CEILING - 2).is_ok();
+    if full {
         bytes.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
         bytes.extend_from_slice(input.original);
         if !input.original.ends_with(b"\r\n") {
@@ -258,5 +262,38 @@ mod tests {
         assert!(s.contains("text/rfc822-headers\r\n\r\nFrom: a@dev.gov.vn\r\nSubject: x\r\n\r\n--"));
         assert!(!s.contains("\nbody"));
         assert!(!s.replace("\r\n", "").contains('\n'));
+    }
+
+    /// RET=FULL of a message nested deeper than the walkers go returns its header section
+    /// only, so the notice itself can be sealed; 10 and 1,000 times the default limit.
+    #[test]
+    fn deep_original_goes_back_as_headers() {
+        use crate::nesting::attack::nested_message;
+        for n in [500, 50_000, 3] {
+            let original = nested_message("rfc822", n, "a@dev.gov.vn", "b@x.gov.vn");
+            let d = build(&DsnInput {
+                hostname: "gw.test",
+                queue_id: "q1",
+                original_sender: "a@dev.gov.vn",
+                envid: None,
+                arrival_date: "Mon, 1 Jan 2026 00:00:00 +0700".into(),
+                recipients: vec![DsnRecipient {
+                    address: "b@x.gov.vn".into(),
+                    orcpt: None,
+                    action: Action::Failed,
+                    status: "5.1.1".into(),
+                    diagnostic: None,
+                }],
+                return_full: true,
+                original: &original,
+            });
+            let depth = crate::nesting::check(&d, crate::nesting::MAX_DEPTH_CEILING);
+            if n == 3 {
+                assert_eq!(depth, Ok(5), "the original goes back whole");
+            } else {
+                assert_eq!(depth, Ok(1), "{n}");
+                assert!(String::from_utf8_lossy(&d).contains("text/rfc822-headers"));
+            }
+        }
     }
 }

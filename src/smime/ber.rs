@@ -234,4 +234,35 @@ mod tests {
         let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 200).flatten().collect();
         assert_eq!(parse_single(&deep).unwrap_err(), BerError::TooDeep);
     }
+
+    /// Nested CMS at 10 and 1,000 times [`MAX_DEPTH`]: indefinite-length SEQUENCEs,
+    /// constructed OCTET STRINGs (BER chunks inside chunks) and definite lengths read on
+    /// demand all end in an error.
+    #[test]
+    fn nesting_at_10_and_1000_times_the_limit() {
+        for n in [10 * MAX_DEPTH, 1000 * MAX_DEPTH] {
+            let mut seq: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], n).flatten().collect();
+            seq.extend(std::iter::repeat_n(0u8, 2 * n));
+            assert_eq!(parse_single(&seq).unwrap_err(), BerError::TooDeep, "{n}");
+
+            // OCTET STRING (constructed, indefinite) { OCTET STRING (constructed) { ... "x" } }
+            let mut chunks: Vec<u8> = std::iter::repeat_n([0x24u8, 0x80], n).flatten().collect();
+            chunks.extend_from_slice(&[0x04, 0x01, b'x']);
+            chunks.extend(std::iter::repeat_n(0u8, 2 * n));
+            assert_eq!(parse_single(&chunks).unwrap_err(), BerError::TooDeep);
+
+            // Definite lengths: the outer element parses (its content is not read), and
+            // walking down child by child stops at the limit.
+            let mut def = vec![0x04, 0x01, b'x'];
+            for _ in 0..n {
+                let len = def.len();
+                let mut outer = vec![0x24, 0x84];
+                outer.extend_from_slice(&(len as u32).to_be_bytes());
+                outer.extend_from_slice(&def);
+                def = outer;
+            }
+            let t = parse_single(&def).unwrap();
+            assert_eq!(t.octets().unwrap_err(), BerError::TooDeep);
+        }
+    }
 }

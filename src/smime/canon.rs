@@ -31,15 +31,15 @@ use mail_builder::headers::address::Address as BuilderAddress;
 use mail_builder::headers::content_type::ContentType as BuilderContentType;
 use mail_builder::headers::text::Text as BuilderText;
 use mail_builder::headers::Header as _;
-use mail_parser::{
-    Address, ContentType, HeaderName, HeaderValue, Message, MessageParser, PartType,
-};
+use mail_parser::{Address, ContentType, HeaderName, HeaderValue, Message, PartType};
 
 /// Longest line allowed in the canonical form, without its CRLF (RFC 5322 §2.1.1).
 pub const MAX_LINE: usize = 998;
 
-/// Deepest MIME nesting accepted; real mail stays far below.
-const MAX_DEPTH: usize = 64;
+/// Deepest MIME nesting accepted (multiparts and attached messages together): the bound
+/// every walker keeps; the configured `max_mime_depth` is checked before a message is queued
+/// and again before it is sealed.
+const MAX_DEPTH: usize = crate::nesting::MAX_DEPTH_CEILING;
 
 /// Why an entity could not be put in canonical form.
 #[derive(Debug, thiserror::Error)]
@@ -160,15 +160,16 @@ pub fn plan(raw: &[u8], root: &RootHeaders<'_>) -> Result<Canonical, CanonError>
     if raw.len() > u32::MAX as usize {
         return Err(CanonError::TooLarge { len: raw.len() });
     }
-    let message = MessageParser::new()
-        .parse(raw)
+    // The nesting is measured before mail-parser builds (and later drops) its tree.
+    let message = crate::nesting::parse(raw, MAX_DEPTH)
+        .map_err(|_| CanonError::TooDeep)?
         .ok_or(CanonError::Unparseable)?;
     let mut planner = Planner {
         raw,
         segments: Vec::new(),
         len_hint: 0,
     };
-    planner.part(&message, 0, Some(root), &[])?;
+    planner.part(&message, 0, Some(root), &[], 0)?;
     Ok(Canonical {
         segments: planner.segments,
         len_hint: planner.len_hint,
@@ -304,15 +305,16 @@ impl<'r> Planner<'r> {
     }
 
     /// Plans part `id` of `message`. `delimiters` are those of the enclosing multiparts
-    /// (`--boundary`), which no copied body may contain.
+    /// (`--boundary`), which no copied body may contain; `depth` counts every enclosing
+    /// container, attached messages too (they add no delimiter).
     fn part(
         &mut self,
         message: &Message<'_>,
         id: usize,
         root: Option<&RootHeaders<'_>>,
         delimiters: &[Vec<u8>],
+        depth: usize,
     ) -> Result<(), CanonError> {
-        let depth = delimiters.len();
         if depth > MAX_DEPTH {
             return Err(CanonError::TooDeep);
         }
@@ -417,7 +419,7 @@ impl<'r> Planner<'r> {
                     let mut line = delimiter.clone();
                     line.extend_from_slice(b"\r\n");
                     self.literal(line);
-                    self.part(message, child as usize, None, &inner)?;
+                    self.part(message, child as usize, None, &inner, depth + 1)?;
                     self.literal(&b"\r\n"[..]);
                 }
                 let mut close = delimiter;
@@ -441,7 +443,7 @@ impl<'r> Planner<'r> {
                 if depth >= MAX_DEPTH {
                     return Err(CanonError::TooDeep);
                 }
-                self.part(nested, 0, None, delimiters)?;
+                self.part(nested, 0, None, delimiters, depth + 1)?;
             }
             _ => {
                 let mut scan = Scan::of(&self.raw[body.clone()]);
@@ -982,7 +984,7 @@ fn write_rewrapped_base64(src: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mail_parser::MimeHeaders;
+    use mail_parser::{MessageParser, MimeHeaders};
 
     fn canon(s: &[u8]) -> String {
         let out = canonicalize(s).unwrap();
@@ -1263,5 +1265,37 @@ mod tests {
             decode_quoted_printable(&out),
             text.replace('\n', "\r\n").as_bytes()
         );
+    }
+
+    /// The walk counts attached messages as well as multiparts (it used to count only
+    /// delimiters, so `message/rfc822` inside itself recursed without bound and a 4,000-deep
+    /// message took the daemon down when it was sealed).
+    #[test]
+    fn nesting_is_bounded_for_every_kind() {
+        use crate::nesting::attack::*;
+        let (from, to) = ("a@dev.gov.vn", "b@other.gov.vn");
+        // The deepest accepted nesting is canonicalised on an ordinary test thread.
+        for raw in [
+            nested_message("rfc822", MAX_DEPTH, from, to),
+            nested_multipart(MAX_DEPTH, from, to),
+            nested_mixed(MAX_DEPTH, from, to),
+        ] {
+            canon(&raw);
+        }
+        // 10 and 1,000 times the default limit: an error, not a crash.
+        for n in [500, 50_000] {
+            for raw in [
+                nested_message("rfc822", n, from, to),
+                nested_message("global", n, from, to),
+                nested_multipart(n, from, to),
+                nested_mixed(n, from, to),
+                encoded_nested_message(n, from, to),
+            ] {
+                assert!(
+                    matches!(canonicalize(&raw), Err(CanonError::TooDeep)),
+                    "{n}"
+                );
+            }
+        }
     }
 }

@@ -7,8 +7,9 @@
 //! instead of guessing. Line endings may be CRLF or LF (OpenSSL writes LF outside the signed
 //! part); nothing here panics on hostile input, and nesting is bounded.
 
-/// The deepest MIME nesting followed.
-pub const MAX_DEPTH: usize = 16;
+/// The deepest MIME nesting followed: the bound of every MIME walker (the configured
+/// `max_mime_depth` is checked before verification and may not exceed it).
+pub const MAX_DEPTH: usize = crate::nesting::MAX_DEPTH_CEILING;
 /// The most body parts looked at in one message.
 pub const MAX_PARTS: usize = 1000;
 
@@ -443,5 +444,44 @@ mod tests {
         assert_eq!(e.fields[1].normalized(), "x y");
         assert_eq!(e.body, b"body\n");
         assert!(Entity::parse(b"no colon here\r\n\r\n").is_err());
+    }
+
+    /// The verifier's search for a signature below the top (multipart, message/rfc822,
+    /// message/global) stops at [`MAX_DEPTH`]: at 10 and 1,000 times the default limit the
+    /// message is simply not signed, and the walk ends.
+    #[test]
+    fn verifier_walk_is_bounded() {
+        use crate::nesting::attack::*;
+        use crate::smime::verify::{verify_message, Failure, TrustStore, VerifyOptions};
+        let anchors = TrustStore::from_pems(std::iter::empty());
+        let now = time::OffsetDateTime::now_utc();
+        let signed_inside = |mut raw: Vec<u8>| {
+            // The innermost entity claims to be signed.
+            let at = raw
+                .windows(18)
+                .rposition(|w| w == b"Subject: innermost")
+                .unwrap();
+            raw.splice(
+                at..at,
+                b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=s\r\n"
+                    .iter()
+                    .copied(),
+            );
+            raw
+        };
+        let shallow = signed_inside(nested_message("rfc822", 3, "a@x.vn", "b@y.vn"));
+        let v = verify_message(&shallow, &anchors, &[], now, VerifyOptions::default());
+        assert_eq!(v.failure, Some(Failure::OnlyAttachedMessageSigned));
+        for n in [500, 50_000] {
+            for raw in [
+                signed_inside(nested_message("rfc822", n, "a@x.vn", "b@y.vn")),
+                signed_inside(nested_message("global", n, "a@x.vn", "b@y.vn")),
+                nested_multipart(n, "a@x.vn", "b@y.vn"),
+                nested_mixed(n, "a@x.vn", "b@y.vn"),
+            ] {
+                let v = verify_message(&raw, &anchors, &[], now, VerifyOptions::default());
+                assert_eq!(v.failure, Some(Failure::NotSigned), "{n}");
+            }
+        }
     }
 }

@@ -1387,6 +1387,30 @@ Content-Transfer-Encoding: binary\r\n\r\n\x01\x02 binary\r\n\
         );
     }
 
+    /// Sealing walks the MIME tree through canonicalisation: at 10 and 1,000 times the
+    /// default depth limit it refuses (4,000 deep used to overflow the stack and take the
+    /// daemon down at every restart).
+    #[test]
+    fn deep_nesting_is_refused_not_followed() {
+        use crate::nesting::attack::*;
+        let pki = testpki::shared();
+        let id = identity(&pki.p256);
+        let from = "vanthu@hadong.hanoi.gov.vn";
+        for n in [500, 4_000, 50_000] {
+            for raw in [
+                nested_message("rfc822", n, from, "b@x.vn"),
+                nested_message("global", n, from, "b@x.vn"),
+                nested_multipart(n, from, "b@x.vn"),
+            ] {
+                let err = sign_message(&raw, &id, now()).unwrap_err();
+                assert!(
+                    matches!(err, SignError::Canon(CanonError::TooDeep)),
+                    "{n}: {err:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn boundary_never_occurs_in_the_signed_part() {
         assert!(contains_delimiter(

@@ -165,6 +165,24 @@ pub mod std_replies {
         Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
             .vi("Hệ thống hết dung lượng lưu trữ, vui lòng thử lại sau")
     }
+    /// A message nested deeper than `[limits] max_mime_depth` (SPEC "Robustness"): no
+    /// walker may follow it, and it cannot be shown to a clerk safely.
+    pub fn too_deep(limit: usize) -> Reply {
+        Reply::new(
+            554,
+            "5.6.0",
+            format!("Message refused: MIME parts are nested more than {limit} levels deep"),
+        )
+        .vi(format!(
+            "Thư bị từ chối: cấu trúc MIME lồng nhau quá {limit} cấp"
+        ))
+    }
+    /// Processing this message failed inside the gateway (a panic, a failed task): the
+    /// message is not accepted, the client may try again.
+    pub fn local_error() -> Reply {
+        Reply::new(451, "4.3.0", "Local error in processing, try again later")
+            .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau")
+    }
     pub fn db_unavailable() -> Reply {
         Reply::new(451, "4.3.0", "Queue database unavailable, try again later")
             .vi("Cơ sở dữ liệu tạm thời không sẵn sàng, vui lòng thử lại sau")

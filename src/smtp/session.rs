@@ -909,15 +909,56 @@ impl Session {
                 )
                 .vi("Hệ thống đang nhận quá nhiều thư, vui lòng gửi lại sau")
             }
-            DataOutcome::Ok(data) => self.accept(tx, data).await,
+            DataOutcome::Ok(data) => self.accept_contained(tx, data).await,
         };
         self.push(&reply);
         Ok(Next::Continue)
     }
 
+    /// End of DATA with the work on the message contained (SPEC "Robustness"): a panic in
+    /// it (checks, classification, policy, verification) fails this message only, with
+    /// 451 4.3.0; the transaction is over and the session goes on with the next command.
+    async fn accept_contained(&mut self, tx: Transaction, data: Vec<u8>) -> Reply {
+        use futures_util::FutureExt;
+        let peer = self.peer;
+        let listener = self.role().as_str();
+        let sender = tx.sender.clone();
+        match std::panic::AssertUnwindSafe(self.accept(tx, data))
+            .catch_unwind()
+            .await
+        {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%peer, listener, %sender, panic = %what, "processing the message panicked: 451, the message was not accepted");
+                std_replies::local_error()
+            }
+        }
+    }
+
     /// End of DATA: check and classify from the bytes in memory, then commit.
     async fn accept(&mut self, tx: Transaction, data: Vec<u8>) -> Reply {
         let outgoing = self.role() != Role::Inbound;
+        // Before anything walks the message: its MIME nesting, measured without recursion
+        // (a stack overflow could not be contained), off the reactor like a parse.
+        let limit = self.ctx.config.limits.max_mime_depth;
+        let measured =
+            tokio::task::spawn_blocking(move || (crate::nesting::check(&data, limit), data)).await;
+        let data = match measured {
+            Ok((Ok(_), data)) => data,
+            Ok((Err(e), _)) => {
+                tracing::warn!(peer = %self.peer, listener = self.role().as_str(), sender = %tx.sender, error = %e, "message refused: nested deeper than [limits] max_mime_depth; nothing was written");
+                return std_replies::too_deep(limit);
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer, error = %e, "nesting check failed");
+                return std_replies::local_error();
+            }
+        };
         // SPEC "Incoming mail" 1: our own Authentication-Results go before anything else.
         let data = if outgoing {
             data
@@ -925,6 +966,15 @@ impl Session {
             crate::smime::verify::strip_own_results(&data, &self.ctx.config.hostname)
         };
         let headers = mime::read_headers(&data);
+        // Test hook (debug builds only): a panic in the work on one message.
+        #[cfg(debug_assertions)]
+        if headers
+            .fields
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("X-Congvan-Test-Fault") && v == "panic")
+        {
+            panic!("test fault injected at end of DATA");
+        }
         if outgoing {
             if headers.from_fields != 1 || headers.from.is_empty() {
                 return Reply::new(
@@ -977,8 +1027,7 @@ impl Session {
         };
         let Ok((classification, data)) = classified else {
             tracing::error!(peer = %self.peer, "classification task failed");
-            return Reply::new(451, "4.3.0", "Local error in processing, try again later")
-                .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau");
+            return std_replies::local_error();
         };
         let accepted_at = time::OffsetDateTime::now_utc();
         let flow = if outgoing {
