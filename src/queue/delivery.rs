@@ -126,7 +126,9 @@ impl Deliverer {
         let reason = format!("internal error: {what}");
         tracing::error!(queue_id = %msg.id, %reason, "HELD: a panic in this message's delivery; the daemon goes on");
         let mut notices = Notices::default();
-        self.stage_admin_notice(
+        // Not about the gateway's own mail: a notice that failed the same way would loop.
+        if !msg.generated {
+            self.stage_admin_notice(
             &mut notices,
             msg,
             &format!("[Giữ lại] {} / held: internal error", msg.subject),
@@ -137,6 +139,7 @@ impl Deliverer {
             ),
         )
         .await;
+        }
         match self
             .hold(msg, &reason, notices, Holder::ThisRun, "panic")
             .await
@@ -156,7 +159,9 @@ impl Deliverer {
     pub async fn hold_poison(&self, msg: &message::Model) -> Result<bool, DbErr> {
         tracing::error!(queue_id = %msg.id, unfinished = msg.unfinished_attempts, "HELD as poison: two delivery attempts did not finish; congvan queue show / release / delete");
         let mut notices = Notices::default();
-        self.stage_admin_notice(
+        // Not about the gateway's own mail: a notice that failed the same way would loop.
+        if !msg.generated {
+            self.stage_admin_notice(
             &mut notices,
             msg,
             &format!("[Giữ lại] {} / held: poison message", msg.subject),
@@ -167,6 +172,7 @@ impl Deliverer {
             ),
         )
         .await;
+        }
         self.hold(
             msg,
             POISON_REASON,
