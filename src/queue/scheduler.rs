@@ -47,16 +47,23 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
         // The periodic sweep: only an expired lease can mean a stopped daemon.
         q = q.filter(message::Column::LeaseUntil.lt(now));
     }
+    let in_flight = d.leases.in_flight();
     let stale: Vec<message::Model> = q
         .all(db)
         .await?
         .into_iter()
-        .filter(|m| m.claimed_by.as_deref() != Some(d.leases.claim()))
-        .filter(|m| holder_gone(m, now, d.leases.node(), node_live))
+        .filter(|m| !in_flight.contains(&m.id))
+        .filter(|m| {
+            m.claimed_by.as_deref() == Some(d.leases.claim())
+                || holder_gone(m, now, d.leases.node(), node_live)
+        })
         .collect();
     let mut done = Recovered::default();
     for m in stale {
-        if m.unfinished_attempts >= 2 {
+        // One of this run's attempts that ended without its result being recorded (the
+        // database failed under it): it did finish, so it does not count towards poison.
+        let ours = m.claimed_by.as_deref() == Some(d.leases.claim());
+        if m.unfinished_attempts >= 2 && !ours {
             if d.hold_poison(&m).await? {
                 done.poisoned += 1;
             }
@@ -76,6 +83,12 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
             )
             .filter(message::Column::Id.eq(&m.id))
             .filter(message::Column::State.eq(state::DELIVERING));
+        if ours {
+            update = update.col_expr(
+                message::Column::UnfinishedAttempts,
+                super::lease::unfinished_plus(-1),
+            );
+        }
         update = match &m.claimed_by {
             Some(by) => update.filter(message::Column::ClaimedBy.eq(by.as_str())),
             None => update.filter(message::Column::ClaimedBy.is_null()),
