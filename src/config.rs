@@ -95,6 +95,16 @@ impl Role {
     pub fn requires_auth(self) -> bool {
         matches!(self, Role::Submission | Role::Submissions)
     }
+    /// Session slots of a listener of this role when neither `[[listener]] max_connections`
+    /// nor `[limits] max_connections` is set: the public inbound port gets the most, the
+    /// office mail server (which keeps a few connections open) the fewest.
+    pub fn default_max_connections(self) -> usize {
+        match self {
+            Role::Submission | Role::Submissions => 200,
+            Role::Relay => 100,
+            Role::Inbound => 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +114,12 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     #[serde(default)]
     pub trusted_networks: Vec<IpNet>,
+    /// Sessions this listener holds at once; each listener counts its own, so a flood on
+    /// one (the public inbound port) never takes the slots of another (the relay, the
+    /// clerks). Default: `[limits] max_connections` when set, else the role's default
+    /// ([`Role::default_max_connections`]).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 impl ListenerConfig {
@@ -337,15 +353,33 @@ pub struct Limits {
     pub max_line_length: usize,
     /// Refusals before the connection is closed.
     pub max_errors: u32,
-    /// Commands other than MAIL/RCPT/DATA allowed before a transaction (NOOP, RSET, EHLO...).
+    /// Commands other than MAIL/RCPT/DATA allowed between two messages (NOOP, RSET, EHLO...).
     pub max_commands_before_mail: u32,
-    pub idle_timeout_secs: u64,
+    /// Time allowed for each whole command line (and each AUTH response), from the moment
+    /// the gateway waits for it: a client trickling a byte every few seconds is cut off all
+    /// the same (`421 4.4.2`), as with Postfix's `smtpd_timeout` and
+    /// `smtpd_per_record_deadline`. Also the time allowed to write a reply.
+    pub command_timeout_secs: Option<u64>,
+    /// The name `command_timeout_secs` had before it was a deadline for the whole line;
+    /// still read, used when `command_timeout_secs` is not set.
+    pub idle_timeout_secs: Option<u64>,
+    /// Time allowed for the whole DATA phase, from the 354 to the final dot (`421 4.4.2`).
+    pub data_timeout_secs: u64,
+    /// Slowest average rate, in bytes per second, at which message data may arrive
+    /// (Postfix's `smtpd_min_data_rate`): DATA starts with `command_timeout_secs` of credit,
+    /// each read spends the time it waited and earns `bytes / min_data_rate` seconds, the
+    /// credit never going above `command_timeout_secs`; at zero the session gets
+    /// `421 4.4.2`. 0 turns the rate check off (DATA is then bounded by
+    /// `data_timeout_secs` alone).
+    pub min_data_rate: u64,
     /// Failed AUTH attempts per client address before it is refused for `auth_block_secs`.
     pub max_auth_failures: u32,
     pub auth_block_secs: u64,
-    pub max_connections: usize,
-    /// Sessions one client address may hold at once (relay listeners' trusted networks are
-    /// exempt: the office mail server opens many).
+    /// The session slots of each listener that does not set its own `max_connections`
+    /// (counted per listener, never shared); unset, each role has its own default.
+    pub max_connections: Option<usize>,
+    /// Sessions one client address may hold at once on one listener (relay listeners'
+    /// trusted networks are exempt: the office mail server opens many).
     pub max_connections_per_ip: usize,
     /// Time allowed for a TLS handshake (implicit TLS and STARTTLS).
     pub tls_handshake_secs: u64,
@@ -362,10 +396,13 @@ impl Default for Limits {
             max_line_length: 2048,
             max_errors: 10,
             max_commands_before_mail: 50,
-            idle_timeout_secs: 300,
+            command_timeout_secs: None,
+            idle_timeout_secs: None,
+            data_timeout_secs: 600,
+            min_data_rate: 500,
             max_auth_failures: 5,
             auth_block_secs: 600,
-            max_connections: 1000,
+            max_connections: None,
             max_connections_per_ip: 50,
             tls_handshake_secs: 30,
             max_data_memory_mb: 1024,
@@ -373,9 +410,21 @@ impl Default for Limits {
     }
 }
 
+/// `[limits] command_timeout_secs` when neither it nor its old name is set.
+pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 300;
+
 impl Limits {
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_secs)
+    /// The deadline for one whole command line (see `command_timeout_secs`).
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs(
+            self.command_timeout_secs
+                .or(self.idle_timeout_secs)
+                .unwrap_or(DEFAULT_COMMAND_TIMEOUT_SECS),
+        )
+    }
+    /// The deadline for the whole DATA phase.
+    pub fn data_timeout(&self) -> Duration {
+        Duration::from_secs(self.data_timeout_secs)
     }
 }
 
@@ -416,6 +465,12 @@ impl Config {
                     format!("role {} needs a [tls] certificate", l.role.as_str()),
                 ));
             }
+            if self.listener_max_connections(l) == 0 {
+                return Err(invalid(
+                    &format!("listener[{i}].max_connections"),
+                    "must be at least 1".into(),
+                ));
+            }
             if l.role == Role::Relay && l.trusted_networks.is_empty() {
                 return Err(invalid(
                     &format!("listener[{i}].trusted_networks"),
@@ -442,10 +497,30 @@ impl Config {
                 ));
             }
         }
+        if self.limits.command_timeout().is_zero() {
+            return Err(invalid(
+                "limits.command_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.limits.data_timeout_secs == 0 {
+            return Err(invalid(
+                "limits.data_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
         if self.queue.concurrency == 0 {
             return Err(invalid("queue.concurrency", "must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// The session slots of listener `l`: its own `max_connections`, else `[limits]
+    /// max_connections`, else its role's default.
+    pub fn listener_max_connections(&self, l: &ListenerConfig) -> usize {
+        l.max_connections
+            .or(self.limits.max_connections)
+            .unwrap_or_else(|| l.role.default_max_connections())
     }
 
     /// The database URL, defaulting to a SQLite file in the data dir.
@@ -557,5 +632,37 @@ deliver_to = "outbox:/i"
 "#;
         let err = Config::from_toml(text, Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("trusted_networks"), "{err}");
+    }
+
+    #[test]
+    fn connection_slots_per_listener_and_deadlines() {
+        let base = "hostname = \"h\"\ndata_dir = \"/d\"\npolicy_dir = \"/p\"\n[outbound]\nupstream = \"outbox:/o\"\n[inbound]\ndeliver_to = \"outbox:/i\"\n";
+        let listeners = "[[listener]]\nrole = \"inbound\"\nbind = \"127.0.0.1:1\"\n[[listener]]\nrole = \"relay\"\nbind = \"127.0.0.1:2\"\ntrusted_networks = [\"127.0.0.0/8\"]\nmax_connections = 7\n";
+        let cfg = Config::from_toml(&format!("{base}{listeners}"), Path::new("t")).unwrap();
+        assert_eq!(cfg.listener_max_connections(&cfg.listeners[0]), 500);
+        assert_eq!(cfg.listener_max_connections(&cfg.listeners[1]), 7);
+        assert_eq!(cfg.limits.command_timeout(), Duration::from_secs(300));
+        assert_eq!(cfg.limits.data_timeout(), Duration::from_secs(600));
+        assert_eq!(cfg.limits.min_data_rate, 500);
+        // [limits] max_connections is every listener's default; the old idle_timeout_secs
+        // still sets the command deadline.
+        let text =
+            format!("{base}{listeners}[limits]\nmax_connections = 40\nidle_timeout_secs = 9\n");
+        let cfg = Config::from_toml(&text, Path::new("t")).unwrap();
+        assert_eq!(cfg.listener_max_connections(&cfg.listeners[0]), 40);
+        assert_eq!(cfg.listener_max_connections(&cfg.listeners[1]), 7);
+        assert_eq!(cfg.limits.command_timeout(), Duration::from_secs(9));
+        let text =
+            format!("{base}{listeners}[limits]\ncommand_timeout_secs = 3\nidle_timeout_secs = 9\n");
+        let cfg = Config::from_toml(&text, Path::new("t")).unwrap();
+        assert_eq!(cfg.limits.command_timeout(), Duration::from_secs(3));
+        let zero = format!(
+            "{base}[[listener]]\nrole = \"inbound\"\nbind = \"127.0.0.1:1\"\nmax_connections = 0\n"
+        );
+        let err = Config::from_toml(&zero, Path::new("t")).unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
+        let zero = format!("{base}[limits]\ndata_timeout_secs = 0\n");
+        let err = Config::from_toml(&zero, Path::new("t")).unwrap_err();
+        assert!(err.to_string().contains("data_timeout_secs"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
 //! What the gateway reads from a message's header section before it accepts the message:
 //! the From addresses (and how many From fields), Subject, and the decoded values of the
 //! headers classification looks at. Only the header section is parsed, never the body.
+//! From and Sender are read by [`crate::address::parse_address_field`], the reader the
+//! signer and the verifier use, so that all three agree on who the author is.
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 use unicode_normalization::UnicodeNormalization;
@@ -47,22 +49,25 @@ pub fn read_headers(msg: &[u8]) -> HeaderInfo {
     };
     for h in parsed.headers() {
         let name = h.name.as_str().to_string();
-        match (&h.name, &h.value) {
-            (HeaderName::From, v) => {
+        let value = owned
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .unwrap_or_default();
+        match &h.name {
+            HeaderName::From => {
                 info.from_fields += 1;
-                if let HeaderValue::Address(a) = v {
-                    info.from.extend(
-                        a.iter()
-                            .filter_map(|x| x.address())
-                            .map(|s| s.trim().to_ascii_lowercase()),
-                    );
-                }
+                info.from.extend(
+                    crate::address::parse_address_field(value)
+                        .mailboxes
+                        .into_iter()
+                        .map(|m| m.address),
+                );
             }
-            (HeaderName::Sender, HeaderValue::Address(a)) => {
-                info.sender = a
-                    .first()
-                    .and_then(|x| x.address())
-                    .map(|s| s.trim().to_ascii_lowercase());
+            HeaderName::Sender => {
+                info.sender = crate::address::parse_address_field(value)
+                    .mailboxes
+                    .into_iter()
+                    .next()
+                    .map(|m| m.address);
             }
             _ => {}
         }
@@ -137,6 +142,14 @@ mod tests {
             .find(|(n, _)| n.eq_ignore_ascii_case("x-congvan-urgency"))
             .map(|(_, v)| v.clone());
         assert_eq!(u.as_deref(), Some("hỏa tốc"));
+    }
+
+    #[test]
+    fn from_in_group_syntax_and_with_comments() {
+        let msg = b"From: Van phong: \"Van thu\" <VanThu@Dev.Gov.Vn> (UBND);\r\nSender: (x) <a@dev.gov.vn>\r\n\r\nx\r\n";
+        let h = read_headers(msg);
+        assert_eq!(h.from, vec!["vanthu@dev.gov.vn"]);
+        assert_eq!(h.sender.as_deref(), Some("a@dev.gov.vn"));
     }
 
     #[test]

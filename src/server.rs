@@ -12,7 +12,7 @@ use crate::policy::SharedPolicy;
 use crate::queue::delivery::Deliverer;
 use crate::queue::{scheduler, Queue};
 use crate::register::audit::{self, Action, Event};
-use crate::smtp::listener::{accept_loop, bind_all};
+use crate::smtp::listener::{accept_loop, bind_all, ListenerSlots};
 use crate::smtp::throttle::AuthThrottle;
 use crate::smtp::ServerCtx;
 
@@ -99,7 +99,6 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .collect();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sessions = Arc::new(Semaphore::new(config.limits.max_connections));
     let ctx = Arc::new(ServerCtx {
         config: config.clone(),
         db: db.clone(),
@@ -111,13 +110,17 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         ),
         policy: policy.clone(),
         shutdown: stop_rx.clone(),
-        sessions: sessions.clone(),
-        per_ip: Default::default(),
         data_budget: (config.limits.max_data_memory_mb > 0).then(|| {
             let units =
                 config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
             Arc::new(Semaphore::new(units.min(Semaphore::MAX_PERMITS)))
         }),
+        inbound_data_budget: (config.limits.max_data_memory_mb > 0).then(|| {
+            let units =
+                config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
+            Arc::new(Semaphore::new((units / 2).clamp(1, Semaphore::MAX_PERMITS)))
+        }),
+        trust_cache: Default::default(),
     });
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),
@@ -134,16 +137,27 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         stop_rx.clone(),
     ));
     let mut accepts = Vec::new();
+    let mut all_slots = Vec::new();
     for (l, sock) in listeners {
-        accepts.push(tokio::spawn(accept_loop(ctx.clone(), l, sock)));
+        // Each listener its own slots: a flood on one cannot shut out another.
+        let slots = ListenerSlots::new(
+            config.listener_max_connections(&l),
+            config.limits.max_connections_per_ip,
+        );
+        all_slots.push(slots.clone());
+        accepts.push(tokio::spawn(accept_loop(ctx.clone(), l, sock, slots)));
     }
-    let max = config.limits.max_connections as u32;
     let done = tokio::spawn(async move {
         for a in accepts {
             let _ = a.await;
         }
         // Sessions finish their current transaction and get 421 at their next command.
-        if tokio::time::timeout(Duration::from_secs(60), sessions.acquire_many(max))
+        let drained = async {
+            for slots in &all_slots {
+                slots.drained().await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), drained)
             .await
             .is_err()
         {

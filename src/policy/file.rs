@@ -779,6 +779,9 @@ pub(super) fn valid_domain(d: &str) -> bool {
 pub struct IncomingRules {
     /// Every issuer on a signer's path must have a current CRL; otherwise `temperror`.
     pub require_revocation_data: bool,
+    /// A valid signature by the Sender address on a message whose From is another address
+    /// (RFC 8550 §3 delegation): `allow` (pass, the result names both) or `fail`.
+    pub sender_delegation: crate::smime::verify::SenderDelegation,
     /// The action for a non-pass result when no `[incoming.senders]` entry matches.
     pub action: IncomingAction,
     /// Per sender domain suffix (of the From address); the longest matching suffix wins.
@@ -1178,6 +1181,8 @@ mod tests {
             ("require_attachment = \"yes\"\n", 1, "require_attachment", "invalid type"),
             ("[incoming]\nrequire_revocation_data = \"yes\"\n", 2, "incoming.require_revocation_data", "invalid type"),
             ("[incoming]\naction = \"drop\"\n", 2, "incoming.action", "unknown variant"),
+            ("[incoming]\nsender_delegation = \"deny\"\n", 2, "incoming.sender_delegation", "unknown variant"),
+            ("[incoming]\nsender_delegation = true\n", 2, "incoming.sender_delegation", "wanted string"),
             ("[incoming]\nrequire_crl = true\n", 2, "incoming.require_crl", "unknown field"),
             ("[incoming.senders]\n\"hanoi.gov.vn\" = \"bounce\"\n", 2, "incoming.senders.\"hanoi.gov.vn\"", "unknown variant"),
             ("[incoming.senders]\n\"gov vn\" = \"refuse\"\n", 1, "incoming.senders", "not a domain suffix"),
@@ -1207,6 +1212,17 @@ mod tests {
         assert_eq!(i.action_for("a.bocongan.gov.vn"), IncomingAction::Refuse);
         assert_eq!(i.action_for("notgov.vn"), IncomingAction::Deliver);
         assert_eq!(parse(ND30).unwrap().incoming, IncomingRules::default());
+    }
+
+    #[test]
+    fn sender_delegation_allow_by_default_or_fail() {
+        use crate::smime::verify::SenderDelegation;
+        let p = parse("[incoming]\naction = \"deliver\"\n").unwrap();
+        assert_eq!(p.incoming.sender_delegation, SenderDelegation::Allow);
+        let p = parse("[incoming]\nsender_delegation = \"fail\"\n").unwrap();
+        assert_eq!(p.incoming.sender_delegation, SenderDelegation::Fail);
+        let p = parse("[incoming]\nsender_delegation = \"allow\"\n").unwrap();
+        assert_eq!(p.incoming.sender_delegation, SenderDelegation::Allow);
     }
 
     #[test]

@@ -426,7 +426,7 @@ impl Deliverer {
                 .await;
                 match signed {
                     Ok(Ok(s)) => {
-                        tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, "sealed");
+                        tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, opaque = s.opaque, "sealed");
                         Ok(Sealed::Ready(
                             s.bytes,
                             Some((s.signer_serial_hex, s.digest_sha256_hex)),

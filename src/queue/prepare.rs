@@ -1,6 +1,9 @@
 //! Prepares an outgoing message before it is sealed: the urgency marks of SPEC.md (the
 //! level's tag at the start of the Subject, Priority, Importance, X-Priority) and a Date and
 //! Message-ID when the client left them out, since both are protected by the signature.
+//! DKIM-Signature fields are removed: the seal rewrites the body (multipart/signed, 7-bit
+//! canonical form) and the protected header fields, so no DKIM signature made before it could
+//! verify; DKIM signing belongs to a signer placed after congvan.
 
 use crate::policy::levels::fold;
 use crate::policy::Urgency;
@@ -74,7 +77,12 @@ pub fn prepare(
     let tag = subject_tag(urgency);
     let needs_tag = tag.is_some_and(|t| !fold(subject).contains(&fold(t)));
     let mut replaced_subject = false;
+    let mut dkim_removed = 0usize;
     for f in &fs {
+        if f.name == "dkim-signature" {
+            dkim_removed += 1;
+            continue;
+        }
         if f.name == "subject" && needs_tag && !replaced_subject {
             let new = format!("{} {}", tag.unwrap_or_default(), subject.trim());
             out.extend_from_slice(b"Subject: ");
@@ -84,6 +92,13 @@ pub fn prepare(
         } else {
             out.extend_from_slice(&head[f.start..f.end]);
         }
+    }
+    if dkim_removed > 0 {
+        tracing::info!(
+            queue_id,
+            fields = dkim_removed,
+            "DKIM-Signature removed before sealing (it could not survive the seal)"
+        );
     }
     if needs_tag && !replaced_subject {
         let new = tag.unwrap_or_default().to_string();
@@ -127,6 +142,16 @@ mod tests {
         assert!(s.contains("Priority: urgent\r\nImportance: high\r\nX-Priority: 1 (Highest)\r\n"));
         assert!(s.ends_with("\r\n\r\nbody\r\n"));
         assert_eq!(s.matches("Date:").count(), 1);
+    }
+
+    #[test]
+    fn dkim_signatures_are_removed_with_their_continuation_lines() {
+        let raw = b"DKIM-Signature: v=1; a=rsa-sha256; d=dev.gov.vn; s=s1;\r\n\tbh=abc=;\r\n b=xyz\r\nFrom: a@dev.gov.vn\r\ndkim-signature : v=1; d=x.vn\r\nSubject: x\r\nDate: d\r\nMessage-ID: <m@x>\r\n\r\nDKIM-Signature: in the body\r\n";
+        let s = String::from_utf8(prepare(raw, Urgency::Thuong, "x", "gw", "q")).unwrap();
+        assert_eq!(
+            s,
+            "From: a@dev.gov.vn\r\nSubject: x\r\nDate: d\r\nMessage-ID: <m@x>\r\n\r\nDKIM-Signature: in the body\r\n"
+        );
     }
 
     #[test]

@@ -9,7 +9,12 @@
 //! - header fields of inner parts that carry 8-bit bytes are rewritten with RFC 2047/2231 words;
 //! - multipart structure and boundaries are kept (the epilogue and a non-ASCII preamble, which no
 //!   reader shows, are dropped); `message/rfc822` parts are canonicalised recursively, since they
-//!   may not be base64-encoded.
+//!   may not be base64-encoded;
+//! - a `multipart/signed` entity (a clerk's own S/MIME or PGP signature inside the document) is
+//!   copied byte for byte, since any change to its first part breaks that signature; when it
+//!   is not already 7-bit clean, planning fails with [`CanonError::SignedEntityNot7bit`] and the
+//!   signer seals the message opaquely instead (see `sign.rs`). Opaque `application/pkcs7-mime`
+//!   parts may be re-encoded: their CMS, once decoded, is unchanged.
 //!
 //! Where a part has duplicate Content-Type or Content-Transfer-Encoding fields, the last one is
 //! kept (it is the one mail-parser, and hence congvan's verifier, uses) and the others dropped,
@@ -66,6 +71,10 @@ pub enum CanonError {
     /// 8-bit and could not be parsed into its components.
     #[error("a {content_type} part has 8-bit content but could not be parsed, so it cannot be made 7-bit")]
     Unencodable { content_type: String },
+    /// A `multipart/signed` entity inside the message is not 7-bit clean: making it so would
+    /// break the signature it carries.
+    #[error("a multipart/signed entity inside the message is not 7-bit clean; re-encoding it would break its signature")]
+    SignedEntityNot7bit,
 }
 
 /// How the root part's header block is written. The default keeps every field of the entity.
@@ -346,6 +355,25 @@ impl<'r> Planner<'r> {
                 } else {
                     Some(fresh_boundary()?)
                 };
+                if subtype == "signed" {
+                    // A signature inside the document: its bytes are kept, or nothing is.
+                    let bytes = &self.raw[body.clone()];
+                    if new_boundary.is_some()
+                        || !Scan::of(bytes).is_clean()
+                        || contains_delimiter(bytes, delimiters)
+                    {
+                        return Err(CanonError::SignedEntityNot7bit);
+                    }
+                    let changes = HeaderChanges {
+                        cte: matches!(declared, Cte::EightBit | Cte::Binary)
+                            .then_some(Cte::SevenBit),
+                        ..Default::default()
+                    };
+                    self.header_block(message, id, root, &changes)?;
+                    let hint = body.len() + body.len() / 40;
+                    self.push(Segment::Copy(body), hint);
+                    return Ok(());
+                }
                 let boundary = new_boundary.clone().unwrap_or_else(|| original.to_string());
                 let changes = HeaderChanges {
                     cte: matches!(declared, Cte::EightBit | Cte::Binary).then_some(Cte::SevenBit),

@@ -24,6 +24,14 @@
 //! --B--
 //! ```
 //!
+//! Opaque seal: when the document carries a signature of its own (a clerk's S/MIME
+//! `multipart/signed` made over 8-bit text, as `openssl smime -sign -binary` or a mail client
+//! with 8BITMIME writes it), making the content 7-bit would break that inner signature. Such a
+//! message is sealed as `application/pkcs7-mime; smime-type=signed-data` instead (RFC 8551
+//! §3.5.2): the content entity (protected fields, the root's Content-* fields, the body byte
+//! for byte) is encapsulated in the CMS, which carries 8-bit bytes unchanged, and the message
+//! itself is 7-bit (base64). [`SignedMessage::opaque`] says which form was written.
+//!
 //! Protected fields: those SPEC.md names (Subject, From, To, Cc, Date, `X-Congvan-*`) plus the
 //! ones RFC 9788 §2.1 counts as user-facing or that steer handling here (Sender, Reply-To,
 //! Message-ID, In-Reply-To, References, and the urgency marks Priority, Importance,
@@ -41,7 +49,7 @@ use cms::signed_data::{
 use const_oid::db::rfc5911;
 use der::asn1::{GeneralizedTime, OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode};
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
+use mail_parser::{HeaderName, MessageParser};
 use ring::rand::SecureRandom;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -93,6 +101,10 @@ pub struct SignedMessage {
     pub signed_entity: Range<usize>,
     /// The Sender address the gateway set, when it set one (RFC 8550 §3).
     pub sender_set: Option<String>,
+    /// Sealed as opaque signed-data (the content inside the CMS), not `multipart/signed`:
+    /// the document carries a signature of its own that 7-bit re-encoding would break. Then
+    /// [`SignedMessage::signed_entity`] is the base64 CMS and the digest is the content's.
+    pub opaque: bool,
 }
 
 /// Why a message could not be signed.
@@ -172,10 +184,10 @@ pub fn sign_message(
         1 => froms[0],
         count => return Err(SignError::MultipleFrom { count }),
     };
-    let from_addrs = addresses(&from.value);
+    let from_addrs = addresses(raw, from);
     let sender = root.headers.iter().find(|h| h.name == HeaderName::Sender);
     let responsible = match sender {
-        Some(s) => addresses(&s.value).into_iter().next(),
+        Some(s) => addresses(raw, s).into_iter().next(),
         None if from_addrs.len() == 1 => from_addrs.first().cloned(),
         None => None,
     };
@@ -188,6 +200,10 @@ pub fn sign_message(
     };
 
     let mut fields: Vec<OuterField> = Vec::new();
+    // The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
+    // Content-Transfer-Encoding only, as canonicalisation keeps them.
+    let mut content_fields: Vec<(String, Vec<u8>)> = Vec::new();
+    let body_start = body_start(raw);
     let mut sender_written = false;
     for header in &root.headers {
         let range = (header.offset_field as usize).min(raw.len())
@@ -197,7 +213,14 @@ pub fn sign_message(
             continue;
         };
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with("content-") || lower == "mime-version" {
+        if lower.starts_with("content-") {
+            if lower == "content-type" || lower == "content-transfer-encoding" {
+                content_fields.retain(|(n, _)| *n != lower);
+            }
+            content_fields.push((lower, crlf(field)));
+            continue;
+        }
+        if lower == "mime-version" {
             continue;
         }
         if header.name == HeaderName::Sender {
@@ -238,14 +261,25 @@ pub fn sign_message(
         .filter(|f| f.protected)
         .flat_map(|f| f.bytes.iter().copied())
         .collect();
-    let plan = canon::plan(
+    let plan = match canon::plan(
         raw,
         &RootHeaders {
             prepend: &protected,
             content_fields_only: true,
             content_type_param: Some(("hp", "clear")),
         },
-    )?;
+    ) {
+        Ok(plan) => plan,
+        Err(CanonError::SignedEntityNot7bit) => {
+            let mut content = protected;
+            content_fields.sort_by_key(|(n, _)| *n != "content-type");
+            write_content_fields(&content_fields, &mut content);
+            content.extend_from_slice(b"\r\n");
+            content.extend_from_slice(&crate::smime::mime_walk::to_crlf(&raw[body_start..]));
+            return sign_opaque(&fields, &content, identity, signing_time, sender_set);
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     // Outer header section and the start of the multipart/signed.
     let mut out = Vec::with_capacity(plan.len_hint() + 16 * 1024);
@@ -288,7 +322,7 @@ pub fn sign_message(
         DigestAlgorithm::Sha256 => sha256.as_ref().to_vec(),
         other => ring::digest::digest(other.ring(), entity).as_ref().to_vec(),
     };
-    let cms = signed_data(identity, algorithm, &message_digest, signing_time)?;
+    let cms = signed_data(identity, algorithm, &message_digest, signing_time, None)?;
 
     out.extend_from_slice(b"\r\n--");
     out.extend_from_slice(boundary.as_bytes());
@@ -310,15 +344,91 @@ Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
         micalg: digest_alg.micalg(),
         signed_entity,
         sender_set,
+        opaque: false,
     })
 }
 
-/// Builds the DER ContentInfo holding the detached SignedData.
+/// The root's Content-* fields for the opaque content entity, with `hp="clear"` (RFC 9788)
+/// added to Content-Type (which is written first; `text/plain` when there is none).
+fn write_content_fields(fields: &[(String, Vec<u8>)], out: &mut Vec<u8>) {
+    if !fields.iter().any(|(n, _)| n == "content-type") {
+        out.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii; hp=\"clear\"\r\n");
+    }
+    for (name, bytes) in fields {
+        if name != "content-type" {
+            out.extend_from_slice(bytes);
+            continue;
+        }
+        let mut end = bytes.len();
+        while end > 0 && matches!(bytes[end - 1], b'\r' | b'\n' | b' ' | b'\t') {
+            end -= 1;
+        }
+        out.extend_from_slice(&bytes[..end]);
+        if !bytes[..end].ends_with(b";") {
+            out.push(b';');
+        }
+        out.extend_from_slice(b"\r\n hp=\"clear\"\r\n");
+    }
+}
+
+/// Seals `content` (a complete MIME entity, 8-bit allowed) as opaque signed-data under the
+/// outer header fields.
+fn sign_opaque(
+    fields: &[OuterField],
+    content: &[u8],
+    identity: &SigningIdentity,
+    signing_time: OffsetDateTime,
+    sender_set: Option<String>,
+) -> Result<SignedMessage, SignError> {
+    let algorithm = identity.algorithm();
+    let digest_alg = algorithm.digest();
+    let sha256 = ring::digest::digest(&ring::digest::SHA256, content);
+    let message_digest = match digest_alg {
+        DigestAlgorithm::Sha256 => sha256.as_ref().to_vec(),
+        other => ring::digest::digest(other.ring(), content)
+            .as_ref()
+            .to_vec(),
+    };
+    let cms = signed_data(
+        identity,
+        algorithm,
+        &message_digest,
+        signing_time,
+        Some(content),
+    )?;
+    let mut out = Vec::with_capacity(cms.len() * 4 / 3 + cms.len() / 38 + 4096);
+    for f in fields {
+        out.extend_from_slice(&f.bytes);
+    }
+    out.extend_from_slice(
+        b"MIME-Version: 1.0\r\n\
+Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n\
+Content-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename=smime.p7m\r\n\
+Content-Description: S/MIME Signed Message\r\n\r\n",
+    );
+    let start = out.len();
+    canon::write_base64(&cms, &mut out);
+    let signed_entity = start..out.len();
+    Ok(SignedMessage {
+        bytes: out,
+        digest_sha256_hex: hex::encode(sha256.as_ref()),
+        signer_serial_hex: identity.serial_hex().to_string(),
+        micalg: digest_alg.micalg(),
+        signed_entity,
+        sender_set,
+        opaque: true,
+    })
+}
+
+/// Builds the DER ContentInfo holding the SignedData: detached, or with `econtent`
+/// encapsulated (opaque).
 fn signed_data(
     identity: &SigningIdentity,
     algorithm: KeyAlgorithm,
     message_digest: &[u8],
     signing_time: OffsetDateTime,
+    econtent: Option<&[u8]>,
 ) -> Result<Vec<u8>, SignError> {
     let digest_alg = algorithm.digest();
     let attribute = |oid, value: Any| -> Result<Attribute, SignError> {
@@ -389,7 +499,9 @@ fn signed_data(
         digest_algorithms: SetOfVec::try_from(vec![digest_algorithm]).map_err(cms_err)?,
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: rfc5911::ID_DATA,
-            econtent: None,
+            econtent: econtent
+                .map(|c| Any::encode_from(&OctetString::new(c).map_err(cms_err)?).map_err(cms_err))
+                .transpose()?,
         },
         certificates: Some(certificates),
         crls: None,
@@ -435,28 +547,33 @@ fn seal_address(identity: &SigningIdentity, from: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// The addr-specs of an address header value.
-fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    match value {
-        HeaderValue::Address(Address::List(list)) => {
-            out.extend(
-                list.iter()
-                    .filter_map(|a| a.address.as_deref().map(str::to_string)),
-            );
+/// The addr-specs of an address header field, read as the verifier reads them.
+fn addresses(raw: &[u8], header: &mail_parser::Header<'_>) -> Vec<String> {
+    let value = raw
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    crate::address::parse_address_field(value)
+        .mailboxes
+        .into_iter()
+        .map(|m| m.address)
+        .collect()
+}
+
+/// Where the body starts: after the first empty line (CRLF or LF), or at the end.
+fn body_start(raw: &[u8]) -> usize {
+    let mut pos = 0usize;
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| pos + p + 1)
+            .unwrap_or(raw.len());
+        if matches!(&raw[pos..end], b"\n" | b"\r\n") {
+            return end;
         }
-        HeaderValue::Address(Address::Group(groups)) => {
-            for g in groups {
-                out.extend(
-                    g.addresses
-                        .iter()
-                        .filter_map(|a| a.address.as_deref().map(str::to_string)),
-                );
-            }
-        }
-        _ => {}
+        pos = end;
     }
-    out
+    raw.len()
 }
 
 /// A header field with CRLF line endings and a final CRLF.
@@ -877,6 +994,166 @@ Content-Transfer-Encoding: binary\r\n\r\n\x01\x02 binary\r\n\
         let text = inner.body_text(0).unwrap();
         assert!(text.contains("Thực hiện Chỉ thị số 26/CT-UBND"));
         assert!(text.contains("From đây trở đi"));
+    }
+
+    /// Every bare LF made CRLF.
+    fn lf_to_crlf(b: &[u8]) -> Vec<u8> {
+        crate::smime::mime_walk::to_crlf(b).into_owned()
+    }
+
+    /// A clerk's own `openssl smime -sign -binary` signature over `content` (as the clerk's
+    /// client submits it: CRLF, without openssl's MIME-Version line), and the exact bytes
+    /// of its signed first part.
+    fn clerk_signed(content: &str) -> (Vec<u8>, Vec<u8>) {
+        let pki = testpki::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("content");
+        std::fs::write(&input, content).unwrap();
+        let inter = pki.intermediate.cert_pem.to_string_lossy().into_owned();
+        let out = testpki::run_openssl(&[
+            "smime",
+            "-sign",
+            "-binary",
+            "-in",
+            &input.to_string_lossy(),
+            "-signer",
+            &pki.p256.cert_pem.to_string_lossy(),
+            "-inkey",
+            &pki.p256.key_pem.to_string_lossy(),
+            "-certfile",
+            &inter,
+        ])
+        .unwrap();
+        let out = lf_to_crlf(&out);
+        let out = out
+            .strip_prefix(b"MIME-Version: 1.0\r\n".as_slice())
+            .unwrap_or(&out)
+            .to_vec();
+        (out, content.as_bytes().to_vec())
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// `openssl smime -verify` of a MIME entity (the extracted inner document).
+    fn openssl_verify_entity(entity: &[u8]) -> Result<(), String> {
+        let pki = testpki::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inner.eml");
+        std::fs::write(&path, entity).unwrap();
+        let out = Command::new("openssl")
+            .args([
+                "smime",
+                "-verify",
+                "-binary",
+                "-purpose",
+                "smimesign",
+                "-CAfile",
+            ])
+            .arg(&pki.root.cert_pem)
+            .arg("-in")
+            .arg(&path)
+            .args(["-out", "/dev/null"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    #[test]
+    fn a_clerks_signature_over_8bit_text_survives_an_opaque_seal() {
+        let pki = testpki::shared();
+        let content = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nKính gửi: UBND quận Hà Đông\r\n\r\nCông văn số 26/CT-UBND về việc tăng cường phòng chống thiên tai.\r\n";
+        let (inner, signed_part) = clerk_signed(content);
+        // The whole document is the clerk's signed message, and as an attachment of one.
+        let whole = [headers(DOMAIN_FROM).as_bytes(), &inner].concat();
+        let attached = format!(
+            "{}Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nXem van ban dinh kem.\r\n--m\r\n{}\r\n--m--\r\n",
+            headers(DOMAIN_FROM),
+            String::from_utf8(inner.clone()).unwrap()
+        )
+        .into_bytes();
+        // Before sealing, the inner signature verifies.
+        openssl_verify_entity(&inner).unwrap();
+        for (label, msg) in [("whole", whole), ("attached", attached)] {
+            for files in [&pki.rsa2048, &pki.p384] {
+                let s = sign_message(&msg, &identity(files), now()).unwrap();
+                assert!(s.opaque, "{label}");
+                assert!(canon::is_canonical(&s.bytes), "{label}: the seal is 7-bit");
+                let head = String::from_utf8_lossy(header_block(&s.bytes)).into_owned();
+                assert!(
+                    head.contains("Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"),
+                    "{label}: {head}"
+                );
+                assert_eq!(field_values(head.as_bytes(), "Subject").len(), 1);
+                // The outer seal verifies with OpenSSL (smime and cms); the content is the
+                // document with its 8-bit signed part byte for byte.
+                let econtent = openssl_verify(&s.bytes, &[])
+                    .unwrap_or_else(|e| panic!("{label} {}: {e}", files.name));
+                assert!(
+                    find(&econtent, &signed_part).is_some(),
+                    "{label}: {:?}",
+                    String::from_utf8_lossy(&econtent)
+                );
+                assert_eq!(
+                    hex::encode(ring::digest::digest(&ring::digest::SHA256, &econtent)),
+                    s.digest_sha256_hex
+                );
+                // The inner signature verifies on the extracted document.
+                let inner_entity = if label == "whole" {
+                    econtent.clone()
+                } else {
+                    let at = find(&econtent, b"Content-Type: multipart/signed").unwrap();
+                    let end = find(&econtent, b"\r\n--m--").unwrap();
+                    econtent[at..end].to_vec()
+                };
+                openssl_verify_entity(&inner_entity)
+                    .unwrap_or_else(|e| panic!("{label}: inner signature: {e}"));
+                // Protected header fields inside, and congvan's own verifier passes the seal.
+                assert!(
+                    econtent.starts_with(b"From: Van thu UBND <vanthu@hadong.hanoi.gov.vn>\r\n")
+                );
+                let v = crate::smime::verify::verify_message(
+                    &s.bytes,
+                    &crate::smime::verify::TrustStore::new(vec![pki.root.cert_der.clone()]),
+                    &[],
+                    now(),
+                    Default::default(),
+                );
+                assert_eq!(
+                    v.result,
+                    crate::smime::verify::SmimeResult::Pass,
+                    "{label}: {v:?}"
+                );
+                assert!(v.header_mismatches.is_empty(), "{v:?}");
+                // A changed byte in the CMS never verifies.
+                let mut bad = s.bytes.clone();
+                let i = s.signed_entity.start + s.signed_entity.len() / 2;
+                bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+                assert!(openssl_verify(&bad, &[]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_7bit_inner_signature_is_kept_byte_for_byte() {
+        let pki = testpki::shared();
+        // A Thunderbird-shaped first part: a multipart with an empty line after its closing
+        // delimiter, which canonicalisation would otherwise drop.
+        let content = "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nKinh gui.\r\n--in\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--in--\r\n\r\n";
+        let (inner, signed_part) = clerk_signed(content);
+        let msg = [headers(DOMAIN_FROM).as_bytes(), &inner].concat();
+        let s = sign_message(&msg, &identity(&pki.p256), now()).unwrap();
+        assert!(!s.opaque);
+        let entity = &s.bytes[s.signed_entity.clone()];
+        assert!(find(entity, &signed_part).is_some());
+        openssl_verify(&s.bytes, &[]).unwrap();
+        let at = find(entity, b"Content-Type: multipart/signed").unwrap();
+        openssl_verify_entity(&entity[at..]).unwrap();
     }
 
     #[test]

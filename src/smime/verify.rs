@@ -22,9 +22,16 @@
 //!    here), then the signer's own keyUsage, emailProtection EKU and e-mail address.
 //! 5. Headers: protected header fields inside the signed entity (RFC 9788) are authoritative;
 //!    outer fields that differ are named. From or Sender that differ are a `fail`, since a
-//!    client that does not know RFC 9788 shows the outer one. A display name that shows
-//!    another address is a `fail`. The signer's address must be the Sender address when
-//!    there is a Sender field, else the From address (RFC 8550 §3).
+//!    client that does not know RFC 9788 shows the outer one. The From field is read by
+//!    [`crate::address::parse_address_field`] whatever its syntax (group syntax, quoted local
+//!    parts, comments, encoded words); a display name, group name or comment, outer or
+//!    protected, that shows another address once NFKC-normalised (full-width `＠` is `@`) is a
+//!    `fail`. The signer's address must be the Sender address when there is a Sender field,
+//!    else the From address (RFC 8550 §3); a Sender other than From is delegation, named in
+//!    the result and allowed or failed by `[incoming] sender_delegation`.
+//!
+//! A `multipart/*` entity anywhere in the message with a Content-Transfer-Encoding other than
+//! 7bit, 8bit or binary (RFC 2045 §6.4) is `permerror`: readers disagree on whether to decode it.
 //!
 //! Everything here is pure and synchronous (the session runs it on a blocking thread), works
 //! on untrusted bytes without panicking, and bounds its recursion.
@@ -47,6 +54,7 @@ use x509_parser::prelude::FromDer;
 
 use super::ber::{self, BerError, Tlv};
 use super::mime_walk::{self, ContentType, Entity, MimeError};
+use crate::address::{self, Mailbox, Shown};
 use crate::pki::identity::{name_to_rfc4514, serial_hex};
 
 /// id-kp-emailProtection (1.3.6.1.5.5.7.3.4), DER content octets.
@@ -97,6 +105,20 @@ impl TrustStore {
 pub struct VerifyOptions {
     /// Every issuer on the path must have a current CRL; otherwise the result is `temperror`.
     pub require_revocation_data: bool,
+    /// Whether a signer that is the Sender, not the From, passes (RFC 8550 §3 delegation).
+    pub sender_delegation: SenderDelegation,
+}
+
+/// `[incoming] sender_delegation`: what a valid signature by the Sender address, on a message
+/// whose From is another address, gives. Either way the result comment names both addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SenderDelegation {
+    /// `pass` (RFC 8550 §3: a secretary may send on behalf of the author).
+    #[default]
+    Allow,
+    /// `fail`: only the author's own signature counts.
+    Fail,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,6 +179,11 @@ pub enum Failure {
     BadAddress { field: &'static str },
     #[error("the MIME structure cannot be read unambiguously: {0}")]
     Mime(MimeError),
+    #[error("a {content_type} entity has Content-Transfer-Encoding {encoding}; a multipart may only be 7bit, 8bit or binary")]
+    EncodedMultipart {
+        content_type: String,
+        encoding: String,
+    },
     // neutral
     #[error("the signature cannot be read: {0}")]
     Cms(String),
@@ -199,8 +226,10 @@ pub enum Failure {
         address: String,
         cert: String,
     },
-    #[error("address mismatch: the From display name shows another address ({shown})")]
-    DisplayNameTrick { shown: String },
+    #[error("address mismatch: the From {} shows another address ({shown})", place.describe())]
+    DisplayNameTrick { place: Shown, shown: String },
+    #[error("the signer is the Sender <{sender}>, not the From <{from}>, and the policy does not accept signing on behalf of another (sender_delegation = \"fail\")")]
+    SenderDelegation { sender: String, from: String },
     #[error("address mismatch: the outer {field} differs from the signed {field}")]
     OuterIdentityDiffers { field: &'static str },
     // temperror
@@ -220,7 +249,8 @@ impl Failure {
             | SeveralSender { .. }
             | FromNeedsSender { .. }
             | BadAddress { .. }
-            | Mime(_) => SmimeResult::PermError,
+            | Mime(_)
+            | EncodedMultipart { .. } => SmimeResult::PermError,
             Cms(_) | Encrypted { .. } | Unsupported(_) | SignerCertificateMissing => {
                 SmimeResult::Neutral
             }
@@ -243,6 +273,9 @@ impl Failure {
             FromNeedsSender { .. } => "Trường From có nhiều địa chỉ mà không có Sender".into(),
             BadAddress { field } => format!("Trường {field} không có địa chỉ hợp lệ"),
             Mime(_) => "Cấu trúc MIME của thư không đọc được một cách rõ ràng".into(),
+            EncodedMultipart { encoding, .. } => format!(
+                "Phần multipart của thư dùng mã hóa truyền {encoding}; chỉ được dùng 7bit, 8bit hoặc binary"
+            ),
             Cms(_) => "Không đọc được chữ ký số".into(),
             Encrypted { .. } => "Thư đã mã hóa, không kiểm tra được chữ ký số".into(),
             Unsupported(_) => "Thuật toán chữ ký số không được hỗ trợ".into(),
@@ -265,7 +298,14 @@ impl Failure {
             AddressMismatch { field, .. } => {
                 format!("Địa chỉ {field} không khớp với chứng thư số của người ký")
             }
-            DisplayNameTrick { .. } => "Tên hiển thị của From chứa một địa chỉ khác".into(),
+            DisplayNameTrick { place, .. } => match place {
+                Shown::DisplayName => "Tên hiển thị của From chứa một địa chỉ khác".into(),
+                Shown::GroupName => "Tên nhóm trong trường From chứa một địa chỉ khác".into(),
+                Shown::Comment => "Chú thích trong trường From chứa một địa chỉ khác".into(),
+            },
+            SenderDelegation { sender, from } => format!(
+                "Người ký là Sender <{sender}>, không phải From <{from}>; chính sách không chấp nhận ký thay"
+            ),
             OuterIdentityDiffers { field } => {
                 format!("Trường {field} bên ngoài khác với trường {field} đã ký")
             }
@@ -547,6 +587,7 @@ fn run(
     let root = Entity::parse(raw).map_err(Failure::Mime)?;
     let outer = Identity::read(&root)?;
     let ct = root.content_type().map_err(Failure::Mime)?;
+    check_multipart_encodings(&root)?;
     let located = locate(&root, &ct)?;
 
     let sd = SignedData::parse(&located.cms)?;
@@ -580,6 +621,7 @@ fn run(
 
     // Protected header fields (RFC 9788) inside the signed entity are authoritative.
     let inner = Entity::parse(&content).map_err(Failure::Mime)?;
+    check_multipart_encodings(&inner)?;
     let identity = if inner.fields.iter().any(|f| is_protected_name(f.name)) {
         let inner_id = Identity::read(&inner)?;
         compare_headers(&root, &inner, v);
@@ -591,7 +633,7 @@ fn run(
         }
         inner_id
     } else {
-        outer
+        outer.clone()
     };
 
     let intermediates: Vec<&[u8]> = sd
@@ -602,7 +644,61 @@ fn run(
         .collect();
     validate_path(signer_der, &intermediates, anchors, crls, at, opts, v)?;
     check_leaf(&cert)?;
-    v.signer = Some(check_address(&identity, &cert)?);
+    // What a reader is shown: the outer field (clients without RFC 9788) and the protected one.
+    check_shown(&outer)?;
+    check_shown(&identity)?;
+    v.signer = Some(check_address(&identity, &cert, opts, v)?);
+    Ok(())
+}
+
+/// RFC 2045 §6.4: a multipart (and a `message/rfc822`, which congvan looks into) may only be
+/// 7bit, 8bit or binary; one "encoded" otherwise is read as a multipart by some readers and
+/// as an opaque blob by others. Walks the whole tree iteratively, within the walk limits.
+fn check_multipart_encodings(root: &Entity<'_>) -> Result<(), Failure> {
+    let mut stack: Vec<(Entity<'_>, usize)> = vec![(root.clone(), 0)];
+    let mut seen = 0usize;
+    while let Some((e, depth)) = stack.pop() {
+        seen += 1;
+        if seen > mime_walk::MAX_PARTS || depth > mime_walk::MAX_DEPTH {
+            // Deeper or larger structures are refused by the walk limits elsewhere.
+            return Ok(());
+        }
+        let Ok(ct) = e.content_type() else {
+            continue;
+        };
+        let nested =
+            ct.mime_type == "multipart" || ct.is("message", "rfc822") || ct.is("message", "global");
+        if !nested {
+            continue;
+        }
+        let encoding = e.transfer_encoding().map_err(Failure::Mime)?;
+        if !matches!(encoding.as_str(), "7bit" | "8bit" | "binary") {
+            if ct.mime_type == "multipart" {
+                return Err(Failure::EncodedMultipart {
+                    content_type: format!("{}/{}", ct.mime_type, ct.subtype),
+                    encoding,
+                });
+            }
+            // An encoded message/rfc822 is shown as an attachment, not looked into.
+            continue;
+        }
+        if ct.mime_type == "multipart" {
+            let Some(boundary) = ct.param("boundary") else {
+                continue;
+            };
+            let Ok(parts) = mime_walk::split_multipart(e.body, boundary) else {
+                continue;
+            };
+            stack.extend(
+                parts
+                    .into_iter()
+                    .filter_map(|p| Entity::parse(p).ok())
+                    .map(|c| (c, depth + 1)),
+            );
+        } else if let Ok(child) = Entity::parse(e.body) {
+            stack.push((child, depth + 1));
+        }
+    }
     Ok(())
 }
 
@@ -728,27 +824,24 @@ fn find_nested(
 // Header fields and addresses
 // ---------------------------------------------------------------------------------------------
 
-/// One mailbox: display name (decoded) and address (lower case).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mailbox {
-    name: Option<String>,
-    address: String,
-}
-
 /// The author fields of a header section.
+#[derive(Debug, Clone)]
 struct Identity {
     from: Vec<Mailbox>,
+    /// The display names, group names and comments of the From field, decoded.
+    from_shown: Vec<(Shown, String)>,
     sender: Vec<Mailbox>,
 }
 
 impl Identity {
     fn read(e: &Entity<'_>) -> Result<Identity, Failure> {
         let froms = e.all("From");
-        let from = match froms.len() {
+        let field = match froms.len() {
             0 => return Err(Failure::NoFrom),
-            1 => mailboxes(froms[0].value),
+            1 => address::parse_address_field(froms[0].value),
             count => return Err(Failure::SeveralFrom { count }),
         };
+        let (from, from_shown) = (field.mailboxes, field.shown);
         if from.is_empty() {
             return Err(Failure::BadAddress { field: "From" });
         }
@@ -756,7 +849,7 @@ impl Identity {
         let sender = match senders.len() {
             0 => Vec::new(),
             1 => {
-                let s = mailboxes(senders[0].value);
+                let s = address::parse_address_field(senders[0].value).mailboxes;
                 if s.len() != 1 {
                     return Err(Failure::BadAddress { field: "Sender" });
                 }
@@ -764,44 +857,12 @@ impl Identity {
             }
             count => return Err(Failure::SeveralSender { count }),
         };
-        Ok(Identity { from, sender })
+        Ok(Identity {
+            from,
+            from_shown,
+            sender,
+        })
     }
-}
-
-/// The mailboxes of an address field value, read with mail-parser.
-fn mailboxes(value: &[u8]) -> Vec<Mailbox> {
-    use mail_parser::{Address, HeaderName, HeaderValue, MessageParser};
-    let mut buf = b"From:".to_vec();
-    buf.extend_from_slice(value);
-    buf.extend_from_slice(b"\r\n\r\n");
-    let parser = MessageParser::new().with_address_headers();
-    let Some(msg) = parser.parse_headers(&buf) else {
-        return Vec::new();
-    };
-    let Some(h) = msg.headers().iter().find(|h| h.name == HeaderName::From) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut push = |a: &mail_parser::Addr<'_>| {
-        if let Some(addr) = a.address.as_deref() {
-            let addr = addr.trim().to_ascii_lowercase();
-            if addr.contains('@') {
-                out.push(Mailbox {
-                    name: a.name.as_deref().map(|n| n.trim().to_string()),
-                    address: addr,
-                });
-            }
-        }
-    };
-    match &h.value {
-        HeaderValue::Address(Address::List(list)) => list.iter().for_each(&mut push),
-        HeaderValue::Address(Address::Group(groups)) => groups
-            .iter()
-            .flat_map(|g| g.addresses.iter())
-            .for_each(&mut push),
-        _ => {}
-    }
-    out
 }
 
 fn same_mailboxes(a: &[Mailbox], b: &[Mailbox]) -> bool {
@@ -843,29 +904,39 @@ fn canonical_name(name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-/// The responsible address must be one of the certificate's (RFC 8550 §3); returns it.
-fn check_address(id: &Identity, cert: &X509Certificate<'_>) -> Result<String, Failure> {
-    // A display name that shows an address other than the real one.
-    for m in &id.from {
-        if let Some(name) = &m.name {
-            for token in name.split(|c: char| c.is_whitespace() || "<>\"'()[],;:".contains(c)) {
-                let t = token.trim_matches('.').to_ascii_lowercase();
-                if looks_like_address(&t) && t != m.address {
-                    return Err(Failure::DisplayNameTrick { shown: t });
-                }
+/// A display name, group name or comment of From that shows an address other than a From
+/// address (after RFC 2047 decoding and NFKC normalisation) is a `fail`.
+fn check_shown(id: &Identity) -> Result<(), Failure> {
+    for (place, text) in &id.from_shown {
+        for shown in address::addresses_shown(text) {
+            if !id.from.iter().any(|m| m.address == shown) {
+                return Err(Failure::DisplayNameTrick {
+                    place: *place,
+                    shown,
+                });
             }
         }
     }
+    Ok(())
+}
+
+/// The responsible address must be one of the certificate's (RFC 8550 §3); returns it. A
+/// Sender that is not a From address is delegation: named in the result, and allowed or
+/// failed by `opts.sender_delegation`.
+fn check_address(
+    id: &Identity,
+    cert: &X509Certificate<'_>,
+    opts: VerifyOptions,
+    v: &mut Verdict,
+) -> Result<String, Failure> {
     let (field, address) = match (id.sender.first(), id.from.as_slice()) {
         (Some(s), _) => ("Sender", &s.address),
         (None, [one]) => ("From", &one.address),
         (None, many) => return Err(Failure::FromNeedsSender { count: many.len() }),
     };
     let emails = cert_emails(cert);
-    if emails.iter().any(|e| e == address) {
-        Ok(address.clone())
-    } else {
-        Err(Failure::AddressMismatch {
+    if !emails.iter().any(|e| e == address) {
+        return Err(Failure::AddressMismatch {
             field,
             address: address.clone(),
             cert: if emails.is_empty() {
@@ -873,14 +944,28 @@ fn check_address(id: &Identity, cert: &X509Certificate<'_>) -> Result<String, Fa
             } else {
                 emails.join(", ")
             },
-        })
+        });
     }
-}
-
-fn looks_like_address(t: &str) -> bool {
-    t.split_once('@').is_some_and(|(l, d)| {
-        !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
-    })
+    if field == "Sender" && !id.from.iter().any(|m| m.address == *address) {
+        let from = id
+            .from
+            .iter()
+            .map(|m| m.address.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if opts.sender_delegation == SenderDelegation::Fail {
+            return Err(Failure::SenderDelegation {
+                sender: address.clone(),
+                from,
+            });
+        }
+        v.notes_en.push(format!(
+            "signed by the Sender <{address}> on behalf of the From <{from}> [RFC 8550 delegation]"
+        ));
+        v.notes_vi
+            .push(format!("Ký bởi Sender <{address}> thay mặt From <{from}>"));
+    }
+    Ok(address.clone())
 }
 
 /// SAN rfc822Name entries and subject emailAddress attributes, lower case.
@@ -2154,6 +2239,7 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             &crls,
             VerifyOptions {
                 require_revocation_data: true,
+                ..VerifyOptions::default()
             },
         );
         assert_eq!(v.result, SmimeResult::TempError, "{v:?}");
@@ -2255,6 +2341,7 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
         let v = check(&s.bytes, &[], VerifyOptions::default());
         assert_eq!(v.result, SmimeResult::Pass, "{v:?}");
         assert_eq!(v.signer.as_deref(), Some("vanthu@hadong.hanoi.gov.vn"));
+        assert!(v.notes_en.iter().any(|n| n == "signed by the Sender <vanthu@hadong.hanoi.gov.vn> on behalf of the From <giamdoc@hadong.hanoi.gov.vn> [RFC 8550 delegation]"), "{v:?}");
         // Display name showing another address.
         let m = message("\"giamdoc@hadong.hanoi.gov.vn\" <vanthu@hadong.hanoi.gov.vn>");
         let s = sign_message(&m, &identity(&pki.p256), OffsetDateTime::now_utc()).unwrap();
@@ -2263,6 +2350,195 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nNoi dung cong van.\r\n"
             matches!(v.failure, Some(Failure::DisplayNameTrick { .. })),
             "{v:?}"
         );
+    }
+
+    /// Signs a message with this From field (as congvan's signer writes it) and verifies it.
+    fn from_field(from: &str, opts: VerifyOptions) -> Verdict {
+        let pki = testpki::shared();
+        let m = message(from);
+        let s = sign_message(&m, &identity(&pki.p256), OffsetDateTime::now_utc()).unwrap();
+        check(&s.bytes, &[], opts)
+    }
+
+    #[test]
+    fn the_from_mailbox_whatever_its_syntax() {
+        for from in [
+            "Van phong UBND: Van thu <vanthu@hadong.hanoi.gov.vn>;",
+            "Van phong:vanthu@hadong.hanoi.gov.vn;",
+            "\"vanthu\"@hadong.hanoi.gov.vn",
+            "vanthu@hadong.hanoi.gov.vn (Van thu, UBND quan)",
+            "=?UTF-8?B?VsSDbiB0aMaw?= <vanthu@hadong.hanoi.gov.vn>",
+            "\"vanthu@hadong.hanoi.gov.vn\" <VanThu@Hadong.Hanoi.Gov.Vn>",
+            "Văn thư ＵＢＮＤ <vanthu@hadong.hanoi.gov.vn>",
+        ] {
+            let v = from_field(from, VerifyOptions::default());
+            assert_eq!(v.result, SmimeResult::Pass, "{from}: {v:?}");
+            assert_eq!(
+                v.signer.as_deref(),
+                Some("vanthu@hadong.hanoi.gov.vn"),
+                "{from}"
+            );
+            assert!(!v.reason_en().contains("Sender"), "{from}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn another_address_shown_in_the_from_field_fails() {
+        let trick = |place, shown: &str| {
+            Some(Failure::DisplayNameTrick {
+                place,
+                shown: shown.into(),
+            })
+        };
+        let cases = [
+            // Full-width commercial at (U+FF20), written by the signer as an encoded word.
+            (
+                "\"boss＠other.gov.vn\" <vanthu@hadong.hanoi.gov.vn>",
+                trick(Shown::DisplayName, "boss@other.gov.vn"),
+            ),
+            (
+                "Boss﹫Other．gov．vn <vanthu@hadong.hanoi.gov.vn>",
+                trick(Shown::DisplayName, "boss@other.gov.vn"),
+            ),
+            (
+                "=?UTF-8?Q?boss=40other=2Egov=2Evn?= <vanthu@hadong.hanoi.gov.vn>",
+                trick(Shown::DisplayName, "boss@other.gov.vn"),
+            ),
+            (
+                "vanthu@hadong.hanoi.gov.vn (boss@other.gov.vn)",
+                trick(Shown::Comment, "boss@other.gov.vn"),
+            ),
+            (
+                "<vanthu(=?UTF-8?B?Ym9zc++8oG90aGVyLmdvdi52bg==?=)@hadong.hanoi.gov.vn>",
+                trick(Shown::Comment, "boss@other.gov.vn"),
+            ),
+            (
+                "=?UTF-8?Q?boss=40other=2Egov=2Evn?=: vanthu@hadong.hanoi.gov.vn;",
+                trick(Shown::GroupName, "boss@other.gov.vn"),
+            ),
+        ];
+        for (from, want) in cases {
+            let v = from_field(from, VerifyOptions::default());
+            assert_eq!(v.result, SmimeResult::Fail, "{from}: {v:?}");
+            assert_eq!(v.failure, want, "{from}");
+            assert!(!v.failure.as_ref().unwrap().vietnamese().is_empty());
+        }
+        let header = authentication_results_header(
+            "gw",
+            &from_field(
+                "vanthu@hadong.hanoi.gov.vn (boss@other.gov.vn)",
+                VerifyOptions::default(),
+            ),
+        )
+        .replace("\r\n ", " ");
+        assert!(
+            header.contains("smime=fail (address mismatch: the From comment shows another address [boss@other.gov.vn];"),
+            "{header}"
+        );
+        // A display name on the outer From only (not protected): still what a reader sees.
+        let pki = testpki::shared();
+        let good = String::from_utf8(signed(&pki.p256)).unwrap();
+        let (head, rest) = good.split_once("\r\n\r\n").unwrap();
+        let outer = format!(
+            "{}\r\n\r\n{rest}",
+            head.replacen(
+                "From: Van thu <",
+                "From: =?UTF-8?Q?boss=EF=BC=A0other.gov.vn?= <",
+                1
+            )
+        );
+        let v = check(outer.as_bytes(), &[], VerifyOptions::default());
+        assert_eq!(
+            v.failure,
+            trick(Shown::DisplayName, "boss@other.gov.vn"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_transfer_encoding_on_a_multipart_is_permerror() {
+        let pki = testpki::shared();
+        let good = String::from_utf8(signed(&pki.p256)).unwrap();
+        for cte in ["base64", "Quoted-Printable", "x-uuencode"] {
+            let bad = good.replacen(
+                "MIME-Version: 1.0\r\n",
+                &format!("MIME-Version: 1.0\r\nContent-Transfer-Encoding: {cte}\r\n"),
+                1,
+            );
+            let v = check(bad.as_bytes(), &[], VerifyOptions::default());
+            assert_eq!(v.result, SmimeResult::PermError, "{cte}: {v:?}");
+            assert_eq!(
+                v.failure,
+                Some(Failure::EncodedMultipart {
+                    content_type: "multipart/signed".into(),
+                    encoding: cte.to_ascii_lowercase(),
+                })
+            );
+        }
+        for cte in ["7bit", "8BIT", "binary (raw)"] {
+            let ok = good.replacen(
+                "MIME-Version: 1.0\r\n",
+                &format!("MIME-Version: 1.0\r\nContent-Transfer-Encoding: {cte}\r\n"),
+                1,
+            );
+            let v = check(ok.as_bytes(), &[], VerifyOptions::default());
+            assert_eq!(v.result, SmimeResult::Pass, "{cte}: {v:?}");
+        }
+        // Inside the signed content, signed as it is.
+        let m = "From: Van thu <vanthu@hadong.hanoi.gov.vn>\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=M\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+--M\r\nContent-Type: text/plain\r\n\r\nNoi dung\r\n--M--\r\n";
+        let s = sign_message(
+            m.as_bytes(),
+            &identity(&pki.p256),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let v = check(&s.bytes, &[], VerifyOptions::default());
+        assert_eq!(v.result, SmimeResult::PermError, "{v:?}");
+        assert!(
+            matches!(v.failure, Some(Failure::EncodedMultipart { ref content_type, .. }) if content_type == "multipart/mixed"),
+            "{v:?}"
+        );
+        // In an unsigned message too.
+        let unsigned = "From: a@b.vn\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=M\r\nContent-Transfer-Encoding: base64\r\n\r\n--M\r\n\r\nx\r\n--M--\r\n";
+        let v = check(unsigned.as_bytes(), &[], VerifyOptions::default());
+        assert_eq!(v.result, SmimeResult::PermError, "{v:?}");
+    }
+
+    #[test]
+    fn sender_delegation_named_and_governed_by_the_policy() {
+        let from = "Giam doc <giamdoc@hadong.hanoi.gov.vn>";
+        let v = from_field(from, VerifyOptions::default());
+        assert_eq!(v.result, SmimeResult::Pass, "{v:?}");
+        let header = authentication_results_header("gw", &v).replace("\r\n ", " ");
+        assert!(
+            header.contains("body.smime-identifier=vanthu@hadong.hanoi.gov.vn")
+                && header.contains("signed by the Sender <vanthu@hadong.hanoi.gov.vn> on behalf of the From <giamdoc@hadong.hanoi.gov.vn> [RFC 8550 delegation] / =?UTF-8?B?"),
+            "{header}"
+        );
+        let fail = VerifyOptions {
+            sender_delegation: SenderDelegation::Fail,
+            ..VerifyOptions::default()
+        };
+        let v = from_field(from, fail);
+        assert_eq!(v.result, SmimeResult::Fail, "{v:?}");
+        assert_eq!(
+            v.failure,
+            Some(Failure::SenderDelegation {
+                sender: "vanthu@hadong.hanoi.gov.vn".into(),
+                from: "giamdoc@hadong.hanoi.gov.vn".into(),
+            })
+        );
+        assert!(
+            v.reason_vi().contains("không chấp nhận ký thay"),
+            "{}",
+            v.reason_vi()
+        );
+        // The author's own signature is not delegation, whatever the policy.
+        let v = from_field("Van thu <vanthu@hadong.hanoi.gov.vn>", fail);
+        assert_eq!(v.result, SmimeResult::Pass, "{v:?}");
+        assert!(!v.reason_en().contains("Sender"), "{v:?}");
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //!
 //! Trust anchors and CRLs come from the database (`cert trust add`, `cert crl add`), so a
 //! change applies to the next message without a restart. They are cached by the row ids of
-//! both tables: a message costs two id queries, and a CRL is read again only when one was
-//! added or removed.
+//! both tables, in the server's [`TrustCache`] (one per daemon and database, never shared
+//! between two servers in one process): a message costs two id queries, and a CRL is read
+//! again only when one was added or removed.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect};
 
@@ -37,13 +38,15 @@ struct Material {
     crls: Arc<Vec<Vec<u8>>>,
 }
 
-fn cache() -> &'static Mutex<Option<Material>> {
-    static CACHE: OnceLock<Mutex<Option<Material>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(None))
-}
+/// The trust material last read from the database, owned by the server context.
+#[derive(Default)]
+pub struct TrustCache(Mutex<Option<Material>>);
 
 /// The configured trust anchors and CRLs, from the cache when no row changed.
-async fn material(db: &DatabaseConnection) -> Result<(Arc<TrustStore>, Arc<Vec<Vec<u8>>>), DbErr> {
+async fn material(
+    db: &DatabaseConnection,
+    cache: &TrustCache,
+) -> Result<(Arc<TrustStore>, Arc<Vec<Vec<u8>>>), DbErr> {
     let anchor_ids: Vec<i64> = trust_anchor::Entity::find()
         .select_only()
         .column(trust_anchor::Column::Id)
@@ -59,7 +62,7 @@ async fn material(db: &DatabaseConnection) -> Result<(Arc<TrustStore>, Arc<Vec<V
         .all(db)
         .await?;
     {
-        let c = cache().lock().unwrap_or_else(PoisonError::into_inner);
+        let c = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(m) = c.as_ref() {
             if m.anchor_ids == anchor_ids && m.crl_ids == crl_ids {
                 return Ok((m.anchors.clone(), m.crls.clone()));
@@ -83,7 +86,7 @@ async fn material(db: &DatabaseConnection) -> Result<(Arc<TrustStore>, Arc<Vec<V
         crls: Arc::new(crls.into_iter().map(|c| c.der).collect()),
     };
     let out = (m.anchors.clone(), m.crls.clone());
-    *cache().lock().unwrap_or_else(PoisonError::into_inner) = Some(m);
+    *cache.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(m);
     Ok(out)
 }
 
@@ -114,12 +117,13 @@ pub async fn verify(
     policy: &Policy,
     sender_domain: &str,
 ) -> Result<(Vec<u8>, Verified), Rejected> {
-    let (anchors, crls) = material(&ctx.db).await.map_err(|e| {
+    let (anchors, crls) = material(&ctx.db, &ctx.trust_cache).await.map_err(|e| {
         tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
         Rejected::from(std_replies::db_unavailable())
     })?;
     let opts = VerifyOptions {
         require_revocation_data: policy.rules.incoming.require_revocation_data,
+        sender_delegation: policy.rules.incoming.sender_delegation,
     };
     let (verdict, data) = tokio::task::spawn_blocking(move || {
         (

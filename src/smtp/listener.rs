@@ -1,13 +1,18 @@
-//! Binding the configured listeners and accepting connections, with a cap on concurrent
-//! sessions and a graceful stop: no new connections, sessions finish what they are doing.
+//! Binding the configured listeners and accepting connections, with session slots counted
+//! per listener (so a flood on the public inbound port never takes the relay's or the
+//! clerks' slots) and per client address on each listener, and a graceful stop: no new
+//! connections, sessions finish what they are doing.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use super::reply::{std_replies, Reply};
 use super::session::Session;
 use super::stream::Stream;
 use super::throttle::AuthThrottle;
@@ -26,30 +31,58 @@ pub struct ServerCtx {
     /// whole on reload.
     pub policy: Arc<SharedPolicy>,
     pub shutdown: watch::Receiver<bool>,
-    pub sessions: Arc<Semaphore>,
-    /// Open sessions per client address.
-    pub per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
     /// Memory for messages being received, shared by all sessions (`[limits]
     /// max_data_memory_mb`); `None` without a limit.
     pub data_budget: Option<super::reader::DataBudget>,
+    /// The part of `data_budget` inbound listeners may hold together (half of it), so
+    /// messages from outside can never take the memory the relay and the clerks need.
+    pub inbound_data_budget: Option<super::reader::DataBudget>,
+    /// Trust anchors and CRLs for verifying incoming mail, read again when a row changes.
+    pub trust_cache: super::incoming::TrustCache,
 }
 
-/// Holds one of a client address's session slots; released on drop.
+/// The session slots of one listener: its own total (`max_connections`) and its own count
+/// per client address (`[limits] max_connections_per_ip`). Nothing here is shared with
+/// another listener.
+pub struct ListenerSlots {
+    total: Arc<Semaphore>,
+    size: usize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip_limit: usize,
+}
+
+impl ListenerSlots {
+    pub fn new(size: usize, per_ip_limit: usize) -> Arc<ListenerSlots> {
+        Arc::new(ListenerSlots {
+            total: Arc::new(Semaphore::new(size)),
+            size,
+            per_ip: Mutex::new(HashMap::new()),
+            per_ip_limit,
+        })
+    }
+
+    /// Waits until every session of this listener has ended.
+    pub async fn drained(&self) {
+        let _ = self.total.acquire_many(self.size as u32).await;
+    }
+}
+
+/// Holds one of a client address's session slots on a listener; released on drop.
 struct IpSlot {
-    ctx: Arc<ServerCtx>,
-    ip: std::net::IpAddr,
+    slots: Arc<ListenerSlots>,
+    ip: IpAddr,
 }
 
 impl IpSlot {
-    fn take(ctx: &Arc<ServerCtx>, ip: std::net::IpAddr, limit: usize) -> Option<IpSlot> {
-        let mut map = ctx.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+    fn take(slots: &Arc<ListenerSlots>, ip: IpAddr) -> Option<IpSlot> {
+        let mut map = slots.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
-        if *n >= limit {
+        if *n >= slots.per_ip_limit {
             return None;
         }
         *n += 1;
         Some(IpSlot {
-            ctx: ctx.clone(),
+            slots: slots.clone(),
             ip,
         })
     }
@@ -57,7 +90,7 @@ impl IpSlot {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut map = self.ctx.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.slots.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = map.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -86,10 +119,15 @@ pub async fn bind_all(config: &Config) -> std::io::Result<Vec<(ListenerConfig, T
     Ok(out)
 }
 
-pub async fn accept_loop(ctx: Arc<ServerCtx>, listener: ListenerConfig, sock: TcpListener) {
+pub async fn accept_loop(
+    ctx: Arc<ServerCtx>,
+    listener: ListenerConfig,
+    sock: TcpListener,
+    slots: Arc<ListenerSlots>,
+) {
     let mut shutdown = ctx.shutdown.clone();
     let local = sock.local_addr().ok();
-    tracing::info!(role = listener.role.as_str(), addr = ?local, "listening");
+    tracing::info!(role = listener.role.as_str(), addr = ?local, max_connections = slots.size, "listening");
     loop {
         let accepted = tokio::select! {
             a = sock.accept() => a,
@@ -99,13 +137,14 @@ pub async fn accept_loop(ctx: Arc<ServerCtx>, listener: ListenerConfig, sock: Tc
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = tcp.set_nodelay(true);
-        let Ok(permit) = ctx.sessions.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_busy(tcp));
+        let Ok(permit) = slots.total.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, role = listener.role.as_str(), max_connections = slots.size, "every session slot of this listener is taken: 421");
+            tokio::spawn(refuse(tcp, std_replies::listener_full()));
             continue;
         };
         let ip = crate::config::canonical_ip(peer.ip());
@@ -113,11 +152,11 @@ pub async fn accept_loop(ctx: Arc<ServerCtx>, listener: ListenerConfig, sock: Tc
         let slot = if exempt {
             None
         } else {
-            match IpSlot::take(&ctx, ip, ctx.config.limits.max_connections_per_ip) {
+            match IpSlot::take(&slots, ip) {
                 Some(s) => Some(s),
                 None => {
-                    tracing::warn!(%peer, "too many connections from this address");
-                    tokio::spawn(refuse_busy(tcp));
+                    tracing::warn!(%peer, role = listener.role.as_str(), "too many connections from this address: 421");
+                    tokio::spawn(refuse(tcp, std_replies::too_many_from_address()));
                     continue;
                 }
             }
@@ -133,11 +172,15 @@ pub async fn accept_loop(ctx: Arc<ServerCtx>, listener: ListenerConfig, sock: Tc
     tracing::info!(role = listener.role.as_str(), "stopped accepting");
 }
 
-async fn refuse_busy(mut tcp: tokio::net::TcpStream) {
+/// Sends a refusal in place of the greeting and closes; a client that does not take it
+/// within a few seconds is dropped.
+async fn refuse(mut tcp: tokio::net::TcpStream, reply: Reply) {
     use tokio::io::AsyncWriteExt;
-    let _ = tcp
-        .write_all(b"421 4.7.0 Too many connections, try again later / Qua nhieu ket noi\r\n")
-        .await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tcp.write_all(reply.to_wire().as_bytes()),
+    )
+    .await;
 }
 
 async fn serve_connection(
@@ -151,7 +194,7 @@ async fn serve_connection(
             return;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let handshake = std::time::Duration::from_secs(ctx.config.limits.tls_handshake_secs);
+        let handshake = Duration::from_secs(ctx.config.limits.tls_handshake_secs);
         match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
             Ok(Err(e)) => {

@@ -82,9 +82,52 @@ pub mod std_replies {
         Reply::new(421, "4.7.0", "Too many errors, closing connection")
             .vi("Quá nhiều lỗi, đóng kết nối")
     }
-    pub fn timeout() -> Reply {
-        Reply::new(421, "4.4.2", "Idle timeout, closing connection")
-            .vi("Hết thời gian chờ, đóng kết nối")
+    /// A whole command line (or AUTH response) did not arrive within `secs`.
+    pub fn command_timeout(secs: u64) -> Reply {
+        Reply::new(
+            421,
+            "4.4.2",
+            format!("Timeout: no complete command line within {secs} s, closing connection"),
+        )
+        .vi("Hết thời gian chờ lệnh, đóng kết nối")
+    }
+    /// The DATA phase did not end within `secs`.
+    pub fn data_timeout(secs: u64) -> Reply {
+        Reply::new(
+            421,
+            "4.4.2",
+            format!("Timeout: message data not complete within {secs} s, closing connection"),
+        )
+        .vi("Hết thời gian nhận dữ liệu thư, đóng kết nối")
+    }
+    /// Message data arrived slower than `rate` bytes per second.
+    pub fn data_too_slow(rate: u64) -> Reply {
+        Reply::new(
+            421,
+            "4.4.2",
+            format!(
+                "Timeout: message data arriving slower than {rate} bytes/s, closing connection"
+            ),
+        )
+        .vi("Dữ liệu thư đến quá chậm, đóng kết nối")
+    }
+    /// Every session slot of this listener is taken (sent before the greeting).
+    pub fn listener_full() -> Reply {
+        Reply::new(
+            421,
+            "4.3.2",
+            "Too many connections to this service, try again later",
+        )
+        .vi("Quá nhiều kết nối tới dịch vụ này, vui lòng thử lại sau")
+    }
+    /// The client's address holds every session slot it may (sent before the greeting).
+    pub fn too_many_from_address() -> Reply {
+        Reply::new(
+            421,
+            "4.7.0",
+            "Too many connections from your address, try again later",
+        )
+        .vi("Quá nhiều kết nối từ địa chỉ của bạn, vui lòng thử lại sau")
     }
     pub fn shutting_down() -> Reply {
         Reply::new(421, "4.3.2", "Service shutting down, try again later")
@@ -98,6 +141,10 @@ pub mod std_replies {
         )
         .vi("Dòng lệnh phải kết thúc bằng CRLF")
     }
+    /// A command line holding a NUL byte; the line is consumed and the session goes on.
+    pub fn nul_command() -> Reply {
+        Reply::new(500, "5.5.2", "NUL byte in command line refused").vi("Dòng lệnh chứa ký tự NUL")
+    }
     pub fn line_too_long() -> Reply {
         Reply::new(500, "5.5.2", "Command line too long, closing connection")
             .vi("Dòng lệnh quá dài")
@@ -109,6 +156,10 @@ pub mod std_replies {
             "Message refused: bare CR or LF in message data (SMTP smuggling protection); lines must end with CRLF",
         )
         .vi("Thư bị từ chối: dữ liệu có ký tự CR hoặc LF đơn lẻ")
+    }
+    pub fn nul_data() -> Reply {
+        Reply::new(554, "5.6.0", "Message refused: NUL byte in message data")
+            .vi("Thư bị từ chối: dữ liệu có ký tự NUL")
     }
     pub fn disk_full() -> Reply {
         Reply::new(452, "4.3.1", "Insufficient system storage, try again later")

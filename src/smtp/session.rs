@@ -10,7 +10,7 @@ use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::AsyncWriteExt;
 
 use super::listener::ServerCtx;
-use super::reader::{DataOutcome, Line, SmtpReader};
+use super::reader::{DataOutcome, DataPace, Expired, Line, SmtpReader};
 use super::reply::{multiline, std_replies, Reply};
 use super::stream::Stream;
 use crate::accounts::{self, AuthOutcome};
@@ -98,10 +98,26 @@ impl Session {
         }
     }
 
+    /// Sends the replies waiting; a client that does not take them within the command
+    /// timeout is dropped (it cannot hold the session open by not reading).
     async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
+            let limit = self.ctx.config.limits.command_timeout();
+            let (stream, out) = (&mut self.stream, &self.out);
+            let write = async {
+                stream.write_all(out).await?;
+                stream.flush().await
+            };
+            match tokio::time::timeout(limit, write).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    tracing::info!(peer = %self.peer, "client did not read its replies in time: closing");
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "reply not read by the client in time",
+                    ));
+                }
+            }
             self.out.clear();
         }
         Ok(())
@@ -132,13 +148,15 @@ impl Session {
         if let Err(e) = self.serve().await {
             tracing::debug!(peer = %self.peer, error = %e, "connection ended");
         }
-        let _ = self.stream.shutdown().await;
+        // TLS sends close_notify: bounded, for a client that stopped reading.
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.shutdown()).await;
         tracing::info!(peer = %self.peer, "disconnect");
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let limits = self.ctx.config.limits.clone();
-        let idle = limits.idle_timeout();
+        let command_timeout = limits.command_timeout();
         let mut shutdown = self.ctx.shutdown.clone();
         loop {
             if !self.reader.has_pending() || self.closing {
@@ -157,20 +175,23 @@ impl Session {
                 self.push(&std_replies::shutting_down());
                 continue;
             }
+            // The whole line must be in by this deadline, however its bytes trickle in.
+            let deadline = tokio::time::Instant::now() + command_timeout;
             let line = if !self.reader.has_pending() {
                 tokio::select! {
-                    l = self.reader.read_line(&mut self.stream, limits.max_line_length, idle) => l,
+                    l = self.reader.read_line(&mut self.stream, limits.max_line_length, deadline) => l,
                     _ = shutdown.changed() => continue,
                 }
             } else {
                 self.reader
-                    .read_line(&mut self.stream, limits.max_line_length, idle)
+                    .read_line(&mut self.stream, limits.max_line_length, deadline)
                     .await
             };
             let line = match line {
                 Ok(l) => l,
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    self.push(&std_replies::timeout());
+                Err(e) if Expired::of(&e).is_some() => {
+                    tracing::info!(peer = %self.peer, "no complete command line in time: closing");
+                    self.push(&std_replies::command_timeout(command_timeout.as_secs()));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -181,6 +202,12 @@ impl Session {
                     tracing::warn!(peer = %self.peer, "bare CR/LF in command: closing");
                     self.push(&std_replies::bare_lf_command());
                     Next::Close
+                }
+                Line::Nul => {
+                    // The line ended with its CRLF: refused alone, the session stays in sync.
+                    tracing::warn!(peer = %self.peer, "NUL byte in command refused");
+                    self.push(&std_replies::nul_command());
+                    Next::Continue
                 }
                 Line::TooLong => {
                     self.push(&std_replies::line_too_long());
@@ -405,7 +432,26 @@ impl Session {
                 } else {
                     initial
                 };
-                decode_plain(&resp)
+                match decode_plain(&resp) {
+                    Plain::Credentials(user, pass) => Some((user, pass)),
+                    Plain::Malformed => None,
+                    Plain::AuthzidNotUser { user } => {
+                        // Acting for another identity is not offered: refused as bad
+                        // credentials (the attempt counts), the password is not checked.
+                        let delay = self.ctx.throttle.delay(ip);
+                        tracing::warn!(peer = %self.peer, account = %user, "AUTH PLAIN authorization identity is not the user name: refused");
+                        tokio::time::sleep(delay).await;
+                        self.push(
+                            &Reply::new(
+                                535,
+                                "5.7.8",
+                                "Authentication credentials invalid: the authorization identity must be the user name",
+                            )
+                            .vi("Thông tin xác thực không hợp lệ: danh tính ủy quyền phải trùng tên đăng nhập"),
+                        );
+                        return Ok(());
+                    }
+                }
             }
             AUTH_LOGIN => {
                 let user = if initial.is_empty() {
@@ -482,15 +528,22 @@ impl Session {
             .extend_from_slice(format!("334 {prompt}\r\n").as_bytes());
         self.flush().await?;
         let limits = &self.ctx.config.limits;
-        match self
+        let command_timeout = limits.command_timeout();
+        let deadline = tokio::time::Instant::now() + command_timeout;
+        let line = match self
             .reader
-            .read_line(
-                &mut self.stream,
-                limits.max_line_length,
-                limits.idle_timeout(),
-            )
-            .await?
+            .read_line(&mut self.stream, limits.max_line_length, deadline)
+            .await
         {
+            Ok(l) => l,
+            Err(e) if Expired::of(&e).is_some() => {
+                tracing::info!(peer = %self.peer, "no AUTH response in time: closing");
+                self.push(&std_replies::command_timeout(command_timeout.as_secs()));
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        match line {
             Line::Ok(l) => {
                 let s = String::from_utf8_lossy(&l).trim_end().to_string();
                 if s == "*" {
@@ -500,6 +553,17 @@ impl Session {
                     return Ok(None);
                 }
                 Ok(Some(s))
+            }
+            Line::Nul => {
+                self.push(
+                    &Reply::new(
+                        501,
+                        "5.5.2",
+                        "NUL byte in AUTH response; authentication cancelled",
+                    )
+                    .vi("Dữ liệu xác thực chứa ký tự NUL, đã hủy xác thực"),
+                );
+                Ok(None)
             }
             Line::BareLf | Line::TooLong => {
                 self.push(&std_replies::bare_lf_command());
@@ -532,14 +596,23 @@ impl Session {
         }
         let sender = from.address.trim().to_string();
         let raw = String::from_utf8_lossy(line);
-        if let Some(p) = address::raw_path_of(&raw) {
-            if p.trim_start().starts_with('@') {
-                self.push(
-                    &Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
-                        .vi("Không chấp nhận định tuyến nguồn"),
-                );
-                return;
-            }
+        // On every listener: no source route, no `%` or `!` relaying in the sender.
+        if let Err(why) = address::check_reverse_path(address::raw_path_of(&raw), &sender) {
+            tracing::warn!(peer = %self.peer, sender = %sender, why = why.describe(), "sender path refused");
+            let reply = match why {
+                address::PathRefusal::SourceRoute => {
+                    Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
+                        .vi("Không chấp nhận định tuyến nguồn")
+                }
+                other => Reply::new(
+                    553,
+                    "5.1.7",
+                    format!("Sender address not accepted: {}", other.describe()),
+                )
+                .vi("Địa chỉ người gửi không được chấp nhận"),
+            };
+            self.push(&reply);
+            return;
         }
         if from.size > 0 && from.size as u64 > self.ctx.config.max_message_size {
             self.push(
@@ -576,6 +649,19 @@ impl Session {
                     .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
             );
             return;
+        }
+        if let Some((_, domain)) = sender.rsplit_once('@') {
+            if let Err(why) = address::check_domain(domain) {
+                self.push(
+                    &Reply::new(
+                        501,
+                        "5.1.7",
+                        format!("Bad sender address syntax: {}", why.describe()),
+                    )
+                    .vi("Địa chỉ người gửi sai cú pháp: tên miền không hợp lệ"),
+                );
+                return;
+            }
         }
         match role {
             Role::Submission | Role::Submissions => {
@@ -623,7 +709,8 @@ impl Session {
             envid: from.env_id.clone(),
             rcpts: Vec::new(),
         });
-        self.idle_commands = 0;
+        // `idle_commands` is reset at the end of DATA, not here: MAIL and RSET in turn
+        // must not keep a session open for ever.
         self.push(&Reply::new(250, "2.1.0", "Sender ok"));
     }
 
@@ -671,6 +758,19 @@ impl Session {
             self.push(
                 &Reply::new(553, "5.6.7", "Non-ASCII recipient address needs SMTPUTF8")
                     .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
+            );
+            return;
+        }
+        // Refused here, not bounced later: `user@domain.` is not `user@domain`.
+        let domain_part = addr.rsplit_once('@').map_or("", |(_, d)| d);
+        if let Err(why) = address::check_domain(domain_part) {
+            self.push(
+                &Reply::new(
+                    501,
+                    "5.1.3",
+                    format!("Bad recipient address syntax: {}", why.describe()),
+                )
+                .vi("Địa chỉ người nhận sai cú pháp: tên miền không hợp lệ"),
             );
             return;
         }
@@ -750,19 +850,33 @@ impl Session {
             .extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
         self.flush().await?;
         let max = self.ctx.config.max_message_size as usize;
-        let idle = self.ctx.config.limits.idle_timeout();
-        let budget = self.ctx.data_budget.as_ref();
+        let limits = &self.ctx.config.limits;
+        let (data_secs, min_rate) = (limits.data_timeout_secs, limits.min_data_rate);
+        let pace = DataPace::new(limits.data_timeout(), limits.command_timeout(), min_rate);
+        // Inbound messages draw on their own half of the budget as well as on the whole.
+        let mut budgets = Vec::with_capacity(2);
+        if self.role() == Role::Inbound {
+            budgets.extend(self.ctx.inbound_data_budget.clone());
+        }
+        budgets.extend(self.ctx.data_budget.clone());
         // `_held` keeps the message's share of the memory budget until it has been handled.
         let (outcome, _held) = match self
             .reader
-            .read_data(&mut self.stream, max, idle, budget)
+            .read_data(&mut self.stream, max, pace, &budgets)
             .await
         {
             Ok(Some(o)) => o,
             Ok(None) => return Ok(Next::Close),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                self.tx = None;
-                self.push(&std_replies::timeout());
+            Err(e) if Expired::of(&e).is_some() => {
+                // Nothing of the message is kept; 421 closes the session.
+                let sender = self.tx.take().map(|t| t.sender).unwrap_or_default();
+                let reply = if Expired::of(&e) == Some(Expired::DataRate) {
+                    std_replies::data_too_slow(min_rate)
+                } else {
+                    std_replies::data_timeout(data_secs)
+                };
+                tracing::warn!(peer = %self.peer, %sender, reply = %reply, "DATA deadline passed: closing");
+                self.push(&reply);
                 return Ok(Next::Continue);
             }
             Err(e) => return Err(e),
@@ -775,6 +889,10 @@ impl Session {
             DataOutcome::BareLf => {
                 tracing::warn!(peer = %self.peer, sender = %tx.sender, "message with bare CR/LF refused");
                 std_replies::bare_lf_data()
+            }
+            DataOutcome::Nul => {
+                tracing::warn!(peer = %self.peer, sender = %tx.sender, "message with a NUL byte refused");
+                std_replies::nul_data()
             }
             DataOutcome::TooBig => Reply::new(
                 552,
@@ -1228,19 +1346,39 @@ fn b64(s: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// AUTH PLAIN: authzid NUL authcid NUL password. An authzid other than the user is refused.
-fn decode_plain(s: &str) -> Option<(String, String)> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .ok()?;
+/// What an AUTH PLAIN response (RFC 4616) says.
+#[derive(Debug, PartialEq, Eq)]
+enum Plain {
+    /// User name and password; the authorization identity was empty or the user name.
+    Credentials(String, String),
+    /// An authorization identity other than the user name (byte for byte: account names
+    /// are case-sensitive, so `VanThu` is not `vanthu`).
+    AuthzidNotUser {
+        user: String,
+    },
+    Malformed,
+}
+
+/// AUTH PLAIN: authzid NUL authcid NUL password.
+fn decode_plain(s: &str) -> Plain {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s.trim()) else {
+        return Plain::Malformed;
+    };
     let mut parts = bytes.split(|b| *b == 0);
-    let authz = parts.next()?;
-    let user = std::str::from_utf8(parts.next()?).ok()?.to_string();
-    let pass = std::str::from_utf8(parts.next()?).ok()?.to_string();
-    if parts.next().is_some() || (!authz.is_empty() && authz != user.as_bytes()) {
-        return None;
+    let (Some(authz), Some(user), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Plain::Malformed;
+    };
+    let (Ok(user), Ok(pass)) = (std::str::from_utf8(user), std::str::from_utf8(pass)) else {
+        return Plain::Malformed;
+    };
+    if !authz.is_empty() && authz != user.as_bytes() {
+        return Plain::AuthzidNotUser {
+            user: user.to_string(),
+        };
     }
-    Some((user, pass))
+    Plain::Credentials(user.to_string(), pass.to_string())
 }
 
 fn parse_error_reply(e: &smtp_proto::Error) -> Reply {
@@ -1273,10 +1411,22 @@ mod tests {
     use super::*;
     #[test]
     fn plain_decoding() {
-        let e = base64::engine::general_purpose::STANDARD.encode(b"\0vanthu\0pw");
-        assert_eq!(decode_plain(&e), Some(("vanthu".into(), "pw".into())));
-        let e = base64::engine::general_purpose::STANDARD.encode(b"other\0vanthu\0pw");
-        assert_eq!(decode_plain(&e), None);
-        assert_eq!(decode_plain("!!"), None);
+        let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let ok = Plain::Credentials("vanthu".into(), "pw".into());
+        assert_eq!(decode_plain(&enc(b"\0vanthu\0pw")), ok);
+        assert_eq!(decode_plain(&enc(b"vanthu\0vanthu\0pw")), ok);
+        for other in [&b"other"[..], b"VanThu", b"vanthu ", b"\xff"] {
+            let e = enc(&[other, b"\0vanthu\0pw"].concat());
+            assert_eq!(
+                decode_plain(&e),
+                Plain::AuthzidNotUser {
+                    user: "vanthu".into()
+                },
+                "{other:?}"
+            );
+        }
+        assert_eq!(decode_plain("!!"), Plain::Malformed);
+        assert_eq!(decode_plain(&enc(b"\0vanthu")), Plain::Malformed);
+        assert_eq!(decode_plain(&enc(b"\0vanthu\0pw\0x")), Plain::Malformed);
     }
 }
