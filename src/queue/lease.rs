@@ -60,12 +60,14 @@ pub struct DaemonLock {
     _file: std::fs::File,
 }
 
-fn try_flock(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+/// An exclusive, non-blocking flock; `create` only for the daemon (the CLI may run as a user
+/// who can read the file but not write it: flock needs no write access).
+fn try_flock(path: &Path, create: bool) -> std::io::Result<Option<std::fs::File>> {
     use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
+        .write(create)
+        .create(create)
         .truncate(false)
         .open(path)?;
     // SAFETY: flock on a descriptor we own; no memory is passed.
@@ -86,7 +88,7 @@ pub fn take_daemon_lock(path: &Path) -> std::io::Result<Option<DaemonLock>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    Ok(try_flock(path)?.map(|f| DaemonLock { _file: f }))
+    Ok(try_flock(path, true)?.map(|f| DaemonLock { _file: f }))
 }
 
 /// Whether a daemon with this configuration's data directory runs on this machine. When
@@ -97,7 +99,7 @@ pub fn daemon_running(config: &Config) -> bool {
         return false;
     }
     // Taking the lock and dropping it at once: the daemon's own lock is never disturbed.
-    !matches!(try_flock(&path), Ok(Some(_)))
+    !matches!(try_flock(&path, false), Ok(Some(_)))
 }
 
 /// Whether the daemon that claimed a `delivering` message has stopped. `node_live`: a
