@@ -304,6 +304,13 @@ pub struct QueueConfig {
     /// A message still deferred this long after acceptance gets one "delayed" DSN to its
     /// sender (RFC 3461: unless NOTIFY excludes DELAY); 0 sends none. Fractions allowed.
     pub delay_notice_hours: f64,
+    /// How long a delivery attempt holds its message (renewed every third of it while the
+    /// attempt runs). A `delivering` message whose lease has passed was left by a daemon
+    /// that stopped: it is taken back, and `queue hold`/`delete` may act on it.
+    pub lease_secs: u64,
+    /// This daemon's name in `claimed_by`; default the `hostname` key. Daemons sharing one
+    /// database need different names.
+    pub node_id: Option<String>,
 }
 
 impl Default for QueueConfig {
@@ -315,6 +322,8 @@ impl Default for QueueConfig {
             concurrency: 16,
             monitor_interval_secs: 30,
             delay_notice_hours: 4.0,
+            lease_secs: 120,
+            node_id: None,
         }
     }
 }

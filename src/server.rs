@@ -127,6 +127,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         queue: queue.clone(),
         seals: Default::default(),
         policy: policy.clone(),
+        leases: Arc::new(crate::queue::lease::Leases::new(&config)),
     });
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
     tokio::spawn(crate::queue::monitor::run(

@@ -675,12 +675,18 @@ async fn a_message_left_delivering_is_taken_up_again() {
     assert_eq!(code, 250, "{text}");
     let id = text.split_whitespace().last().unwrap().to_string();
 
-    // The upstream is down, so the message is deferred; mark it as if a claim had been lost.
+    // The upstream is down, so the message is deferred; mark it as if a claim had been lost
+    // (the UPDATE committed, its answer never came back) and its lease had run out since.
     let db = env.db().await;
     let mut marked = false;
     for _ in 0..200 {
         let res = message::Entity::update_many()
             .col_expr(message::Column::State, Expr::value("delivering"))
+            .col_expr(message::Column::ClaimedBy, Expr::value("lost-claim"))
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(congvan::util::now_ms() - 1_000),
+            )
             .col_expr(
                 message::Column::UpdatedAt,
                 Expr::value(congvan::util::now_ms() - 120_000),

@@ -20,18 +20,20 @@ pub enum QueueCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Hold a message: it is not delivered until released.
+    /// Hold a message: it is not delivered until released. Also one left "delivering" by a
+    /// daemon that stopped; one that a running daemon is delivering is refused (exit 1).
     Hold {
         id: String,
         /// Why (shown in `queue list`).
         #[arg(long, default_value = "held by administrator")]
         reason: String,
     },
-    /// Release a held message for delivery now.
+    /// Release a held message for delivery now (a poison message gets two more attempts).
     Release { id: String },
     /// Retry a deferred message now.
     Retry { id: String },
-    /// Delete a message from the queue without notifying its sender.
+    /// Delete a message from the queue without notifying its sender (any state but one a
+    /// running daemon is delivering).
     Delete { id: String },
 }
 
@@ -119,6 +121,19 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                     println!("account:     {}", printable(a));
                 }
                 println!("attempts:    {}", e.attempts);
+                if d.unfinished_attempts > 0 {
+                    println!(
+                        "unfinished:  {} attempt(s) stopped with the daemon (two make a message poison)",
+                        d.unfinished_attempts
+                    );
+                }
+                if let Some(by) = &d.claimed_by {
+                    println!(
+                        "claimed by:  {} (lease until {})",
+                        printable(by),
+                        d.lease_until.as_deref().unwrap_or("-")
+                    );
+                }
                 if let Some(r) = &d.smime_result {
                     println!(
                         "s/mime:      {}{}{}",
@@ -149,7 +164,7 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
             }
         }
         QueueCmd::Hold { id, reason } => {
-            admin::hold(&db, &actor, id, reason)
+            admin::hold(&db, &actor, id, reason, &admin::Takeover::from_config(&cfg))
                 .await
                 .map_err(Failure::refused)?;
             println!("{id} held");
@@ -161,15 +176,21 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
             println!("{id} released");
         }
         QueueCmd::Retry { id } => {
-            admin::retry(&db, &actor, id)
+            admin::retry(&db, &actor, id, &admin::Takeover::from_config(&cfg))
                 .await
                 .map_err(Failure::refused)?;
             println!("{id} scheduled for delivery now");
         }
         QueueCmd::Delete { id } => {
-            admin::delete(&db, &actor, &cfg.spool_dir(), id)
-                .await
-                .map_err(Failure::refused)?;
+            admin::delete(
+                &db,
+                &actor,
+                &cfg.spool_dir(),
+                id,
+                &admin::Takeover::from_config(&cfg),
+            )
+            .await
+            .map_err(Failure::refused)?;
             println!("{id} deleted");
         }
     }

@@ -2,6 +2,11 @@
 //! retry, delete. Each is a single conditional UPDATE, so it is safe while the daemon runs;
 //! the scheduler polls and sees the change within a second. Each change is committed with
 //! its audit log entry (metadata only: never the subject or body).
+//!
+//! A `delivering` message belongs to the daemon delivering it while its lease lives (see
+//! `lease`): hold, retry and delete refuse it then ([`AdminError::Leased`], naming the
+//! daemon and the lease's end). One left by a daemon that stopped (its lease has passed, or
+//! it was this node's and no daemon of this node runs) is treated like a waiting one.
 
 use std::path::Path;
 
@@ -31,8 +36,66 @@ pub enum AdminError {
         action: &'static str,
         needs: &'static str,
     },
+    #[error("message {id} is being delivered by the daemon {claimed_by} (its lease runs until {until}): wait for this attempt to end (congvan queue show {id}) and try again; if that daemon has stopped, its lease runs out at {until}")]
+    Leased {
+        id: String,
+        claimed_by: String,
+        until: String,
+    },
     #[error("database: {0}")]
     Db(#[from] DbErr),
+}
+
+/// What the caller knows about the daemons that may hold a `delivering` message: its own
+/// node's name and whether a daemon of that node is running.
+#[derive(Debug, Clone)]
+pub struct Takeover {
+    pub node: String,
+    pub daemon_running: bool,
+}
+
+impl Takeover {
+    /// For a command run beside the daemon of this configuration.
+    pub fn from_config(config: &crate::config::Config) -> Takeover {
+        Takeover {
+            node: super::lease::node_name(config),
+            daemon_running: super::lease::daemon_running(config),
+        }
+    }
+}
+
+/// Whether `m` may be changed by an administrator now: any state but `delivering`, and a
+/// `delivering` one whose daemon has stopped; [`AdminError::Leased`] otherwise.
+fn may_take(m: &message::Model, takeover: &Takeover) -> Result<(), AdminError> {
+    if m.state != state::DELIVERING
+        || super::lease::holder_gone(m, now_ms(), &takeover.node, takeover.daemon_running)
+    {
+        return Ok(());
+    }
+    Err(AdminError::Leased {
+        id: m.id.clone(),
+        claimed_by: m.claimed_by.clone().unwrap_or_else(|| "(unknown)".into()),
+        until: m
+            .lease_until
+            .map(rfc3339_ms)
+            .unwrap_or_else(|| "its end".into()),
+    })
+}
+
+/// Restricts an administrator's update to the message as it was read: for a `delivering`
+/// one, the same claim and lease, so a daemon that renewed or finished in between wins.
+fn as_read<Q: QueryFilter>(q: Q, before: &message::Model) -> Q {
+    if before.state != state::DELIVERING {
+        return q;
+    }
+    let q = match &before.claimed_by {
+        Some(by) => q.filter(message::Column::ClaimedBy.eq(by.as_str())),
+        None => q.filter(message::Column::ClaimedBy.is_null()),
+    };
+    match before.lease_until {
+        Some(t) => q.filter(message::Column::LeaseUntil.eq(t)),
+        None => q.filter(message::Column::LeaseUntil.is_null()),
+    }
 }
 
 /// One row of `queue list --json` (SPEC.md: id, direction, state, sender, recipients,
@@ -82,6 +145,11 @@ pub struct QueueDetail {
     pub smime_result: Option<String>,
     pub smime_signer: Option<String>,
     pub smime_reason: Option<String>,
+    /// While `delivering`: the daemon delivering it and until when its lease runs.
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<String>,
+    /// Attempts that did not finish (the daemon stopped under them); two make it poison.
+    pub unfinished_attempts: i32,
     pub recipient_details: Vec<RecipientDetail>,
 }
 
@@ -175,6 +243,9 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, Admi
         smime_result: m.smime_result.clone(),
         smime_signer: m.smime_signer.clone(),
         smime_reason: m.smime_reason.clone(),
+        claimed_by: m.claimed_by.clone(),
+        lease_until: m.lease_until.map(rfc3339_ms),
+        unfinished_attempts: m.unfinished_attempts,
         recipient_details: rows
             .into_iter()
             .map(|r| RecipientDetail {
@@ -230,6 +301,7 @@ async fn transition(
     reason: Option<String>,
     action: Action,
     needs: &'static str,
+    takeover: Option<&Takeover>,
 ) -> Result<(), AdminError> {
     let now = now_ms();
     let txn = audit::begin(db).await?;
@@ -237,13 +309,31 @@ async fn transition(
         .one(&txn)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.into()))?;
-    let res = message::Entity::update_many()
+    let mut from = from.to_vec();
+    if let Some(t) = takeover.filter(|_| before.state == state::DELIVERING) {
+        may_take(&before, t)?;
+        from.push(state::DELIVERING);
+    }
+    let mut update = message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(to))
         .col_expr(message::Column::Reason, Expr::value(reason.clone()))
         .col_expr(message::Column::NextAttemptAt, Expr::value(now))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            message::Column::ClaimedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        );
+    if action == Action::QueueRelease {
+        // A released message (a poison one too) gets its full number of chances again.
+        update = update.col_expr(message::Column::UnfinishedAttempts, Expr::value(0));
+    }
+    let res = as_read(update, &before)
         .filter(message::Column::Id.eq(id))
-        .filter(message::Column::State.is_in(from.to_vec()))
+        .filter(message::Column::State.is_in(from))
         .exec(&txn)
         .await?;
     if res.rows_affected == 1 {
@@ -284,11 +374,13 @@ fn action_verb(a: Action) -> &'static str {
     }
 }
 
+/// Holds a waiting or deferred message, or one left `delivering` by a daemon that stopped.
 pub async fn hold(
     db: &DatabaseConnection,
     actor: &str,
     id: &str,
     reason: &str,
+    takeover: &Takeover,
 ) -> Result<(), AdminError> {
     transition(
         db,
@@ -298,7 +390,8 @@ pub async fn hold(
         state::HELD,
         Some(reason.to_string()),
         Action::QueueHold,
-        "waiting or deferred",
+        "waiting, deferred, or delivering by a daemon that stopped",
+        Some(takeover),
     )
     .await
 }
@@ -315,12 +408,19 @@ pub async fn release(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(
         None,
         Action::QueueRelease,
         "held",
+        None,
     )
     .await
 }
 
-/// Schedules a deferred (or waiting) message for an attempt now.
-pub async fn retry(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(), AdminError> {
+/// Schedules a deferred (or waiting) message for an attempt now, or one left `delivering`
+/// by a daemon that stopped.
+pub async fn retry(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: &str,
+    takeover: &Takeover,
+) -> Result<(), AdminError> {
     transition(
         db,
         actor,
@@ -329,26 +429,34 @@ pub async fn retry(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(),
         state::WAITING,
         None,
         Action::QueueRetry,
-        "deferred or waiting",
+        "deferred or waiting, or delivering by a daemon that stopped",
+        Some(takeover),
     )
     .await
 }
 
-/// Removes a message that is not being delivered, with its spool file. No DSN is sent.
+/// Removes a message that is not being delivered (or was left `delivering` by a daemon that
+/// stopped), with its spool file. No DSN is sent.
 pub async fn delete(
     db: &DatabaseConnection,
     actor: &str,
     spool: &Path,
     id: &str,
+    takeover: &Takeover,
 ) -> Result<(), AdminError> {
     let txn = audit::begin(db).await?;
     let before = message::Entity::find_by_id(id.to_string())
         .one(&txn)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.into()))?;
-    let res = message::Entity::delete_many()
+    let mut from = vec![state::WAITING, state::DEFERRED, state::HELD];
+    if before.state == state::DELIVERING {
+        may_take(&before, takeover)?;
+        from.push(state::DELIVERING);
+    }
+    let res = as_read(message::Entity::delete_many(), &before)
         .filter(message::Column::Id.eq(id))
-        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED, state::HELD]))
+        .filter(message::Column::State.is_in(from))
         .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
@@ -357,7 +465,7 @@ pub async fn delete(
             id: id.into(),
             state,
             action: "delete",
-            needs: "waiting, deferred or held",
+            needs: "waiting, deferred or held, or delivering by a daemon that stopped",
         });
     }
     let recipients = recipient::Entity::delete_many()

@@ -1,6 +1,12 @@
 //! Delivering one queued message: group its pending recipients by route, hand each group to
 //! its transport, record every recipient's outcome, then decide: delivered, deferred with
 //! backoff, or failed with a DSN to the sender.
+//!
+//! Every end of an attempt (a result, a hold, a deferral after a database fault) is one
+//! transaction that also releases the message's lease and un-counts the attempt, and holds
+//! the mail that the change causes (DSNs, delay notices, notices to the escalation
+//! addresses): a bounce is durable exactly when the result that causes it is. It applies
+//! only while this run of the daemon still holds the message (see `lease`).
 
 use std::sync::Arc;
 
@@ -12,6 +18,8 @@ use sea_orm::{
 };
 
 use super::dsn::{self, Action, DsnRecipient};
+use super::lease::Leases;
+use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
     admin, prepare, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue,
@@ -22,6 +30,9 @@ use crate::pki::store::{Seal, SealCache};
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
+/// The reason a message is held with when two of its attempts did not finish (SPEC.md).
+pub const POISON_REASON: &str = "poison: processing stopped the gateway twice";
+
 /// What delivery needs: the configuration, the queue (to enqueue DSNs) and the seals.
 pub struct Deliverer {
     pub config: Arc<Config>,
@@ -29,6 +40,8 @@ pub struct Deliverer {
     pub seals: SealCache,
     /// For the escalation addresses told when a message is held for its seal.
     pub policy: Arc<crate::policy::SharedPolicy>,
+    /// This run's claim on the messages it delivers.
+    pub leases: Arc<Leases>,
 }
 
 /// The bytes to send, and the seal used on them (serial, digest).
@@ -36,6 +49,51 @@ enum Sealed {
     Ready(Vec<u8>, Option<(String, String)>),
     Held,
 }
+
+/// Who must still hold a `delivering` message for a change to apply to it.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    /// This run of the daemon, whose attempt is ending.
+    ThisRun,
+    /// A daemon that stopped (the `claimed_by` value seen, NULL for rows from before leases).
+    Stopped(Option<&'a str>),
+}
+
+/// Mail caused by one state change, staged in the spool, to commit with that change.
+#[derive(Debug, Default)]
+pub struct Notices {
+    staged: Vec<Staged>,
+    /// (recipient address, note) for the handover book: which DSN told the sender about it.
+    dsn_notes: Vec<(String, String)>,
+}
+
+impl Notices {
+    fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+    async fn insert<C: ConnectionTrait>(&self, txn: &C, entry_id: &str) -> Result<(), DbErr> {
+        for s in &self.staged {
+            s.insert(txn).await?;
+        }
+        for (address, note) in &self.dsn_notes {
+            crate::register::book::note_dsn(txn, entry_id, address, note).await?;
+        }
+        Ok(())
+    }
+    fn discard(self) {
+        super::staged::discard_all(self.staged);
+    }
+    fn log_committed(&self, queue_id: &str) {
+        for s in &self.staged {
+            tracing::info!(queue_id = %queue_id, notice_id = %s.id(), "notice queued");
+        }
+    }
+}
+
+/// A test-only way to make the delivery of chosen messages panic (the daemon never sets it):
+/// tests of panic containment use it in-process.
+#[doc(hidden)]
+pub static FAULT_HOOK: std::sync::OnceLock<fn(&message::Model)> = std::sync::OnceLock::new();
 
 impl Deliverer {
     fn db(&self) -> &DatabaseConnection {
@@ -49,9 +107,11 @@ impl Deliverer {
             // not stay `delivering` (nothing would take it up again before a restart), so
             // this is retried until the database takes it.
             tracing::error!(queue_id = %msg.id, error = %e, "delivery bookkeeping failed; will retry");
+            let db = self.db();
             let mut wait = 200;
             while let Err(e) = self
-                .set_state(
+                .end_attempt(
+                    db,
                     &msg.id,
                     state::DEFERRED,
                     Some(format!("database: {e}")),
@@ -67,6 +127,70 @@ impl Deliverer {
         }
     }
 
+    /// A panic in the work on one message: it is held with the reason, the escalation
+    /// addresses are told, and the daemon goes on with the others.
+    pub async fn contain_panic(&self, msg: &message::Model, what: &str) {
+        let what: String = what.chars().take(300).collect();
+        let reason = format!("internal error: {what}");
+        tracing::error!(queue_id = %msg.id, %reason, "HELD: a panic in this message's delivery; the daemon goes on");
+        let mut notices = Notices::default();
+        // Not about the gateway's own mail: a notice that failed the same way would loop.
+        if !msg.generated {
+            self.stage_admin_notice(
+            &mut notices,
+            msg,
+            &format!("[Giữ lại] {} / held: internal error", msg.subject),
+            &format!(
+                "Delivering this message failed inside the gateway; it is held so that it cannot fail again. Report the reason, then: congvan queue release {id} (or delete)\nVăn bản bị giữ lại do lỗi nội bộ của cổng thư.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {reason}\n",
+                id = msg.id,
+                from = msg.header_from,
+            ),
+        )
+        .await;
+        }
+        match self
+            .hold(msg, &reason, notices, Holder::ThisRun, "panic")
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(queue_id = %msg.id, "message no longer held by this daemon; panic not recorded")
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, error = %e, "could not hold the message after a panic; its lease will run out")
+            }
+        }
+    }
+
+    /// Holds a message whose delivery did not finish twice (the daemon stopped under it),
+    /// tells the escalation addresses, and writes the audit entry, in one transaction.
+    pub async fn hold_poison(&self, msg: &message::Model) -> Result<bool, DbErr> {
+        tracing::error!(queue_id = %msg.id, unfinished = msg.unfinished_attempts, "HELD as poison: two delivery attempts did not finish; congvan queue show / release / delete");
+        let mut notices = Notices::default();
+        // Not about the gateway's own mail: a notice that failed the same way would loop.
+        if !msg.generated {
+            self.stage_admin_notice(
+            &mut notices,
+            msg,
+            &format!("[Giữ lại] {} / held: poison message", msg.subject),
+            &format!(
+                "Processing this message stopped the gateway twice; it is held and will not be tried again by itself. Look at the log for this queue ID, then: congvan queue release {id} (or delete)\nViệc xử lý văn bản này đã làm cổng thư dừng hai lần; văn bản bị giữ lại.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {POISON_REASON}\n",
+                id = msg.id,
+                from = msg.header_from,
+            ),
+        )
+        .await;
+        }
+        self.hold(
+            msg,
+            POISON_REASON,
+            notices,
+            Holder::Stopped(msg.claimed_by.as_deref()),
+            "poison",
+        )
+        .await
+    }
+
     async fn try_deliver(&self, msg: &message::Model) -> Result<(), DbErr> {
         let rcpts = admin::pending_recipients(self.db(), &msg.id).await?;
         let path = spool_path(self.queue.spool(), &msg.id);
@@ -75,9 +199,14 @@ impl Deliverer {
             Err(e) => {
                 let reason = format!("spool file {} unreadable: {e}", path.display());
                 tracing::error!(queue_id = %msg.id, %reason, "holding message");
-                return self.hold(msg, &reason).await;
+                self.hold(msg, &reason, Notices::default(), Holder::ThisRun, "spool")
+                    .await?;
+                return Ok(());
             }
         };
+        if let Some(hook) = FAULT_HOOK.get() {
+            hook(msg);
+        }
         let (content, seal_used) = match self.seal(msg, &rcpts, content).await? {
             Sealed::Ready(bytes, seal) => (bytes, seal),
             Sealed::Held => return Ok(()),
@@ -200,36 +329,63 @@ impl Deliverer {
         let archive = self
             .archive(msg, &content, !delivered.is_empty(), now)
             .await;
+        // The mail this result causes (bounce, success and delay DSNs) is staged first and
+        // committed with the result.
+        let mut notices = Notices::default();
+        self.stage_sender_dsns(
+            &mut notices,
+            msg,
+            &content,
+            &failed,
+            &delivered,
+            dsn_passed_on,
+        )
+        .await;
+        if let Some(list) = delay_notice.as_ref().filter(|l| !l.is_empty()) {
+            tracing::info!(queue_id = %msg.id, rcpts = list.len(), "delayed: telling the sender");
+            self.stage_dsn(&mut notices, msg, list.clone(), &content)
+                .await;
+        }
         // The whole attempt is recorded in one transaction: one durable commit per message.
         // The transport has already spoken, so a failed commit is retried (until the database
         // takes it) rather than the message sent again: a storage fault must not mean a
         // document delivered twice, nor one left `delivering`.
         let mut tries: u64 = 0;
-        while let Err(e) = self
-            .record(
-                msg,
-                &updates,
-                next_state,
-                reason.clone(),
-                next_at,
-                attempts,
-                &seal_used,
-                &archive,
-                delay_notice.is_some(),
-                now,
-            )
-            .await
-        {
-            tries += 1;
-            tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
-            tokio::time::sleep(std::time::Duration::from_millis((200 * tries).min(5_000))).await;
-        }
-
-        self.notify_sender(msg, &content, &failed, &delivered, dsn_passed_on)
-            .await;
-        if let Some(list) = delay_notice.filter(|l| !l.is_empty()) {
-            tracing::info!(queue_id = %msg.id, rcpts = list.len(), "delayed: telling the sender");
-            self.enqueue_notice(msg, list, &content).await;
+        loop {
+            match self
+                .record(
+                    msg,
+                    &updates,
+                    next_state,
+                    reason.clone(),
+                    next_at,
+                    attempts,
+                    &seal_used,
+                    &archive,
+                    delay_notice.is_some(),
+                    &notices,
+                    now,
+                )
+                .await
+            {
+                Ok(true) => {
+                    notices.log_committed(&msg.id);
+                    break;
+                }
+                Ok(false) => {
+                    // An administrator (or another daemon, once our lease ran out) took the
+                    // message over: its state is theirs now.
+                    tracing::error!(queue_id = %msg.id, "the message was taken over during the attempt; its result is not recorded");
+                    notices.discard();
+                    return Ok(());
+                }
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis((200 * tries).min(5_000)))
+                        .await;
+                }
+            }
         }
         if temp_reason.is_none() {
             let _ = tokio::fs::remove_file(&path).await;
@@ -338,20 +494,68 @@ impl Deliverer {
         }
     }
 
-    /// Holds a message the daemon cannot deliver: the queue, the register and the audit log
-    /// change in one transaction, so no hold goes unrecorded.
-    async fn hold(&self, msg: &message::Model, reason: &str) -> Result<(), DbErr> {
+    /// Holds a message the daemon cannot deliver: the queue, the register, the audit log and
+    /// the notices the hold causes change in one transaction, so no hold goes unrecorded.
+    /// Applies only while `holder` still holds the message (false otherwise); the staged
+    /// notices are discarded when it does not commit.
+    async fn hold(
+        &self,
+        msg: &message::Model,
+        reason: &str,
+        notices: Notices,
+        holder: Holder<'_>,
+        cause: &str,
+    ) -> Result<bool, DbErr> {
+        let r = self.hold_txn(msg, reason, &notices, holder, cause).await;
+        match r {
+            Ok(true) => notices.log_committed(&msg.id),
+            _ => notices.discard(),
+        }
+        if matches!(r, Ok(true)) {
+            self.queue.wake().notify_one();
+        }
+        r
+    }
+
+    async fn hold_txn(
+        &self,
+        msg: &message::Model,
+        reason: &str,
+        notices: &Notices,
+        holder: Holder<'_>,
+        cause: &str,
+    ) -> Result<bool, DbErr> {
         use crate::register::audit;
         let txn = audit::begin(self.db()).await?;
-        set_state(
-            &txn,
-            &msg.id,
-            state::HELD,
-            Some(reason.to_string()),
-            now_ms(),
-            msg.attempts,
-        )
-        .await?;
+        let now = now_ms();
+        let mut update = message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value(state::HELD))
+            .col_expr(message::Column::Reason, Expr::value(reason.to_string()))
+            .col_expr(message::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                message::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<i64>::None),
+            );
+        if matches!(holder, Holder::ThisRun) {
+            // The attempt ended here: it is no longer unfinished.
+            update = update.col_expr(
+                message::Column::UnfinishedAttempts,
+                super::lease::unfinished_plus(-1),
+            );
+        }
+        let res = self
+            .held_by(update.filter(message::Column::Id.eq(&msg.id)), holder)
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         crate::register::book::set_state(&txn, &msg.id, crate::register::state::HELD, Some(reason))
             .await?;
         audit::append(
@@ -362,18 +566,32 @@ impl Deliverer {
                 msg.id.as_str(),
                 serde_json::json!({
                     "automatic": true,
+                    "cause": cause,
                     "direction": msg.direction,
                     "reason": reason,
                     "sender": msg.sender,
+                    "unfinished_attempts": msg.unfinished_attempts,
                 }),
             ),
         )
         .await?;
-        txn.commit().await
+        notices.insert(&txn, &msg.id).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
-    /// Holds a message that cannot be sealed, tells the administrator (log) and sends the
-    /// sender a delay notice.
+    /// Restricts an update to a message still `delivering` under `holder`.
+    fn held_by<Q: QueryFilter>(&self, q: Q, holder: Holder<'_>) -> Q {
+        let q = q.filter(message::Column::State.eq(state::DELIVERING));
+        match holder {
+            Holder::ThisRun => q.filter(message::Column::ClaimedBy.eq(self.leases.claim())),
+            Holder::Stopped(Some(by)) => q.filter(message::Column::ClaimedBy.eq(by)),
+            Holder::Stopped(None) => q.filter(message::Column::ClaimedBy.is_null()),
+        }
+    }
+
+    /// Holds a message that cannot be sealed, tells the administrator (log and a notice to
+    /// the escalation addresses) and sends the sender a delay notice, in one transaction.
     async fn hold_unsigned(
         &self,
         msg: &message::Model,
@@ -381,12 +599,10 @@ impl Deliverer {
         reason: String,
     ) -> Result<Sealed, DbErr> {
         tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
-        self.hold(msg, &reason).await?;
-        let admins = self.policy.get().rules.escalation.notify.clone();
-        super::monitor::notify(
-            &self.queue,
-            &self.config,
-            &admins,
+        let mut notices = Notices::default();
+        self.stage_admin_notice(
+            &mut notices,
+            msg,
             &format!("[Giữ lại] {} / held: cannot be sealed", msg.subject),
             &format!(
                 "A document is held and will not be sent unsigned. Fix the signing identity (congvan cert ...), then: congvan queue release {id}\nVăn bản bị giữ lại, không gửi khi chưa ký số.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {reason}\n",
@@ -412,11 +628,15 @@ impl Deliverer {
             let original = tokio::fs::read(spool_path(self.queue.spool(), &msg.id))
                 .await
                 .unwrap_or_default();
-            self.enqueue_notice(msg, list, &original).await;
+            self.stage_dsn(&mut notices, msg, list, &original).await;
         }
+        self.hold(msg, &reason, notices, Holder::ThisRun, "seal")
+            .await?;
         Ok(Sealed::Held)
     }
 
+    /// Records an attempt and the mail it causes in one transaction; false when this run no
+    /// longer holds the message (nothing is then recorded).
     #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
@@ -429,9 +649,17 @@ impl Deliverer {
         seal_used: &Option<(String, String)>,
         archive: &Option<(String, i64)>,
         delay_notified: bool,
+        notices: &Notices,
         now: i64,
-    ) -> Result<(), DbErr> {
+    ) -> Result<bool, DbErr> {
         let txn = self.db().begin().await?;
+        if !self
+            .end_attempt(&txn, &msg.id, next_state, reason.clone(), next_at, attempts)
+            .await?
+        {
+            txn.rollback().await?;
+            return Ok(false);
+        }
         if delay_notified {
             message::Entity::update_many()
                 .col_expr(message::Column::DelayNotifiedAt, Expr::value(now))
@@ -448,7 +676,6 @@ impl Deliverer {
                 .exec(&txn)
                 .await?;
         }
-        set_state(&txn, &msg.id, next_state, reason.clone(), next_at, attempts).await?;
         if !msg.generated {
             crate::register::book::record_attempt(
                 &txn,
@@ -472,7 +699,12 @@ impl Deliverer {
             )
             .await?;
         }
-        txn.commit().await
+        notices.insert(&txn, &msg.id).await?;
+        txn.commit().await?;
+        if !notices.is_empty() {
+            self.queue.wake().notify_one();
+        }
+        Ok(true)
     }
 
     /// Whether a deferred message is due its one "delayed" notice: old enough, not yet told,
@@ -522,21 +754,50 @@ impl Deliverer {
         }
     }
 
-    async fn set_state(
+    /// Ends this run's attempt on a message: its new state, the claim and lease released,
+    /// the attempt no longer unfinished. False when this run no longer holds it.
+    async fn end_attempt<C: ConnectionTrait>(
         &self,
+        db: &C,
         id: &str,
         st: &str,
         reason: Option<String>,
         next: i64,
         attempts: i32,
-    ) -> Result<(), DbErr> {
-        set_state(self.db(), id, st, reason, next, attempts).await
+    ) -> Result<bool, DbErr> {
+        let res = self
+            .held_by(
+                message::Entity::update_many()
+                    .col_expr(message::Column::State, Expr::value(st))
+                    .col_expr(message::Column::Reason, Expr::value(reason))
+                    .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(message::Column::Attempts, Expr::value(attempts))
+                    .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
+                    .col_expr(
+                        message::Column::ClaimedBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        message::Column::LeaseUntil,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .col_expr(
+                        message::Column::UnfinishedAttempts,
+                        super::lease::unfinished_plus(-1),
+                    )
+                    .filter(message::Column::Id.eq(id)),
+                Holder::ThisRun,
+            )
+            .exec(db)
+            .await?;
+        Ok(res.rows_affected == 1)
     }
 
     /// Failure DSNs (unless NOTIFY excludes them) and success DSNs when asked for with
     /// NOTIFY=SUCCESS and the next hop did not take over the request. Never to the null sender.
-    async fn notify_sender(
+    async fn stage_sender_dsns(
         &self,
+        notices: &mut Notices,
         msg: &message::Model,
         content: &[u8],
         failed: &[(recipient::Model, String, String)],
@@ -573,14 +834,20 @@ impl Deliverer {
                     }),
             );
         }
+        self.stage_dsn(notices, msg, list, content).await;
+    }
+
+    /// Stages a DSN (failure, delay or success) to the message's sender.
+    async fn stage_dsn(
+        &self,
+        notices: &mut Notices,
+        msg: &message::Model,
+        list: Vec<DsnRecipient>,
+        content: &[u8],
+    ) {
         if list.is_empty() {
             return;
         }
-        self.enqueue_notice(msg, list, content).await;
-    }
-
-    /// Queues a DSN (failure, delay or success) to the message's sender.
-    async fn enqueue_notice(&self, msg: &message::Model, list: Vec<DsnRecipient>, content: &[u8]) {
         // For the handover book: which recipients this DSN speaks of, and how.
         let notes: Vec<(String, String)> = list
             .iter()
@@ -617,41 +884,55 @@ impl Deliverer {
             "Delivery Status Notification",
             vec![rcpt],
         );
-        match self.queue.enqueue(meta, Vec::new(), bytes).await {
-            Ok(id) => {
-                tracing::info!(queue_id = %msg.id, dsn_id = %id, to = %msg.sender, "DSN queued");
-                for (address, what) in notes {
-                    let note = format!("DSN {what} ({id})");
-                    if let Err(e) =
-                        crate::register::book::note_dsn(self.db(), &msg.id, &address, &note).await
-                    {
-                        tracing::warn!(queue_id = %msg.id, error = %e, "DSN not noted in the register");
-                    }
-                }
+        if let Some(staged) = self.stage_with_retries(&msg.id, meta, bytes).await {
+            tracing::info!(queue_id = %msg.id, dsn_id = %staged.id(), to = %msg.sender, "DSN staged");
+            for (address, what) in notes {
+                let note = format!("DSN {what} ({})", staged.id());
+                notices.dsn_notes.push((address, note));
             }
-            Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "could not queue DSN"),
+            notices.staged.push(staged);
         }
     }
-}
 
-async fn set_state<C: ConnectionTrait>(
-    db: &C,
-    id: &str,
-    st: &str,
-    reason: Option<String>,
-    next: i64,
-    attempts: i32,
-) -> Result<(), DbErr> {
-    message::Entity::update_many()
-        .col_expr(message::Column::State, Expr::value(st))
-        .col_expr(message::Column::Reason, Expr::value(reason))
-        .col_expr(message::Column::NextAttemptAt, Expr::value(next))
-        .col_expr(message::Column::Attempts, Expr::value(attempts))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(message::Column::Id.eq(id))
-        .exec(db)
-        .await
-        .map(|_| ())
+    /// Stages a notice about `msg` to the policy's escalation addresses.
+    async fn stage_admin_notice(
+        &self,
+        notices: &mut Notices,
+        msg: &message::Model,
+        subject: &str,
+        body: &str,
+    ) {
+        let admins = self.policy.get().rules.escalation.notify.clone();
+        if let Some((meta, bytes)) = super::monitor::notice(&self.config, &admins, subject, body) {
+            if let Some(s) = self.stage_with_retries(&msg.id, meta, bytes).await {
+                notices.staged.push(s);
+            }
+        }
+    }
+
+    /// Writes a notice to the spool, trying a few times (a full disk may clear). One that
+    /// cannot be written is logged and left out: the state change it reports is still
+    /// recorded, since the document itself must not be sent twice or lost.
+    async fn stage_with_retries(
+        &self,
+        queue_id: &str,
+        meta: NewMessage,
+        bytes: Vec<u8>,
+    ) -> Option<Staged> {
+        for attempt in 1..=3u64 {
+            match self.queue.stage(meta.clone(), bytes.clone()).await {
+                Ok(s) => return Some(s),
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(queue_id = %queue_id, error = %e, "could not write a notice to the spool; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(queue_id = %queue_id, error = %e, "could not write a notice to the spool; it is not sent")
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Exponential backoff with ±25 % jitter, capped at `retry_max_secs`.

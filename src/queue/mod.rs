@@ -10,9 +10,11 @@
 pub mod admin;
 pub mod delivery;
 pub mod dsn;
+pub mod lease;
 pub mod monitor;
 pub mod prepare;
 pub mod scheduler;
+pub mod staged;
 pub mod transport;
 
 use std::io::Write;
@@ -481,6 +483,9 @@ async fn commit_batch(
             smime_result: Set(m.smime.as_ref().map(|v| v.result.clone())),
             smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
             smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
+            claimed_by: Set(None),
+            lease_until: Set(None),
+            unfinished_attempts: Set(0),
         }
         .insert(&txn)
         .await?;

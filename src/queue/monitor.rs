@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 use tokio::sync::watch;
 
 use super::admin::QUEUED_STATES;
@@ -38,11 +38,16 @@ pub fn assess(m: &message::Model, now: i64, before_ms: i64) -> Option<Escalation
     (now >= deadline - before_ms || urgent_stuck).then_some(Escalation::Warning)
 }
 
-/// Mails a notice written by the gateway to the given local addresses (null sender, so no
-/// bounce can loop back).
-pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str, body: &str) {
+/// A notice written by the gateway to the given local addresses (null sender, so no bounce
+/// can loop back): its queue metadata and bytes; None when there is no one to tell.
+pub fn notice(
+    config: &Config,
+    to: &[String],
+    subject: &str,
+    body: &str,
+) -> Option<(NewMessage, Vec<u8>)> {
     if to.is_empty() {
-        return;
+        return None;
     }
     let text = format!(
         "From: congvan <postmaster@{host}>\r\nTo: {to}\r\nSubject: {subj}\r\nDate: {date}\r\nMessage-ID: <notice.{id}@{host}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}",
@@ -67,7 +72,16 @@ pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str
         subject,
         recipients,
     );
-    if let Err(e) = queue.enqueue(meta, Vec::new(), text.into_bytes()).await {
+    Some((meta, text.into_bytes()))
+}
+
+/// Mails a notice written by the gateway to the given local addresses, on its own (not tied
+/// to a state change).
+pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str, body: &str) {
+    let Some((meta, bytes)) = notice(config, to, subject, body) else {
+        return;
+    };
+    if let Err(e) = queue.enqueue(meta, Vec::new(), bytes).await {
         tracing::error!(error = %e, "could not queue a notice to the escalation addresses");
     }
 }
@@ -121,21 +135,61 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
                 )
             }
         };
-        // Recorded first, so a crash cannot send the same notice twice in a loop.
-        let res = message::Entity::update_many()
-            .col_expr(col, Expr::value(now))
-            .filter(message::Column::Id.eq(&m.id))
-            .exec(db)
-            .await?;
-        if res.rows_affected == 1 {
-            notify(
-                queue,
-                config,
-                &esc.notify,
-                &subject,
-                &format!("{lead}{}", describe(&m)),
-            )
-            .await;
+        // The mark and the notice commit together: a crash can neither send the same notice
+        // twice nor lose it.
+        let staged = match notice(
+            config,
+            &esc.notify,
+            &subject,
+            &format!("{lead}{}", describe(&m)),
+        ) {
+            Some((meta, bytes)) => match queue.stage(meta, bytes).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    // Not marked either: the next beat tries again.
+                    tracing::error!(queue_id = %m.id, error = %e, "could not write the deadline notice; will try again");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let committed = async {
+            let txn = db.begin().await?;
+            let res = message::Entity::update_many()
+                .col_expr(col, Expr::value(now))
+                .filter(message::Column::Id.eq(&m.id))
+                .filter(col.is_null())
+                .exec(&txn)
+                .await?;
+            if res.rows_affected != 1 {
+                txn.rollback().await?;
+                return Ok::<bool, DbErr>(false);
+            }
+            if let Some(s) = &staged {
+                s.insert(&txn).await?;
+            }
+            txn.commit().await?;
+            Ok(true)
+        }
+        .await;
+        match committed {
+            Ok(true) => {
+                if let Some(s) = &staged {
+                    tracing::info!(queue_id = %m.id, notice_id = %s.id(), "deadline notice queued");
+                    queue.wake().notify_one();
+                }
+            }
+            Ok(false) => {
+                if let Some(s) = staged {
+                    s.discard();
+                }
+            }
+            Err(e) => {
+                if let Some(s) = staged {
+                    s.discard();
+                }
+                return Err(e);
+            }
         }
     }
     Ok(())
@@ -164,10 +218,10 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn msg(deadline: Option<i64>, urgency: i32, attempts: i32) -> message::Model {
+    pub(crate) fn msg(deadline: Option<i64>, urgency: i32, attempts: i32) -> message::Model {
         message::Model {
             id: "x".into(),
             direction: "out".into(),
@@ -202,6 +256,9 @@ mod tests {
             smime_result: None,
             smime_signer: None,
             smime_reason: None,
+            claimed_by: None,
+            lease_until: None,
+            unfinished_attempts: 0,
         }
     }
 

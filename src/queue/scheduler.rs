@@ -1,12 +1,18 @@
 //! The scheduler: picks due messages (urgent lanes first, then earliest deadline, then
 //! arrival), claims each with a conditional UPDATE, and runs deliveries up to the configured
-//! concurrency. After a restart, messages left `delivering` are retried at once; while running,
-//! a message marked `delivering` that no delivery of this process holds (a claim whose answer
-//! was lost to a database fault) is put back after a minute.
+//! concurrency.
+//!
+//! The claim also takes the message's lease and counts the attempt (`unfinished_attempts`)
+//! before it starts; the attempt's end un-counts it (see `delivery` and `lease`). Messages
+//! left `delivering` by a daemon that stopped (at start-up: this node's earlier run; at any
+//! time: any whose lease has passed) are taken back: retried at once, or, when two of their
+//! attempts did not finish, held as poison (`poison: processing stopped the gateway twice`)
+//! with a notice to the escalation addresses, so a message that brings the daemon down is
+//! not retried at every restart. A panic in one delivery fails that message only: it is held
+//! with the reason `internal error: ...` (see [`Deliverer::contain_panic`]).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::{Expr, NullOrdering, Order};
 use sea_orm::{
@@ -15,26 +21,84 @@ use sea_orm::{
 use tokio::sync::{watch, Semaphore};
 
 use super::delivery::Deliverer;
+use super::lease::{holder_gone, Leases};
 use super::state;
 use crate::store::entity::message;
 use crate::util::now_ms;
 
-/// Puts messages interrupted mid-delivery back to `waiting`, due now.
-pub async fn recover(db: &DatabaseConnection) -> Result<u64, DbErr> {
+/// What [`recover`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    /// Put back to `waiting`, due now.
+    pub retried: u64,
+    /// Held as poison.
+    pub poisoned: u64,
+}
+
+/// Takes back the messages left `delivering` by a daemon that stopped. `at_start`: this
+/// daemon has just started, so this node's earlier runs are over when it holds the daemon
+/// lock; later calls take only messages whose lease has passed.
+pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> {
+    let db = d.queue.db();
     let now = now_ms();
-    let res = message::Entity::update_many()
-        .col_expr(message::Column::State, Expr::value(state::WAITING))
-        .col_expr(message::Column::NextAttemptAt, Expr::value(now))
-        .filter(message::Column::State.eq(state::DELIVERING))
-        .exec(db)
-        .await?;
-    if res.rows_affected > 0 {
-        tracing::warn!(
-            count = res.rows_affected,
-            "messages interrupted during delivery are retried now"
-        );
+    let node_live = !(at_start && d.leases.sole_daemon_of_node());
+    let mut q = message::Entity::find().filter(message::Column::State.eq(state::DELIVERING));
+    if !at_start {
+        // The periodic sweep: only an expired lease can mean a stopped daemon.
+        q = q.filter(message::Column::LeaseUntil.lt(now));
     }
-    Ok(res.rows_affected)
+    let in_flight = d.leases.in_flight();
+    let stale: Vec<message::Model> = q
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|m| !in_flight.contains(&m.id))
+        .filter(|m| {
+            m.claimed_by.as_deref() == Some(d.leases.claim())
+                || holder_gone(m, now, d.leases.node(), node_live)
+        })
+        .collect();
+    let mut done = Recovered::default();
+    for m in stale {
+        // One of this run's attempts that ended without its result being recorded (the
+        // database failed under it): it did finish, so it does not count towards poison.
+        let ours = m.claimed_by.as_deref() == Some(d.leases.claim());
+        if m.unfinished_attempts >= 2 && !ours {
+            if d.hold_poison(&m).await? {
+                done.poisoned += 1;
+            }
+            continue;
+        }
+        let mut update = message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value(state::WAITING))
+            .col_expr(message::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                message::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(message::Column::Id.eq(&m.id))
+            .filter(message::Column::State.eq(state::DELIVERING));
+        if ours {
+            update = update.col_expr(
+                message::Column::UnfinishedAttempts,
+                super::lease::unfinished_plus(-1),
+            );
+        }
+        update = match &m.claimed_by {
+            Some(by) => update.filter(message::Column::ClaimedBy.eq(by.as_str())),
+            None => update.filter(message::Column::ClaimedBy.is_null()),
+        };
+        if update.exec(db).await?.rows_affected == 1 {
+            tracing::warn!(queue_id = %m.id, claimed_by = m.claimed_by.as_deref().unwrap_or("-"), unfinished = m.unfinished_attempts, "delivery interrupted (its daemon stopped); retried now");
+            done.retried += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// Due messages in dispatch order.
@@ -50,83 +114,56 @@ async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<message::Model>,
         .await
 }
 
-/// Claims the given messages in one statement; returns those that were still due (a CLI
-/// hold or delete in between leaves a message out).
-async fn claim(db: &DatabaseConnection, ids: Vec<String>) -> Result<Vec<message::Model>, DbErr> {
+/// Claims the given messages in one statement: each gets this run's lease and its attempt
+/// is counted before it starts. Returns those that were still due (a CLI hold or delete in
+/// between leaves a message out).
+async fn claim(
+    db: &DatabaseConnection,
+    leases: &Leases,
+    ids: Vec<String>,
+) -> Result<Vec<message::Model>, DbErr> {
+    let now = now_ms();
     message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(state::DELIVERING))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .col_expr(message::Column::ClaimedBy, Expr::value(leases.claim()))
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(now + leases.lease_ms()),
+        )
+        .col_expr(
+            message::Column::UnfinishedAttempts,
+            super::lease::unfinished_plus(1),
+        )
         .filter(message::Column::Id.is_in(ids))
         .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
         .exec_with_returning(db)
         .await
 }
 
-/// How long a message may stay `delivering` without a delivery of this process holding it.
-const STRAY_AFTER_MS: i64 = 60_000;
-
-/// Puts back messages left `delivering` by a claim whose result this process never saw
-/// (with PostgreSQL, a connection lost after the UPDATE committed): nothing else would take
-/// them up again before a restart.
-async fn release_strays(
-    db: &DatabaseConnection,
-    in_flight: &Mutex<HashSet<String>>,
-) -> Result<(), DbErr> {
-    let now = now_ms();
-    let stale: Vec<String> = message::Entity::find()
-        .select_only()
-        .column(message::Column::Id)
-        .filter(message::Column::State.eq(state::DELIVERING))
-        .filter(message::Column::UpdatedAt.lt(now - STRAY_AFTER_MS))
-        .into_tuple::<String>()
-        .all(db)
-        .await?;
-    let strays: Vec<String> = {
-        let held = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        stale.into_iter().filter(|id| !held.contains(id)).collect()
-    };
-    if strays.is_empty() {
-        return Ok(());
-    }
-    for id in &strays {
-        tracing::warn!(queue_id = %id, "left delivering without a delivery in progress: retried");
-    }
-    message::Entity::update_many()
-        .col_expr(message::Column::State, Expr::value(state::WAITING))
-        .col_expr(message::Column::NextAttemptAt, Expr::value(now))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .filter(message::Column::Id.is_in(strays))
-        .filter(message::Column::State.eq(state::DELIVERING))
-        .exec(db)
-        .await?;
-    Ok(())
+/// The text of a panic's payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
-/// A message held by a delivery of this process, released when the delivery ends (also by
-/// a panic).
-struct InFlight {
-    set: Arc<Mutex<HashSet<String>>>,
-    id: String,
-}
-
-impl InFlight {
-    fn hold(set: &Arc<Mutex<HashSet<String>>>, id: &str) -> InFlight {
-        set.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string());
-        InFlight {
-            set: set.clone(),
-            id: id.to_string(),
+/// Runs one claimed delivery in its own task, so that a panic in it is caught here and
+/// recorded on the message instead of leaving it `delivering`.
+async fn run_one(d: Arc<Deliverer>, m: message::Model) {
+    let _in_flight = d.leases.track(&m.id);
+    let snapshot = m.clone();
+    let worker = d.clone();
+    let result = tokio::spawn(async move { worker.deliver(m).await }).await;
+    if let Err(e) = result {
+        if e.is_panic() {
+            let what = panic_text(e.into_panic().as_ref());
+            d.contain_panic(&snapshot, &what).await;
+        } else {
+            tracing::warn!(queue_id = %snapshot.id, "delivery task cancelled; its lease will run out");
         }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
     }
 }
 
@@ -134,19 +171,32 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
     let db = deliverer.queue.db().clone();
     let wake = deliverer.queue.wake();
     let slots = Arc::new(Semaphore::new(deliverer.config.queue.concurrency));
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let mut strays_checked = std::time::Instant::now();
-    if let Err(e) = recover(&db).await {
-        tracing::error!(error = %e, "could not recover interrupted deliveries");
+    match recover(&deliverer, true).await {
+        Ok(r) if r != Recovered::default() => {
+            tracing::warn!(
+                retried = r.retried,
+                poisoned = r.poisoned,
+                "messages interrupted during delivery taken back"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not recover interrupted deliveries"),
     }
+    // Leases are renewed every third of their length; expired ones are looked for as often.
+    let beat = Duration::from_millis((deliverer.leases.lease_ms() / 3).clamp(500, 30_000) as u64);
+    let mut last_beat = Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if strays_checked.elapsed() >= Duration::from_secs(30) {
-            strays_checked = std::time::Instant::now();
-            if let Err(e) = release_strays(&db, &in_flight).await {
-                tracing::error!(error = %e, "could not look for messages left delivering");
+        if last_beat.elapsed() >= beat {
+            last_beat = Instant::now();
+            if let Err(e) = deliverer.leases.renew(&db).await {
+                tracing::error!(error = %e, "could not renew delivery leases");
+            }
+            match recover(&deliverer, false).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not take back expired deliveries"),
             }
         }
         let free = slots.available_permits();
@@ -156,10 +206,12 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
                 Ok(msgs) => {
                     // Keep dispatch order: RETURNING does not promise it.
                     let order: Vec<String> = msgs.into_iter().map(|m| m.id).collect();
-                    claim(&db, order.clone()).await.map(|mut claimed| {
-                        claimed.sort_by_key(|m| order.iter().position(|id| *id == m.id));
-                        claimed
-                    })
+                    claim(&db, &deliverer.leases, order.clone())
+                        .await
+                        .map(|mut claimed| {
+                            claimed.sort_by_key(|m| order.iter().position(|id| *id == m.id));
+                            claimed
+                        })
                 }
                 Err(e) => Err(e),
             };
@@ -171,11 +223,9 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
                             break;
                         };
                         let d = deliverer.clone();
-                        let held = InFlight::hold(&in_flight, &m.id);
                         tokio::spawn(async move {
                             let wake = d.queue.wake();
-                            d.deliver(m).await;
-                            drop(held);
+                            run_one(d, m).await;
                             drop(permit);
                             wake.notify_one();
                         });
@@ -186,7 +236,7 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
         }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(1000).min(beat)) => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -82,6 +82,14 @@ pub mod message {
         pub smime_result: Option<String>,
         pub smime_signer: Option<String>,
         pub smime_reason: Option<String>,
+        /// The daemon delivering it (`node/incarnation`) while `delivering`.
+        pub claimed_by: Option<String>,
+        /// Unix ms until which that daemon holds it; renewed while the attempt runs. Once
+        /// past, the attempt is taken to have stopped with its daemon.
+        pub lease_until: Option<i64>,
+        /// Delivery attempts started (counted by the claim) and never finished: the daemon
+        /// stopped under them. Two make the message poison (held).
+        pub unfinished_attempts: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007Audit),
             Box::new(M0008ReportIndexes),
             Box::new(M0009DelayNotice),
+            Box::new(M0010DeliveryLease),
         ]
     }
 }
@@ -910,6 +911,58 @@ impl MigrationTrait for M0009DelayNotice {
             Table::alter()
                 .table(MessageDelay::Table)
                 .add_column(big_integer_null(MessageDelay::DelayNotifiedAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, _m: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum MessageLease {
+    #[sea_orm(iden = "message")]
+    Table,
+    ClaimedBy,
+    LeaseUntil,
+    UnfinishedAttempts,
+}
+
+/// Who is delivering a message and until when (a lease the daemon renews while it works),
+/// and how many delivery attempts were started and never finished (the daemon stopped under
+/// them): a message with two is held as poison instead of being retried for ever.
+struct M0010DeliveryLease;
+
+impl MigrationName for M0010DeliveryLease {
+    fn name(&self) -> &str {
+        "m0010_delivery_lease"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0010DeliveryLease {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        m.alter_table(
+            Table::alter()
+                .table(MessageLease::Table)
+                .add_column(string_null(MessageLease::ClaimedBy))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(MessageLease::Table)
+                .add_column(big_integer_null(MessageLease::LeaseUntil))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(MessageLease::Table)
+                .add_column(integer(MessageLease::UnfinishedAttempts).default(0))
                 .to_owned(),
         )
         .await
