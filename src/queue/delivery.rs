@@ -347,9 +347,9 @@ impl Deliverer {
                 .await;
         }
         // The whole attempt is recorded in one transaction: one durable commit per message.
-        // The transport has already spoken, so a failed commit is retried (until the database
-        // takes it) rather than the message sent again: a storage fault must not mean a
-        // document delivered twice, nor one left `delivering`.
+        // The transport has already spoken, so a failed commit is retried rather than the
+        // message sent again: a storage fault must not mean a document delivered twice, nor
+        // one left `delivering`.
         let mut tries: u64 = 0;
         loop {
             match self
@@ -379,11 +379,18 @@ impl Deliverer {
                     notices.discard();
                     return Ok(());
                 }
-                Err(e) => {
+                // A storage fault passes: wait for it rather than send the message again.
+                // Anything else (a constraint, a trigger) would fail the same way for ever:
+                // after a few tries the attempt is put back and made again later.
+                Err(e) if tries < 10 || crate::store::is_transient(&e) => {
                     tries += 1;
                     tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis((200 * tries).min(5_000)))
                         .await;
+                }
+                Err(e) => {
+                    notices.discard();
+                    return Err(e);
                 }
             }
         }

@@ -197,26 +197,67 @@ async fn sqlite_connection_is_clean(
     Ok(connection_is_clean(&*conn, state))
 }
 
-/// True when a database error means the disk is full (SQLite `SQLITE_FULL`, PostgreSQL
-/// `disk_full`): the reply is then 452 4.3.1 rather than 451 4.3.0.
-pub fn is_disk_full(e: &DbErr) -> bool {
+/// The error code the database gave: SQLite's primary result code (the low byte of the
+/// extended one) or PostgreSQL's SQLSTATE.
+enum DbCode {
+    Sqlite(i64),
+    Sqlstate(String),
+}
+
+fn db_code(e: &DbErr) -> Option<DbCode> {
     use sea_orm::RuntimeErr;
     let sqlx = match e {
         DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e))
         | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
+        _ => return None,
     };
-    let Some(db) = sqlx.as_database_error() else {
-        return false;
-    };
-    match db.code().as_deref() {
-        // SQLite's primary code is the low byte of the extended one.
-        Some(code) if code.chars().all(|c| c.is_ascii_digit()) => {
-            code.parse::<i64>().is_ok_and(|c| c & 0xff == 13)
+    let code = sqlx.as_database_error()?.code()?;
+    Some(
+        if code.chars().all(|c| c.is_ascii_digit()) && code.len() < 5 {
+            DbCode::Sqlite(code.parse::<i64>().ok()? & 0xff)
+        } else {
+            DbCode::Sqlstate(code.into_owned())
+        },
+    )
+}
+
+/// True when a database error means the disk is full (SQLite `SQLITE_FULL`, PostgreSQL
+/// `disk_full`): the reply is then 452 4.3.1 rather than 451 4.3.0.
+pub fn is_disk_full(e: &DbErr) -> bool {
+    match db_code(e) {
+        Some(DbCode::Sqlite(c)) => c == 13,
+        Some(DbCode::Sqlstate(s)) => s == "53100",
+        None => false,
+    }
+}
+
+/// True when a database error is a storage fault that passes by itself (connection lost or
+/// refused, pool exhausted, busy or locked, disk full, I/O error, read-only files, a server
+/// shutting down or out of resources, a serialisation conflict): the same statement may
+/// succeed later. False for what the same statement would hit again (a constraint, a
+/// trigger, bad SQL), which retrying cannot mend.
+pub fn is_transient(e: &DbErr) -> bool {
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    match db_code(e) {
+        // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+        Some(DbCode::Sqlite(c)) => matches!(c, 5 | 6 | 8 | 10 | 13 | 14 | 15),
+        // connection exceptions, insufficient resources, operator intervention (shutdown),
+        // serialisation failure, deadlock, read-only transaction (a standby after failover)
+        Some(DbCode::Sqlstate(s)) => {
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| s.starts_with(class))
+                || matches!(s.as_str(), "40001" | "40P01" | "25006")
         }
-        Some("53100") => true,
-        _ => false,
+        // No database code: the connection or its I/O failed.
+        None => matches!(
+            e,
+            DbErr::Exec(sea_orm::RuntimeErr::SqlxError(_))
+                | DbErr::Query(sea_orm::RuntimeErr::SqlxError(_))
+        ),
     }
 }
 
