@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs one fuzz target until it has used CPU_SECONDS of CPU time (not wall time: the machines
+# this was run on are shared), then stops it with SIGINT and prints libFuzzer's final stats.
+# New inputs go to work/<target>/ (not committed); corpus/<target>/ is read as seeds.
+# Build first: cargo +nightly fuzz build -s none
+#
+#   ./run-cpu.sh TARGET [CPU_SECONDS=600] [extra libFuzzer flags...]
+set -eu
+cd "$(dirname "$0")"
+t=$1; cpu=${2:-600}; shift; [ $# -gt 0 ] && shift
+bin=target/x86_64-unknown-linux-gnu/release/$t
+mkdir -p work/$t artifacts/$t logs
+"$bin" work/$t corpus/$t -artifact_prefix=artifacts/$t/ -rss_limit_mb=4096 -timeout=10 \
+  -print_final_stats=1 -max_total_time=36000 "$@" > logs/$t.log 2>&1 &
+pid=$!
+tick=$(getconf CLK_TCK)
+used=0
+while kill -0 $pid 2>/dev/null; do
+  sleep 10
+  # utime + stime of the fuzzer process, in seconds
+  used=$(awk -v t="$tick" '{print int(($14+$15)/t)}' /proc/$pid/stat 2>/dev/null || echo "$used")
+  if [ "$used" -ge "$cpu" ]; then kill -INT $pid; fi
+done
+wait $pid || true
+echo "$t: cpu_seconds=$used"
+grep -E "^#[0-9]+" logs/$t.log | tail -1
+grep -E "stat::|ERROR|panicked|deadly|Timeout|out-of-memory|SUMMARY" logs/$t.log | head -20
+echo "$t cpu_seconds=$used" >> logs/$t.log
