@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(!cal.is_working_day(d) || days > 400);
         days += 1;
     }
-    for (m, d) in [(Month::January, 1), (Month::February, 10), (Month::December, 28)] {
+    for (m, d) in [
+        (Month::January, 1),
+        (Month::February, 10),
+        (Month::December, 28),
+    ] {
         let Ok(start) = Date::from_calendar_date(year, m, d) else {
             continue;
         };

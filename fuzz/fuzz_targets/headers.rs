@@ -11,6 +11,7 @@ use congvan::mime::{encoded_words, has_8bit, header_section, read_headers};
 use congvan::policy::classify::{subject_tags, tag_key};
 use congvan::policy::classify_message;
 use congvan::policy::file::{parse_profile, ClassificationRules};
+use congvan_fuzz::past_mail_parser_debug_assert;
 use libfuzzer_sys::fuzz_target;
 
 fn nd30() -> &'static ClassificationRules {
@@ -24,6 +25,10 @@ fn nd30() -> &'static ClassificationRules {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let _ = past_mail_parser_debug_assert(|| read_and_classify(data));
+});
+
+fn read_and_classify(data: &[u8]) {
     let head = header_section(data);
     assert!(data.starts_with(head));
     let info = read_headers(data);
@@ -36,4 +41,4 @@ fuzz_target!(|data: &[u8]| {
     let _ = has_8bit(data);
     let _ = classify_message(&ClassificationRules::default(), data);
     let _ = classify_message(nd30(), data);
-});
+}

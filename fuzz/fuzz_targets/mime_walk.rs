@@ -56,9 +56,7 @@ fuzz_target!(|data: &[u8]| {
         let mut i = 0;
         let mut src = 0;
         while i < crlf.len() {
-            if crlf[i] == b'\r'
-                && crlf.get(i + 1) == Some(&b'\n')
-                && data.get(src) == Some(&b'\n')
+            if crlf[i] == b'\r' && crlf.get(i + 1) == Some(&b'\n') && data.get(src) == Some(&b'\n')
             {
                 i += 1;
                 continue;

@@ -61,7 +61,10 @@ fn session(data: &[u8]) {
                     command(&line);
                     let verb = body.to_ascii_uppercase();
                     if verb == b"DATA" {
-                        match reader.read_data(&mut r, MAX_DATA, idle, Some(&budget)).await {
+                        match reader
+                            .read_data(&mut r, MAX_DATA, idle, Some(&budget))
+                            .await
+                        {
                             Ok(Some((DataOutcome::Ok(msg), hold))) => {
                                 assert!(msg.len() <= MAX_DATA);
                                 assert!(only_crlf(&msg), "bare CR or LF in accepted DATA");

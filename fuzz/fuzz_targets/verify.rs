@@ -24,13 +24,19 @@ fuzz_target!(|data: &[u8]| {
         assert!(v.failure.is_some(), "{:?} without a reason", v.result);
     }
     let field = authentication_results_header("gw.example.gov.vn", &v);
-    assert!(field.is_ascii(), "non-ASCII Authentication-Results: {field:?}");
+    assert!(
+        field.is_ascii(),
+        "non-ASCII Authentication-Results: {field:?}"
+    );
     assert!(field.ends_with("\r\n"));
     let body = &field[..field.len() - 2];
     for (i, b) in body.bytes().enumerate() {
         match b {
             b'\r' => assert!(body[i + 1..].starts_with("\n "), "bad fold: {field:?}"),
-            b'\n' => assert!(i > 0 && body.as_bytes()[i - 1] == b'\r', "bare LF: {field:?}"),
+            b'\n' => assert!(
+                i > 0 && body.as_bytes()[i - 1] == b'\r',
+                "bare LF: {field:?}"
+            ),
             _ => {}
         }
     }

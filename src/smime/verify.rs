@@ -306,7 +306,11 @@ impl Verdict {
                 self.header_mismatches.join(", ")
             ));
         }
-        parts.join("; ")
+        parts
+            .iter()
+            .map(|p| excerpt(p))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The reason in Vietnamese, one line.
@@ -319,8 +323,31 @@ impl Verdict {
                 self.header_mismatches.join(", ")
             ));
         }
-        parts.join("; ")
+        parts
+            .iter()
+            .map(|p| excerpt(p))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
+}
+
+/// The most characters of one part of a reason. Parts quote the message (a Content-Type
+/// value, a protocol parameter, header field names), and the reason goes into the
+/// Authentication-Results field (998 octets a line), the SMTP reply and the log: an
+/// unbounded quote made a field line of any length (found by fuzzing, fuzz/README.md).
+const MAX_REASON_PART: usize = 300;
+
+/// `text` with control characters shown as `?`, cut to [`MAX_REASON_PART`] characters.
+fn excerpt(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_REASON_PART)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(MAX_REASON_PART).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
