@@ -20,7 +20,11 @@ while kill -0 $pid 2>/dev/null; do
   sleep 10
   # utime + stime of the fuzzer and its finished fork-mode children, in seconds
   used=$(awk -v t="$tick" '{print int(($14+$15+$16+$17)/t)}' /proc/$pid/stat 2>/dev/null || echo "$used")
-  if [ "$used" -ge "$cpu" ]; then kill -INT $pid; fi
+  if [ "$used" -ge "$cpu" ]; then
+    # fork mode ignores SIGINT: stop the job in flight (sh -c + fuzzer), then the parent
+    for c in $(pgrep -P $pid); do pkill -TERM -P $c 2>/dev/null || true; kill -TERM $c 2>/dev/null || true; done
+    kill -TERM $pid 2>/dev/null || true
+  fi
 done
 wait $pid || true
 echo "$t: cpu_seconds=$used"
