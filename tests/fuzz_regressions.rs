@@ -1,0 +1,59 @@
+//! Inputs that fuzzing (fuzz/README.md) found to crash the gateway, hang it or be mishandled,
+//! kept under `tests/corpus/fuzz/<target>/` with names that say what they are, and run here
+//! through the same entry points as the fuzz target, with the property that once failed.
+//! Fuzzing itself is not part of `cargo test`.
+
+use std::path::PathBuf;
+
+use congvan::smime::verify::{
+    authentication_results_header, verify_message, TrustStore, VerifyOptions,
+};
+use time::OffsetDateTime;
+
+/// Every file of `tests/corpus/fuzz/<target>/`, with its name.
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus/fuzz")
+        .join(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("directory entry").path();
+            let bytes = std::fs::read(&path).expect("regression input");
+            (path.display().to_string(), bytes)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no inputs in {}", dir.display());
+    out
+}
+
+/// The Authentication-Results field stays a valid header field (ASCII, lines of at most 998
+/// octets, folded with CRLF + space) and the reason stays short, whatever the message
+/// quotes: a Content-Type value of 2 KB once made a reason, and a field line, of any length.
+#[test]
+fn verification_reason_is_bounded() {
+    for (name, raw) in inputs("verify") {
+        let v = verify_message(
+            &raw,
+            &TrustStore::new(Vec::new()),
+            &[],
+            OffsetDateTime::now_utc(),
+            VerifyOptions::default(),
+        );
+        let field = authentication_results_header("gw.example.gov.vn", &v);
+        assert!(field.is_ascii(), "{name}: {field:?}");
+        assert!(field.ends_with("\r\n"), "{name}");
+        for line in field.trim_end_matches("\r\n").split("\r\n") {
+            assert!(line.len() <= 998, "{name}: a line of {} octets", line.len());
+        }
+        let en = v.reason_en();
+        assert!(
+            en.chars().count() < 700,
+            "{name}: reason of {} chars",
+            en.len()
+        );
+        assert!(!en.chars().any(char::is_control), "{name}: {en:?}");
+        assert!(v.reason_vi().chars().count() < 700, "{name}");
+    }
+}
