@@ -1808,7 +1808,6 @@ fn webpki_failure(e: webpki::Error, leaf: &[u8]) -> Failure {
     }
 }
 
-/// The signer's own keyUsage and extendedKeyUsage (RFC 8550 §4.4).
 /// The CMS half of verification on its own, for the `cms` fuzz target (fuzz/README.md): reads
 /// `cms` as [`verify_message`] does (ContentInfo, SignedData, SignerInfos), picks the content
 /// (`detached`, or the eContent), finds the signer's certificate and checks the signature. The
@@ -1837,6 +1836,7 @@ pub fn check_cms(cms: &[u8], detached: Option<&[u8]>) -> Result<(), Failure> {
     check_leaf(&cert)
 }
 
+/// The signer's own keyUsage and extendedKeyUsage (RFC 8550 §4.4).
 fn check_leaf(cert: &X509Certificate<'_>) -> Result<(), Failure> {
     match cert.key_usage() {
         Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
