@@ -326,4 +326,39 @@ mod tests {
         );
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
+
+    /// A fault that passes is waited out; an error the same statement would hit again is not
+    /// (delivery gives up on it after ten tries instead of wedging a slot).
+    #[tokio::test]
+    async fn transient_faults_and_errors_that_would_repeat() {
+        use sea_orm::{ConnAcquireErr, ConnectionTrait, Database};
+        assert!(is_transient(&DbErr::ConnectionAcquire(
+            ConnAcquireErr::Timeout
+        )));
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let dup = db
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&dup), "{dup:?}");
+        assert!(!is_disk_full(&dup), "{dup:?}");
+        db.execute_unprepared(
+            "CREATE TRIGGER no BEFORE INSERT ON t BEGIN SELECT RAISE(ABORT, 'fault'); END",
+        )
+        .await
+        .unwrap();
+        let trig = db
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&trig), "{trig:?}");
+        let sql = db.execute_unprepared("SELEC 1").await.unwrap_err();
+        assert!(!is_transient(&sql), "{sql:?}");
+    }
 }
