@@ -14,7 +14,7 @@ fn spawn_daemon(env: &Env) -> Daemon {
 }
 
 async fn wait_port(port: u16) {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()

@@ -16,7 +16,7 @@ use congvan::testkit::sink::{Sink, SinkConfig};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 async fn wait_port(port: u16) {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
