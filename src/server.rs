@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::config::{Config, Role};
 use crate::policy::SharedPolicy;
@@ -13,7 +13,6 @@ use crate::queue::delivery::Deliverer;
 use crate::queue::{scheduler, Queue};
 use crate::register::audit::{self, Action, Event};
 use crate::smtp::listener::{accept_loop, bind_all, ListenerSlots};
-use crate::smtp::throttle::AuthThrottle;
 use crate::smtp::ServerCtx;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,29 +98,14 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .collect();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ctx = Arc::new(ServerCtx {
+    let intake = crate::intake::Intake {
         config: config.clone(),
         db: db.clone(),
         queue: queue.clone(),
-        tls,
-        throttle: AuthThrottle::new(
-            config.limits.max_auth_failures,
-            Duration::from_secs(config.limits.auth_block_secs),
-        ),
         policy: policy.clone(),
-        shutdown: stop_rx.clone(),
-        data_budget: (config.limits.max_data_memory_mb > 0).then(|| {
-            let units =
-                config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
-            Arc::new(Semaphore::new(units.min(Semaphore::MAX_PERMITS)))
-        }),
-        inbound_data_budget: (config.limits.max_data_memory_mb > 0).then(|| {
-            let units =
-                config.limits.max_data_memory_mb * (1 << 20) / crate::smtp::reader::BUDGET_UNIT;
-            Arc::new(Semaphore::new((units / 2).clamp(1, Semaphore::MAX_PERMITS)))
-        }),
         trust_cache: Default::default(),
-    });
+    };
+    let ctx = Arc::new(ServerCtx::new(intake, tls, stop_rx.clone()));
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),
         queue: queue.clone(),

@@ -8,38 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 
-use super::reply::{std_replies, Reply};
+use super::context::ServerCtx;
 use super::session::Session;
 use super::stream::Stream;
-use super::throttle::AuthThrottle;
 use crate::config::{Config, ListenerConfig, Role};
-use crate::policy::SharedPolicy;
-use crate::queue::Queue;
-
-/// What every session shares.
-pub struct ServerCtx {
-    pub config: Arc<Config>,
-    pub db: DatabaseConnection,
-    pub queue: Queue,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub throttle: AuthThrottle,
-    /// The dispatch policy in force (domain rules, classification, decisions); swapped
-    /// whole on reload.
-    pub policy: Arc<SharedPolicy>,
-    pub shutdown: watch::Receiver<bool>,
-    /// Memory for messages being received, shared by all sessions (`[limits]
-    /// max_data_memory_mb`); `None` without a limit.
-    pub data_budget: Option<super::reader::DataBudget>,
-    /// The part of `data_budget` inbound listeners may hold together (half of it), so
-    /// messages from outside can never take the memory the relay and the clerks need.
-    pub inbound_data_budget: Option<super::reader::DataBudget>,
-    /// Trust anchors and CRLs for verifying incoming mail, read again when a row changes.
-    pub trust_cache: super::incoming::TrustCache,
-}
+use crate::reply::{std_replies, Reply};
 
 /// The session slots of one listener: its own total (`max_connections`) and its own count
 /// per client address (`[limits] max_connections_per_ip`). Nothing here is shared with
@@ -194,7 +170,7 @@ async fn serve_connection(
             return;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let handshake = Duration::from_secs(ctx.config.limits.tls_handshake_secs);
+        let handshake = Duration::from_secs(ctx.config().limits.tls_handshake_secs);
         match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
             Ok(Err(e)) => {

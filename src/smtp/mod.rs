@@ -1,12 +1,13 @@
 //! The SMTP server: listeners per role, sessions, the strict reader, STARTTLS and AUTH.
 
-pub mod incoming;
+pub mod context;
 pub mod listener;
 pub mod reader;
-pub mod reply;
 pub mod session;
 pub mod stream;
 pub mod throttle;
 pub mod tls;
 
-pub use listener::ServerCtx;
+/// The reply catalogue moved to the crate root; the old path stays.
+pub use crate::reply;
+pub use context::ServerCtx;

@@ -1,4 +1,5 @@
-//! A connection that starts plain and may become TLS (STARTTLS), or starts TLS (465).
+//! A connection that starts plain and may become TLS (STARTTLS), or starts TLS (465), over
+//! any transport: a TCP socket in the daemon, an in-memory pipe when a test drives a session.
 
 use std::io;
 use std::pin::Pin;
@@ -7,20 +8,20 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+pub enum Stream<T = TcpStream> {
+    Plain(T),
+    Tls(Box<tokio_rustls::server::TlsStream<T>>),
     /// Only during the STARTTLS switch.
     Closed,
 }
 
-impl Stream {
+impl<T> Stream<T> {
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }
 }
 
-impl AsyncRead for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -34,7 +35,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

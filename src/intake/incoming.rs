@@ -1,11 +1,11 @@
-//! The verification stage of the inbound listener (SPEC "Incoming mail" 1–5), between the
-//! policy decision and the queue: verify the S/MIME signature off the reactor, write the
+//! The checks only an incoming document (văn bản đến) passes at end of DATA (SPEC "Incoming
+//! mail" 1–5), between the policy decision and the queue: verify the S/MIME signature off the reactor, write the
 //! Authentication-Results field, and apply the profile's `[incoming]` action for a result
 //! that is not `pass` (deliver, quarantine, refuse).
 //!
 //! Trust anchors and CRLs come from the database (`cert trust add`, `cert crl add`), so a
 //! change applies to the next message without a restart. They are cached by the row ids of
-//! both tables, in the server's [`TrustCache`] (one per daemon and database, never shared
+//! both tables, in the intake stage's [`TrustCache`] (one per daemon and database, never shared
 //! between two servers in one process): a message costs two id queries, and a CRL is read
 //! again only when one was added or removed.
 
@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect};
 
-use super::reply::{std_replies, Reply};
-use super::ServerCtx;
+use super::Intake;
 use crate::policy::file::IncomingAction;
 use crate::policy::Policy;
 use crate::queue::SmimeRecord;
+use crate::reply::{std_replies, Reply};
 use crate::smime::verify::{self, SmimeResult, TrustStore, VerifyOptions};
 use crate::store::entity::{crl, trust_anchor};
 
-/// What the session writes for a verified incoming message.
+/// What the intake stage writes for a verified incoming message.
 pub struct Verified {
     /// The Authentication-Results field, with its CRLF, for the top of the message.
     pub header: String,
@@ -111,16 +111,18 @@ impl From<Reply> for Rejected {
 /// Verifies `data` (our own Authentication-Results already removed) received at `at`, and
 /// decides by the profile's `[incoming]` rules for `sender_domain`.
 pub async fn verify(
-    ctx: &ServerCtx,
+    intake: &Intake,
     data: Vec<u8>,
     at: time::OffsetDateTime,
     policy: &Policy,
     sender_domain: &str,
 ) -> Result<(Vec<u8>, Verified), Rejected> {
-    let (anchors, crls) = material(&ctx.db, &ctx.trust_cache).await.map_err(|e| {
-        tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
-        Rejected::from(std_replies::db_unavailable())
-    })?;
+    let (anchors, crls) = material(&intake.db, &intake.trust_cache)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
+            Rejected::from(std_replies::db_unavailable())
+        })?;
     let opts = VerifyOptions {
         require_revocation_data: policy.rules.incoming.require_revocation_data,
         sender_delegation: policy.rules.incoming.sender_delegation,
@@ -134,12 +136,9 @@ pub async fn verify(
     .await
     .map_err(|_| {
         tracing::error!("verification task failed");
-        Rejected::from(
-            Reply::new(451, "4.3.0", "Local error in processing, try again later")
-                .vi("Lỗi xử lý tạm thời, vui lòng thử lại sau"),
-        )
+        Rejected::from(std_replies::local_error())
     })?;
-    let header = verify::authentication_results_header(&ctx.config.hostname, &verdict);
+    let header = verify::authentication_results_header(&intake.config.hostname, &verdict);
     let reason_en = verdict.reason_en();
     let record = SmimeRecord {
         result: verdict.result.as_str().to_string(),

@@ -1,5 +1,6 @@
 //! SMTP replies: a code, an enhanced status code (RFC 3463), the English reason and, for
-//! refusals, the Vietnamese text after it (SPEC.md).
+//! refusals, the Vietnamese text after it (SPEC.md). The catalogue of the replies given in
+//! more than one place is [`std_replies`]; a policy refusal becomes a reply here too.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -57,6 +58,14 @@ impl Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.to_wire().trim_end())
+    }
+}
+
+/// A refusal by a policy rule: its code and status from the policy file, the English text
+/// with the rule (`… (rule secrecy.mat)`), then the Vietnamese.
+impl From<&crate::policy::Refusal> for Reply {
+    fn from(r: &crate::policy::Refusal) -> Reply {
+        Reply::with_status(r.code, r.status.clone(), r.text_with_rule()).vi(r.text_vi.clone())
     }
 }
 

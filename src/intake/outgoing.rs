@@ -1,0 +1,145 @@
+//! The checks only an outgoing document (văn bản đi) passes at end of DATA: its header From
+//! is an address the sender may use (SPEC "Outgoing mail" 1), a seal exists for its domain
+//! (never unsigned, "Outgoing mail" 4), and its document number is reserved once per office
+//! and year when the profile asks for unique numbers.
+
+use time::OffsetDateTime;
+
+use super::{Client, Envelope, Intake};
+use crate::address;
+use crate::config::Role;
+use crate::mime::HeaderInfo;
+use crate::policy::records::{self, Reservation};
+use crate::policy::{self, Classification, Policy, Refusal};
+use crate::queue::Route;
+use crate::reply::{std_replies, Reply};
+
+/// One From field, and every From address one the account (or, on the relay, the policy)
+/// allows.
+pub fn check_header_from(
+    intake: &Intake,
+    client: &Client<'_>,
+    headers: &HeaderInfo,
+) -> Result<(), Reply> {
+    if headers.from_fields != 1 || headers.from.is_empty() {
+        return Err(Reply::new(
+            550,
+            "5.6.0",
+            format!(
+                "Message must have exactly one From header (found {})",
+                headers.from_fields
+            ),
+        )
+        .vi("Thư phải có đúng một trường From"));
+    }
+    if let Some(a) = client.account {
+        if let Some(bad) = headers
+            .from
+            .iter()
+            .find(|f| !address::allowed_by(&a.allowed_from, f))
+        {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                format!(
+                    "Header From <{bad}> is not an address account {} may use",
+                    a.name
+                ),
+            )
+            .vi("Địa chỉ From không thuộc quyền của tài khoản"));
+        }
+    } else if client.role == Role::Relay {
+        if let Some(bad) = headers.from.iter().find(|f| !intake.relay_may_send_as(f)) {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                format!("Header From <{bad}> is not in an allowed domain"),
+            )
+            .vi("Tên miền người gửi không được phép"));
+        }
+    }
+    Ok(())
+}
+
+/// Mail that leaves the office needs a seal (signing identity) for its From domain; mail
+/// only for local domains does not.
+pub async fn check_seal(
+    intake: &Intake,
+    env: &Envelope,
+    headers: &HeaderInfo,
+) -> Result<(), Reply> {
+    if !env.rcpts.iter().any(|r| r.route == Route::Outbound) {
+        return Ok(());
+    }
+    let domain = headers
+        .from
+        .first()
+        .and_then(|f| address::domain_of(f))
+        .unwrap_or_default();
+    match crate::pki::store::SealCache::has_identity(&intake.db, &domain).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!(%domain, "refused: no signing identity for the From domain");
+            Err(Reply::new(
+                550,
+                "5.7.1",
+                format!("No signing identity (digital seal) is configured for {domain}; the document cannot be sent unsigned"),
+            )
+            .vi("Chưa cấu hình chứng thư số cho tên miền này, không thể gửi văn bản không ký số"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "identity lookup failed: 451");
+            Err(std_replies::db_unavailable())
+        }
+    }
+}
+
+/// Why a document number could not be reserved.
+pub enum NumberRefused {
+    /// The office already issued it this year (rule `number.duplicate`).
+    Duplicate(Refusal),
+    /// The database could not be asked.
+    Unavailable,
+}
+
+/// With `[number] unique_per_year`, reserves the document's number for its office (the From
+/// domain) and year: `Ok(Some(id))` for a reservation the queue's commit confirms,
+/// `Ok(None)` when there is nothing to reserve (no number, a resend, or not asked).
+pub async fn reserve_number(
+    intake: &Intake,
+    queue_id: &str,
+    rules: &Policy,
+    c: &Classification,
+    headers: &HeaderInfo,
+    accepted_at: OffsetDateTime,
+) -> Result<Option<i64>, NumberRefused> {
+    let office = headers.from.first().and_then(|f| address::domain_of(f));
+    let (true, Some(number), Some(office)) = (
+        rules.rules.number.unique_per_year,
+        c.number.as_deref(),
+        office.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let year = c
+        .signed_date
+        .unwrap_or_else(|| policy::calendar::vietnam_date(accepted_at))
+        .year();
+    match records::reserve_number(&intake.db, office, year, number, queue_id, c.resend).await {
+        Ok(Reservation::Reserved { id }) => Ok(Some(id)),
+        Ok(Reservation::Resend { first_queue_id }) => {
+            tracing::info!(queue_id, number, first = %first_queue_id, "resend of an issued document number");
+            Ok(None)
+        }
+        Ok(Reservation::Duplicate { first_queue_id }) => {
+            tracing::info!(queue_id, number, first = %first_queue_id, "document number already issued");
+            Err(NumberRefused::Duplicate(
+                policy::deadline::duplicate_refusal(number, office, year),
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "issued-number check failed: 451");
+            Err(NumberRefused::Unavailable)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! MAIL FROM: who may send as whom on each listener (SPEC "Outgoing mail" 1), no source
+//! routes or `%`/`!` relaying, SIZE and the ESMTP parameters offered; starts a transaction.
+
+use super::{LowerDomain, Session, SessionStream};
+use crate::address;
+use crate::config::Role;
+use crate::intake::Envelope;
+use crate::reply::{std_replies, Reply};
+
+impl<T: SessionStream> Session<T> {
+    pub(super) fn mail(&mut self, line: &[u8], from: smtp_proto::MailFrom<String>) {
+        if self.helo.is_none() {
+            self.push(&std_replies::bad_sequence("send EHLO or HELO first"));
+            return;
+        }
+        if self.tx.is_some() {
+            self.push(&std_replies::bad_sequence("nested MAIL command"));
+            return;
+        }
+        let role = self.role();
+        if role.requires_auth() && self.auth.is_none() {
+            self.push(
+                &Reply::new(530, "5.7.0", "Authentication required")
+                    .vi("Cần đăng nhập trước khi gửi thư"),
+            );
+            return;
+        }
+        let sender = from.address.trim().to_string();
+        let raw = String::from_utf8_lossy(line);
+        // On every listener: no source route, no `%` or `!` relaying in the sender.
+        if let Err(why) = address::check_reverse_path(address::raw_path_of(&raw), &sender) {
+            tracing::warn!(peer = %self.peer, sender = %sender, why = why.describe(), "sender path refused");
+            let reply = match why {
+                address::PathRefusal::SourceRoute => {
+                    Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
+                        .vi("Không chấp nhận định tuyến nguồn")
+                }
+                other => Reply::new(
+                    553,
+                    "5.1.7",
+                    format!("Sender address not accepted: {}", other.describe()),
+                )
+                .vi("Địa chỉ người gửi không được chấp nhận"),
+            };
+            self.push(&reply);
+            return;
+        }
+        if from.size > 0 && from.size as u64 > self.ctx.config().max_message_size {
+            self.push(
+                &Reply::new(
+                    552,
+                    "5.3.4",
+                    format!(
+                        "Message size exceeds fixed maximum message size ({} bytes)",
+                        self.ctx.config().max_message_size
+                    ),
+                )
+                .vi("Thư vượt quá kích thước cho phép"),
+            );
+            return;
+        }
+        // Parameters of extensions we do not announce are refused, not silently ignored
+        // (REQUIRETLS in particular would otherwise be a promise we do not keep).
+        for (flag, name) in [
+            (smtp_proto::MAIL_REQUIRETLS, "REQUIRETLS"),
+            (smtp_proto::MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
+        ] {
+            if from.flags & flag != 0 {
+                self.push(
+                    &Reply::new(555, "5.5.4", format!("{name} is not supported here"))
+                        .vi("Tham số không được hỗ trợ"),
+                );
+                return;
+            }
+        }
+        let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
+        if !sender.is_ascii() && !smtputf8 {
+            self.push(
+                &Reply::new(553, "5.6.7", "Non-ASCII sender address needs SMTPUTF8")
+                    .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
+            );
+            return;
+        }
+        if let Some((_, domain)) = sender.rsplit_once('@') {
+            if let Err(why) = address::check_domain(domain) {
+                self.push(
+                    &Reply::new(
+                        501,
+                        "5.1.7",
+                        format!("Bad sender address syntax: {}", why.describe()),
+                    )
+                    .vi("Địa chỉ người gửi sai cú pháp: tên miền không hợp lệ"),
+                );
+                return;
+            }
+        }
+        match role {
+            Role::Submission | Role::Submissions => {
+                let allowed = self
+                    .auth
+                    .as_ref()
+                    .map(|a| a.allowed_from.clone())
+                    .unwrap_or_default();
+                if sender.is_empty() || !address::allowed_by(&allowed, &sender) {
+                    self.push(
+                        &Reply::new(553, "5.7.1", format!("Sender address <{sender}> is not owned by the authenticated account"))
+                            .vi("Tài khoản không được phép gửi bằng địa chỉ này"),
+                    );
+                    return;
+                }
+            }
+            Role::Relay => {
+                // The null sender (the office server's bounces) is allowed.
+                if !sender.is_empty() && !self.ctx.intake.relay_may_send_as(&sender) {
+                    self.push(
+                        &Reply::new(
+                            553,
+                            "5.7.1",
+                            format!("Sender domain of <{sender}> is not allowed by policy"),
+                        )
+                        .vi("Tên miền người gửi không được phép"),
+                    );
+                    return;
+                }
+            }
+            Role::Inbound => {}
+        }
+        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+            Some("FULL".to_string())
+        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+            Some("HDRS".to_string())
+        } else {
+            None
+        };
+        self.tx = Some(Envelope {
+            sender: sender.to_ascii_lowercase_domain(),
+            body_8bit: from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0,
+            smtputf8,
+            ret,
+            envid: from.env_id.clone(),
+            rcpts: Vec::new(),
+        });
+        // `idle_commands` is reset at the end of DATA, not here: MAIL and RSET in turn
+        // must not keep a session open for ever.
+        self.push(&Reply::new(250, "2.1.0", "Sender ok"));
+    }
+}
