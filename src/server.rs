@@ -58,8 +58,14 @@ impl Running {
     }
 }
 
-pub async fn start(config: Config) -> Result<Running, ServeError> {
-    let config = Arc::new(config);
+/// What the SMTP sessions of a daemon share, without listeners or delivery: the policy
+/// (a broken one is an error), the database (migrated; document numbers reserved before a
+/// crash settled), TLS and the queue. `shutdown` turning true asks every session to finish.
+/// Tests drive sessions in-process on it.
+pub async fn open(
+    config: Arc<Config>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Arc<ServerCtx>, ServeError> {
     let policy =
         Arc::new(
             SharedPolicy::load(&config.policy_dir).map_err(|errors| ServeError::Policy {
@@ -91,21 +97,31 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     let queue = Queue::start(db.clone(), config.spool_dir())
         .await
         .map_err(ServeError::Spool)?;
+    let intake = crate::intake::Intake {
+        config,
+        db,
+        queue,
+        policy,
+        trust_cache: Default::default(),
+    };
+    Ok(Arc::new(ServerCtx::new(intake, tls, shutdown)))
+}
+
+pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let config = Arc::new(config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctx = open(config.clone(), stop_rx.clone()).await?;
+    let (db, queue, policy) = (
+        ctx.intake.db.clone(),
+        ctx.intake.queue.clone(),
+        ctx.intake.policy.clone(),
+    );
     let listeners = bind_all(&config).await.map_err(ServeError::Bind)?;
     let addrs = listeners
         .iter()
         .filter_map(|(l, s)| s.local_addr().ok().map(|a| (l.role, a)))
         .collect();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let intake = crate::intake::Intake {
-        config: config.clone(),
-        db: db.clone(),
-        queue: queue.clone(),
-        policy: policy.clone(),
-        trust_cache: Default::default(),
-    };
-    let ctx = Arc::new(ServerCtx::new(intake, tls, stop_rx.clone()));
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),
         queue: queue.clone(),

@@ -310,37 +310,34 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A raw SMTP client: writes exactly the bytes a test gives and parses replies.
 pub struct Client {
     io: Option<Box<dyn Io>>,
-    tcp: Option<TcpStream>,
     buf: Vec<u8>,
 }
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let tcp = TcpStream::connect(addr).await.unwrap();
+        Client::over(tcp)
+    }
+
+    /// A client over any byte stream: a socket, or the other end of an in-process session.
+    pub fn over(io: impl Io + 'static) -> Client {
         Client {
-            io: None,
-            tcp: Some(tcp),
+            io: Some(Box::new(io)),
             buf: Vec::new(),
         }
     }
 
     async fn raw_read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
-        match (&mut self.io, &mut self.tcp) {
-            (Some(io), _) => io.read(b).await,
-            (None, Some(t)) => t.read(b).await,
-            _ => Ok(0),
+        match &mut self.io {
+            Some(io) => io.read(b).await,
+            None => Ok(0),
         }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
-        match (&mut self.io, &mut self.tcp) {
-            (Some(io), _) => {
-                io.write_all(bytes).await.unwrap();
-                io.flush().await.unwrap();
-            }
-            (None, Some(t)) => t.write_all(bytes).await.unwrap(),
-            _ => panic!("closed"),
-        }
+        let io = self.io.as_mut().expect("closed");
+        io.write_all(bytes).await.unwrap();
+        io.flush().await.unwrap();
     }
 
     /// Reads one (possibly multi-line) reply: (code, full text). Code 0 on EOF.
@@ -396,9 +393,9 @@ impl Client {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-        let tcp = self.tcp.take().expect("plain connection");
+        let plain = self.io.take().expect("plain connection");
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let s = conn.connect(name, tcp).await.expect("TLS handshake");
+        let s = conn.connect(name, plain).await.expect("TLS handshake");
         self.io = Some(Box::new(s));
         self.buf.clear();
     }
