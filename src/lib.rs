@@ -2,9 +2,13 @@
 //! offices. The path of a message reads like Postfix's pipeline:
 //!
 //! ```text
-//! listener -> smtp session -> policy (classify, decide) -> queue (the only writer) -> 250
-//! queue scheduler -> smime (sign | verify) -> delivery -> register / DSN
+//! smtp/listener -> smtp/session/{ehlo,auth,mail,rcpt,data} -> intake/{outgoing,incoming}
+//!   (nesting, headers, classify, decide, seal check | verify) -> queue (the only writer) -> 250
+//! queue/scheduler -> queue/delivery -> queue/prepare, smime/{canon,sign} -> queue/transport
+//!   -> queue/staged (outcome, DSN, register, audit in one transaction)
 //! ```
+//!
+//! docs/architecture.md walks one message through these files.
 
 pub mod accounts;
 pub mod address;
