@@ -680,10 +680,7 @@ impl MigrationTrait for M0006Register {
             let secrecy: String = row.try_get("", "secrecy")?;
             let number: Option<String> = row.try_get("", "number")?;
             let listener: String = row.try_get("", "listener")?;
-            let date = crate::policy::calendar::vietnam_date(
-                time::OffsetDateTime::from_unix_timestamp(at / 1000)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            );
+            let date = frozen::vietnam_date(at);
             let insert = Query::insert()
                 .into_table(E::Table)
                 .columns([
@@ -712,7 +709,7 @@ impl MigrationTrait for M0006Register {
                     "refused".into(),
                     row.try_get::<String>("", "rule")?.into(),
                     number.clone().into(),
-                    number.as_deref().map(crate::policy::number::key).into(),
+                    number.as_deref().map(frozen::number_key).into(),
                     "".into(),
                     listener.clone().into(),
                     row.try_get::<String>("", "client_ip")?.into(),
@@ -720,14 +717,8 @@ impl MigrationTrait for M0006Register {
                     row.try_get::<String>("", "sender")?.into(),
                     "".into(),
                     row.try_get::<String>("", "recipients")?.into(),
-                    crate::policy::Urgency::parse(&urgency)
-                        .unwrap_or_default()
-                        .rank()
-                        .into(),
-                    crate::policy::Secrecy::parse(&secrecy)
-                        .unwrap_or_default()
-                        .rank()
-                        .into(),
+                    frozen::urgency_rank(&urgency).into(),
+                    frozen::secrecy_rank(&secrecy).into(),
                     at.into(),
                     date.to_string().into(),
                     at.into(),
@@ -759,6 +750,47 @@ enum AuditLog {
     Details,
     PrevHash,
     Hash,
+}
+
+/// What m0006 needed of the policy code, copied as it was then: a migration must give the
+/// same result whatever today's code says, so none calls into it.
+mod frozen {
+    use unicode_normalization::UnicodeNormalization;
+
+    /// The calendar day in Vietnam (UTC+7, no daylight saving) of a Unix time in ms.
+    pub fn vietnam_date(at_ms: i64) -> time::Date {
+        let offset = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+        time::OffsetDateTime::from_unix_timestamp(at_ms / 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .to_offset(offset)
+            .date()
+    }
+
+    /// The comparison key of a document number: NFC, upper case.
+    pub fn number_key(text: &str) -> String {
+        text.nfc().collect::<String>().to_uppercase()
+    }
+
+    /// The urgency rank of a level's ASCII name, as the refusal table stored it.
+    pub fn urgency_rank(ascii: &str) -> i32 {
+        match ascii {
+            "khan" => 1,
+            "thuong-khan" => 2,
+            "hoa-toc" => 3,
+            "hoa-toc-hen-gio" => 4,
+            _ => 0,
+        }
+    }
+
+    /// The secrecy rank of a level's ASCII name, as the refusal table stored it.
+    pub fn secrecy_rank(ascii: &str) -> i32 {
+        match ascii {
+            "mat" => 1,
+            "toi-mat" => 2,
+            "tuyet-mat" => 3,
+            _ => 0,
+        }
+    }
 }
 
 /// The hash-chained audit log (issue 6). `seq` is assigned by the appender (last + 1), not
