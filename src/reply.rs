@@ -69,6 +69,44 @@ impl From<&crate::policy::Refusal> for Reply {
     }
 }
 
+/// A command smtp-proto could not parse.
+impl From<&smtp_proto::Error> for Reply {
+    fn from(e: &smtp_proto::Error) -> Reply {
+        use smtp_proto::Error as E;
+        match e {
+            E::UnknownCommand => {
+                Reply::new(500, "5.5.1", "Command unrecognized").vi("Lệnh không nhận ra")
+            }
+            E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax")
+                .vi("Địa chỉ người gửi sai cú pháp"),
+            E::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax")
+                .vi("Địa chỉ người nhận sai cú pháp"),
+            E::SyntaxError { syntax } => {
+                Reply::new(501, "5.5.4", format!("Syntax: {syntax}")).vi("Sai cú pháp lệnh")
+            }
+            E::InvalidParameter { param } => {
+                Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+                    .vi("Tham số không hợp lệ")
+            }
+            E::UnsupportedParameter { param } => {
+                Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
+                    .vi("Tham số không được hỗ trợ")
+            }
+            _ => Reply::new(500, "5.5.2", "Syntax error").vi("Sai cú pháp"),
+        }
+    }
+}
+
+/// A commit the queue could not make: 452 when the spool's disk is full, 451 otherwise.
+impl From<&crate::queue::QueueError> for Reply {
+    fn from(e: &crate::queue::QueueError) -> Reply {
+        match e {
+            crate::queue::QueueError::DiskFull(_) => std_replies::disk_full(),
+            _ => std_replies::db_unavailable(),
+        }
+    }
+}
+
 /// Multi-line reply (EHLO): every line but the last uses `code-`.
 pub fn multiline(code: u16, lines: &[String]) -> String {
     let mut out = String::new();
@@ -83,6 +121,27 @@ pub fn multiline(code: u16, lines: &[String]) -> String {
 pub mod std_replies {
     use super::Reply;
 
+    pub fn ok() -> Reply {
+        Reply::new(250, "2.0.0", "Ok")
+    }
+    /// SIZE announced in MAIL, or the data itself, over `max_message_size`.
+    pub fn message_too_big(max: u64) -> Reply {
+        Reply::new(
+            552,
+            "5.3.4",
+            format!("Message size exceeds fixed maximum message size ({max} bytes)"),
+        )
+        .vi("Thư vượt quá kích thước cho phép")
+    }
+    /// A non-ASCII `sender` or `recipient` address without SMTPUTF8 in MAIL.
+    pub fn needs_smtputf8(which: &str) -> Reply {
+        Reply::new(
+            553,
+            "5.6.7",
+            format!("Non-ASCII {which} address needs SMTPUTF8"),
+        )
+        .vi("Địa chỉ không phải ASCII cần SMTPUTF8")
+    }
     pub fn bad_sequence(what: &str) -> Reply {
         Reply::new(503, "5.5.1", format!("Bad sequence of commands: {what}"))
             .vi("Sai trình tự lệnh")

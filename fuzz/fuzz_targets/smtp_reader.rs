@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use congvan::address;
-use congvan::smtp::reader::{DataDecoder, DataOutcome, Line, SmtpReader, BUDGET_UNIT};
+use congvan::smtp::reader::{DataDecoder, DataOutcome, DataPace, Line, SmtpReader, BUDGET_UNIT};
 use congvan_fuzz::{block_on, ChunkReader};
 use libfuzzer_sys::fuzz_target;
 use smtp_proto::Request;
@@ -52,7 +52,8 @@ fn session(data: &[u8]) {
         let mut reader = SmtpReader::new();
         let idle = Duration::from_secs(60);
         loop {
-            match reader.read_line(&mut r, MAX_LINE, idle).await {
+            let deadline = tokio::time::Instant::now() + idle;
+            match reader.read_line(&mut r, MAX_LINE, deadline).await {
                 Ok(Line::Ok(line)) => {
                     assert!(line.ends_with(b"\r\n"), "line without CRLF: {line:?}");
                     assert!(line.len() <= MAX_LINE, "line over the limit");
@@ -62,14 +63,19 @@ fn session(data: &[u8]) {
                     let verb = body.to_ascii_uppercase();
                     if verb == b"DATA" {
                         match reader
-                            .read_data(&mut r, MAX_DATA, idle, Some(&budget))
+                            .read_data(
+                                &mut r,
+                                MAX_DATA,
+                                DataPace::new(idle, idle, 0),
+                                std::slice::from_ref(&budget),
+                            )
                             .await
                         {
                             Ok(Some((DataOutcome::Ok(msg), hold))) => {
                                 assert!(msg.len() <= MAX_DATA);
                                 assert!(only_crlf(&msg), "bare CR or LF in accepted DATA");
                                 assert!(msg.is_empty() || msg.ends_with(b"\r\n"));
-                                let held = hold.map_or(0, |h| h.num_permits());
+                                let held: usize = hold.iter().map(|h| h.num_permits()).sum();
                                 assert!(held * BUDGET_UNIT >= msg.len());
                             }
                             Ok(Some(_)) => {}
@@ -79,6 +85,7 @@ fn session(data: &[u8]) {
                         reader.discard();
                     }
                 }
+                Ok(Line::Nul) => {}
                 Ok(Line::BareLf | Line::TooLong | Line::Eof) | Err(_) => break,
             }
         }

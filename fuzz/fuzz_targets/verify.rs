@@ -6,7 +6,8 @@
 #![no_main]
 
 use congvan::smime::verify::{
-    authentication_results_header, strip_own_results, verify_message, SmimeResult, VerifyOptions,
+    authentication_results_header, strip_own_results, verify_message, SenderDelegation, SmimeResult,
+    VerifyOptions,
 };
 use congvan_fuzz::{reception_time, trust_store};
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let raw = strip_own_results(data, "gw.example.gov.vn");
     let opts = VerifyOptions {
         require_revocation_data: data.len() % 7 == 3,
+        sender_delegation: if data.len() % 5 == 2 {
+            SenderDelegation::Fail
+        } else {
+            SenderDelegation::Allow
+        },
     };
     let v = verify_message(&raw, trust_store(), &[], reception_time(), opts);
     if v.result == SmimeResult::Pass {

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::config::{Config, Role};
 use crate::mime::{self, HeaderInfo};
 use crate::policy::{self, Classification, SharedPolicy};
-use crate::queue::{Direction, NewMessage, NewRecipient, Queue, QueueError};
+use crate::queue::{Direction, NewMessage, NewRecipient, Queue};
 use crate::register::audit::{self, Action, Event};
 use crate::register::Refused;
 use crate::reply::{std_replies, Reply};
@@ -402,16 +402,6 @@ impl Intake {
             self.policy.get().domains().sender_allowed(&d)
                 || self.config.inbound.is_local_domain(&d)
         })
-    }
-}
-
-/// A commit the queue could not make: 452 when the spool's disk is full, 451 otherwise.
-impl From<&QueueError> for Reply {
-    fn from(e: &QueueError) -> Reply {
-        match e {
-            QueueError::DiskFull(_) => std_replies::disk_full(),
-            _ => std_replies::db_unavailable(),
-        }
     }
 }
 

@@ -72,12 +72,7 @@ impl<T: SessionStream> Session<T> {
                 tracing::warn!(peer = %self.peer, sender = %tx.sender, "message with a NUL byte refused");
                 std_replies::nul_data()
             }
-            DataOutcome::TooBig => Reply::new(
-                552,
-                "5.3.4",
-                format!("Message size exceeds fixed maximum message size ({max} bytes)"),
-            )
-            .vi("Thư vượt quá kích thước cho phép"),
+            DataOutcome::TooBig => std_replies::message_too_big(max as u64),
             DataOutcome::OverBudget => {
                 tracing::warn!(peer = %self.peer, sender = %tx.sender, "message refused for now: the memory budget for messages being received is spent ([limits] max_data_memory_mb)");
                 Reply::new(

@@ -46,17 +46,9 @@ impl<T: SessionStream> Session<T> {
             return;
         }
         if from.size > 0 && from.size as u64 > self.ctx.config().max_message_size {
-            self.push(
-                &Reply::new(
-                    552,
-                    "5.3.4",
-                    format!(
-                        "Message size exceeds fixed maximum message size ({} bytes)",
-                        self.ctx.config().max_message_size
-                    ),
-                )
-                .vi("Thư vượt quá kích thước cho phép"),
-            );
+            self.push(&std_replies::message_too_big(
+                self.ctx.config().max_message_size,
+            ));
             return;
         }
         // Parameters of extensions we do not announce are refused, not silently ignored
@@ -75,10 +67,7 @@ impl<T: SessionStream> Session<T> {
         }
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
         if !sender.is_ascii() && !smtputf8 {
-            self.push(
-                &Reply::new(553, "5.6.7", "Non-ASCII sender address needs SMTPUTF8")
-                    .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
-            );
+            self.push(&std_replies::needs_smtputf8("sender"));
             return;
         }
         if let Some((_, domain)) = sender.rsplit_once('@') {

@@ -225,7 +225,7 @@ impl<T: SessionStream> Session<T> {
         let req = match req {
             Ok(r) => r,
             Err(e) => {
-                let r = parse_error_reply(&e);
+                let r = Reply::from(&e);
                 self.push(&r);
                 return Ok(Next::Continue);
             }
@@ -271,9 +271,9 @@ impl<T: SessionStream> Session<T> {
             ),
             Request::Rset => {
                 self.tx = None;
-                self.push(&Reply::new(250, "2.0.0", "Ok"));
+                self.push(&std_replies::ok());
             }
-            Request::Noop { .. } => self.push(&Reply::new(250, "2.0.0", "Ok")),
+            Request::Noop { .. } => self.push(&std_replies::ok()),
             Request::Quit => {
                 self.push(&Reply::new(221, "2.0.0", "Bye"));
                 return Ok(Next::Close);
@@ -310,30 +310,5 @@ impl LowerDomain for String {
             Some((l, d)) => format!("{l}@{}", d.to_ascii_lowercase()),
             None => self.clone(),
         }
-    }
-}
-
-fn parse_error_reply(e: &smtp_proto::Error) -> Reply {
-    use smtp_proto::Error as E;
-    match e {
-        E::UnknownCommand => {
-            Reply::new(500, "5.5.1", "Command unrecognized").vi("Lệnh không nhận ra")
-        }
-        E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax")
-            .vi("Địa chỉ người gửi sai cú pháp"),
-        E::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax")
-            .vi("Địa chỉ người nhận sai cú pháp"),
-        E::SyntaxError { syntax } => {
-            Reply::new(501, "5.5.4", format!("Syntax: {syntax}")).vi("Sai cú pháp lệnh")
-        }
-        E::InvalidParameter { param } => {
-            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
-                .vi("Tham số không hợp lệ")
-        }
-        E::UnsupportedParameter { param } => {
-            Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
-                .vi("Tham số không được hỗ trợ")
-        }
-        _ => Reply::new(500, "5.5.2", "Syntax error").vi("Sai cú pháp"),
     }
 }

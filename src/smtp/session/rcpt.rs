@@ -49,10 +49,7 @@ impl<T: SessionStream> Session<T> {
             return;
         }
         if !addr.is_ascii() && !smtputf8 {
-            self.push(
-                &Reply::new(553, "5.6.7", "Non-ASCII recipient address needs SMTPUTF8")
-                    .vi("Địa chỉ không phải ASCII cần SMTPUTF8"),
-            );
+            self.push(&std_replies::needs_smtputf8("recipient"));
             return;
         }
         // Refused here, not bounced later: `user@domain.` is not `user@domain`.
