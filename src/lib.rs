@@ -27,6 +27,6 @@ pub mod server;
 pub mod smime;
 pub mod smtp;
 pub mod store;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testkit;
 pub mod util;

@@ -5,4 +5,5 @@ pub mod identity;
 pub mod kek;
 pub mod store;
 #[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testpki;
