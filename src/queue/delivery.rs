@@ -90,9 +90,9 @@ impl Notices {
     }
 }
 
-/// A test-only way to make the delivery of chosen messages panic (the daemon never sets it):
-/// tests of panic containment use it in-process.
-#[doc(hidden)]
+/// A test-only way to make the delivery of chosen messages panic: tests of panic containment
+/// use it in-process. Not in the product (`testing` feature).
+#[cfg(any(test, feature = "testing"))]
 pub static FAULT_HOOK: std::sync::OnceLock<fn(&message::Model)> = std::sync::OnceLock::new();
 
 impl Deliverer {
@@ -204,6 +204,7 @@ impl Deliverer {
                 return Ok(());
             }
         };
+        #[cfg(any(test, feature = "testing"))]
         if let Some(hook) = FAULT_HOOK.get() {
             hook(msg);
         }
