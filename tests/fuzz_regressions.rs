@@ -57,3 +57,19 @@ fn verification_reason_is_bounded() {
         assert!(v.reason_vi().chars().count() < 700, "{name}");
     }
 }
+
+/// The depth measure never says less than the tree mail-parser builds (the property every
+/// recursive walker relies on); it may say more (an attached message with an empty body
+/// counts as a level it does not become), which only refuses earlier.
+#[test]
+fn nesting_measure_is_never_shallower_than_the_parsed_tree() {
+    use congvan::nesting::{self, MAX_DEPTH_CEILING};
+    for (name, raw) in inputs("nesting") {
+        let measured = nesting::check(&raw, MAX_DEPTH_CEILING).expect("within the ceiling");
+        let message = nesting::parse(&raw, MAX_DEPTH_CEILING)
+            .expect("within the ceiling")
+            .expect("a message");
+        let tree = nesting::tree_depth(&message);
+        assert!(tree <= measured, "{name}: tree {tree} > measured {measured}");
+    }
+}

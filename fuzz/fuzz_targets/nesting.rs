@@ -1,8 +1,10 @@
 //! The depth measure every message passes before anything walks it (src/nesting.rs):
 //! `check` at a small and at the default limit, then `parse` at the ceiling. Checks that the
 //! measure is consistent (a depth found under one limit is found, or refused, the same way
-//! under another) and that mail-parser's tree is exactly as deep as `check` said: a deeper
-//! tree would mean a message could reach a recursive walker unmeasured.
+//! under another) and that mail-parser's tree is never deeper than `check` said: a deeper
+//! tree would mean a message could reach a recursive walker unmeasured. (`check` may count
+//! one level more than mail-parser builds, e.g. for an attached message with an empty body:
+//! the safe direction; see tests/corpus/fuzz/nesting/.)
 #![no_main]
 
 use congvan::nesting::{self, TooDeep, MAX_DEPTH_CEILING};
@@ -25,7 +27,10 @@ fn measure(data: &[u8]) {
         Ok(Some(message)) => {
             let tree = nesting::tree_depth(&message);
             let measured = nesting::check(data, MAX_DEPTH_CEILING).expect("parse passed check");
-            assert_eq!(tree, measured, "mail-parser's tree is not as deep as check measured");
+            assert!(
+                tree <= measured,
+                "mail-parser's tree ({tree}) is deeper than check measured ({measured})"
+            );
             nesting::dismantle(message);
         }
         Ok(None) => {}
