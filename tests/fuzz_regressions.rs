@@ -70,6 +70,9 @@ fn nesting_measure_is_never_shallower_than_the_parsed_tree() {
             .expect("within the ceiling")
             .expect("a message");
         let tree = nesting::tree_depth(&message);
-        assert!(tree <= measured, "{name}: tree {tree} > measured {measured}");
+        assert!(
+            tree <= measured,
+            "{name}: tree {tree} > measured {measured}"
+        );
     }
 }

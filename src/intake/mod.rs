@@ -194,12 +194,12 @@ impl Intake {
         let classified = {
             let rules = rules.clone();
             tokio::task::spawn_blocking(move || {
-                let c = policy::classify_message(&rules.rules.classification, &data);
-                (c, data)
+                let c = policy::classify_read_message(&rules.rules.classification, &headers, &data);
+                (c, headers, data)
             })
             .await
         };
-        let Ok((classification, data)) = classified else {
+        let Ok((classification, headers, data)) = classified else {
             tracing::error!(ip = %client.ip, "classification task failed");
             return Decision::refuse(std_replies::local_error());
         };

@@ -130,7 +130,16 @@ pub struct MessageFacts<'a> {
 /// Classifies a whole message (bytes as received, CRLF). Parses the header section and the
 /// MIME structure in memory; writes nothing.
 pub fn classify_message(rules: &ClassificationRules, raw: &[u8]) -> Classification {
-    let info = crate::mime::read_headers(raw);
+    classify_read_message(rules, &crate::mime::read_headers(raw), raw)
+}
+
+/// [`classify_message`] for a message whose header section the caller has already read
+/// (end of DATA reads it once for every check).
+pub fn classify_read_message(
+    rules: &ClassificationRules,
+    info: &crate::mime::HeaderInfo,
+    raw: &[u8],
+) -> Classification {
     // Nesting deeper than any walker accepts leaves only the header fields to classify by
     // (the session refuses such a message before it gets here).
     let parsed = crate::nesting::parse(raw, crate::nesting::MAX_DEPTH_CEILING)

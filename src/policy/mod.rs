@@ -21,7 +21,7 @@ pub mod records;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-pub use classify::{classify_message, Classification};
+pub use classify::{classify_message, classify_read_message, Classification};
 pub use deadline::{deadline_for, decide, Action, Decision, Flow, Refusal};
 pub use file::{Policy, PolicyError, PolicyErrors, SharedPolicy};
 pub use levels::{Secrecy, Urgency};
