@@ -76,7 +76,7 @@ pub async fn open(
     tracing::info!(profile = %policy.get().profile, dir = %config.policy_dir.display(), "policy loaded");
     let db = crate::store::open(&config.database_url()).await?;
     audit_policy(&db, &policy, Action::PolicyLoad, None).await;
-    match crate::policy::records::settle_reservations(&db).await {
+    match crate::register::numbers::settle_reservations(&db).await {
         Ok((0, 0)) => {}
         Ok((confirmed, removed)) => {
             tracing::info!(

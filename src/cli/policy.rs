@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::policy::calendar::VIETNAM_OFFSET;
 use crate::policy::classify::{parse_iso_date, Classification, Field};
 use crate::policy::file::{self, PolicyError};
-use crate::policy::{self as pol, records, Action, Decision, Flow, Policy, Refusal};
+use crate::policy::{self as pol, Action, Decision, Flow, Policy, Refusal};
+use crate::register::numbers as records;
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCmd {

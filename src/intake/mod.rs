@@ -367,7 +367,7 @@ impl Intake {
         // A committed message confirmed its number in the same transaction; one the queue
         // refused frees it again.
         if let (Some(reservation), Err(_)) = (reservation, &result) {
-            if let Err(e) = policy::records::release_number(&self.db, reservation).await {
+            if let Err(e) = crate::register::numbers::release_number(&self.db, reservation).await {
                 // Settled at the next start-up from the queue's own rows.
                 tracing::warn!(error = %e, "issued-number reservation left unsettled");
             }

@@ -9,9 +9,9 @@ use super::{Client, Envelope, Intake};
 use crate::address;
 use crate::config::Role;
 use crate::mime::HeaderInfo;
-use crate::policy::records::{self, Reservation};
 use crate::policy::{self, Classification, Policy, Refusal};
 use crate::queue::Route;
+use crate::register::numbers::{self, Reservation};
 use crate::reply::{std_replies, Reply};
 
 /// One From field, and every From address one the account (or, on the relay, the policy)
@@ -125,7 +125,7 @@ pub async fn reserve_number(
         .signed_date
         .unwrap_or_else(|| policy::calendar::vietnam_date(accepted_at))
         .year();
-    match records::reserve_number(&intake.db, office, year, number, queue_id, c.resend).await {
+    match numbers::reserve_number(&intake.db, office, year, number, queue_id, c.resend).await {
         Ok(Reservation::Reserved { id }) => Ok(Some(id)),
         Ok(Reservation::Resend { first_queue_id }) => {
             tracing::info!(queue_id, number, first = %first_queue_id, "resend of an issued document number");

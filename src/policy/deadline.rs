@@ -104,7 +104,7 @@ impl Refusal {
 }
 
 /// The refusal of a document number the office already issued this year (rule
-/// `number.duplicate`); the check itself is in [`super::records::reserve_number`].
+/// `number.duplicate`); the check itself is in `crate::register::numbers::reserve_number`.
 pub fn duplicate_refusal(number: &str, office: &str, year: i32) -> Refusal {
     Refusal::new(
         550,

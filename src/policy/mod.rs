@@ -16,7 +16,6 @@ pub mod file;
 pub mod levels;
 pub mod lunar;
 pub mod number;
-pub mod records;
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;

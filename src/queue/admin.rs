@@ -483,7 +483,7 @@ pub async fn delete(
     .await?;
     // A document that never left did not use its number: the clerk may send it again.
     if !dispatched {
-        crate::policy::records::release_numbers_of(&txn, id).await?;
+        crate::register::numbers::release_numbers_of(&txn, id).await?;
     }
     let mut details = audit_details(&before);
     details["recipients"] = json!(recipients);

@@ -511,7 +511,7 @@ async fn commit_batch(
                 .await?;
         }
         if let Some(reservation) = m.number_reservation {
-            crate::policy::records::confirm_number(&txn, reservation).await?;
+            crate::register::numbers::confirm_number(&txn, reservation).await?;
         }
     }
     txn.commit().await.map_err(CommitFailure::AtCommit)

@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod audit;
 pub mod book;
+pub mod numbers;
 pub mod query;
 pub mod report;
 

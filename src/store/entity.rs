@@ -355,3 +355,32 @@ pub mod audit_log {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A document number issued by an office in a year (bảng `issued_number`).
+pub mod issued_number {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "issued_number")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The issuing office: the header From domain.
+        pub office: String,
+        pub year: i32,
+        /// As written (normalised), e.g. `05/QĐ-UBND`.
+        pub number: String,
+        /// Upper-cased for comparison; unique with office and year.
+        pub number_key: String,
+        /// The queue id of the message that carried it first.
+        pub queue_id: String,
+        /// False between reservation and the queue's commit.
+        pub confirmed: bool,
+        pub at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,6 +1,5 @@
-//! The document numbers issued per office per year, for the uniqueness rule (table
-//! `issued_number`, migration `m0002_policy`). Refused documents are written in the register
-//! (`crate::register`).
+//! The document numbers issued per office per year (số văn bản), for the policy's uniqueness
+//! rule (`[number] unique_per_year`; table `issued_number`, migration `m0002_policy`).
 //!
 //! A number is reserved (a row inserted, the unique index deciding races between sessions)
 //! before the message is queued, confirmed in the transaction that commits it, and released if
@@ -12,37 +11,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr,
 };
 
-use super::number;
+use crate::policy::number;
+use crate::store::entity::issued_number;
 use crate::util::now_ms;
-
-/// A document number issued by an office in a year (bảng `issued_number`).
-pub mod issued_number {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "issued_number")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        /// The issuing office: the header From domain.
-        pub office: String,
-        pub year: i32,
-        /// As written (normalised), e.g. `05/QĐ-UBND`.
-        pub number: String,
-        /// Upper-cased for comparison; unique with office and year.
-        pub number_key: String,
-        /// The queue id of the message that carried it first.
-        pub queue_id: String,
-        /// False between reservation and the queue's commit.
-        pub confirmed: bool,
-        pub at: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
 
 /// The outcome of [`reserve_number`].
 #[derive(Debug, Clone, PartialEq, Eq)]
