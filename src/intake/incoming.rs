@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect};
 
-use super::Intake;
+use super::{Client, Decision, Envelope, Intake};
+use crate::mime::HeaderInfo;
 use crate::policy::file::IncomingAction;
+use crate::policy::Classification;
 use crate::policy::Policy;
 use crate::queue::SmimeRecord;
 use crate::reply::{std_replies, Reply};
@@ -97,6 +99,45 @@ pub struct Rejected {
     pub reply: Reply,
     /// The verification behind a refusal by the `[incoming]` policy, for the register.
     pub refused: Option<SmimeRecord>,
+}
+
+impl Rejected {
+    /// The decision: the reply, and for a refusal by the `[incoming]` policy what the
+    /// register keeps (rule `incoming.<result>`). A temporary refusal (451) is not a refusal
+    /// of the document yet: nothing is registered.
+    pub fn into_decision(
+        self,
+        client: &Client<'_>,
+        env: &Envelope,
+        c: &Classification,
+        headers: &HeaderInfo,
+    ) -> Decision {
+        let record = match (self.refused, self.reply.code) {
+            (Some(smime), 500..) => {
+                let rule = format!("incoming.{}", smime.result);
+                let mut r = super::refused_record(client, env, c, headers, rule);
+                r.reason = self.reply.text.clone();
+                r.smime = Some(smime);
+                Some(Box::new(r))
+            }
+            _ => None,
+        };
+        Decision::Refuse {
+            reply: self.reply,
+            record,
+            audit: None,
+        }
+    }
+}
+
+/// The domain whose `[incoming]` rules apply: the header From's, else the envelope sender's.
+pub fn sender_domain(headers: &HeaderInfo, env: &Envelope) -> String {
+    headers
+        .from
+        .first()
+        .or(Some(&env.sender))
+        .and_then(|f| crate::address::domain_of(f))
+        .unwrap_or_default()
 }
 
 impl From<Reply> for Rejected {

@@ -254,32 +254,11 @@ impl Intake {
         let (data, verified) = if outgoing {
             (data, None)
         } else {
-            let domain = headers
-                .from
-                .first()
-                .or(Some(&env.sender))
-                .and_then(|f| crate::address::domain_of(f))
-                .unwrap_or_default();
+            let domain = incoming::sender_domain(&headers, &env);
             match incoming::verify(self, data, accepted_at, &rules, &domain).await {
                 Ok((data, v)) => (data, Some(v)),
                 Err(rejected) => {
-                    // A temporary refusal (451) is not a refusal of the document yet.
-                    let record = match (rejected.refused, rejected.reply.code) {
-                        (Some(smime), 500..) => {
-                            let rule = format!("incoming.{}", smime.result);
-                            let mut r =
-                                refused_record(client, &env, &classification, &headers, rule);
-                            r.reason = rejected.reply.text.clone();
-                            r.smime = Some(smime);
-                            Some(Box::new(r))
-                        }
-                        _ => None,
-                    };
-                    return Decision::Refuse {
-                        reply: rejected.reply,
-                        record,
-                        audit: None,
-                    };
+                    return rejected.into_decision(client, &env, &classification, &headers)
                 }
             }
         };
@@ -457,7 +436,7 @@ fn refuse_by_policy(
 
 /// What the register keeps of a refused document: envelope, header From and
 /// classification, never the subject or the content.
-fn refused_record(
+pub(crate) fn refused_record(
     client: &Client<'_>,
     env: &Envelope,
     c: &Classification,
