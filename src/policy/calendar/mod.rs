@@ -1049,8 +1049,8 @@ mod tests {
     use super::*;
     use time::macros::{date, datetime};
 
-    const FILE_2025: &str = include_str!("../../policies/calendar/2025.toml");
-    const FILE_2026: &str = include_str!("../../policies/calendar/2026.toml");
+    const FILE_2025: &str = include_str!("../../../policies/calendar/2025.toml");
+    const FILE_2026: &str = include_str!("../../../policies/calendar/2026.toml");
 
     fn year_file(year: i32, text: &str) -> YearOverrides {
         YearOverrides::parse(year, text, Path::new(&format!("{year}.toml"))).unwrap()
