@@ -1128,8 +1128,8 @@ fn calendar_years(dir: &Path) -> Vec<i32> {
 mod tests {
     use super::*;
 
-    const DEFAULT: &str = include_str!("../../policies/default.toml");
-    const ND30: &str = include_str!("../../policies/nd30-2020.toml");
+    const DEFAULT: &str = include_str!("../../../policies/default.toml");
+    const ND30: &str = include_str!("../../../policies/nd30-2020.toml");
 
     fn parse(text: &str) -> Result<Profile, PolicyError> {
         parse_profile(Path::new("p.toml"), text)
@@ -1256,7 +1256,7 @@ mod tests {
         d.write("nd30-2020.toml", ND30);
         d.write(
             "calendar/2026.toml",
-            include_str!("../../policies/calendar/2026.toml"),
+            include_str!("../../../policies/calendar/2026.toml"),
         );
         let c = check(&d.0).unwrap();
         assert_eq!(c.policy.profile, "nd30-2020");
