@@ -1,4 +1,4 @@
-//! Calendar year files (src/policy/calendar.rs): `YYYY.toml` parsed for the year it names
+//! Calendar year files (src/policy/calendar/): `YYYY.toml` parsed for the year it names
 //! (the first four digits in the text; 2026 when there are none), built into a working
 //! calendar with the default rules, and asked for its holidays and deadlines around the year.
 #![no_main]

@@ -1,5 +1,5 @@
 //! The BER reader (src/smime/ber.rs) and the CMS SignedData decoding and signature check of the
-//! verifier (`check_cms` in src/smime/verify.rs), on raw DER/BER. Walks every element the
+//! verifier (`check_cms` in src/smime/verify/mod.rs), on raw DER/BER. Walks every element the
 //! reader yields, joining constructed OCTET STRINGs, and checks that each element's encoding
 //! is a slice of the input holding its content.
 #![no_main]

@@ -1,4 +1,4 @@
-//! Policy files (src/policy/file.rs): a profile parsed from text, its calendar rules built
+//! Policy files (src/policy/file/): a profile parsed from text, its calendar rules built
 //! into a working calendar, and the decision of src/policy/deadline.rs for every urgency and
 //! secrecy level, both flows, at a few moments (a Monday, the eve of Tết, a Saturday night).
 #![no_main]

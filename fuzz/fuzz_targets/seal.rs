@@ -1,5 +1,5 @@
-//! Canonicalisation for signing and the seal (src/smime/canon.rs, src/queue/prepare.rs,
-//! src/smime/sign.rs): a submitted message gets its urgency marks, is canonicalised and
+//! Canonicalisation for signing and the seal (src/smime/canon/, src/queue/prepare.rs,
+//! src/smime/sign/): a submitted message gets its urgency marks, is canonicalised and
 //! sealed with a throwaway P-256 seal, and the sealed message is verified again. Checks: the
 //! canonical form is canonical (7-bit, CRLF, lines of at most 998 octets); what congvan
 //! seals, congvan's verifier reads as signed and its signature as intact.

@@ -1,5 +1,5 @@
 //! The verifier's entry point on a whole incoming message (`verify_message` in
-//! src/smime/verify.rs) with a fixed small trust store (the seed CA and the seal target's
+//! src/smime/verify/) with a fixed small trust store (the seed CA and the seal target's
 //! root) at a fixed reception time, then the Authentication-Results field written from the
 //! verdict. Checks: a `pass` names its signer; the field is ASCII, ends in CRLF, and every
 //! other line break is a fold.

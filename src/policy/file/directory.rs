@@ -1,0 +1,212 @@
+//! Loading and checking a policy directory as a whole: `active.toml`, every profile, and the
+//! calendar year files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::parse_error;
+use super::{Policy, PolicyError, PolicyErrors, Profile, ACTIVE_FILE, CALENDAR_DIR};
+use crate::policy::calendar::{self, CalendarRules, WorkingCalendar};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActiveFile {
+    profile: Spanned<String>,
+}
+
+/// What `policy check` reports about a good directory.
+#[derive(Debug)]
+pub struct Checked {
+    pub policy: Policy,
+    /// Every profile in the directory, by name.
+    pub profiles: Vec<String>,
+    /// Years with an announcement file.
+    pub years: Vec<i32>,
+}
+
+/// Loads the profile in force from `dir`, after checking every file there.
+pub fn load(dir: &Path) -> Result<Policy, PolicyErrors> {
+    check(dir).map(|c| c.policy)
+}
+
+/// Parses one profile file's text (`path` names it in errors).
+pub fn parse_profile(path: &Path, text: &str) -> Result<Profile, PolicyError> {
+    toml::from_str::<Profile>(text).map_err(|e| parse_error(path, text, &e))
+}
+
+/// Checks every file of a policy directory and loads the profile in force.
+pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
+    let read_dir = |source| PolicyError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_dir)? {
+        let path = entry.map_err(read_dir)?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+
+    let mut errors = Vec::new();
+    let mut profiles: Vec<(String, PathBuf, Profile)> = Vec::new();
+    let mut names = Vec::new();
+    let mut active_path = None;
+    for path in paths {
+        if path.file_name().and_then(|n| n.to_str()) == Some(ACTIVE_FILE) {
+            active_path = Some(path);
+            continue;
+        }
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| valid_profile_name(s))
+            .map(str::to_string)
+        else {
+            errors.push(PolicyError::ProfileName { path });
+            continue;
+        };
+        names.push(name.clone());
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(source) => {
+                errors.push(PolicyError::ReadFile { path, source });
+                continue;
+            }
+        };
+        match parse_profile(&path, &text) {
+            Ok(p) => profiles.push((name, path, p)),
+            Err(e) => errors.push(e),
+        }
+    }
+
+    // The calendar files: checked once, then built with each profile's rules.
+    let calendar_dir = dir.join(CALENDAR_DIR);
+    let has_calendar_dir = calendar_dir.is_dir();
+    let mut years = Vec::new();
+    if has_calendar_dir {
+        match WorkingCalendar::load(CalendarRules::default(), &calendar_dir) {
+            Ok(_) => years = calendar_years(&calendar_dir),
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    let calendar_ok = errors
+        .iter()
+        .all(|e| !matches!(e, PolicyError::Calendar(_)));
+
+    let active = match &active_path {
+        None => {
+            errors.push(PolicyError::NoActive {
+                path: dir.join(ACTIVE_FILE),
+            });
+            None
+        }
+        Some(path) => match read_active(path) {
+            Ok((name, span, text)) => {
+                if names.contains(&name) {
+                    Some(name)
+                } else {
+                    let (line, column) = calendar::line_column(&text, span.start);
+                    errors.push(PolicyError::Invalid {
+                        path: path.clone(),
+                        line: Some(line),
+                        column: Some(column),
+                        key: "profile".into(),
+                        message: format!(
+                            "there is no profile {name:?} in {} (profiles: {})",
+                            dir.display(),
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                    });
+                    None
+                }
+            }
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+    };
+
+    let mut chosen = None;
+    if calendar_ok {
+        for (name, path, profile) in profiles {
+            let calendar = if has_calendar_dir {
+                WorkingCalendar::load(profile.calendar.clone(), &calendar_dir)
+            } else {
+                WorkingCalendar::new(profile.calendar.clone(), [])
+            };
+            match calendar {
+                Ok(calendar) => {
+                    if active.as_deref() == Some(name.as_str()) {
+                        chosen = Some(Policy {
+                            profile: name,
+                            path,
+                            rules: profile,
+                            calendar,
+                        });
+                    }
+                }
+                Err(e) => errors.push(e.into()),
+            }
+        }
+    }
+    match chosen {
+        Some(policy) if errors.is_empty() => Ok(Checked {
+            policy,
+            profiles: names,
+            years,
+        }),
+        _ => {
+            if errors.is_empty() {
+                // Unreachable in practice: no active profile always leaves an error.
+                errors.push(PolicyError::NoActive {
+                    path: dir.join(ACTIVE_FILE),
+                });
+            }
+            Err(PolicyErrors(errors))
+        }
+    }
+}
+
+fn valid_profile_name(s: &str) -> bool {
+    s.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+fn read_active(path: &Path) -> Result<(String, std::ops::Range<usize>, String), PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let active: ActiveFile = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+    let span = active.profile.span();
+    Ok((active.profile.into_inner().trim().to_string(), span, text))
+}
+
+fn calendar_years(dir: &Path) -> Vec<i32> {
+    let mut years: Vec<i32> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension().and_then(|x| x.to_str()) == Some("toml"))
+                        .then(|| p.file_stem()?.to_str()?.parse().ok())
+                        .flatten()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    years.sort();
+    years
+}
