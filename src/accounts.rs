@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::register::audit::{self, Action, Event};
+use crate::audit::{self, Action, Event};
 
 use crate::store::entity::account;
 use crate::util::now_ms;

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod address;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dev;

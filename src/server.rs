@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::audit::{self, Action, Event};
 use crate::config::{Config, Role};
 use crate::policy::SharedPolicy;
 use crate::queue::delivery::Deliverer;
 use crate::queue::{scheduler, Queue};
-use crate::register::audit::{self, Action, Event};
 use crate::smtp::listener::{accept_loop, bind_all, ListenerSlots};
 use crate::smtp::ServerCtx;
 

@@ -40,7 +40,7 @@ pub enum AccountCmd {
 pub async fn run(cli: &Cli, cmd: &AccountCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
-    let actor = crate::register::audit::cli_actor();
+    let actor = crate::audit::cli_actor();
     match cmd {
         AccountCmd::Add {
             name,

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
-use crate::register::audit::{self, Head};
+use crate::audit::{self, Head};
 
 const VERIFY_ABOUT: &str = "\
 Checks the hash chain of the audit log (table audit_log): that the entries are numbered 1, 2, 3, \

@@ -90,7 +90,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
-    let actor = crate::register::audit::cli_actor();
+    let actor = crate::audit::cli_actor();
     match cmd {
         CertCmd::Import(a) => {
             let info = match (&a.p12, &a.cert, &a.key) {

@@ -40,7 +40,7 @@ pub enum QueueCmd {
 pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
-    let actor = crate::register::audit::cli_actor();
+    let actor = crate::audit::cli_actor();
     match cmd {
         QueueCmd::List { json } => {
             let list = admin::list(&db).await.map_err(Failure::refused)?;

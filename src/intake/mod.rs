@@ -20,11 +20,11 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 
+use crate::audit::{self, Action, Event};
 use crate::config::{Config, Role};
 use crate::mime::{self, HeaderInfo};
 use crate::policy::{self, Classification, SharedPolicy};
 use crate::queue::{Direction, NewMessage, NewRecipient, Queue};
-use crate::register::audit::{self, Action, Event};
 use crate::register::Refused;
 use crate::reply::{std_replies, Reply};
 

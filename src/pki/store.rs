@@ -18,7 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::identity::{IdentityError, SigningIdentity};
-use crate::register::audit::{self, Action, Event};
+use crate::audit::{self, Action, Event};
 use crate::store::entity::{crl, identity, trust_anchor};
 use crate::util::{now_ms, rfc3339_ms};
 

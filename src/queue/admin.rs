@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{rcpt_state, spool_path, state};
+use crate::audit::{self, Action, Event};
 use crate::policy::Urgency;
-use crate::register::audit::{self, Action, Event};
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 

@@ -533,7 +533,7 @@ impl Deliverer {
         holder: Holder<'_>,
         cause: &str,
     ) -> Result<bool, DbErr> {
-        use crate::register::audit;
+        use crate::audit;
         let txn = audit::begin(self.db()).await?;
         let now = now_ms();
         let mut update = message::Entity::update_many()

@@ -1,4 +1,5 @@
-//! The registers, the audit log and the reports (issue 6).
+//! The registers, the document numbers they issue, and the reports (issue 6). The audit log
+//! is its own module (`crate::audit`).
 //!
 //! The outgoing register (sổ đăng ký văn bản đi) and the incoming register (sổ đăng ký văn
 //! bản đến) are one table, `register_entry`, with a row per document, and `register_recipient`
@@ -12,7 +13,6 @@
 //! early, on time or late. Mail the gateway writes itself (DSNs, notices) is not registered.
 
 pub mod archive;
-pub mod audit;
 pub mod book;
 pub mod numbers;
 pub mod query;
