@@ -56,7 +56,7 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                         vec![
                             e.id.clone(),
                             e.direction.clone(),
-                            e.state.clone(),
+                            e.state.to_string(),
                             e.urgency.clone(),
                             e.deadline.clone().unwrap_or_else(|| "-".into()),
                             if e.sender.is_empty() {

@@ -22,8 +22,8 @@ use super::lease::Leases;
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
-    admin, prepare, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue,
-    Route,
+    admin, prepare, spool_path, Direction, MessageState, NewMessage, NewRecipient, Queue,
+    RecipientState, Route,
 };
 use crate::config::Config;
 use crate::pki::store::{Seal, SealCache};
@@ -113,7 +113,7 @@ impl Deliverer {
                 .end_attempt(
                     db,
                     &msg.id,
-                    state::DEFERRED,
+                    MessageState::Deferred,
                     Some(format!("database: {e}")),
                     now_ms() + 30_000,
                     msg.attempts,
@@ -265,11 +265,11 @@ impl Deliverer {
             let (st, reply) = match o {
                 Outcome::Delivered(s) => {
                     delivered.push((r.clone(), s.clone()));
-                    (rcpt_state::DELIVERED, s.clone())
+                    (RecipientState::Delivered, s.clone())
                 }
                 Outcome::PermFail(s) => {
                     failed.push((r.clone(), s.clone(), dsn::status_of(s, "5.0.0")));
-                    (rcpt_state::FAILED, s.clone())
+                    (RecipientState::Failed, s.clone())
                 }
                 Outcome::TempFail(s) if expired => {
                     let why = format!(
@@ -277,11 +277,11 @@ impl Deliverer {
                         self.config.queue.max_lifetime_hours
                     );
                     failed.push((r.clone(), why.clone(), "4.4.7".to_string()));
-                    (rcpt_state::FAILED, why)
+                    (RecipientState::Failed, why)
                 }
                 Outcome::TempFail(s) => {
                     temp_reason.get_or_insert_with(|| s.clone());
-                    (rcpt_state::PENDING, s.clone())
+                    (RecipientState::Pending, s.clone())
                 }
             };
             updates.push((r.id, r.address.as_str(), st, reply));
@@ -314,15 +314,15 @@ impl Deliverer {
             Some(reason) => {
                 let delay = backoff_ms(&self.config, attempts);
                 tracing::warn!(queue_id = %msg.id, attempts, retry_in_s = delay / 1000, %reason, "deferred");
-                (state::DEFERRED, Some(reason.clone()), now + delay)
+                (MessageState::Deferred, Some(reason.clone()), now + delay)
             }
             None => {
                 let st = if delivered.is_empty() {
-                    state::FAILED
+                    MessageState::Failed
                 } else {
-                    state::DELIVERED
+                    MessageState::Delivered
                 };
-                tracing::info!(queue_id = %msg.id, state = st, delivered = delivered.len(), failed = failed.len(), "left the queue");
+                tracing::info!(queue_id = %msg.id, state = st.as_str(), delivered = delivered.len(), failed = failed.len(), "left the queue");
                 (st, None, now)
             }
         };
@@ -536,7 +536,7 @@ impl Deliverer {
         let txn = audit::begin(self.db()).await?;
         let now = now_ms();
         let mut update = message::Entity::update_many()
-            .col_expr(message::Column::State, Expr::value(state::HELD))
+            .col_expr(message::Column::State, Expr::value(MessageState::Held))
             .col_expr(message::Column::Reason, Expr::value(reason.to_string()))
             .col_expr(message::Column::NextAttemptAt, Expr::value(now))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
@@ -589,7 +589,7 @@ impl Deliverer {
 
     /// Restricts an update to a message still `delivering` under `holder`.
     fn held_by<Q: QueryFilter>(&self, q: Q, holder: Holder<'_>) -> Q {
-        let q = q.filter(message::Column::State.eq(state::DELIVERING));
+        let q = q.filter(message::Column::State.eq(MessageState::Delivering));
         match holder {
             Holder::ThisRun => q.filter(message::Column::ClaimedBy.eq(self.leases.claim())),
             Holder::Stopped(Some(by)) => q.filter(message::Column::ClaimedBy.eq(by)),
@@ -648,8 +648,8 @@ impl Deliverer {
     async fn record(
         &self,
         msg: &message::Model,
-        updates: &[(i64, &str, &str, String)],
-        next_state: &str,
+        updates: &[(i64, &str, RecipientState, String)],
+        next_state: MessageState,
         reason: Option<String>,
         next_at: i64,
         attempts: i32,
@@ -698,7 +698,7 @@ impl Deliverer {
                     // Only an attempt that delivered something names the seal recipients got.
                     seal: seal_used
                         .as_ref()
-                        .filter(|_| updates.iter().any(|u| u.2 == rcpt_state::DELIVERED))
+                        .filter(|_| updates.iter().any(|u| u.2 == RecipientState::Delivered))
                         .map(|(s, d)| (s.as_str(), d.as_str())),
                     deferred: reason.as_deref(),
                     archive: archive.clone(),
@@ -767,7 +767,7 @@ impl Deliverer {
         &self,
         db: &C,
         id: &str,
-        st: &str,
+        st: MessageState,
         reason: Option<String>,
         next: i64,
         attempts: i32,

@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod prepare;
 pub mod scheduler;
 pub mod staged;
+pub mod state;
 pub mod transport;
 
 use std::io::Write;
@@ -28,22 +29,7 @@ use crate::policy::Classification;
 use crate::store::entity::{message, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
-/// Message states, as stored and as `queue list` shows them.
-pub mod state {
-    pub const WAITING: &str = "waiting";
-    pub const DELIVERING: &str = "delivering";
-    pub const DEFERRED: &str = "deferred";
-    pub const HELD: &str = "held";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-}
-
-/// Recipient states.
-pub mod rcpt_state {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-}
+pub use state::{MessageState, RecipientState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -352,7 +338,7 @@ async fn writer_loop(
                     rcpts = r.meta.recipients.len(),
                     size = r.size,
                     urgency = r.meta.classification.urgency.ascii(),
-                    state = if r.meta.hold_reason.is_some() { state::HELD } else { state::WAITING },
+                    state = if r.meta.hold_reason.is_some() { MessageState::Held } else { MessageState::Waiting }.as_str(),
                     "queued"
                 ),
                 BatchOutcome::NotCommitted(_) => {
@@ -448,11 +434,10 @@ async fn commit_batch(
             id: Set(r.id.clone()),
             direction: Set(m.direction.as_str().into()),
             state: Set(if m.hold_reason.is_some() {
-                state::HELD
+                MessageState::Held
             } else {
-                state::WAITING
-            }
-            .into()),
+                MessageState::Waiting
+            }),
             sender: Set(m.sender.clone()),
             header_from: Set(m.header_from.clone()),
             subject: Set(m.subject.clone()),
@@ -493,7 +478,7 @@ async fn commit_batch(
             message_id: Set(r.id.clone()),
             address: Set(rc.address.clone()),
             route: Set(rc.route.as_str().into()),
-            state: Set(rcpt_state::PENDING.into()),
+            state: Set(RecipientState::Pending),
             notify: Set(rc.notify),
             orcpt: Set(rc.orcpt.clone()),
             last_reply: Set(None),

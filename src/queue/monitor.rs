@@ -225,7 +225,7 @@ pub(crate) mod tests {
         message::Model {
             id: "x".into(),
             direction: "out".into(),
-            state: "deferred".into(),
+            state: crate::queue::MessageState::Deferred,
             sender: String::new(),
             header_from: String::new(),
             subject: String::new(),

@@ -38,8 +38,8 @@ pub mod message {
         pub id: String,
         /// "out" (văn bản đi) or "in" (văn bản đến).
         pub direction: String,
-        /// waiting | delivering | deferred | held | delivered | failed
-        pub state: String,
+        /// waiting | delivering | deferred | held | delivered | failed (a text column).
+        pub state: crate::queue::MessageState,
         /// Envelope sender; empty for the null sender.
         pub sender: String,
         pub header_from: String,
@@ -120,8 +120,8 @@ pub mod recipient {
         pub address: String,
         /// "outbound" (outbound.upstream) or "inbound" (inbound.deliver_to).
         pub route: String,
-        /// pending | delivered | failed
-        pub state: String,
+        /// pending | delivered | failed (a text column).
+        pub state: crate::queue::RecipientState,
         /// DSN NOTIFY bits (smtp-proto's RCPT_NOTIFY_*), 0 when not given.
         pub notify: i32,
         pub orcpt: Option<String>,

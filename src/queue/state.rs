@@ -1,0 +1,172 @@
+//! The states of a queued message and of each of its recipients: as stored (a plain text
+//! column, read and written through sea-orm's string active enums), as `queue list` shows
+//! them, and as the code compares them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sea_orm::entity::prelude::*;
+
+/// Where a message is in the queue (`message.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum MessageState {
+    /// Accepted (or released, or retried): the scheduler takes it when its time comes.
+    #[sea_orm(string_value = "waiting")]
+    Waiting,
+    /// Claimed by a daemon that is delivering it (see `lease`).
+    #[sea_orm(string_value = "delivering")]
+    Delivering,
+    /// An attempt failed temporarily: tried again at `next_attempt_at`.
+    #[sea_orm(string_value = "deferred")]
+    Deferred,
+    /// Waits for an administrator (quarantine, poison, unusable identity, `queue hold`).
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// Final: every recipient delivered.
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    /// Final: at least one recipient failed permanently.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl MessageState {
+    /// States that are "still in the queue".
+    pub const QUEUED: [MessageState; 4] = [
+        MessageState::Waiting,
+        MessageState::Delivering,
+        MessageState::Deferred,
+        MessageState::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Waiting => "waiting",
+            MessageState::Delivering => "delivering",
+            MessageState::Deferred => "deferred",
+            MessageState::Held => "held",
+            MessageState::Delivered => "delivered",
+            MessageState::Failed => "failed",
+        }
+    }
+}
+
+/// The delivery state of one envelope recipient (`recipient.state`, and the register's
+/// `register_recipient.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RecipientState {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Pending => "pending",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored state that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} state {value:?}")]
+pub struct UnknownState {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The string forms, shared by both enums: `as_str` is what is stored and shown.
+macro_rules! string_forms {
+    ($ty:ty, $kind:literal) => {
+        impl FromStr for $ty {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$ty as sea_orm::Iterable>::iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownState {
+                        kind: $kind,
+                        value: s.to_string(),
+                    })
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        /// A state equals its stored name (`m.state == "held"` in tests and scripts).
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+string_forms!(MessageState, "message");
+string_forms!(RecipientState, "recipient");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    #[test]
+    fn stored_names_round_trip() {
+        for s in MessageState::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            assert_eq!(s.as_str().parse::<MessageState>(), Ok(s));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for s in RecipientState::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            assert_eq!(s.as_str().parse::<RecipientState>(), Ok(s));
+        }
+        assert!("Held".parse::<MessageState>().is_err());
+        assert_eq!(
+            serde_json::to_string(&MessageState::Deferred).unwrap(),
+            "\"deferred\""
+        );
+    }
+
+    /// The column stays plain text on both databases: bound as a string, never cast to an
+    /// enum type.
+    #[test]
+    fn stored_as_plain_text() {
+        use crate::store::entity::message;
+        use sea_orm::{DbBackend, QueryFilter, QueryTrait};
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let sql = message::Entity::find()
+                .filter(message::Column::State.is_in(MessageState::QUEUED))
+                .build(backend)
+                .to_string();
+            assert!(
+                sql.contains(r#""state" IN ('waiting', 'delivering', 'deferred', 'held')"#),
+                "{sql}"
+            );
+            assert!(!sql.to_ascii_uppercase().contains("CAST"), "{sql}");
+        }
+    }
+}
