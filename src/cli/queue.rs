@@ -55,7 +55,7 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                     .map(|e| {
                         vec![
                             e.id.clone(),
-                            e.direction.clone(),
+                            e.direction.to_string(),
                             e.state.to_string(),
                             e.urgency.clone(),
                             e.deadline.clone().unwrap_or_else(|| "-".into()),

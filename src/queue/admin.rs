@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::{spool_path, MessageState, RecipientState};
+use super::{spool_path, Direction, MessageState, RecipientState};
 use crate::policy::Urgency;
 use crate::register::audit::{self, Action, Event};
 use crate::store::entity::{message, recipient};
@@ -103,7 +103,7 @@ fn as_read<Q: QueryFilter>(q: Q, before: &message::Model) -> Q {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueEntry {
     pub id: String,
-    pub direction: String,
+    pub direction: Direction,
     pub state: MessageState,
     pub sender: String,
     pub recipients: Vec<String>,
@@ -171,7 +171,7 @@ fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
     let shows_reason = m.state == MessageState::Held || m.state == MessageState::Deferred;
     QueueEntry {
         id: m.id.clone(),
-        direction: m.direction.clone(),
+        direction: m.direction,
         state: m.state,
         sender: m.sender.clone(),
         recipients: rcpts,
@@ -277,7 +277,7 @@ fn audit_details(m: &message::Model) -> serde_json::Value {
 
 /// An incoming message held by the `[incoming]` policy (see `smtp::incoming`).
 fn is_quarantined(m: &message::Model) -> bool {
-    m.direction == "in"
+    m.direction == Direction::In
         && m.state == MessageState::Held
         && m.reason
             .as_deref()

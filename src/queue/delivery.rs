@@ -408,7 +408,7 @@ impl Deliverer {
         rcpts: &[recipient::Model],
         content: Vec<u8>,
     ) -> Result<Sealed, DbErr> {
-        if msg.direction != Direction::Out.as_str() {
+        if msg.direction != Direction::Out {
             return Ok(Sealed::Ready(content, None));
         }
         // Nothing walks a message nested deeper than the limit (one queued before the limit
@@ -735,7 +735,7 @@ impl Deliverer {
         now: i64,
     ) -> Option<(String, i64)> {
         let days = self.config.register.archive_days;
-        if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out.as_str() {
+        if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out {
             return None;
         }
         // One copy: the first attempt that delivered (a later one finishing a partial

@@ -31,13 +31,22 @@ use crate::util::{new_queue_id, now_ms};
 
 pub use state::{MessageState, RecipientState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which register a message belongs to (`message.direction`, `register_entry.direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
 pub enum Direction {
     /// Văn bản đi.
+    #[sea_orm(string_value = "out")]
     Out,
     /// Văn bản đến.
+    #[sea_orm(string_value = "in")]
     In,
 }
+
+state::string_forms!(Direction, "direction");
 
 impl Direction {
     pub fn as_str(self) -> &'static str {
@@ -432,7 +441,7 @@ async fn commit_batch(
         let m = &r.meta;
         message::ActiveModel {
             id: Set(r.id.clone()),
-            direction: Set(m.direction.as_str().into()),
+            direction: Set(m.direction),
             state: Set(if m.hold_reason.is_some() {
                 MessageState::Held
             } else {

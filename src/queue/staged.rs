@@ -73,7 +73,7 @@ impl Staged {
         let m = &self.meta;
         message::ActiveModel {
             id: Set(self.id.clone()),
-            direction: Set(m.direction.as_str().into()),
+            direction: Set(m.direction),
             state: Set(MessageState::Waiting),
             sender: Set(m.sender.clone()),
             header_from: Set(m.header_from.clone()),

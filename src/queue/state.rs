@@ -2,9 +2,6 @@
 //! column, read and written through sea-orm's string active enums), as `queue list` shows
 //! them, and as the code compares them.
 
-use std::fmt;
-use std::str::FromStr;
-
 use sea_orm::entity::prelude::*;
 
 /// Where a message is in the queue (`message.state`).
@@ -75,31 +72,39 @@ impl RecipientState {
     }
 }
 
-/// A stored state that is none of the known ones.
+/// A stored name that is none of the known ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} state {value:?}")]
-pub struct UnknownState {
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
     pub kind: &'static str,
     pub value: String,
 }
 
-/// The string forms, shared by both enums: `as_str` is what is stored and shown.
+/// The string forms of a stored enum whose `as_str` is what is stored and shown: `FromStr`
+/// and `TryFrom<&str>` (parsed once, where a stored string is read), `Display`, `Serialize`.
 macro_rules! string_forms {
     ($ty:ty, $kind:literal) => {
-        impl FromStr for $ty {
-            type Err = UnknownState;
+        impl std::str::FromStr for $ty {
+            type Err = $crate::queue::state::UnknownValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 <$ty as sea_orm::Iterable>::iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| UnknownState {
+                    .ok_or_else(|| $crate::queue::state::UnknownValue {
                         kind: $kind,
                         value: s.to_string(),
                     })
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl TryFrom<&str> for $ty {
+            type Error = $crate::queue::state::UnknownValue;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -109,8 +114,13 @@ macro_rules! string_forms {
                 s.serialize_str(self.as_str())
             }
         }
+    };
+}
+pub(crate) use string_forms;
 
-        /// A state equals its stored name (`m.state == "held"` in tests and scripts).
+/// A state equals its stored name, so tests and scripts can write `m.state == "held"`.
+macro_rules! eq_stored_name {
+    ($ty:ty) => {
         impl PartialEq<str> for $ty {
             fn eq(&self, other: &str) -> bool {
                 self.as_str() == other
@@ -125,8 +135,10 @@ macro_rules! string_forms {
     };
 }
 
-string_forms!(MessageState, "message");
-string_forms!(RecipientState, "recipient");
+string_forms!(MessageState, "message state");
+string_forms!(RecipientState, "recipient state");
+eq_stored_name!(MessageState);
+eq_stored_name!(RecipientState);
 
 #[cfg(test)]
 mod tests {
@@ -145,6 +157,11 @@ mod tests {
             assert_eq!(s.as_str().parse::<RecipientState>(), Ok(s));
         }
         assert!("Held".parse::<MessageState>().is_err());
+        for d in [crate::queue::Direction::Out, crate::queue::Direction::In] {
+            assert_eq!(d.to_value(), d.as_str());
+            assert_eq!(crate::queue::Direction::try_from(d.as_str()), Ok(d));
+        }
+        assert!("IN".parse::<crate::queue::Direction>().is_err());
         assert_eq!(
             serde_json::to_string(&MessageState::Deferred).unwrap(),
             "\"deferred\""

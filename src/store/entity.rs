@@ -36,8 +36,8 @@ pub mod message {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// "out" (văn bản đi) or "in" (văn bản đến).
-        pub direction: String,
+        /// "out" (văn bản đi) or "in" (văn bản đến), a text column.
+        pub direction: crate::queue::Direction,
         /// waiting | delivering | deferred | held | delivered | failed (a text column).
         pub state: crate::queue::MessageState,
         /// Envelope sender; empty for the null sender.
