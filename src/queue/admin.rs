@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::{spool_path, Direction, MessageState, RecipientState};
+use super::{spool_path, Direction, HoldKind, MessageState, RecipientState};
 use crate::policy::Urgency;
 use crate::register::audit::{self, Action, Event};
 use crate::store::entity::{message, recipient};
@@ -275,13 +275,11 @@ fn audit_details(m: &message::Model) -> serde_json::Value {
     })
 }
 
-/// An incoming message held by the `[incoming]` policy (see `smtp::incoming`).
+/// An incoming message held by the `[incoming]` policy (see `intake::incoming`).
 fn is_quarantined(m: &message::Model) -> bool {
     m.direction == Direction::In
         && m.state == MessageState::Held
-        && m.reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with("quarantined"))
+        && m.reason.as_deref().map(HoldKind::of_reason) == Some(HoldKind::Quarantine)
 }
 
 /// Moves a message from one of `from` to `to` in one conditional UPDATE, with its audit

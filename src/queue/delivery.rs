@@ -20,9 +20,10 @@ use sea_orm::{
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
 use super::staged::Staged;
+use super::state::{CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
-    admin, prepare, spool_path, Direction, MessageState, NewMessage, NewRecipient, Queue,
+    admin, prepare, spool_path, Direction, HoldKind, MessageState, NewMessage, NewRecipient, Queue,
     RecipientState, Route,
 };
 use crate::config::Config;
@@ -131,7 +132,7 @@ impl Deliverer {
     /// addresses are told, and the daemon goes on with the others.
     pub async fn contain_panic(&self, msg: &message::Model, what: &str) {
         let what: String = what.chars().take(300).collect();
-        let reason = format!("internal error: {what}");
+        let reason = format!("{INTERNAL_ERROR}{what}");
         tracing::error!(queue_id = %msg.id, %reason, "HELD: a panic in this message's delivery; the daemon goes on");
         let mut notices = Notices::default();
         // Not about the gateway's own mail: a notice that failed the same way would loop.
@@ -149,7 +150,13 @@ impl Deliverer {
         .await;
         }
         match self
-            .hold(msg, &reason, notices, Holder::ThisRun, "panic")
+            .hold(
+                msg,
+                &reason,
+                notices,
+                Holder::ThisRun,
+                HoldKind::InternalError,
+            )
             .await
         {
             Ok(true) => {}
@@ -186,7 +193,7 @@ impl Deliverer {
             POISON_REASON,
             notices,
             Holder::Stopped(msg.claimed_by.as_deref()),
-            "poison",
+            HoldKind::Poison,
         )
         .await
     }
@@ -199,8 +206,14 @@ impl Deliverer {
             Err(e) => {
                 let reason = format!("spool file {} unreadable: {e}", path.display());
                 tracing::error!(queue_id = %msg.id, %reason, "holding message");
-                self.hold(msg, &reason, Notices::default(), Holder::ThisRun, "spool")
-                    .await?;
+                self.hold(
+                    msg,
+                    &reason,
+                    Notices::default(),
+                    Holder::ThisRun,
+                    HoldKind::SpoolUnreadable,
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -425,7 +438,7 @@ impl Deliverer {
                 .hold_unsigned(
                     msg,
                     rcpts,
-                    format!("{e} ([limits] max_mime_depth): it cannot be sealed safely"),
+                    format!("{e} ([limits] max_mime_depth): {CANNOT_SEAL_SAFELY}"),
                 )
                 .await;
         }
@@ -511,9 +524,9 @@ impl Deliverer {
         reason: &str,
         notices: Notices,
         holder: Holder<'_>,
-        cause: &str,
+        kind: HoldKind,
     ) -> Result<bool, DbErr> {
-        let r = self.hold_txn(msg, reason, &notices, holder, cause).await;
+        let r = self.hold_txn(msg, reason, &notices, holder, kind).await;
         match r {
             Ok(true) => notices.log_committed(&msg.id),
             _ => notices.discard(),
@@ -530,7 +543,7 @@ impl Deliverer {
         reason: &str,
         notices: &Notices,
         holder: Holder<'_>,
-        cause: &str,
+        kind: HoldKind,
     ) -> Result<bool, DbErr> {
         use crate::register::audit;
         let txn = audit::begin(self.db()).await?;
@@ -573,7 +586,7 @@ impl Deliverer {
                 msg.id.as_str(),
                 serde_json::json!({
                     "automatic": true,
-                    "cause": cause,
+                    "cause": kind.cause(),
                     "direction": msg.direction,
                     "reason": reason,
                     "sender": msg.sender,
@@ -637,7 +650,7 @@ impl Deliverer {
                 .unwrap_or_default();
             self.stage_dsn(&mut notices, msg, list, &original).await;
         }
-        self.hold(msg, &reason, notices, Holder::ThisRun, "seal")
+        self.hold(msg, &reason, notices, Holder::ThisRun, HoldKind::CannotSeal)
             .await?;
         Ok(Sealed::Held)
     }

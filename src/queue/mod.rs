@@ -29,7 +29,7 @@ use crate::policy::Classification;
 use crate::store::entity::{message, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
-pub use state::{MessageState, RecipientState};
+pub use state::{HoldKind, MessageState, RecipientState};
 
 /// Which register a message belongs to (`message.direction`, `register_entry.direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]

@@ -1,6 +1,6 @@
 //! The states of a queued message and of each of its recipients: as stored (a plain text
 //! column, read and written through sea-orm's string active enums), as `queue list` shows
-//! them, and as the code compares them.
+//! them, and as the code compares them; and why a held message is held ([`HoldKind`]).
 
 use sea_orm::entity::prelude::*;
 
@@ -140,6 +140,73 @@ string_forms!(RecipientState, "recipient state");
 eq_stored_name!(MessageState);
 eq_stored_name!(RecipientState);
 
+/// Why a message is `held`. The reason is stored as text (written by whoever held it, shown
+/// as is by `queue show`); [`HoldKind::of_reason`] is the one place that reads a kind back
+/// from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldKind {
+    /// An incoming message held by the `[incoming]` policy (`quarantined: smime=...`,
+    /// written by `intake::incoming`).
+    Quarantine,
+    /// Its delivery stopped the daemon twice ([`super::delivery::POISON_REASON`]).
+    Poison,
+    /// A panic in its delivery (`internal error: ...`).
+    InternalError,
+    /// Its spool file could not be read (`spool file ... unreadable: ...`).
+    SpoolUnreadable,
+    /// An outgoing document that cannot be sealed: no usable signing identity, signing
+    /// failed, or nested too deep to seal safely. It is never sent unsigned.
+    CannotSeal,
+    /// Anything else: an administrator's `queue hold` with its own words.
+    Admin,
+}
+
+impl HoldKind {
+    /// The kind a stored hold reason says. An administrator's free text is `Admin`, unless
+    /// it happens to begin like one of the gateway's own reasons.
+    pub fn of_reason(reason: &str) -> HoldKind {
+        /// How `Deliverer::seal` words the reasons it holds a document for.
+        const CANNOT_SEAL: [&str; 4] = [
+            "cannot sign with identity ",
+            "signing task failed: ",
+            "no signing identity (digital seal) is configured for ",
+            "the signing identity for ",
+        ];
+        if reason.starts_with("quarantined") {
+            HoldKind::Quarantine
+        } else if reason == super::delivery::POISON_REASON {
+            HoldKind::Poison
+        } else if reason.starts_with(INTERNAL_ERROR) {
+            HoldKind::InternalError
+        } else if reason.starts_with("spool file ") {
+            HoldKind::SpoolUnreadable
+        } else if CANNOT_SEAL.iter().any(|p| reason.starts_with(p))
+            || reason.ends_with(CANNOT_SEAL_SAFELY)
+        {
+            HoldKind::CannotSeal
+        } else {
+            HoldKind::Admin
+        }
+    }
+
+    /// The `cause` named by the audit entry of an automatic hold.
+    pub fn cause(self) -> &'static str {
+        match self {
+            HoldKind::Quarantine => "quarantine",
+            HoldKind::Poison => "poison",
+            HoldKind::InternalError => "panic",
+            HoldKind::SpoolUnreadable => "spool",
+            HoldKind::CannotSeal => "seal",
+            HoldKind::Admin => "admin",
+        }
+    }
+}
+
+/// The start of the reason a message is held for after a panic.
+pub const INTERNAL_ERROR: &str = "internal error: ";
+/// The end of the reason a document nested too deep to seal is held for.
+pub const CANNOT_SEAL_SAFELY: &str = "it cannot be sealed safely";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +233,38 @@ mod tests {
             serde_json::to_string(&MessageState::Deferred).unwrap(),
             "\"deferred\""
         );
+    }
+
+    #[test]
+    fn hold_kinds_from_the_reasons_as_written() {
+        use HoldKind::*;
+        for (reason, kind) in [
+            ("quarantined: smime=fail (bad signature)", Quarantine),
+            (super::super::delivery::POISON_REASON, Poison),
+            ("internal error: index out of bounds", InternalError),
+            (
+                "spool file /var/spool/x.eml unreadable: No such file",
+                SpoolUnreadable,
+            ),
+            ("cannot sign with identity 3: key unreadable", CannotSeal),
+            ("signing task failed: task panicked", CannotSeal),
+            (
+                "no signing identity (digital seal) is configured for a.gov.vn",
+                CannotSeal,
+            ),
+            (
+                "the signing identity for a.gov.vn cannot be used: expired",
+                CannotSeal,
+            ),
+            (
+                "MIME nesting deeper than 20 ([limits] max_mime_depth): it cannot be sealed safely",
+                CannotSeal,
+            ),
+            ("waiting for the director", Admin),
+            ("", Admin),
+        ] {
+            assert_eq!(HoldKind::of_reason(reason), kind, "{reason}");
+        }
     }
 
     /// The column stays plain text on both databases: bound as a string, never cast to an
