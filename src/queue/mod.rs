@@ -26,6 +26,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, Tra
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::policy::Classification;
+use crate::smime::verify::SmimeResult;
 use crate::store::entity::{message, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
@@ -119,8 +120,9 @@ pub struct NewMessage {
 /// What is recorded about an incoming message's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmimeRecord {
-    /// pass | fail | none | neutral | temperror | permerror
-    pub result: String,
+    /// The RFC 7281 result, stored as its name (pass | fail | none | neutral | temperror |
+    /// permerror).
+    pub result: SmimeResult,
     pub signer: Option<String>,
     pub reason: Option<String>,
 }
@@ -474,7 +476,7 @@ async fn commit_batch(
             warned_at: Set(None),
             violated_at: Set(None),
             delay_notified_at: Set(None),
-            smime_result: Set(m.smime.as_ref().map(|v| v.result.clone())),
+            smime_result: Set(m.smime.as_ref().map(|v| v.result.as_str().to_string())),
             smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
             smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
             claimed_by: Set(None),
