@@ -276,13 +276,13 @@ impl Deliverer {
         let mut updates = Vec::with_capacity(outcomes.len());
         for (r, o) in &outcomes {
             let (st, reply) = match o {
-                Outcome::Delivered(s) => {
-                    delivered.push((r.clone(), s.clone()));
-                    (RecipientState::Delivered, s.clone())
+                Outcome::Delivered(d) => {
+                    delivered.push((r.clone(), d.text.clone()));
+                    (RecipientState::Delivered, d.text.clone())
                 }
-                Outcome::PermFail(s) => {
-                    failed.push((r.clone(), s.clone(), dsn::status_of(s, "5.0.0")));
-                    (RecipientState::Failed, s.clone())
+                Outcome::PermFail(d) => {
+                    failed.push((r.clone(), d.text.clone(), d.status("5.0.0")));
+                    (RecipientState::Failed, d.text.clone())
                 }
                 Outcome::TempFail(s) if expired => {
                     let why = format!(
@@ -292,9 +292,9 @@ impl Deliverer {
                     failed.push((r.clone(), why.clone(), "4.4.7".to_string()));
                     (RecipientState::Failed, why)
                 }
-                Outcome::TempFail(s) => {
-                    temp_reason.get_or_insert_with(|| s.clone());
-                    (RecipientState::Pending, s.clone())
+                Outcome::TempFail(d) => {
+                    temp_reason.get_or_insert_with(|| d.text.clone());
+                    (RecipientState::Pending, d.text.clone())
                 }
             };
             updates.push((r.id, r.address.as_str(), st, reply));
@@ -307,12 +307,12 @@ impl Deliverer {
                 outcomes
                     .iter()
                     .filter_map(|(r, o)| match o {
-                        Outcome::TempFail(s) if allows_delay(r.notify) => Some(DsnRecipient {
+                        Outcome::TempFail(d) if allows_delay(r.notify) => Some(DsnRecipient {
                             address: r.address.clone(),
                             orcpt: r.orcpt.clone(),
                             action: Action::Delayed,
-                            status: dsn::status_of(s, "4.0.0"),
-                            diagnostic: Some(s.clone()),
+                            status: d.status("4.0.0"),
+                            diagnostic: Some(d.text.clone()),
                         }),
                         _ => None,
                     })
