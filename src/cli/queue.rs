@@ -55,8 +55,8 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
                     .map(|e| {
                         vec![
                             e.id.clone(),
-                            e.direction.clone(),
-                            e.state.clone(),
+                            e.direction.to_string(),
+                            e.state.to_string(),
                             e.urgency.clone(),
                             e.deadline.clone().unwrap_or_else(|| "-".into()),
                             if e.sender.is_empty() {

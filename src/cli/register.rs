@@ -255,10 +255,9 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
         return Ok(());
     }
     let s = crate::policy::Secrecy::parse(&e.secrecy).unwrap_or_default();
-    let register = if e.direction == "in" {
-        "incoming (văn bản đến)"
-    } else {
-        "outgoing (văn bản đi)"
+    let register = match e.direction.parse() {
+        Ok(crate::queue::Direction::In) => "incoming (văn bản đến)",
+        _ => "outgoing (văn bản đi)",
     };
     let opt = |v: &Option<String>| printable(v.as_deref().unwrap_or("-")).into_owned();
     println!("id:            {}", e.id);

@@ -182,7 +182,7 @@ pub async fn verify(
     let header = verify::authentication_results_header(&intake.config.hostname, &verdict);
     let reason_en = verdict.reason_en();
     let record = SmimeRecord {
-        result: verdict.result.as_str().to_string(),
+        result: verdict.result,
         signer: verdict.signer.clone(),
         reason: (!reason_en.is_empty()).then(|| reason_en.clone()),
     };

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
-use super::{rcpt_state, spool_path, state};
+use super::{spool_path, Direction, HoldKind, MessageState, RecipientState};
 use crate::audit::{self, Action, Event};
 use crate::policy::Urgency;
 use crate::store::entity::{message, recipient};
@@ -32,7 +32,7 @@ pub enum AdminError {
     #[error("message {id} is {state}: {action} needs a message that is {needs}")]
     WrongState {
         id: String,
-        state: String,
+        state: MessageState,
         action: &'static str,
         needs: &'static str,
     },
@@ -67,7 +67,7 @@ impl Takeover {
 /// Whether `m` may be changed by an administrator now: any state but `delivering`, and a
 /// `delivering` one whose daemon has stopped; [`AdminError::Leased`] otherwise.
 fn may_take(m: &message::Model, takeover: &Takeover) -> Result<(), AdminError> {
-    if m.state != state::DELIVERING
+    if m.state != MessageState::Delivering
         || super::lease::holder_gone(m, now_ms(), &takeover.node, takeover.daemon_running)
     {
         return Ok(());
@@ -85,7 +85,7 @@ fn may_take(m: &message::Model, takeover: &Takeover) -> Result<(), AdminError> {
 /// Restricts an administrator's update to the message as it was read: for a `delivering`
 /// one, the same claim and lease, so a daemon that renewed or finished in between wins.
 fn as_read<Q: QueryFilter>(q: Q, before: &message::Model) -> Q {
-    if before.state != state::DELIVERING {
+    if before.state != MessageState::Delivering {
         return q;
     }
     let q = match &before.claimed_by {
@@ -103,8 +103,8 @@ fn as_read<Q: QueryFilter>(q: Q, before: &message::Model) -> Q {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueEntry {
     pub id: String,
-    pub direction: String,
-    pub state: String,
+    pub direction: Direction,
+    pub state: MessageState,
     pub sender: String,
     pub recipients: Vec<String>,
     pub urgency: String,
@@ -126,7 +126,7 @@ pub struct QueueEntry {
 pub struct RecipientDetail {
     pub address: String,
     pub route: String,
-    pub state: String,
+    pub state: RecipientState,
     pub last_reply: Option<String>,
 }
 
@@ -154,12 +154,7 @@ pub struct QueueDetail {
 }
 
 /// States that are "still in the queue".
-pub const QUEUED_STATES: [&str; 4] = [
-    state::WAITING,
-    state::DELIVERING,
-    state::DEFERRED,
-    state::HELD,
-];
+pub const QUEUED_STATES: [MessageState; 4] = MessageState::QUEUED;
 
 fn deadline_date(ms: Option<i64>) -> Option<String> {
     ms.map(|ms| {
@@ -173,11 +168,11 @@ fn deadline_date(ms: Option<i64>) -> Option<String> {
 }
 
 fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
-    let shows_reason = m.state == state::HELD || m.state == state::DEFERRED;
+    let shows_reason = m.state == MessageState::Held || m.state == MessageState::Deferred;
     QueueEntry {
         id: m.id.clone(),
-        direction: m.direction.clone(),
-        state: m.state.clone(),
+        direction: m.direction,
+        state: m.state,
         sender: m.sender.clone(),
         recipients: rcpts,
         urgency: Urgency::from_rank(m.urgency).ascii().into(),
@@ -187,7 +182,7 @@ fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
         size: m.size,
         received_at: rfc3339_ms(m.received_at),
         attempts: m.attempts,
-        next_attempt_at: (m.state == state::DEFERRED).then(|| rfc3339_ms(m.next_attempt_at)),
+        next_attempt_at: (m.state == MessageState::Deferred).then(|| rfc3339_ms(m.next_attempt_at)),
         deadline_warned: m.warned_at.is_some(),
         deadline_missed: m.violated_at.is_some(),
     }
@@ -258,11 +253,11 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, Admi
     })
 }
 
-async fn current_state(db: &impl ConnectionTrait, id: &str) -> Result<String, AdminError> {
+async fn current_state(db: &impl ConnectionTrait, id: &str) -> Result<MessageState, AdminError> {
     message::Entity::find_by_id(id.to_string())
         .select_only()
         .column(message::Column::State)
-        .into_tuple::<String>()
+        .into_tuple::<MessageState>()
         .one(db)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.into()))
@@ -280,13 +275,11 @@ fn audit_details(m: &message::Model) -> serde_json::Value {
     })
 }
 
-/// An incoming message held by the `[incoming]` policy (see `smtp::incoming`).
+/// An incoming message held by the `[incoming]` policy (see `intake::incoming`).
 fn is_quarantined(m: &message::Model) -> bool {
-    m.direction == "in"
-        && m.state == state::HELD
-        && m.reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with("quarantined"))
+    m.direction == Direction::In
+        && m.state == MessageState::Held
+        && m.reason.as_deref().map(HoldKind::of_reason) == Some(HoldKind::Quarantine)
 }
 
 /// Moves a message from one of `from` to `to` in one conditional UPDATE, with its audit
@@ -296,8 +289,8 @@ async fn transition(
     db: &DatabaseConnection,
     actor: &str,
     id: &str,
-    from: &[&str],
-    to: &str,
+    from: &[MessageState],
+    to: MessageState,
     reason: Option<String>,
     action: Action,
     needs: &'static str,
@@ -310,9 +303,9 @@ async fn transition(
         .await?
         .ok_or_else(|| AdminError::NotFound(id.into()))?;
     let mut from = from.to_vec();
-    if let Some(t) = takeover.filter(|_| before.state == state::DELIVERING) {
+    if let Some(t) = takeover.filter(|_| before.state == MessageState::Delivering) {
         may_take(&before, t)?;
-        from.push(state::DELIVERING);
+        from.push(MessageState::Delivering);
     }
     let mut update = message::Entity::update_many()
         .col_expr(message::Column::State, Expr::value(to))
@@ -337,7 +330,7 @@ async fn transition(
         .exec(&txn)
         .await?;
     if res.rows_affected == 1 {
-        let register_state = if to == state::HELD {
+        let register_state = if to == MessageState::Held {
             crate::register::state::HELD
         } else {
             crate::register::state::PENDING
@@ -353,7 +346,7 @@ async fn transition(
         }
         audit::append(&txn, &Event::new(actor, action, id, details)).await?;
         txn.commit().await?;
-        tracing::info!(queue_id = %id, state = to, action = %action, "queue state changed by administrator");
+        tracing::info!(queue_id = %id, state = to.as_str(), action = %action, "queue state changed by administrator");
         return Ok(());
     }
     let state = current_state(&txn, id).await?;
@@ -386,8 +379,8 @@ pub async fn hold(
         db,
         actor,
         id,
-        &[state::WAITING, state::DEFERRED],
-        state::HELD,
+        &[MessageState::Waiting, MessageState::Deferred],
+        MessageState::Held,
         Some(reason.to_string()),
         Action::QueueHold,
         "waiting, deferred, or delivering by a daemon that stopped",
@@ -403,8 +396,8 @@ pub async fn release(db: &DatabaseConnection, actor: &str, id: &str) -> Result<(
         db,
         actor,
         id,
-        &[state::HELD],
-        state::WAITING,
+        &[MessageState::Held],
+        MessageState::Waiting,
         None,
         Action::QueueRelease,
         "held",
@@ -425,8 +418,8 @@ pub async fn retry(
         db,
         actor,
         id,
-        &[state::DEFERRED, state::WAITING],
-        state::WAITING,
+        &[MessageState::Deferred, MessageState::Waiting],
+        MessageState::Waiting,
         None,
         Action::QueueRetry,
         "deferred or waiting, or delivering by a daemon that stopped",
@@ -449,10 +442,14 @@ pub async fn delete(
         .one(&txn)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.into()))?;
-    let mut from = vec![state::WAITING, state::DEFERRED, state::HELD];
-    if before.state == state::DELIVERING {
+    let mut from = vec![
+        MessageState::Waiting,
+        MessageState::Deferred,
+        MessageState::Held,
+    ];
+    if before.state == MessageState::Delivering {
         may_take(&before, takeover)?;
-        from.push(state::DELIVERING);
+        from.push(MessageState::Delivering);
     }
     let res = as_read(message::Entity::delete_many(), &before)
         .filter(message::Column::Id.eq(id))
@@ -539,7 +536,7 @@ pub async fn pending_recipients(
 ) -> Result<Vec<recipient::Model>, DbErr> {
     recipient::Entity::find()
         .filter(recipient::Column::MessageId.eq(id))
-        .filter(recipient::Column::State.eq(rcpt_state::PENDING))
+        .filter(recipient::Column::State.eq(RecipientState::Pending))
         .order_by_asc(recipient::Column::Id)
         .all(db)
         .await

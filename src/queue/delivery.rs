@@ -20,10 +20,11 @@ use sea_orm::{
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
 use super::staged::Staged;
+use super::state::{CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
-    admin, prepare, rcpt_state, spool_path, state, Direction, NewMessage, NewRecipient, Queue,
-    Route,
+    admin, prepare, spool_path, Direction, HoldKind, MessageState, NewMessage, NewRecipient, Queue,
+    RecipientState, Route,
 };
 use crate::config::Config;
 use crate::pki::store::{Seal, SealCache};
@@ -113,7 +114,7 @@ impl Deliverer {
                 .end_attempt(
                     db,
                     &msg.id,
-                    state::DEFERRED,
+                    MessageState::Deferred,
                     Some(format!("database: {e}")),
                     now_ms() + 30_000,
                     msg.attempts,
@@ -131,7 +132,7 @@ impl Deliverer {
     /// addresses are told, and the daemon goes on with the others.
     pub async fn contain_panic(&self, msg: &message::Model, what: &str) {
         let what: String = what.chars().take(300).collect();
-        let reason = format!("internal error: {what}");
+        let reason = format!("{INTERNAL_ERROR}{what}");
         tracing::error!(queue_id = %msg.id, %reason, "HELD: a panic in this message's delivery; the daemon goes on");
         let mut notices = Notices::default();
         // Not about the gateway's own mail: a notice that failed the same way would loop.
@@ -149,7 +150,13 @@ impl Deliverer {
         .await;
         }
         match self
-            .hold(msg, &reason, notices, Holder::ThisRun, "panic")
+            .hold(
+                msg,
+                &reason,
+                notices,
+                Holder::ThisRun,
+                HoldKind::InternalError,
+            )
             .await
         {
             Ok(true) => {}
@@ -186,7 +193,7 @@ impl Deliverer {
             POISON_REASON,
             notices,
             Holder::Stopped(msg.claimed_by.as_deref()),
-            "poison",
+            HoldKind::Poison,
         )
         .await
     }
@@ -199,8 +206,14 @@ impl Deliverer {
             Err(e) => {
                 let reason = format!("spool file {} unreadable: {e}", path.display());
                 tracing::error!(queue_id = %msg.id, %reason, "holding message");
-                self.hold(msg, &reason, Notices::default(), Holder::ThisRun, "spool")
-                    .await?;
+                self.hold(
+                    msg,
+                    &reason,
+                    Notices::default(),
+                    Holder::ThisRun,
+                    HoldKind::SpoolUnreadable,
+                )
+                .await?;
                 return Ok(());
             }
         };
@@ -264,13 +277,13 @@ impl Deliverer {
         let mut updates = Vec::with_capacity(outcomes.len());
         for (r, o) in &outcomes {
             let (st, reply) = match o {
-                Outcome::Delivered(s) => {
-                    delivered.push((r.clone(), s.clone()));
-                    (rcpt_state::DELIVERED, s.clone())
+                Outcome::Delivered(d) => {
+                    delivered.push((r.clone(), d.text.clone()));
+                    (RecipientState::Delivered, d.text.clone())
                 }
-                Outcome::PermFail(s) => {
-                    failed.push((r.clone(), s.clone(), dsn::status_of(s, "5.0.0")));
-                    (rcpt_state::FAILED, s.clone())
+                Outcome::PermFail(d) => {
+                    failed.push((r.clone(), d.text.clone(), d.status("5.0.0")));
+                    (RecipientState::Failed, d.text.clone())
                 }
                 Outcome::TempFail(s) if expired => {
                     let why = format!(
@@ -278,11 +291,11 @@ impl Deliverer {
                         self.config.queue.max_lifetime_hours
                     );
                     failed.push((r.clone(), why.clone(), "4.4.7".to_string()));
-                    (rcpt_state::FAILED, why)
+                    (RecipientState::Failed, why)
                 }
-                Outcome::TempFail(s) => {
-                    temp_reason.get_or_insert_with(|| s.clone());
-                    (rcpt_state::PENDING, s.clone())
+                Outcome::TempFail(d) => {
+                    temp_reason.get_or_insert_with(|| d.text.clone());
+                    (RecipientState::Pending, d.text.clone())
                 }
             };
             updates.push((r.id, r.address.as_str(), st, reply));
@@ -295,12 +308,12 @@ impl Deliverer {
                 outcomes
                     .iter()
                     .filter_map(|(r, o)| match o {
-                        Outcome::TempFail(s) if allows_delay(r.notify) => Some(DsnRecipient {
+                        Outcome::TempFail(d) if allows_delay(r.notify) => Some(DsnRecipient {
                             address: r.address.clone(),
                             orcpt: r.orcpt.clone(),
                             action: Action::Delayed,
-                            status: dsn::status_of(s, "4.0.0"),
-                            diagnostic: Some(s.clone()),
+                            status: d.status("4.0.0"),
+                            diagnostic: Some(d.text.clone()),
                         }),
                         _ => None,
                     })
@@ -315,15 +328,15 @@ impl Deliverer {
             Some(reason) => {
                 let delay = backoff_ms(&self.config, attempts);
                 tracing::warn!(queue_id = %msg.id, attempts, retry_in_s = delay / 1000, %reason, "deferred");
-                (state::DEFERRED, Some(reason.clone()), now + delay)
+                (MessageState::Deferred, Some(reason.clone()), now + delay)
             }
             None => {
                 let st = if delivered.is_empty() {
-                    state::FAILED
+                    MessageState::Failed
                 } else {
-                    state::DELIVERED
+                    MessageState::Delivered
                 };
-                tracing::info!(queue_id = %msg.id, state = st, delivered = delivered.len(), failed = failed.len(), "left the queue");
+                tracing::info!(queue_id = %msg.id, state = st.as_str(), delivered = delivered.len(), failed = failed.len(), "left the queue");
                 (st, None, now)
             }
         };
@@ -409,7 +422,7 @@ impl Deliverer {
         rcpts: &[recipient::Model],
         content: Vec<u8>,
     ) -> Result<Sealed, DbErr> {
-        if msg.direction != Direction::Out.as_str() {
+        if msg.direction != Direction::Out {
             return Ok(Sealed::Ready(content, None));
         }
         // Nothing walks a message nested deeper than the limit (one queued before the limit
@@ -426,7 +439,7 @@ impl Deliverer {
                 .hold_unsigned(
                     msg,
                     rcpts,
-                    format!("{e} ([limits] max_mime_depth): it cannot be sealed safely"),
+                    format!("{e} ([limits] max_mime_depth): {CANNOT_SEAL_SAFELY}"),
                 )
                 .await;
         }
@@ -512,9 +525,9 @@ impl Deliverer {
         reason: &str,
         notices: Notices,
         holder: Holder<'_>,
-        cause: &str,
+        kind: HoldKind,
     ) -> Result<bool, DbErr> {
-        let r = self.hold_txn(msg, reason, &notices, holder, cause).await;
+        let r = self.hold_txn(msg, reason, &notices, holder, kind).await;
         match r {
             Ok(true) => notices.log_committed(&msg.id),
             _ => notices.discard(),
@@ -531,13 +544,13 @@ impl Deliverer {
         reason: &str,
         notices: &Notices,
         holder: Holder<'_>,
-        cause: &str,
+        kind: HoldKind,
     ) -> Result<bool, DbErr> {
         use crate::audit;
         let txn = audit::begin(self.db()).await?;
         let now = now_ms();
         let mut update = message::Entity::update_many()
-            .col_expr(message::Column::State, Expr::value(state::HELD))
+            .col_expr(message::Column::State, Expr::value(MessageState::Held))
             .col_expr(message::Column::Reason, Expr::value(reason.to_string()))
             .col_expr(message::Column::NextAttemptAt, Expr::value(now))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
@@ -574,7 +587,7 @@ impl Deliverer {
                 msg.id.as_str(),
                 serde_json::json!({
                     "automatic": true,
-                    "cause": cause,
+                    "cause": kind.cause(),
                     "direction": msg.direction,
                     "reason": reason,
                     "sender": msg.sender,
@@ -590,7 +603,7 @@ impl Deliverer {
 
     /// Restricts an update to a message still `delivering` under `holder`.
     fn held_by<Q: QueryFilter>(&self, q: Q, holder: Holder<'_>) -> Q {
-        let q = q.filter(message::Column::State.eq(state::DELIVERING));
+        let q = q.filter(message::Column::State.eq(MessageState::Delivering));
         match holder {
             Holder::ThisRun => q.filter(message::Column::ClaimedBy.eq(self.leases.claim())),
             Holder::Stopped(Some(by)) => q.filter(message::Column::ClaimedBy.eq(by)),
@@ -638,7 +651,7 @@ impl Deliverer {
                 .unwrap_or_default();
             self.stage_dsn(&mut notices, msg, list, &original).await;
         }
-        self.hold(msg, &reason, notices, Holder::ThisRun, "seal")
+        self.hold(msg, &reason, notices, Holder::ThisRun, HoldKind::CannotSeal)
             .await?;
         Ok(Sealed::Held)
     }
@@ -649,8 +662,8 @@ impl Deliverer {
     async fn record(
         &self,
         msg: &message::Model,
-        updates: &[(i64, &str, &str, String)],
-        next_state: &str,
+        updates: &[(i64, &str, RecipientState, String)],
+        next_state: MessageState,
         reason: Option<String>,
         next_at: i64,
         attempts: i32,
@@ -699,7 +712,7 @@ impl Deliverer {
                     // Only an attempt that delivered something names the seal recipients got.
                     seal: seal_used
                         .as_ref()
-                        .filter(|_| updates.iter().any(|u| u.2 == rcpt_state::DELIVERED))
+                        .filter(|_| updates.iter().any(|u| u.2 == RecipientState::Delivered))
                         .map(|(s, d)| (s.as_str(), d.as_str())),
                     deferred: reason.as_deref(),
                     archive: archive.clone(),
@@ -736,7 +749,7 @@ impl Deliverer {
         now: i64,
     ) -> Option<(String, i64)> {
         let days = self.config.register.archive_days;
-        if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out.as_str() {
+        if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out {
             return None;
         }
         // One copy: the first attempt that delivered (a later one finishing a partial
@@ -768,7 +781,7 @@ impl Deliverer {
         &self,
         db: &C,
         id: &str,
-        st: &str,
+        st: MessageState,
         reason: Option<String>,
         next: i64,
         attempts: i32,

@@ -45,21 +45,29 @@ pub struct DsnInput<'a> {
     pub original: &'a [u8],
 }
 
-/// The enhanced status code at the start of a reply text, if any ("550 5.1.1 ..." → 5.1.1).
+/// The enhanced status code near the start of a text, if any ("550 5.1.1 ..." → 5.1.1).
+/// A delivery outcome carries its reply's code already ([`super::transport::Diagnostic`]):
+/// this is for text without a reply (a transport error that quotes one).
 pub fn status_of(reply: &str, fallback: &str) -> String {
-    for word in reply.split_whitespace().take(8) {
-        let w = word.trim_end_matches(|c: char| !c.is_ascii_digit());
-        let parts: Vec<&str> = w.split('.').collect();
-        if parts.len() == 3
-            && matches!(parts[0], "2" | "4" | "5")
-            && parts[1..]
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        {
-            return w.to_string();
-        }
-    }
-    fallback.to_string()
+    reply
+        .split_whitespace()
+        .take(8)
+        .find_map(enhanced_code)
+        .unwrap_or(fallback)
+        .to_string()
+}
+
+/// The word as an enhanced status code (RFC 3463: class 2, 4 or 5, then two numbers),
+/// trailing punctuation left off ("5.1.1:" → 5.1.1).
+pub fn enhanced_code(word: &str) -> Option<&str> {
+    let w = word.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let parts: Vec<&str> = w.split('.').collect();
+    (parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+    .then_some(w)
 }
 
 fn header_section(msg: &[u8]) -> &[u8] {

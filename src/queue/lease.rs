@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use super::state;
+use super::MessageState;
 use crate::config::Config;
 use crate::store::entity::message;
 use crate::util::now_ms;
@@ -201,7 +201,7 @@ impl Leases {
                     Expr::value(now_ms() + self.lease_ms),
                 )
                 .filter(message::Column::Id.is_in(chunk.to_vec()))
-                .filter(message::Column::State.eq(state::DELIVERING))
+                .filter(message::Column::State.eq(MessageState::Delivering))
                 .filter(message::Column::ClaimedBy.eq(self.claim.as_str()))
                 .exec(db)
                 .await?
@@ -232,7 +232,7 @@ mod tests {
 
     fn msg(by: Option<&str>, until: Option<i64>) -> message::Model {
         let mut m = crate::queue::monitor::tests::msg(None, 0, 0);
-        m.state = state::DELIVERING.into();
+        m.state = MessageState::Delivering;
         m.claimed_by = by.map(str::to_string);
         m.lease_until = until;
         m

@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod prepare;
 pub mod scheduler;
 pub mod staged;
+pub mod state;
 pub mod transport;
 
 use std::io::Write;
@@ -25,33 +26,28 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, Tra
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::policy::Classification;
+use crate::smime::verify::SmimeResult;
 use crate::store::entity::{message, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
-/// Message states, as stored and as `queue list` shows them.
-pub mod state {
-    pub const WAITING: &str = "waiting";
-    pub const DELIVERING: &str = "delivering";
-    pub const DEFERRED: &str = "deferred";
-    pub const HELD: &str = "held";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-}
+pub use state::{HoldKind, MessageState, RecipientState};
 
-/// Recipient states.
-pub mod rcpt_state {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
-    pub const FAILED: &str = "failed";
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which register a message belongs to (`message.direction`, `register_entry.direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::None)"
+)]
 pub enum Direction {
     /// Văn bản đi.
+    #[sea_orm(string_value = "out")]
     Out,
     /// Văn bản đến.
+    #[sea_orm(string_value = "in")]
     In,
 }
+
+state::string_forms!(Direction, "direction");
 
 impl Direction {
     pub fn as_str(self) -> &'static str {
@@ -124,8 +120,9 @@ pub struct NewMessage {
 /// What is recorded about an incoming message's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmimeRecord {
-    /// pass | fail | none | neutral | temperror | permerror
-    pub result: String,
+    /// The RFC 7281 result, stored as its name (pass | fail | none | neutral | temperror |
+    /// permerror).
+    pub result: SmimeResult,
     pub signer: Option<String>,
     pub reason: Option<String>,
 }
@@ -352,7 +349,7 @@ async fn writer_loop(
                     rcpts = r.meta.recipients.len(),
                     size = r.size,
                     urgency = r.meta.classification.urgency.ascii(),
-                    state = if r.meta.hold_reason.is_some() { state::HELD } else { state::WAITING },
+                    state = if r.meta.hold_reason.is_some() { MessageState::Held } else { MessageState::Waiting }.as_str(),
                     "queued"
                 ),
                 BatchOutcome::NotCommitted(_) => {
@@ -446,13 +443,12 @@ async fn commit_batch(
         let m = &r.meta;
         message::ActiveModel {
             id: Set(r.id.clone()),
-            direction: Set(m.direction.as_str().into()),
+            direction: Set(m.direction),
             state: Set(if m.hold_reason.is_some() {
-                state::HELD
+                MessageState::Held
             } else {
-                state::WAITING
-            }
-            .into()),
+                MessageState::Waiting
+            }),
             sender: Set(m.sender.clone()),
             header_from: Set(m.header_from.clone()),
             subject: Set(m.subject.clone()),
@@ -480,7 +476,7 @@ async fn commit_batch(
             warned_at: Set(None),
             violated_at: Set(None),
             delay_notified_at: Set(None),
-            smime_result: Set(m.smime.as_ref().map(|v| v.result.clone())),
+            smime_result: Set(m.smime.as_ref().map(|v| v.result.as_str().to_string())),
             smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
             smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
             claimed_by: Set(None),
@@ -493,7 +489,7 @@ async fn commit_batch(
             message_id: Set(r.id.clone()),
             address: Set(rc.address.clone()),
             route: Set(rc.route.as_str().into()),
-            state: Set(rcpt_state::PENDING.into()),
+            state: Set(RecipientState::Pending),
             notify: Set(rc.notify),
             orcpt: Set(rc.orcpt.clone()),
             last_reply: Set(None),

@@ -224,8 +224,8 @@ pub(crate) mod tests {
     pub(crate) fn msg(deadline: Option<i64>, urgency: i32, attempts: i32) -> message::Model {
         message::Model {
             id: "x".into(),
-            direction: "out".into(),
-            state: "deferred".into(),
+            direction: crate::queue::Direction::Out,
+            state: crate::queue::MessageState::Deferred,
             sender: String::new(),
             header_from: String::new(),
             subject: String::new(),

@@ -22,7 +22,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::delivery::Deliverer;
 use super::lease::{holder_gone, Leases};
-use super::state;
+use super::MessageState;
 use crate::store::entity::message;
 use crate::util::now_ms;
 
@@ -42,7 +42,7 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
     let db = d.queue.db();
     let now = now_ms();
     let node_live = !(at_start && d.leases.sole_daemon_of_node());
-    let mut q = message::Entity::find().filter(message::Column::State.eq(state::DELIVERING));
+    let mut q = message::Entity::find().filter(message::Column::State.eq(MessageState::Delivering));
     if !at_start {
         // The periodic sweep: only an expired lease can mean a stopped daemon.
         q = q.filter(message::Column::LeaseUntil.lt(now));
@@ -70,7 +70,7 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
             continue;
         }
         let mut update = message::Entity::update_many()
-            .col_expr(message::Column::State, Expr::value(state::WAITING))
+            .col_expr(message::Column::State, Expr::value(MessageState::Waiting))
             .col_expr(message::Column::NextAttemptAt, Expr::value(now))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
             .col_expr(
@@ -82,7 +82,7 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
                 Expr::value(Option::<i64>::None),
             )
             .filter(message::Column::Id.eq(&m.id))
-            .filter(message::Column::State.eq(state::DELIVERING));
+            .filter(message::Column::State.eq(MessageState::Delivering));
         if ours {
             update = update.col_expr(
                 message::Column::UnfinishedAttempts,
@@ -104,7 +104,7 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
 /// Due messages in dispatch order.
 async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<message::Model>, DbErr> {
     message::Entity::find()
-        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
+        .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]))
         .filter(message::Column::NextAttemptAt.lte(now_ms()))
         .order_by(message::Column::Urgency, Order::Desc)
         .order_by_with_nulls(message::Column::DeadlineAt, Order::Asc, NullOrdering::Last)
@@ -124,7 +124,10 @@ async fn claim(
 ) -> Result<Vec<message::Model>, DbErr> {
     let now = now_ms();
     message::Entity::update_many()
-        .col_expr(message::Column::State, Expr::value(state::DELIVERING))
+        .col_expr(
+            message::Column::State,
+            Expr::value(MessageState::Delivering),
+        )
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
         .col_expr(message::Column::ClaimedBy, Expr::value(leases.claim()))
         .col_expr(
@@ -136,7 +139,7 @@ async fn claim(
             super::lease::unfinished_plus(1),
         )
         .filter(message::Column::Id.is_in(ids))
-        .filter(message::Column::State.is_in([state::WAITING, state::DEFERRED]))
+        .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]))
         .exec_with_returning(db)
         .await
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, Set};
 
-use super::{rcpt_state, spool_path, state, NewMessage, Queue, QueueError};
+use super::{spool_path, MessageState, NewMessage, Queue, QueueError, RecipientState};
 use crate::store::entity::{message, recipient};
 use crate::util::{new_queue_id, now_ms};
 
@@ -73,8 +73,8 @@ impl Staged {
         let m = &self.meta;
         message::ActiveModel {
             id: Set(self.id.clone()),
-            direction: Set(m.direction.as_str().into()),
-            state: Set(state::WAITING.into()),
+            direction: Set(m.direction),
+            state: Set(MessageState::Waiting),
             sender: Set(m.sender.clone()),
             header_from: Set(m.header_from.clone()),
             subject: Set(m.subject.clone()),
@@ -105,7 +105,7 @@ impl Staged {
             message_id: Set(self.id.clone()),
             address: Set(rc.address.clone()),
             route: Set(rc.route.as_str().into()),
-            state: Set(rcpt_state::PENDING.into()),
+            state: Set(RecipientState::Pending),
             notify: Set(rc.notify),
             orcpt: Set(rc.orcpt.clone()),
             last_reply: Set(None),
@@ -184,7 +184,7 @@ mod tests {
             .await
             .unwrap()
             .expect("row committed");
-        assert_eq!(m.state, state::WAITING);
+        assert_eq!(m.state, MessageState::Waiting);
         assert!(m.generated);
         assert_eq!(recipient::Entity::find().count(&db).await.unwrap(), 1);
         assert!(spool_path(q.spool(), s.id()).exists());

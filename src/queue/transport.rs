@@ -13,6 +13,7 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{
     ClientId, Extension, MailBodyParameter, MailParameter, RcptParameter,
 };
+use lettre::transport::smtp::response::Response;
 use lettre::Address;
 use serde::Serialize;
 
@@ -21,9 +22,92 @@ use crate::config::{DeliveryConfig, Target, TlsMode};
 /// What the next hop said about one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered(String),
-    TempFail(String),
-    PermFail(String),
+    Delivered(Diagnostic),
+    TempFail(Diagnostic),
+    PermFail(Diagnostic),
+}
+
+/// The next hop's reply to a command, as the SMTP client got it: its code, the enhanced
+/// status code (RFC 3463) its text begins with, if any, and its text (lines joined by
+/// spaces, the enhanced code included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamReply {
+    pub code: u16,
+    pub status: Option<String>,
+    pub text: String,
+}
+
+impl UpstreamReply {
+    pub fn new(code: u16, text: String) -> UpstreamReply {
+        let status = text
+            .split_whitespace()
+            .next()
+            .and_then(super::dsn::enhanced_code)
+            .map(str::to_string);
+        UpstreamReply { code, status, text }
+    }
+
+    fn of_response(r: &Response) -> UpstreamReply {
+        let lines: Vec<&str> = r.message().collect();
+        UpstreamReply::new(r.code().into(), lines.join(" "))
+    }
+
+    /// The negative reply a lettre error carries; None for a transport error (connection,
+    /// TLS, timeout) that has none.
+    fn of_error(e: &lettre::transport::smtp::Error) -> Option<UpstreamReply> {
+        use std::error::Error as _;
+        let code = e.status()?;
+        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
+        Some(UpstreamReply::new(code.into(), text))
+    }
+}
+
+/// What an outcome is recorded with: the reply behind it when there was one, and the text
+/// written to `recipient.last_reply`, the register and a DSN's Diagnostic-Code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The next hop's reply, or the gateway's own in SMTP form; None for a transport error.
+    pub reply: Option<UpstreamReply>,
+    pub text: String,
+}
+
+impl Diagnostic {
+    /// A reply the gateway gives on the next hop's behalf, worded "553 5.1.3 text".
+    fn gateway(code: u16, status: &str, text: &str) -> Diagnostic {
+        let reply = UpstreamReply::new(code, format!("{status} {text}"));
+        Diagnostic {
+            text: format!("{code} {}", reply.text),
+            reply: Some(reply),
+        }
+    }
+
+    /// A failure with no reply to quote.
+    fn no_reply(text: String) -> Diagnostic {
+        Diagnostic { reply: None, text }
+    }
+
+    /// The enhanced status code for a DSN: the reply's, or `fallback` when it gave none.
+    /// Without a reply, one quoted in a transport error's text ("STARTTLS with h:25:
+    /// transient error (454): 4.7.0 ...") still counts.
+    pub fn status(&self, fallback: &str) -> String {
+        match &self.reply {
+            Some(r) => r.status.clone().unwrap_or_else(|| fallback.to_string()),
+            None => super::dsn::status_of(&self.text, fallback),
+        }
+    }
+}
+
+/// As its text, so the "delivery attempt" log line reads as before.
+impl std::fmt::Debug for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// The envelope of one delivery attempt.
@@ -64,8 +148,16 @@ pub async fn deliver(
     match &cfg.upstream {
         Target::Outbox(dir) => {
             let outcome = match write_outbox(dir, env, content).await {
-                Ok(name) => Outcome::Delivered(format!("250 2.0.0 written to {name}")),
-                Err(e) => Outcome::TempFail(format!("451 4.3.0 outbox {}: {e}", dir.display())),
+                Ok(name) => Outcome::Delivered(Diagnostic::gateway(
+                    250,
+                    "2.0.0",
+                    &format!("written to {name}"),
+                )),
+                Err(e) => Outcome::TempFail(Diagnostic::gateway(
+                    451,
+                    "4.3.0",
+                    &format!("outbox {}: {e}", dir.display()),
+                )),
             };
             Report {
                 outcomes: vec![outcome; env.recipients.len()],
@@ -189,24 +281,34 @@ enum DeliverError {
 
 fn classify_error(e: &DeliverError, prefix: &str) -> Outcome {
     match e {
-        DeliverError::Temp(s) => Outcome::TempFail(format!("{prefix}{s}")),
-        DeliverError::Local(s) => Outcome::TempFail(format!("{prefix}local configuration: {s}")),
+        DeliverError::Temp(s) => Outcome::TempFail(Diagnostic::no_reply(format!("{prefix}{s}"))),
+        DeliverError::Local(s) => Outcome::TempFail(Diagnostic::no_reply(format!(
+            "{prefix}local configuration: {s}"
+        ))),
         DeliverError::Lettre(e) => lettre_outcome(e, prefix),
     }
 }
 
+/// The outcome of a lettre error, worded as lettre words it ("permanent error (550): ...").
 fn lettre_outcome(e: &lettre::transport::smtp::Error, prefix: &str) -> Outcome {
-    let text = format!("{prefix}{e}");
+    let d = Diagnostic {
+        reply: UpstreamReply::of_error(e),
+        text: format!("{prefix}{e}"),
+    };
     if e.is_permanent() {
-        Outcome::PermFail(text)
+        Outcome::PermFail(d)
     } else {
-        Outcome::TempFail(text)
+        Outcome::TempFail(d)
     }
 }
 
-fn reply_text(r: &lettre::transport::smtp::response::Response) -> String {
-    let lines: Vec<&str> = r.message().collect();
-    format!("{} {}", r.code(), lines.join(" "))
+/// A positive reply, recorded as "host: 250 2.0.0 text".
+fn delivered(host: &str, r: &Response) -> Outcome {
+    let reply = UpstreamReply::of_response(r);
+    Outcome::Delivered(Diagnostic {
+        text: format!("{host}: {} {}", reply.code, reply.text),
+        reply: Some(reply),
+    })
 }
 
 /// What a connection to the next hop offers, read once from its EHLO.
@@ -419,8 +521,10 @@ async fn transaction(
         return Ok((
             Report {
                 outcomes: vec![
-                    Outcome::PermFail(format!(
-                        "553 5.6.7 {host} does not support SMTPUTF8, needed by this message"
+                    Outcome::PermFail(Diagnostic::gateway(
+                        553,
+                        "5.6.7",
+                        &format!("{host} does not support SMTPUTF8, needed by this message"),
                     ));
                     env.recipients.len()
                 ],
@@ -459,9 +563,10 @@ async fn transaction(
             Err(e) => {
                 let report = Report {
                     outcomes: vec![
-                        Outcome::PermFail(format!(
-                            "553 5.1.7 sender <{}> cannot be sent on: {e}",
-                            env.sender
+                        Outcome::PermFail(Diagnostic::gateway(
+                            553,
+                            "5.1.7",
+                            &format!("sender <{}> cannot be sent on: {e}", env.sender),
                         ));
                         env.recipients.len()
                     ],
@@ -481,9 +586,10 @@ async fn transaction(
         let addr = match r.address.parse::<Address>() {
             Ok(a) => a,
             Err(e) => {
-                outcomes[i] = Some(Outcome::PermFail(format!(
-                    "553 5.1.3 recipient <{}> cannot be sent on: {e}",
-                    r.address
+                outcomes[i] = Some(Outcome::PermFail(Diagnostic::gateway(
+                    553,
+                    "5.1.3",
+                    &format!("recipient <{}> cannot be sent on: {e}", r.address),
                 )));
                 continue;
             }
@@ -520,10 +626,7 @@ async fn transaction(
             Ok(_) => {
                 let body = content.strip_suffix(b"\r\n").unwrap_or(content);
                 match conn.message(body).await {
-                    Ok(resp) => (
-                        Outcome::Delivered(format!("{host}: {}", reply_text(&resp))),
-                        true,
-                    ),
+                    Ok(resp) => (delivered(host, &resp), true),
                     Err(e) => (lettre_outcome(&e, &format!("{host}: ")), answered(&e)),
                 }
             }
@@ -538,7 +641,9 @@ async fn transaction(
         Report {
             outcomes: outcomes
                 .into_iter()
-                .map(|o| o.unwrap_or_else(|| Outcome::TempFail("no reply".into())))
+                .map(|o| {
+                    o.unwrap_or_else(|| Outcome::TempFail(Diagnostic::no_reply("no reply".into())))
+                })
                 .collect(),
             dsn_passed_on: caps.dsn,
         },
@@ -568,6 +673,49 @@ fn notify_param(bits: i32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_keep_their_wording_and_carry_the_reply() {
+        let resp: Response = "250-2.0.0 Ok: queued as 4F2\r\n250 2.0.0 see you\r\n"
+            .parse()
+            .unwrap();
+        let Outcome::Delivered(d) = delivered("mx.gov.vn", &resp) else {
+            panic!("not delivered")
+        };
+        assert_eq!(
+            d.text,
+            "mx.gov.vn: 250 2.0.0 Ok: queued as 4F2 2.0.0 see you"
+        );
+        let reply = d.reply.as_ref().unwrap();
+        assert_eq!((reply.code, reply.status.as_deref()), (250, Some("2.0.0")));
+
+        let d = Diagnostic::gateway(553, "5.1.3", "recipient <x> cannot be sent on: bad");
+        assert_eq!(d.text, "553 5.1.3 recipient <x> cannot be sent on: bad");
+        assert_eq!(d.status("5.0.0"), "5.1.3");
+
+        // A reply without an enhanced code: the fallback, whatever its text says later.
+        let d = Diagnostic {
+            reply: Some(UpstreamReply::new(550, "no such user".into())),
+            text: "h: permanent error (550): no such user".into(),
+        };
+        assert_eq!(d.status("5.0.0"), "5.0.0");
+        // No reply: a code quoted in the transport error's text still counts.
+        let d = Diagnostic::no_reply(
+            "STARTTLS with h:25: transient error (454): 4.7.0 TLS not available".into(),
+        );
+        assert_eq!(d.status("4.0.0"), "4.7.0");
+        assert_eq!(
+            Diagnostic::no_reply("connect to h:25: refused".into()).status("4.0.0"),
+            "4.0.0"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                Outcome::TempFail(Diagnostic::no_reply("no reply".into()))
+            ),
+            "TempFail(\"no reply\")"
+        );
+    }
     #[test]
     fn notify_values() {
         assert_eq!(notify_param(0), None);

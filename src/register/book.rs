@@ -12,7 +12,7 @@ use sea_orm::{
 use super::state;
 use crate::policy::calendar::vietnam_date;
 use crate::policy::{Secrecy, Urgency};
-use crate::queue::{rcpt_state, Direction, NewMessage};
+use crate::queue::{Direction, NewMessage, RecipientState};
 use crate::store::entity::{register_entry as entry, register_recipient as rr};
 use crate::util::{new_queue_id, now_ms};
 
@@ -126,7 +126,7 @@ pub(crate) fn accepted(
         signed_at: Set(None),
         sent_at: Set(None),
         delay_ms: Set(None),
-        smime_result: Set(smime.map(|s| s.result.clone())),
+        smime_result: Set(smime.map(|s| s.result.as_str().to_string())),
         smime_signer: Set(smime.and_then(|s| s.signer.clone())),
         smime_reason: Set(smime.and_then(|s| s.reason.clone())),
         archive_path: Set(None),
@@ -140,7 +140,7 @@ pub(crate) fn accepted(
             entry_id: Set(id.to_string()),
             address: Set(r.address.clone()),
             route: Set(r.route.as_str().into()),
-            state: Set(rcpt_state::PENDING.into()),
+            state: Set(RecipientState::Pending.as_str().into()),
             attempts: Set(0),
             reply: Set(None),
             at: Set(None),
@@ -203,7 +203,7 @@ pub async fn record_refused(db: &impl ConnectionTrait, r: &Refused) -> Result<St
         signed_at: Set(None),
         sent_at: Set(None),
         delay_ms: Set(None),
-        smime_result: Set(r.smime.as_ref().map(|s| s.result.clone())),
+        smime_result: Set(r.smime.as_ref().map(|s| s.result.as_str().to_string())),
         smime_signer: Set(r.smime.as_ref().and_then(|s| s.signer.clone())),
         smime_reason: Set(r.smime.as_ref().and_then(|s| s.reason.clone())),
         archive_path: Set(None),
@@ -246,7 +246,7 @@ pub struct Attempt<'a> {
     pub deadline_at: Option<i64>,
     pub at: i64,
     /// (address, recipient state after the attempt, the next hop's reply)
-    pub recipients: Vec<(&'a str, &'a str, &'a str)>,
+    pub recipients: Vec<(&'a str, RecipientState, &'a str)>,
     /// The seal used: certificate serial and content digest.
     pub seal: Option<(&'a str, &'a str)>,
     /// Why recipients are still pending (the first temporary failure).
@@ -264,7 +264,7 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
             .col_expr(rr::Column::State, Expr::value(*st))
             .col_expr(rr::Column::Reply, Expr::value(reply.to_string()))
             .col_expr(rr::Column::Attempts, Expr::col(rr::Column::Attempts).add(1));
-        if *st != rcpt_state::PENDING {
+        if *st != RecipientState::Pending {
             update = update.col_expr(rr::Column::At, Expr::value(a.at));
         }
         update
@@ -329,10 +329,12 @@ async fn settle(
         .into_tuple()
         .all(db)
         .await?;
-    let pending = rows.iter().any(|(s, _)| s == rcpt_state::PENDING);
+    let pending = rows
+        .iter()
+        .any(|(s, _)| s == RecipientState::Pending.as_str());
     let delivered: Vec<i64> = rows
         .iter()
-        .filter(|(s, _)| s == rcpt_state::DELIVERED)
+        .filter(|(s, _)| s == RecipientState::Delivered.as_str())
         .map(|(_, at)| at.unwrap_or(now))
         .collect();
     let mut update = entry::Entity::update_many()
@@ -378,11 +380,11 @@ pub async fn record_deleted(
 ) -> Result<bool, DbErr> {
     let now = now_ms();
     rr::Entity::update_many()
-        .col_expr(rr::Column::State, Expr::value(rcpt_state::FAILED))
+        .col_expr(rr::Column::State, Expr::value(RecipientState::Failed))
         .col_expr(rr::Column::Reply, Expr::value(why))
         .col_expr(rr::Column::At, Expr::value(now))
         .filter(rr::Column::EntryId.eq(entry_id))
-        .filter(rr::Column::State.eq(rcpt_state::PENDING))
+        .filter(rr::Column::State.eq(RecipientState::Pending))
         .exec(db)
         .await?;
     settle(
@@ -397,7 +399,7 @@ pub async fn record_deleted(
     .await?;
     let dispatched = rr::Entity::find()
         .filter(rr::Column::EntryId.eq(entry_id))
-        .filter(rr::Column::State.eq(rcpt_state::DELIVERED))
+        .filter(rr::Column::State.eq(RecipientState::Delivered))
         .count(db)
         .await?;
     Ok(dispatched > 0)

@@ -142,7 +142,7 @@ pub struct Totals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// `out` or `in`.
-    pub direction: &'static str,
+    pub direction: Direction,
     /// First and last register day, `YYYY-MM-DD`, both included.
     pub from: String,
     pub to: String,
@@ -329,7 +329,7 @@ pub async fn compute(db: &impl ConnectionTrait, p: &Period) -> Result<Report, Db
         });
     }
     Ok(Report {
-        direction: p.direction.as_str(),
+        direction: p.direction,
         from: p.from.to_string(),
         to: p.to.to_string(),
         totals: Totals {

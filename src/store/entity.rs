@@ -36,10 +36,10 @@ pub mod message {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// "out" (văn bản đi) or "in" (văn bản đến).
-        pub direction: String,
-        /// waiting | delivering | deferred | held | delivered | failed
-        pub state: String,
+        /// "out" (văn bản đi) or "in" (văn bản đến), a text column.
+        pub direction: crate::queue::Direction,
+        /// waiting | delivering | deferred | held | delivered | failed (a text column).
+        pub state: crate::queue::MessageState,
         /// Envelope sender; empty for the null sender.
         pub sender: String,
         pub header_from: String,
@@ -120,8 +120,8 @@ pub mod recipient {
         pub address: String,
         /// "outbound" (outbound.upstream) or "inbound" (inbound.deliver_to).
         pub route: String,
-        /// pending | delivered | failed
-        pub state: String,
+        /// pending | delivered | failed (a text column).
+        pub state: crate::queue::RecipientState,
         /// DSN NOTIFY bits (smtp-proto's RCPT_NOTIFY_*), 0 when not given.
         pub notify: i32,
         pub orcpt: Option<String>,
@@ -326,7 +326,7 @@ pub mod register_recipient {
 pub mod audit_log {
     use sea_orm::entity::prelude::*;
 
-    /// One entry of the hash-chained audit log (see `register::audit`). Never updated or
+    /// One entry of the hash-chained audit log (see `crate::audit`). Never updated or
     /// deleted by congvan.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "audit_log")]

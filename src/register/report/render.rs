@@ -3,14 +3,14 @@
 //! column) and JSON (the [`Report`] structure as serialised).
 
 use super::{Counts, Report, UrgencyRow};
+use crate::queue::Direction;
 use crate::util::printable;
 
 /// The register's name in a heading.
-pub fn register_name(direction: &str) -> &'static str {
-    if direction == "in" {
-        "Sổ văn bản đến (in)"
-    } else {
-        "Sổ văn bản đi (out)"
+pub fn register_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::In => "Sổ văn bản đến (in)",
+        Direction::Out => "Sổ văn bản đi (out)",
     }
 }
 

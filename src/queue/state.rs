@@ -1,0 +1,288 @@
+//! The states of a queued message and of each of its recipients: as stored (a plain text
+//! column, read and written through sea-orm's string active enums), as `queue list` shows
+//! them, and as the code compares them; and why a held message is held ([`HoldKind`]).
+
+use sea_orm::entity::prelude::*;
+
+/// Where a message is in the queue (`message.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum MessageState {
+    /// Accepted (or released, or retried): the scheduler takes it when its time comes.
+    #[sea_orm(string_value = "waiting")]
+    Waiting,
+    /// Claimed by a daemon that is delivering it (see `lease`).
+    #[sea_orm(string_value = "delivering")]
+    Delivering,
+    /// An attempt failed temporarily: tried again at `next_attempt_at`.
+    #[sea_orm(string_value = "deferred")]
+    Deferred,
+    /// Waits for an administrator (quarantine, poison, unusable identity, `queue hold`).
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// Final: every recipient delivered.
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    /// Final: at least one recipient failed permanently.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl MessageState {
+    /// States that are "still in the queue".
+    pub const QUEUED: [MessageState; 4] = [
+        MessageState::Waiting,
+        MessageState::Delivering,
+        MessageState::Deferred,
+        MessageState::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Waiting => "waiting",
+            MessageState::Delivering => "delivering",
+            MessageState::Deferred => "deferred",
+            MessageState::Held => "held",
+            MessageState::Delivered => "delivered",
+            MessageState::Failed => "failed",
+        }
+    }
+}
+
+/// The delivery state of one envelope recipient (`recipient.state`, and the register's
+/// `register_recipient.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RecipientState {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Pending => "pending",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The string forms of a stored enum whose `as_str` is what is stored and shown: `FromStr`
+/// and `TryFrom<&str>` (parsed once, where a stored string is read), `Display`, `Serialize`.
+macro_rules! string_forms {
+    ($ty:ty, $kind:literal) => {
+        impl std::str::FromStr for $ty {
+            type Err = $crate::queue::state::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$ty as sea_orm::Iterable>::iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| $crate::queue::state::UnknownValue {
+                        kind: $kind,
+                        value: s.to_string(),
+                    })
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = $crate::queue::state::UnknownValue;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_forms;
+
+/// A state equals its stored name, so tests and scripts can write `m.state == "held"`.
+macro_rules! eq_stored_name {
+    ($ty:ty) => {
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+string_forms!(MessageState, "message state");
+string_forms!(RecipientState, "recipient state");
+eq_stored_name!(MessageState);
+eq_stored_name!(RecipientState);
+
+/// Why a message is `held`. The reason is stored as text (written by whoever held it, shown
+/// as is by `queue show`); [`HoldKind::of_reason`] is the one place that reads a kind back
+/// from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldKind {
+    /// An incoming message held by the `[incoming]` policy (`quarantined: smime=...`,
+    /// written by `intake::incoming`).
+    Quarantine,
+    /// Its delivery stopped the daemon twice ([`super::delivery::POISON_REASON`]).
+    Poison,
+    /// A panic in its delivery (`internal error: ...`).
+    InternalError,
+    /// Its spool file could not be read (`spool file ... unreadable: ...`).
+    SpoolUnreadable,
+    /// An outgoing document that cannot be sealed: no usable signing identity, signing
+    /// failed, or nested too deep to seal safely. It is never sent unsigned.
+    CannotSeal,
+    /// Anything else: an administrator's `queue hold` with its own words.
+    Admin,
+}
+
+impl HoldKind {
+    /// The kind a stored hold reason says. An administrator's free text is `Admin`, unless
+    /// it happens to begin like one of the gateway's own reasons.
+    pub fn of_reason(reason: &str) -> HoldKind {
+        /// How `Deliverer::seal` words the reasons it holds a document for.
+        const CANNOT_SEAL: [&str; 4] = [
+            "cannot sign with identity ",
+            "signing task failed: ",
+            "no signing identity (digital seal) is configured for ",
+            "the signing identity for ",
+        ];
+        if reason.starts_with("quarantined") {
+            HoldKind::Quarantine
+        } else if reason == super::delivery::POISON_REASON {
+            HoldKind::Poison
+        } else if reason.starts_with(INTERNAL_ERROR) {
+            HoldKind::InternalError
+        } else if reason.starts_with("spool file ") {
+            HoldKind::SpoolUnreadable
+        } else if CANNOT_SEAL.iter().any(|p| reason.starts_with(p))
+            || reason.ends_with(CANNOT_SEAL_SAFELY)
+        {
+            HoldKind::CannotSeal
+        } else {
+            HoldKind::Admin
+        }
+    }
+
+    /// The `cause` named by the audit entry of an automatic hold.
+    pub fn cause(self) -> &'static str {
+        match self {
+            HoldKind::Quarantine => "quarantine",
+            HoldKind::Poison => "poison",
+            HoldKind::InternalError => "panic",
+            HoldKind::SpoolUnreadable => "spool",
+            HoldKind::CannotSeal => "seal",
+            HoldKind::Admin => "admin",
+        }
+    }
+}
+
+/// The start of the reason a message is held for after a panic.
+pub const INTERNAL_ERROR: &str = "internal error: ";
+/// The end of the reason a document nested too deep to seal is held for.
+pub const CANNOT_SEAL_SAFELY: &str = "it cannot be sealed safely";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    #[test]
+    fn stored_names_round_trip() {
+        for s in MessageState::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            assert_eq!(s.as_str().parse::<MessageState>(), Ok(s));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for s in RecipientState::iter() {
+            assert_eq!(s.to_value(), s.as_str());
+            assert_eq!(s.as_str().parse::<RecipientState>(), Ok(s));
+        }
+        assert!("Held".parse::<MessageState>().is_err());
+        for d in [crate::queue::Direction::Out, crate::queue::Direction::In] {
+            assert_eq!(d.to_value(), d.as_str());
+            assert_eq!(crate::queue::Direction::try_from(d.as_str()), Ok(d));
+        }
+        assert!("IN".parse::<crate::queue::Direction>().is_err());
+        assert_eq!(
+            serde_json::to_string(&MessageState::Deferred).unwrap(),
+            "\"deferred\""
+        );
+    }
+
+    #[test]
+    fn hold_kinds_from_the_reasons_as_written() {
+        use HoldKind::*;
+        for (reason, kind) in [
+            ("quarantined: smime=fail (bad signature)", Quarantine),
+            (super::super::delivery::POISON_REASON, Poison),
+            ("internal error: index out of bounds", InternalError),
+            (
+                "spool file /var/spool/x.eml unreadable: No such file",
+                SpoolUnreadable,
+            ),
+            ("cannot sign with identity 3: key unreadable", CannotSeal),
+            ("signing task failed: task panicked", CannotSeal),
+            (
+                "no signing identity (digital seal) is configured for a.gov.vn",
+                CannotSeal,
+            ),
+            (
+                "the signing identity for a.gov.vn cannot be used: expired",
+                CannotSeal,
+            ),
+            (
+                "MIME nesting deeper than 20 ([limits] max_mime_depth): it cannot be sealed safely",
+                CannotSeal,
+            ),
+            ("waiting for the director", Admin),
+            ("", Admin),
+        ] {
+            assert_eq!(HoldKind::of_reason(reason), kind, "{reason}");
+        }
+    }
+
+    /// The column stays plain text on both databases: bound as a string, never cast to an
+    /// enum type.
+    #[test]
+    fn stored_as_plain_text() {
+        use crate::store::entity::message;
+        use sea_orm::{DbBackend, QueryFilter, QueryTrait};
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let sql = message::Entity::find()
+                .filter(message::Column::State.is_in(MessageState::QUEUED))
+                .build(backend)
+                .to_string();
+            assert!(
+                sql.contains(r#""state" IN ('waiting', 'delivering', 'deferred', 'held')"#),
+                "{sql}"
+            );
+            assert!(!sql.to_ascii_uppercase().contains("CAST"), "{sql}");
+        }
+    }
+}
