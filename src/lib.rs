@@ -18,6 +18,7 @@ pub mod config;
 pub mod dev;
 pub mod intake;
 pub mod mime;
+pub mod model;
 pub mod nesting;
 pub mod pki;
 pub mod policy;

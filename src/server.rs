@@ -128,6 +128,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         seals: Default::default(),
         policy: policy.clone(),
         leases: Arc::new(crate::queue::lease::Leases::new(&config)),
+        connections: Default::default(),
     });
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
     tokio::spawn(crate::queue::monitor::run(

@@ -23,8 +23,9 @@ use time::OffsetDateTime;
 use crate::audit::{self, Action, Event};
 use crate::config::{Config, Role};
 use crate::mime::{self, HeaderInfo};
+use crate::model::{Direction, NewMessage, NewRecipient};
 use crate::policy::{self, Classification, SharedPolicy};
-use crate::queue::{Direction, NewMessage, NewRecipient, Queue};
+use crate::queue::Queue;
 use crate::register::Refused;
 use crate::reply::{std_replies, Reply};
 

@@ -20,19 +20,18 @@ use sea_orm::{
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
 use super::staged::Staged;
-use super::state::{CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
     admin, prepare, spool_path, Direction, HoldKind, MessageState, NewMessage, NewRecipient, Queue,
     RecipientState, Route,
 };
 use crate::config::Config;
+use crate::model::state::{CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
 use crate::pki::store::{Seal, SealCache};
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
-/// The reason a message is held with when two of its attempts did not finish (SPEC.md).
-pub const POISON_REASON: &str = "poison: processing stopped the gateway twice";
+pub use crate::model::state::POISON_REASON;
 
 /// What delivery needs: the configuration, the queue (to enqueue DSNs) and the seals.
 pub struct Deliverer {
@@ -43,12 +42,40 @@ pub struct Deliverer {
     pub policy: Arc<crate::policy::SharedPolicy>,
     /// This run's claim on the messages it delivers.
     pub leases: Arc<Leases>,
+    /// Idle connections to the next hops, reused across deliveries.
+    pub connections: transport::ConnectionCache,
 }
 
-/// The bytes to send, and the seal used on them (serial, digest).
+/// The seal put on the bytes sent: the certificate's serial and the content's digest (hex).
+#[derive(Debug, Clone)]
+struct SealUsed {
+    serial: String,
+    digest: String,
+}
+
+/// The bytes to send (with the seal used on them, when sealed), or held.
 enum Sealed {
-    Ready(Vec<u8>, Option<(String, String)>),
+    Ready {
+        bytes: Vec<u8>,
+        seal: Option<SealUsed>,
+    },
     Held,
+}
+
+/// One delivery attempt's result, as it is committed: the message's next state, each
+/// recipient's outcome (recipient id, address, state, the next hop's reply), and what the
+/// register keeps of it.
+struct AttemptResult<'a> {
+    updates: &'a [(i64, &'a str, RecipientState, String)],
+    next_state: MessageState,
+    reason: Option<String>,
+    next_at: i64,
+    attempts: i32,
+    seal: Option<SealUsed>,
+    archive: Option<(String, i64)>,
+    /// This attempt sent the sender's one "delayed" notice.
+    delay_notified: bool,
+    now: i64,
 }
 
 /// Who must still hold a `delivering` message for a change to apply to it.
@@ -222,7 +249,7 @@ impl Deliverer {
             hook(msg);
         }
         let (content, seal_used) = match self.seal(msg, &rcpts, content).await? {
-            Sealed::Ready(bytes, seal) => (bytes, seal),
+            Sealed::Ready { bytes, seal } => (bytes, seal),
             Sealed::Held => return Ok(()),
         };
         let mut outcomes: Vec<(recipient::Model, Outcome)> = Vec::new();
@@ -253,7 +280,14 @@ impl Deliverer {
                 body_8bit: msg.body_8bit,
                 smtputf8: msg.smtputf8,
             };
-            let report = transport::deliver(&cfg, &self.config.hostname, &env, &content).await;
+            let report = transport::deliver(
+                &cfg,
+                &self.connections,
+                &self.config.hostname,
+                &env,
+                &content,
+            )
+            .await;
             dsn_passed_on |= report.dsn_passed_on;
             for (r, o) in group.into_iter().zip(report.outcomes) {
                 tracing::info!(
@@ -369,16 +403,18 @@ impl Deliverer {
             match self
                 .record(
                     msg,
-                    &updates,
-                    next_state,
-                    reason.clone(),
-                    next_at,
-                    attempts,
-                    &seal_used,
-                    &archive,
-                    delay_notice.is_some(),
+                    &AttemptResult {
+                        updates: &updates,
+                        next_state,
+                        reason: reason.clone(),
+                        next_at,
+                        attempts,
+                        seal: seal_used.clone(),
+                        archive: archive.clone(),
+                        delay_notified: delay_notice.is_some(),
+                        now,
+                    },
                     &notices,
-                    now,
                 )
                 .await
             {
@@ -423,7 +459,10 @@ impl Deliverer {
         content: Vec<u8>,
     ) -> Result<Sealed, DbErr> {
         if msg.direction != Direction::Out {
-            return Ok(Sealed::Ready(content, None));
+            return Ok(Sealed::Ready {
+                bytes: content,
+                seal: None,
+            });
         }
         // Nothing walks a message nested deeper than the limit (one queued before the limit
         // was lowered or checked): it is held with the reason, never retried into a crash.
@@ -472,10 +511,13 @@ impl Deliverer {
                 match signed {
                     Ok(Ok(s)) => {
                         tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, opaque = s.opaque, "sealed");
-                        Ok(Sealed::Ready(
-                            s.bytes,
-                            Some((s.signer_serial_hex, s.digest_sha256_hex)),
-                        ))
+                        Ok(Sealed::Ready {
+                            bytes: s.bytes,
+                            seal: Some(SealUsed {
+                                serial: s.signer_serial_hex,
+                                digest: s.digest_sha256_hex,
+                            }),
+                        })
                     }
                     Ok(Err(e)) => {
                         self.hold_unsigned(
@@ -493,9 +535,10 @@ impl Deliverer {
             }
             // The gateway's own mail and mail that stays inside the office go out unsigned
             // when no seal can be used.
-            Seal::None | Seal::Unusable(_) if msg.generated || !leaves => {
-                Ok(Sealed::Ready(prepared(), None))
-            }
+            Seal::None | Seal::Unusable(_) if msg.generated || !leaves => Ok(Sealed::Ready {
+                bytes: prepared(),
+                seal: None,
+            }),
             Seal::None => {
                 self.hold_unsigned(
                     msg,
@@ -658,21 +701,23 @@ impl Deliverer {
 
     /// Records an attempt and the mail it causes in one transaction; false when this run no
     /// longer holds the message (nothing is then recorded).
-    #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
         msg: &message::Model,
-        updates: &[(i64, &str, RecipientState, String)],
-        next_state: MessageState,
-        reason: Option<String>,
-        next_at: i64,
-        attempts: i32,
-        seal_used: &Option<(String, String)>,
-        archive: &Option<(String, i64)>,
-        delay_notified: bool,
+        result: &AttemptResult<'_>,
         notices: &Notices,
-        now: i64,
     ) -> Result<bool, DbErr> {
+        let AttemptResult {
+            updates,
+            next_state,
+            ref reason,
+            next_at,
+            attempts,
+            ref seal,
+            ref archive,
+            delay_notified,
+            now,
+        } = *result;
         let txn = self.db().begin().await?;
         if !self
             .end_attempt(&txn, &msg.id, next_state, reason.clone(), next_at, attempts)
@@ -710,10 +755,10 @@ impl Deliverer {
                         .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
                         .collect(),
                     // Only an attempt that delivered something names the seal recipients got.
-                    seal: seal_used
+                    seal: seal
                         .as_ref()
                         .filter(|_| updates.iter().any(|u| u.2 == RecipientState::Delivered))
-                        .map(|(s, d)| (s.as_str(), d.as_str())),
+                        .map(|s| (s.serial.as_str(), s.digest.as_str())),
                     deferred: reason.as_deref(),
                     archive: archive.clone(),
                 },

@@ -141,6 +141,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn deliver(
     cfg: &DeliveryConfig,
+    cache: &ConnectionCache,
     hostname: &str,
     env: &Envelope<'_>,
     content: &[u8],
@@ -168,7 +169,18 @@ pub async fn deliver(
             host,
             port,
             implicit_tls,
-        } => match smtp_deliver(cfg, host, *port, *implicit_tls, hostname, env, content).await {
+        } => match smtp_deliver(
+            cfg,
+            cache,
+            host,
+            *port,
+            *implicit_tls,
+            hostname,
+            env,
+            content,
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 let o = classify_error(&e, "");
@@ -335,12 +347,10 @@ const CACHE_MAX_USES: u32 = 100;
 /// Idle connections kept per hop.
 const CACHE_PER_HOP: usize = 16;
 
-fn cache() -> &'static std::sync::Mutex<std::collections::HashMap<String, Vec<Cached>>> {
-    static CACHE: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, Vec<Cached>>>,
-    > = std::sync::OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// The idle upstream connections of one daemon, by hop; owned by its `Deliverer`, so two
+/// gateways in one process (tests) never share a connection.
+#[derive(Default)]
+pub struct ConnectionCache(std::sync::Mutex<std::collections::HashMap<String, Vec<Cached>>>);
 
 /// Everything that makes two connections interchangeable.
 fn hop_key(
@@ -356,8 +366,8 @@ fn hop_key(
     )
 }
 
-fn take_cached(key: &str) -> Option<Cached> {
-    let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
+fn take_cached(cache: &ConnectionCache, key: &str) -> Option<Cached> {
+    let mut map = cache.0.lock().unwrap_or_else(|e| e.into_inner());
     let list = map.get_mut(key)?;
     // Newest first; older ones past the idle limit are dropped (closing their sockets).
     while let Some(c) = list.pop() {
@@ -369,11 +379,11 @@ fn take_cached(key: &str) -> Option<Cached> {
 }
 
 /// After a transaction: back into the cache when the connection is healthy, else QUIT.
-async fn release(key: String, mut c: Cached, reusable: bool) {
+async fn release(cache: &ConnectionCache, key: String, mut c: Cached, reusable: bool) {
     c.uses += 1;
     if reusable && c.uses < CACHE_MAX_USES {
         c.idle_since = std::time::Instant::now();
-        let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = cache.0.lock().unwrap_or_else(|e| e.into_inner());
         let list = map.entry(key).or_default();
         if list.len() < CACHE_PER_HOP {
             list.push(c);
@@ -393,6 +403,7 @@ enum TxError {
 #[allow(clippy::too_many_arguments)]
 async fn smtp_deliver(
     cfg: &DeliveryConfig,
+    cache: &ConnectionCache,
     host: &str,
     port: u16,
     implicit_tls: bool,
@@ -401,10 +412,10 @@ async fn smtp_deliver(
     content: &[u8],
 ) -> Result<Report, DeliverError> {
     let key = hop_key(cfg, host, port, implicit_tls, hostname);
-    if let Some(mut c) = take_cached(&key) {
+    if let Some(mut c) = take_cached(cache, &key) {
         match transaction(&mut c.conn, c.caps, host, env, content).await {
             Ok((report, reusable)) => {
-                release(key, c, reusable).await;
+                release(cache, key, c, reusable).await;
                 return Ok(report);
             }
             Err(TxError::BeforeMail(e)) => {
@@ -426,7 +437,7 @@ async fn smtp_deliver(
     };
     match transaction(&mut c.conn, caps, host, env, content).await {
         Ok((report, reusable)) => {
-            release(key, c, reusable).await;
+            release(cache, key, c, reusable).await;
             Ok(report)
         }
         Err(TxError::BeforeMail(e) | TxError::After(e)) => {

@@ -100,7 +100,7 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{Direction, NewMessage, NewRecipient, Route};
+    use crate::model::{Direction, NewMessage, NewRecipient, Route};
     use sea_orm::ActiveModelTrait;
 
     #[tokio::test]

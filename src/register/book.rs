@@ -10,9 +10,9 @@ use sea_orm::{
 };
 
 use super::state;
+use crate::model::{Direction, NewMessage, RecipientState};
 use crate::policy::calendar::vietnam_date;
 use crate::policy::{Secrecy, Urgency};
-use crate::queue::{Direction, NewMessage, RecipientState};
 use crate::store::entity::{register_entry as entry, register_recipient as rr};
 use crate::util::{new_queue_id, now_ms};
 
@@ -169,7 +169,7 @@ pub struct Refused {
     /// The reply's English text.
     pub reason: String,
     /// Incoming: the S/MIME result behind the refusal.
-    pub smime: Option<crate::queue::SmimeRecord>,
+    pub smime: Option<crate::model::SmimeRecord>,
 }
 
 /// Writes a refused document's row; returns its register id.

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use time::Date;
 
-use crate::queue::Direction;
+use crate::model::Direction;
 use crate::store::entity::{register_entry as entry, register_recipient as rr};
 
 /// What `register list` asks for.

@@ -27,8 +27,8 @@ use time::Date;
 
 use super::state;
 use super::Timeliness;
+use crate::model::Direction;
 use crate::policy::Urgency;
-use crate::queue::Direction;
 use crate::store::entity::register_entry as entry;
 
 /// What a report covers: one register, register days `from..=to` (Asia/Ho_Chi_Minh).

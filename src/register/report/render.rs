@@ -3,7 +3,7 @@
 //! column) and JSON (the [`Report`] structure as serialised).
 
 use super::{Counts, Report, UrgencyRow};
-use crate::queue::Direction;
+use crate::model::Direction;
 use crate::util::printable;
 
 /// The register's name in a heading.

@@ -85,11 +85,11 @@ pub struct UnknownValue {
 macro_rules! string_forms {
     ($ty:ty, $kind:literal) => {
         impl std::str::FromStr for $ty {
-            type Err = $crate::queue::state::UnknownValue;
+            type Err = $crate::model::state::UnknownValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 <$ty as sea_orm::Iterable>::iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| $crate::queue::state::UnknownValue {
+                    .ok_or_else(|| $crate::model::state::UnknownValue {
                         kind: $kind,
                         value: s.to_string(),
                     })
@@ -97,7 +97,7 @@ macro_rules! string_forms {
         }
 
         impl TryFrom<&str> for $ty {
-            type Error = $crate::queue::state::UnknownValue;
+            type Error = $crate::model::state::UnknownValue;
             fn try_from(s: &str) -> Result<Self, Self::Error> {
                 s.parse()
             }
@@ -140,6 +140,9 @@ string_forms!(RecipientState, "recipient state");
 eq_stored_name!(MessageState);
 eq_stored_name!(RecipientState);
 
+/// The reason a message is held with when two of its attempts did not finish (SPEC.md).
+pub const POISON_REASON: &str = "poison: processing stopped the gateway twice";
+
 /// Why a message is `held`. The reason is stored as text (written by whoever held it, shown
 /// as is by `queue show`); [`HoldKind::of_reason`] is the one place that reads a kind back
 /// from it.
@@ -148,7 +151,7 @@ pub enum HoldKind {
     /// An incoming message held by the `[incoming]` policy (`quarantined: smime=...`,
     /// written by `intake::incoming`).
     Quarantine,
-    /// Its delivery stopped the daemon twice ([`super::delivery::POISON_REASON`]).
+    /// Its delivery stopped the daemon twice ([`POISON_REASON`]).
     Poison,
     /// A panic in its delivery (`internal error: ...`).
     InternalError,
@@ -174,7 +177,7 @@ impl HoldKind {
         ];
         if reason.starts_with("quarantined") {
             HoldKind::Quarantine
-        } else if reason == super::delivery::POISON_REASON {
+        } else if reason == POISON_REASON {
             HoldKind::Poison
         } else if reason.starts_with(INTERNAL_ERROR) {
             HoldKind::InternalError
@@ -240,7 +243,7 @@ mod tests {
         use HoldKind::*;
         for (reason, kind) in [
             ("quarantined: smime=fail (bad signature)", Quarantine),
-            (super::super::delivery::POISON_REASON, Poison),
+            (POISON_REASON, Poison),
             ("internal error: index out of bounds", InternalError),
             (
                 "spool file /var/spool/x.eml unreadable: No such file",
