@@ -227,11 +227,11 @@ mod tests {
             assert_eq!(s.as_str().parse::<RecipientState>(), Ok(s));
         }
         assert!("Held".parse::<MessageState>().is_err());
-        for d in [crate::queue::Direction::Out, crate::queue::Direction::In] {
+        for d in [crate::model::Direction::Out, crate::model::Direction::In] {
             assert_eq!(d.to_value(), d.as_str());
-            assert_eq!(crate::queue::Direction::try_from(d.as_str()), Ok(d));
+            assert_eq!(crate::model::Direction::try_from(d.as_str()), Ok(d));
         }
-        assert!("IN".parse::<crate::queue::Direction>().is_err());
+        assert!("IN".parse::<crate::model::Direction>().is_err());
         assert_eq!(
             serde_json::to_string(&MessageState::Deferred).unwrap(),
             "\"deferred\""

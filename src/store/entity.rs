@@ -37,9 +37,9 @@ pub mod message {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         /// "out" (văn bản đi) or "in" (văn bản đến), a text column.
-        pub direction: crate::queue::Direction,
+        pub direction: crate::model::Direction,
         /// waiting | delivering | deferred | held | delivered | failed (a text column).
-        pub state: crate::queue::MessageState,
+        pub state: crate::model::MessageState,
         /// Envelope sender; empty for the null sender.
         pub sender: String,
         pub header_from: String,
@@ -121,7 +121,7 @@ pub mod recipient {
         /// "outbound" (outbound.upstream) or "inbound" (inbound.deliver_to).
         pub route: String,
         /// pending | delivered | failed (a text column).
-        pub state: crate::queue::RecipientState,
+        pub state: crate::model::RecipientState,
         /// DSN NOTIFY bits (smtp-proto's RCPT_NOTIFY_*), 0 when not given.
         pub notify: i32,
         pub orcpt: Option<String>,
