@@ -356,6 +356,7 @@ async fn explain<'a>(
             text_en: format!("Sender domain of <{sender}> is not allowed by policy"),
             text_vi: "Tên miền người gửi không được phép".into(),
             rule: "domains.sender".into(),
+            secrecy: None,
         });
         decision.deadline = None;
     } else if !recipients.is_empty() && recipients.iter().all(|(_, ok)| !ok) {
@@ -366,6 +367,7 @@ async fn explain<'a>(
             text_en: "no recipient domain is allowed by policy".into(),
             text_vi: "Tên miền người nhận không được phép theo chính sách".into(),
             rule: "domains.recipient".into(),
+            secrecy: None,
         });
         decision.deadline = None;
     }

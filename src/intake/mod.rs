@@ -410,7 +410,7 @@ fn refuse_by_policy(
     let mut record = refused_record(client, env, c, headers, refusal.rule.clone());
     record.reason = refusal.text_with_rule();
     // The audit entry: rule, sender, recipient count, listener, account, client address.
-    let action = if refusal.rule.starts_with("secrecy.") {
+    let action = if refusal.secrecy.is_some() {
         Action::DocumentRefusedConfidential
     } else {
         Action::DocumentRefused

@@ -15,7 +15,7 @@ use time::{Date, OffsetDateTime};
 use super::calendar::{vietnam_date, WorkingCalendar};
 use super::classify::Classification;
 use super::file::{DeadlineRule, LateAction, Policy, SecrecyAction};
-use super::levels::Urgency;
+use super::levels::{Secrecy, Urgency};
 use super::number;
 
 /// Which way the message goes: dispatch rules are for outgoing documents.
@@ -73,6 +73,9 @@ pub struct Refusal {
     pub text_en: String,
     pub text_vi: String,
     pub rule: String,
+    /// The secrecy level, when the document was refused for it (a confidential document:
+    /// the audit log records it as such).
+    pub secrecy: Option<Secrecy>,
 }
 
 impl Refusal {
@@ -99,6 +102,7 @@ impl Refusal {
             text_en: en,
             text_vi: vi.into(),
             rule,
+            secrecy: None,
         }
     }
 }
@@ -165,6 +169,7 @@ pub fn decide(
                         text_en: r.text.clone(),
                         text_vi: r.text_vi.clone(),
                         rule: format!("secrecy.{}", c.secrecy.ascii()),
+                        secrecy: Some(c.secrecy),
                     },
                 );
             }
