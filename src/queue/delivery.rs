@@ -252,55 +252,7 @@ impl Deliverer {
             Sealed::Ready { bytes, seal } => (bytes, seal),
             Sealed::Held => return Ok(()),
         };
-        let mut outcomes: Vec<(recipient::Model, Outcome)> = Vec::new();
-        let mut dsn_passed_on = false;
-        for route in [Route::Inbound, Route::Outbound] {
-            let group: Vec<&recipient::Model> =
-                rcpts.iter().filter(|r| r.route == route.as_str()).collect();
-            if group.is_empty() {
-                continue;
-            }
-            let cfg = match route {
-                Route::Outbound => self.config.outbound.clone(),
-                Route::Inbound => self.config.inbound.delivery(),
-            };
-            let env = Envelope {
-                queue_id: &msg.id,
-                sender: &msg.sender,
-                recipients: group
-                    .iter()
-                    .map(|r| EnvRcpt {
-                        address: r.address.clone(),
-                        notify: r.notify,
-                        orcpt: r.orcpt.clone(),
-                    })
-                    .collect(),
-                dsn_ret: msg.dsn_ret.as_deref(),
-                dsn_envid: msg.dsn_envid.as_deref(),
-                body_8bit: msg.body_8bit,
-                smtputf8: msg.smtputf8,
-            };
-            let report = transport::deliver(
-                &cfg,
-                &self.connections,
-                &self.config.hostname,
-                &env,
-                &content,
-            )
-            .await;
-            dsn_passed_on |= report.dsn_passed_on;
-            for (r, o) in group.into_iter().zip(report.outcomes) {
-                tracing::info!(
-                    queue_id = %msg.id,
-                    rcpt = %r.address,
-                    route = route.as_str(),
-                    target = %cfg.upstream,
-                    result = ?o,
-                    "delivery attempt"
-                );
-                outcomes.push((r.clone(), o));
-            }
-        }
+        let (outcomes, dsn_passed_on) = self.hand_over(msg, &rcpts, &content).await;
 
         let now = now_ms();
         let lifetime_ms = self.config.queue.max_lifetime_hours as i64 * 3_600_000;
@@ -337,22 +289,7 @@ impl Deliverer {
 
         // A long deferral: the sender hears once that the message is delayed (RFC 3464).
         let delay_notice = if temp_reason.is_some() && self.delay_notice_due(msg, now) {
-            let allows_delay = |n: i32| n == 0 || (n & smtp_proto::RCPT_NOTIFY_DELAY as i32) != 0;
-            Some(
-                outcomes
-                    .iter()
-                    .filter_map(|(r, o)| match o {
-                        Outcome::TempFail(d) if allows_delay(r.notify) => Some(DsnRecipient {
-                            address: r.address.clone(),
-                            orcpt: r.orcpt.clone(),
-                            action: Action::Delayed,
-                            status: d.status("4.0.0"),
-                            diagnostic: Some(d.text.clone()),
-                        }),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            Some(delayed_recipients(&outcomes))
         } else {
             None
         };
@@ -398,36 +335,109 @@ impl Deliverer {
         // The transport has already spoken, so a failed commit is retried rather than the
         // message sent again: a storage fault must not mean a document delivered twice, nor
         // one left `delivering`.
+        let result = AttemptResult {
+            updates: &updates,
+            next_state,
+            reason,
+            next_at,
+            attempts,
+            seal: seal_used,
+            archive,
+            delay_notified: delay_notice.is_some(),
+            now,
+        };
+        if !self.commit_result(msg, &result, notices).await? {
+            return Ok(());
+        }
+        if temp_reason.is_none() {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        Ok(())
+    }
+
+    /// Hands the message to each route's next hop (local recipients first) and gives each
+    /// recipient's outcome, and whether a next hop took over DSN duty.
+    async fn hand_over(
+        &self,
+        msg: &message::Model,
+        rcpts: &[recipient::Model],
+        content: &[u8],
+    ) -> (Vec<(recipient::Model, Outcome)>, bool) {
+        let mut outcomes: Vec<(recipient::Model, Outcome)> = Vec::new();
+        let mut dsn_passed_on = false;
+        for route in [Route::Inbound, Route::Outbound] {
+            let group: Vec<&recipient::Model> =
+                rcpts.iter().filter(|r| r.route == route.as_str()).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let cfg = match route {
+                Route::Outbound => self.config.outbound.clone(),
+                Route::Inbound => self.config.inbound.delivery(),
+            };
+            let env = Envelope {
+                queue_id: &msg.id,
+                sender: &msg.sender,
+                recipients: group
+                    .iter()
+                    .map(|r| EnvRcpt {
+                        address: r.address.clone(),
+                        notify: r.notify,
+                        orcpt: r.orcpt.clone(),
+                    })
+                    .collect(),
+                dsn_ret: msg.dsn_ret.as_deref(),
+                dsn_envid: msg.dsn_envid.as_deref(),
+                body_8bit: msg.body_8bit,
+                smtputf8: msg.smtputf8,
+            };
+            let report = transport::deliver(
+                &cfg,
+                &self.connections,
+                &self.config.hostname,
+                &env,
+                content,
+            )
+            .await;
+            dsn_passed_on |= report.dsn_passed_on;
+            for (r, o) in group.into_iter().zip(report.outcomes) {
+                tracing::info!(
+                    queue_id = %msg.id,
+                    rcpt = %r.address,
+                    route = route.as_str(),
+                    target = %cfg.upstream,
+                    result = ?o,
+                    "delivery attempt"
+                );
+                outcomes.push((r.clone(), o));
+            }
+        }
+        (outcomes, dsn_passed_on)
+    }
+
+    /// Records the attempt's result and the mail it causes in one transaction. The transport
+    /// has already spoken, so a failed commit is retried rather than the message sent again: a
+    /// storage fault must not mean a document delivered twice, nor one left `delivering`.
+    /// False when the message was taken over meanwhile (nothing is recorded).
+    async fn commit_result(
+        &self,
+        msg: &message::Model,
+        result: &AttemptResult<'_>,
+        notices: Notices,
+    ) -> Result<bool, DbErr> {
         let mut tries: u64 = 0;
         loop {
-            match self
-                .record(
-                    msg,
-                    &AttemptResult {
-                        updates: &updates,
-                        next_state,
-                        reason: reason.clone(),
-                        next_at,
-                        attempts,
-                        seal: seal_used.clone(),
-                        archive: archive.clone(),
-                        delay_notified: delay_notice.is_some(),
-                        now,
-                    },
-                    &notices,
-                )
-                .await
-            {
+            match self.record(msg, result, &notices).await {
                 Ok(true) => {
                     notices.log_committed(&msg.id);
-                    break;
+                    return Ok(true);
                 }
                 Ok(false) => {
                     // An administrator (or another daemon, once our lease ran out) took the
                     // message over: its state is theirs now.
                     tracing::error!(queue_id = %msg.id, "the message was taken over during the attempt; its result is not recorded");
                     notices.discard();
-                    return Ok(());
+                    return Ok(false);
                 }
                 // A storage fault passes: wait for it rather than send the message again.
                 // Anything else (a constraint, a trigger) would fail the same way for ever:
@@ -444,10 +454,6 @@ impl Deliverer {
                 }
             }
         }
-        if temp_reason.is_none() {
-            let _ = tokio::fs::remove_file(&path).await;
-        }
-        Ok(())
     }
 
     /// Marks and seals an outgoing message with the identity of its From domain. A message
@@ -1009,4 +1015,22 @@ pub fn backoff_ms(cfg: &Config, attempts: i32) -> i64 {
     let capped = exp.min(max);
     let jitter = rand::rng().random_range(0.75..1.25);
     (capped * jitter) as i64
+}
+
+/// The recipients a "delayed" notice names (RFC 3464): those deferred whose NOTIFY allows it.
+fn delayed_recipients(outcomes: &[(recipient::Model, Outcome)]) -> Vec<DsnRecipient> {
+    let allows_delay = |n: i32| n == 0 || (n & smtp_proto::RCPT_NOTIFY_DELAY as i32) != 0;
+    outcomes
+        .iter()
+        .filter_map(|(r, o)| match o {
+            Outcome::TempFail(d) if allows_delay(r.notify) => Some(DsnRecipient {
+                address: r.address.clone(),
+                orcpt: r.orcpt.clone(),
+                action: Action::Delayed,
+                status: d.status("4.0.0"),
+                diagnostic: Some(d.text.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
 }
