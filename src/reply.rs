@@ -255,4 +255,398 @@ pub mod std_replies {
         Reply::new(451, "4.3.0", "Queue database unavailable, try again later")
             .vi("Cơ sở dữ liệu tạm thời không sẵn sàng, vui lòng thử lại sau")
     }
+
+    // What each verb of a session answers (src/smtp/session/), and the intake stage's own
+    // refusals of a sender (src/intake/outgoing.rs).
+
+    pub fn auth_not_offered() -> Reply {
+        Reply::new(503, "5.5.1", "AUTH is not offered on this listener")
+            .vi("Cổng này không dùng xác thực")
+    }
+
+    pub fn auth_needs_tls() -> Reply {
+        Reply::new(
+            538,
+            "5.7.11",
+            "Encryption required for requested authentication mechanism: use STARTTLS first",
+        )
+        .vi("Cần mã hóa TLS trước khi xác thực")
+    }
+
+    pub fn auth_throttled(ip: std::net::IpAddr, secs: u64) -> Reply {
+        Reply::new(
+            454,
+            "4.7.0",
+            format!(
+                "Too many failed authentication attempts from {ip}; try again in {} s",
+                secs
+            ),
+        )
+        .vi("Quá nhiều lần xác thực sai, vui lòng thử lại sau")
+    }
+
+    pub fn auth_authzid_not_user() -> Reply {
+        Reply::new(
+            535,
+            "5.7.8",
+            "Authentication credentials invalid: the authorization identity must be the user name",
+        )
+        .vi("Thông tin xác thực không hợp lệ: danh tính ủy quyền phải trùng tên đăng nhập")
+    }
+
+    pub fn auth_mechanism_unknown() -> Reply {
+        Reply::new(
+            504,
+            "5.5.4",
+            "Unrecognized authentication type; use PLAIN or LOGIN",
+        )
+        .vi("Cơ chế xác thực không được hỗ trợ")
+    }
+
+    pub fn auth_undecodable() -> Reply {
+        Reply::new(501, "5.5.2", "Cannot decode the AUTH response")
+            .vi("Không giải mã được dữ liệu xác thực")
+    }
+
+    pub fn auth_ok() -> Reply {
+        Reply::new(235, "2.7.0", "Authentication successful")
+    }
+
+    pub fn auth_invalid() -> Reply {
+        Reply::new(535, "5.7.8", "Authentication credentials invalid")
+            .vi("Tên đăng nhập hoặc mật khẩu không đúng")
+    }
+
+    pub fn auth_temporary_failure() -> Reply {
+        Reply::new(454, "4.7.0", "Temporary authentication failure").vi("Lỗi xác thực tạm thời")
+    }
+
+    pub fn auth_cancelled() -> Reply {
+        Reply::new(501, "5.7.0", "Authentication cancelled").vi("Đã hủy xác thực")
+    }
+
+    pub fn auth_nul() -> Reply {
+        Reply::new(
+            501,
+            "5.5.2",
+            "NUL byte in AUTH response; authentication cancelled",
+        )
+        .vi("Dữ liệu xác thực chứa ký tự NUL, đã hủy xác thực")
+    }
+
+    pub fn no_valid_recipients() -> Reply {
+        Reply::new(554, "5.5.1", "No valid recipients").vi("Không có người nhận hợp lệ")
+    }
+
+    pub fn memory_budget_spent() -> Reply {
+        Reply::new(
+                    452,
+                    "4.3.1",
+                    "Insufficient system storage: too many messages are being received at once, try again later",
+                )
+                .vi("Hệ thống đang nhận quá nhiều thư, vui lòng gửi lại sau")
+    }
+
+    pub fn tls_not_available() -> Reply {
+        Reply::new(454, "4.7.0", "TLS not available").vi("Không có TLS")
+    }
+
+    pub fn tls_ready() -> Reply {
+        Reply::new(220, "2.0.0", "Ready to start TLS")
+    }
+
+    pub fn auth_required() -> Reply {
+        Reply::new(530, "5.7.0", "Authentication required").vi("Cần đăng nhập trước khi gửi thư")
+    }
+
+    pub fn source_route_refused() -> Reply {
+        Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
+            .vi("Không chấp nhận định tuyến nguồn")
+    }
+
+    pub fn sender_path_refused(why: &str) -> Reply {
+        Reply::new(
+            553,
+            "5.1.7",
+            format!("Sender address not accepted: {}", why),
+        )
+        .vi("Địa chỉ người gửi không được chấp nhận")
+    }
+
+    pub fn parameter_not_supported(name: &str) -> Reply {
+        Reply::new(555, "5.5.4", format!("{name} is not supported here"))
+            .vi("Tham số không được hỗ trợ")
+    }
+
+    pub fn bad_sender_domain(why: &str) -> Reply {
+        Reply::new(501, "5.1.7", format!("Bad sender address syntax: {}", why))
+            .vi("Địa chỉ người gửi sai cú pháp: tên miền không hợp lệ")
+    }
+
+    pub fn sender_not_owned(sender: &str) -> Reply {
+        Reply::new(
+            553,
+            "5.7.1",
+            format!("Sender address <{sender}> is not owned by the authenticated account"),
+        )
+        .vi("Tài khoản không được phép gửi bằng địa chỉ này")
+    }
+
+    pub fn sender_domain_not_allowed(sender: &str) -> Reply {
+        Reply::new(
+            553,
+            "5.7.1",
+            format!("Sender domain of <{sender}> is not allowed by policy"),
+        )
+        .vi("Tên miền người gửi không được phép")
+    }
+
+    pub fn sender_ok() -> Reply {
+        Reply::new(250, "2.1.0", "Sender ok")
+    }
+
+    pub fn relay_not_trusted(ip: std::net::IpAddr) -> Reply {
+        Reply::new(
+            554,
+            "5.7.1",
+            format!("Relay access denied: {} is not in trusted_networks", ip),
+        )
+        .vi("Máy gửi không thuộc mạng được phép chuyển tiếp")
+    }
+
+    pub fn too_many_idle_commands() -> Reply {
+        Reply::new(
+            421,
+            "4.7.0",
+            "Too many commands without a transaction, closing connection",
+        )
+        .vi("Quá nhiều lệnh không gửi thư, đóng kết nối")
+    }
+
+    pub fn lhlo_refused() -> Reply {
+        Reply::new(500, "5.5.1", "LHLO is for LMTP").vi("Lệnh không hợp lệ")
+    }
+
+    pub fn bdat_not_offered() -> Reply {
+        Reply::new(502, "5.5.1", "BDAT (CHUNKING) is not offered; use DATA").vi("Không hỗ trợ BDAT")
+    }
+
+    pub fn bye() -> Reply {
+        Reply::new(221, "2.0.0", "Bye")
+    }
+
+    pub fn vrfy() -> Reply {
+        Reply::new(
+            252,
+            "2.5.2",
+            "Cannot VRFY user, but will accept message for local domains",
+        )
+    }
+
+    pub fn expn_not_offered() -> Reply {
+        Reply::new(502, "5.5.1", "EXPN is not offered").vi("Không hỗ trợ EXPN")
+    }
+
+    pub fn help() -> Reply {
+        Reply::new(
+            214,
+            "2.0.0",
+            "congvan: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT",
+        )
+    }
+
+    pub fn not_implemented() -> Reply {
+        Reply::new(502, "5.5.1", "Command not implemented").vi("Lệnh không được hỗ trợ")
+    }
+
+    pub fn relay_trick_refused(why: &str) -> Reply {
+        Reply::new(550, "5.7.1", format!("Relaying denied: {}", why))
+            .vi("Không cho phép chuyển tiếp")
+    }
+
+    pub fn recipient_needs_domain() -> Reply {
+        Reply::new(
+            550,
+            "5.1.3",
+            "Recipient needs a domain (use postmaster@domain)",
+        )
+        .vi("Địa chỉ người nhận không hợp lệ")
+    }
+
+    pub fn bad_recipient_domain(why: &str) -> Reply {
+        Reply::new(
+            501,
+            "5.1.3",
+            format!("Bad recipient address syntax: {}", why),
+        )
+        .vi("Địa chỉ người nhận sai cú pháp: tên miền không hợp lệ")
+    }
+
+    pub fn too_many_recipients() -> Reply {
+        Reply::new(452, "4.5.3", "Too many recipients").vi("Quá nhiều người nhận")
+    }
+
+    pub fn bad_recipient_syntax() -> Reply {
+        Reply::new(501, "5.1.3", "Bad recipient address syntax")
+            .vi("Địa chỉ người nhận sai cú pháp")
+    }
+
+    pub fn not_a_local_domain(domain: &str) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!("Relaying denied: {domain} is not a local domain of this gateway"),
+        )
+        .vi("Không cho phép chuyển tiếp tới tên miền này")
+    }
+
+    pub fn recipient_domain_not_allowed(domain: &str) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!("Recipient domain {domain} is not allowed by policy"),
+        )
+        .vi("Tên miền người nhận không được phép theo chính sách")
+    }
+
+    pub fn recipient_ok() -> Reply {
+        Reply::new(250, "2.1.5", "Recipient ok")
+    }
+
+    pub fn queued(id: &str) -> Reply {
+        Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+    }
+
+    pub fn one_from_field(found: usize) -> Reply {
+        Reply::new(
+            550,
+            "5.6.0",
+            format!(
+                "Message must have exactly one From header (found {})",
+                found
+            ),
+        )
+        .vi("Thư phải có đúng một trường From")
+    }
+
+    pub fn from_not_allowed_for_account(from: &str, account: &str) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!(
+                "Header From <{from}> is not an address account {} may use",
+                account
+            ),
+        )
+        .vi("Địa chỉ From không thuộc quyền của tài khoản")
+    }
+
+    pub fn from_domain_not_allowed(from: &str) -> Reply {
+        Reply::new(
+            550,
+            "5.7.1",
+            format!("Header From <{from}> is not in an allowed domain"),
+        )
+        .vi("Tên miền người gửi không được phép")
+    }
+
+    pub fn no_seal_for_domain(domain: &str) -> Reply {
+        Reply::new(
+                550,
+                "5.7.1",
+                format!("No signing identity (digital seal) is configured for {domain}; the document cannot be sent unsigned"),
+            )
+            .vi("Chưa cấu hình chứng thư số cho tên miền này, không thể gửi văn bản không ký số")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::std_replies::*;
+
+    /// Every reply of the catalogue keeps SPEC's form: an enhanced status code of the reply's
+    /// class (RFC 3463), a Vietnamese text after the English on every refusal, and a line
+    /// within RFC 5321's 512 octets.
+    #[test]
+    fn catalogue_replies_keep_their_form() {
+        let all = [
+            ok(),
+            message_too_big(30),
+            needs_smtputf8("a@example.gov.vn"),
+            bad_sequence("a@example.gov.vn"),
+            too_many_errors(),
+            command_timeout(30),
+            data_timeout(30),
+            data_too_slow(30),
+            listener_full(),
+            too_many_from_address(),
+            shutting_down(),
+            bare_lf_command(),
+            nul_command(),
+            line_too_long(),
+            bare_lf_data(),
+            nul_data(),
+            disk_full(),
+            too_deep(2),
+            local_error(),
+            db_unavailable(),
+            auth_not_offered(),
+            auth_needs_tls(),
+            auth_throttled(std::net::IpAddr::from([192, 0, 2, 1]), 30),
+            auth_authzid_not_user(),
+            auth_mechanism_unknown(),
+            auth_undecodable(),
+            auth_ok(),
+            auth_invalid(),
+            auth_temporary_failure(),
+            auth_cancelled(),
+            auth_nul(),
+            no_valid_recipients(),
+            memory_budget_spent(),
+            tls_not_available(),
+            tls_ready(),
+            auth_required(),
+            source_route_refused(),
+            sender_path_refused("a@example.gov.vn"),
+            parameter_not_supported("a@example.gov.vn"),
+            bad_sender_domain("a@example.gov.vn"),
+            sender_not_owned("a@example.gov.vn"),
+            sender_domain_not_allowed("a@example.gov.vn"),
+            sender_ok(),
+            relay_not_trusted(std::net::IpAddr::from([192, 0, 2, 1])),
+            too_many_idle_commands(),
+            lhlo_refused(),
+            bdat_not_offered(),
+            bye(),
+            vrfy(),
+            expn_not_offered(),
+            help(),
+            not_implemented(),
+            relay_trick_refused("a@example.gov.vn"),
+            recipient_needs_domain(),
+            bad_recipient_domain("a@example.gov.vn"),
+            too_many_recipients(),
+            bad_recipient_syntax(),
+            not_a_local_domain("a@example.gov.vn"),
+            recipient_domain_not_allowed("a@example.gov.vn"),
+            recipient_ok(),
+            queued("a@example.gov.vn"),
+            one_from_field(2),
+            from_not_allowed_for_account("a@example.gov.vn", "a@example.gov.vn"),
+            from_domain_not_allowed("a@example.gov.vn"),
+            no_seal_for_domain("a@example.gov.vn"),
+        ];
+        for r in all {
+            let wire = r.to_wire();
+            let class = (r.code / 100).to_string();
+            assert!(r.status.starts_with(&class), "{wire}");
+            assert_eq!(r.status.split('.').count(), 3, "{wire}");
+            assert!(
+                !r.is_error() || r.vi.is_some(),
+                "refusal without Vietnamese: {wire}"
+            );
+            assert!(wire.len() <= 512, "{} octets: {wire}", wire.len());
+            assert!(wire.ends_with("\r\n") && !wire[..wire.len() - 2].contains(['\r', '\n']));
+        }
+    }
 }

@@ -368,7 +368,7 @@ impl Intake {
             .await;
         }
         match result {
-            Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Ok(id) => std_replies::queued(&id),
             Err(e) => {
                 tracing::error!(error = %e, %sender, "message not committed: {}", Reply::from(&e));
                 Reply::from(&e)

@@ -22,15 +22,7 @@ pub fn check_header_from(
     headers: &HeaderInfo,
 ) -> Result<(), Reply> {
     if headers.from_fields != 1 || headers.from.is_empty() {
-        return Err(Reply::new(
-            550,
-            "5.6.0",
-            format!(
-                "Message must have exactly one From header (found {})",
-                headers.from_fields
-            ),
-        )
-        .vi("Thư phải có đúng một trường From"));
+        return Err(std_replies::one_from_field(headers.from_fields));
     }
     if let Some(a) = client.account {
         if let Some(bad) = headers
@@ -38,24 +30,11 @@ pub fn check_header_from(
             .iter()
             .find(|f| !address::allowed_by(&a.allowed_from, f))
         {
-            return Err(Reply::new(
-                550,
-                "5.7.1",
-                format!(
-                    "Header From <{bad}> is not an address account {} may use",
-                    a.name
-                ),
-            )
-            .vi("Địa chỉ From không thuộc quyền của tài khoản"));
+            return Err(std_replies::from_not_allowed_for_account(bad, &a.name));
         }
     } else if client.role == Role::Relay {
         if let Some(bad) = headers.from.iter().find(|f| !intake.relay_may_send_as(f)) {
-            return Err(Reply::new(
-                550,
-                "5.7.1",
-                format!("Header From <{bad}> is not in an allowed domain"),
-            )
-            .vi("Tên miền người gửi không được phép"));
+            return Err(std_replies::from_domain_not_allowed(bad));
         }
     }
     Ok(())
@@ -80,12 +59,7 @@ pub async fn check_seal(
         Ok(true) => Ok(()),
         Ok(false) => {
             tracing::warn!(%domain, "refused: no signing identity for the From domain");
-            Err(Reply::new(
-                550,
-                "5.7.1",
-                format!("No signing identity (digital seal) is configured for {domain}; the document cannot be sent unsigned"),
-            )
-            .vi("Chưa cấu hình chứng thư số cho tên miền này, không thể gửi văn bản không ký số"))
+            Err(std_replies::no_seal_for_domain(&domain))
         }
         Err(e) => {
             tracing::error!(error = %e, "identity lookup failed: 451");

@@ -7,7 +7,7 @@ use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
 use super::{Session, SessionStream};
 use crate::accounts::{self, AuthOutcome};
 use crate::intake::Account;
-use crate::reply::{std_replies, Reply};
+use crate::reply::std_replies;
 use crate::smtp::reader::{Expired, Line};
 
 impl<T: SessionStream> Session<T> {
@@ -17,17 +17,11 @@ impl<T: SessionStream> Session<T> {
         initial: String,
     ) -> std::io::Result<()> {
         if !self.role().requires_auth() {
-            self.push(
-                &Reply::new(503, "5.5.1", "AUTH is not offered on this listener")
-                    .vi("Cổng này không dùng xác thực"),
-            );
+            self.push(&std_replies::auth_not_offered());
             return Ok(());
         }
         if !self.stream.is_tls() {
-            self.push(
-                &Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first")
-                    .vi("Cần mã hóa TLS trước khi xác thực"),
-            );
+            self.push(&std_replies::auth_needs_tls());
             return Ok(());
         }
         if self.helo.is_none() {
@@ -46,17 +40,7 @@ impl<T: SessionStream> Session<T> {
         }
         let ip = self.peer.ip();
         if let Err(left) = self.ctx.throttle.begin(ip) {
-            self.push(
-                &Reply::new(
-                    454,
-                    "4.7.0",
-                    format!(
-                        "Too many failed authentication attempts from {ip}; try again in {} s",
-                        left.as_secs() + 1
-                    ),
-                )
-                .vi("Quá nhiều lần xác thực sai, vui lòng thử lại sau"),
-            );
+            self.push(&std_replies::auth_throttled(ip, left.as_secs() + 1));
             return Ok(());
         }
         let creds = match mechanism {
@@ -78,14 +62,7 @@ impl<T: SessionStream> Session<T> {
                         let delay = self.ctx.throttle.delay(ip);
                         tracing::warn!(peer = %self.peer, account = %user, "AUTH PLAIN authorization identity is not the user name: refused");
                         tokio::time::sleep(delay).await;
-                        self.push(
-                            &Reply::new(
-                                535,
-                                "5.7.8",
-                                "Authentication credentials invalid: the authorization identity must be the user name",
-                            )
-                            .vi("Thông tin xác thực không hợp lệ: danh tính ủy quyền phải trùng tên đăng nhập"),
-                        );
+                        self.push(&std_replies::auth_authzid_not_user());
                         return Ok(());
                     }
                 }
@@ -108,22 +85,12 @@ impl<T: SessionStream> Session<T> {
                 }
             }
             _ => {
-                self.push(
-                    &Reply::new(
-                        504,
-                        "5.5.4",
-                        "Unrecognized authentication type; use PLAIN or LOGIN",
-                    )
-                    .vi("Cơ chế xác thực không được hỗ trợ"),
-                );
+                self.push(&std_replies::auth_mechanism_unknown());
                 return Ok(());
             }
         };
         let Some((user, pass)) = creds else {
-            self.push(
-                &Reply::new(501, "5.5.2", "Cannot decode the AUTH response")
-                    .vi("Không giải mã được dữ liệu xác thực"),
-            );
+            self.push(&std_replies::auth_undecodable());
             return Ok(());
         };
         let permit = self.ctx.throttle.checks.acquire().await.ok();
@@ -137,23 +104,17 @@ impl<T: SessionStream> Session<T> {
                     name: user,
                     allowed_from,
                 });
-                self.push(&Reply::new(235, "2.7.0", "Authentication successful"));
+                self.push(&std_replies::auth_ok());
             }
             Ok(AuthOutcome::Invalid) => {
                 let delay = self.ctx.throttle.delay(ip);
                 tracing::warn!(peer = %self.peer, account = %user, "authentication failed");
                 tokio::time::sleep(delay).await;
-                self.push(
-                    &Reply::new(535, "5.7.8", "Authentication credentials invalid")
-                        .vi("Tên đăng nhập hoặc mật khẩu không đúng"),
-                );
+                self.push(&std_replies::auth_invalid());
             }
             Err(e) => {
                 tracing::error!(error = %e, "account lookup failed");
-                self.push(
-                    &Reply::new(454, "4.7.0", "Temporary authentication failure")
-                        .vi("Lỗi xác thực tạm thời"),
-                );
+                self.push(&std_replies::auth_temporary_failure());
             }
         }
         Ok(())
@@ -184,22 +145,13 @@ impl<T: SessionStream> Session<T> {
             Line::Ok(l) => {
                 let s = String::from_utf8_lossy(&l).trim_end().to_string();
                 if s == "*" {
-                    self.push(
-                        &Reply::new(501, "5.7.0", "Authentication cancelled").vi("Đã hủy xác thực"),
-                    );
+                    self.push(&std_replies::auth_cancelled());
                     return Ok(None);
                 }
                 Ok(Some(s))
             }
             Line::Nul => {
-                self.push(
-                    &Reply::new(
-                        501,
-                        "5.5.2",
-                        "NUL byte in AUTH response; authentication cancelled",
-                    )
-                    .vi("Dữ liệu xác thực chứa ký tự NUL, đã hủy xác thực"),
-                );
+                self.push(&std_replies::auth_nul());
                 Ok(None)
             }
             Line::BareLf | Line::TooLong => {

@@ -16,10 +16,7 @@ impl<T: SessionStream> Session<T> {
                 return Ok(Next::Continue);
             }
             Some(tx) if tx.rcpts.is_empty() => {
-                self.push(
-                    &Reply::new(554, "5.5.1", "No valid recipients")
-                        .vi("Không có người nhận hợp lệ"),
-                );
+                self.push(&std_replies::no_valid_recipients());
                 return Ok(Next::Continue);
             }
             _ => {}
@@ -75,12 +72,7 @@ impl<T: SessionStream> Session<T> {
             DataOutcome::TooBig => std_replies::message_too_big(max as u64),
             DataOutcome::OverBudget => {
                 tracing::warn!(peer = %self.peer, sender = %tx.sender, "message refused for now: the memory budget for messages being received is spent ([limits] max_data_memory_mb)");
-                Reply::new(
-                    452,
-                    "4.3.1",
-                    "Insufficient system storage: too many messages are being received at once, try again later",
-                )
-                .vi("Hệ thống đang nhận quá nhiều thư, vui lòng gửi lại sau")
+                std_replies::memory_budget_spent()
             }
             DataOutcome::Ok(data) => self.accept_contained(tx, data).await,
         };

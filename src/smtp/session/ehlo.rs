@@ -3,7 +3,7 @@
 
 use super::{Next, Session, SessionStream};
 use crate::config::Role;
-use crate::reply::{multiline, std_replies, Reply};
+use crate::reply::{multiline, std_replies};
 use crate::smtp::stream::Stream;
 
 impl<T: SessionStream> Session<T> {
@@ -43,10 +43,10 @@ impl<T: SessionStream> Session<T> {
             return Next::Continue;
         }
         if self.ctx.tls.is_none() {
-            self.push(&Reply::new(454, "4.7.0", "TLS not available").vi("Không có TLS"));
+            self.push(&std_replies::tls_not_available());
             return Next::Continue;
         }
-        self.push(&Reply::new(220, "2.0.0", "Ready to start TLS"));
+        self.push(&std_replies::tls_ready());
         Next::StartTls
     }
 

@@ -5,7 +5,7 @@ use super::{LowerDomain, Session, SessionStream};
 use crate::address;
 use crate::config::Role;
 use crate::intake::Envelope;
-use crate::reply::{std_replies, Reply};
+use crate::reply::std_replies;
 
 impl<T: SessionStream> Session<T> {
     pub(super) fn mail(&mut self, line: &[u8], from: smtp_proto::MailFrom<String>) {
@@ -19,10 +19,7 @@ impl<T: SessionStream> Session<T> {
         }
         let role = self.role();
         if role.requires_auth() && self.auth.is_none() {
-            self.push(
-                &Reply::new(530, "5.7.0", "Authentication required")
-                    .vi("Cần đăng nhập trước khi gửi thư"),
-            );
+            self.push(&std_replies::auth_required());
             return;
         }
         let sender = from.address.trim().to_string();
@@ -31,16 +28,8 @@ impl<T: SessionStream> Session<T> {
         if let Err(why) = address::check_reverse_path(address::raw_path_of(&raw), &sender) {
             tracing::warn!(peer = %self.peer, sender = %sender, why = why.describe(), "sender path refused");
             let reply = match why {
-                address::PathRefusal::SourceRoute => {
-                    Reply::new(501, "5.1.7", "Source routes are not accepted in MAIL FROM")
-                        .vi("Không chấp nhận định tuyến nguồn")
-                }
-                other => Reply::new(
-                    553,
-                    "5.1.7",
-                    format!("Sender address not accepted: {}", other.describe()),
-                )
-                .vi("Địa chỉ người gửi không được chấp nhận"),
+                address::PathRefusal::SourceRoute => std_replies::source_route_refused(),
+                other => std_replies::sender_path_refused(other.describe()),
             };
             self.push(&reply);
             return;
@@ -58,10 +47,7 @@ impl<T: SessionStream> Session<T> {
             (smtp_proto::MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
         ] {
             if from.flags & flag != 0 {
-                self.push(
-                    &Reply::new(555, "5.5.4", format!("{name} is not supported here"))
-                        .vi("Tham số không được hỗ trợ"),
-                );
+                self.push(&std_replies::parameter_not_supported(name));
                 return;
             }
         }
@@ -72,14 +58,7 @@ impl<T: SessionStream> Session<T> {
         }
         if let Some((_, domain)) = sender.rsplit_once('@') {
             if let Err(why) = address::check_domain(domain) {
-                self.push(
-                    &Reply::new(
-                        501,
-                        "5.1.7",
-                        format!("Bad sender address syntax: {}", why.describe()),
-                    )
-                    .vi("Địa chỉ người gửi sai cú pháp: tên miền không hợp lệ"),
-                );
+                self.push(&std_replies::bad_sender_domain(why.describe()));
                 return;
             }
         }
@@ -91,24 +70,14 @@ impl<T: SessionStream> Session<T> {
                     .map(|a| a.allowed_from.clone())
                     .unwrap_or_default();
                 if sender.is_empty() || !address::allowed_by(&allowed, &sender) {
-                    self.push(
-                        &Reply::new(553, "5.7.1", format!("Sender address <{sender}> is not owned by the authenticated account"))
-                            .vi("Tài khoản không được phép gửi bằng địa chỉ này"),
-                    );
+                    self.push(&std_replies::sender_not_owned(&sender));
                     return;
                 }
             }
             Role::Relay => {
                 // The null sender (the office server's bounces) is allowed.
                 if !sender.is_empty() && !self.ctx.intake.relay_may_send_as(&sender) {
-                    self.push(
-                        &Reply::new(
-                            553,
-                            "5.7.1",
-                            format!("Sender domain of <{sender}> is not allowed by policy"),
-                        )
-                        .vi("Tên miền người gửi không được phép"),
-                    );
+                    self.push(&std_replies::sender_domain_not_allowed(&sender));
                     return;
                 }
             }
@@ -131,6 +100,6 @@ impl<T: SessionStream> Session<T> {
         });
         // `idle_commands` is reset at the end of DATA, not here: MAIL and RSET in turn
         // must not keep a session open for ever.
-        self.push(&Reply::new(250, "2.1.0", "Sender ok"));
+        self.push(&std_replies::sender_ok());
     }
 }

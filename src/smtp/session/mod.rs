@@ -123,15 +123,7 @@ impl<T: SessionStream> Session<T> {
         let trusted = self.listener.is_trusted(self.peer.ip());
         tracing::info!(peer = %self.peer, role = role.as_str(), "connect");
         if role == Role::Relay && !trusted {
-            let r = Reply::new(
-                554,
-                "5.7.1",
-                format!(
-                    "Relay access denied: {} is not in trusted_networks",
-                    self.peer.ip()
-                ),
-            )
-            .vi("Máy gửi không thuộc mạng được phép chuyển tiếp");
+            let r = std_replies::relay_not_trusted(self.peer.ip());
             self.push(&r);
             let _ = self.flush().await;
             tracing::warn!(peer = %self.peer, "relay connection from untrusted address refused");
@@ -237,23 +229,14 @@ impl<T: SessionStream> Session<T> {
         if !is_transaction {
             self.idle_commands += 1;
             if self.idle_commands > self.ctx.config().limits.max_commands_before_mail {
-                self.push(
-                    &Reply::new(
-                        421,
-                        "4.7.0",
-                        "Too many commands without a transaction, closing connection",
-                    )
-                    .vi("Quá nhiều lệnh không gửi thư, đóng kết nối"),
-                );
+                self.push(&std_replies::too_many_idle_commands());
                 return Ok(Next::Continue);
             }
         }
         match req {
             Request::Ehlo { host } => self.ehlo(host.to_string(), true),
             Request::Helo { host } => self.ehlo(host.to_string(), false),
-            Request::Lhlo { .. } => {
-                self.push(&Reply::new(500, "5.5.1", "LHLO is for LMTP").vi("Lệnh không hợp lệ"))
-            }
+            Request::Lhlo { .. } => self.push(&std_replies::lhlo_refused()),
             Request::StartTls => return Ok(self.starttls_command()),
             Request::Auth {
                 mechanism,
@@ -265,35 +248,22 @@ impl<T: SessionStream> Session<T> {
             Request::Mail { from } => self.mail(line, from.into_owned()),
             Request::Rcpt { to } => self.rcpt(line, to.into_owned()),
             Request::Data => return self.data().await,
-            Request::Bdat { .. } => self.push(
-                &Reply::new(502, "5.5.1", "BDAT (CHUNKING) is not offered; use DATA")
-                    .vi("Không hỗ trợ BDAT"),
-            ),
+            Request::Bdat { .. } => self.push(&std_replies::bdat_not_offered()),
             Request::Rset => {
                 self.tx = None;
                 self.push(&std_replies::ok());
             }
             Request::Noop { .. } => self.push(&std_replies::ok()),
             Request::Quit => {
-                self.push(&Reply::new(221, "2.0.0", "Bye"));
+                self.push(&std_replies::bye());
                 return Ok(Next::Close);
             }
-            Request::Vrfy { .. } => self.push(&Reply::new(
-                252,
-                "2.5.2",
-                "Cannot VRFY user, but will accept message for local domains",
-            )),
-            Request::Expn { .. } => {
-                self.push(&Reply::new(502, "5.5.1", "EXPN is not offered").vi("Không hỗ trợ EXPN"))
+            Request::Vrfy { .. } => self.push(&std_replies::vrfy()),
+            Request::Expn { .. } => self.push(&std_replies::expn_not_offered()),
+            Request::Help { .. } => self.push(&std_replies::help()),
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                self.push(&std_replies::not_implemented())
             }
-            Request::Help { .. } => self.push(&Reply::new(
-                214,
-                "2.0.0",
-                "congvan: EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT",
-            )),
-            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => self.push(
-                &Reply::new(502, "5.5.1", "Command not implemented").vi("Lệnh không được hỗ trợ"),
-            ),
         }
         Ok(Next::Continue)
     }

@@ -5,7 +5,7 @@ use super::{LowerDomain, Session, SessionStream};
 use crate::address;
 use crate::config::Role;
 use crate::queue::{NewRecipient, Route};
-use crate::reply::{std_replies, Reply};
+use crate::reply::std_replies;
 
 impl<T: SessionStream> Session<T> {
     pub(super) fn rcpt(&mut self, line: &[u8], to: smtp_proto::RcptTo<String>) {
@@ -19,10 +19,7 @@ impl<T: SessionStream> Session<T> {
         if let Some(p) = address::raw_path_of(&raw) {
             if let Err(why) = address::check_forward_path(p) {
                 tracing::warn!(peer = %self.peer, path = %p, "relay trick refused");
-                self.push(
-                    &Reply::new(550, "5.7.1", format!("Relaying denied: {}", why.describe()))
-                        .vi("Không cho phép chuyển tiếp"),
-                );
+                self.push(&std_replies::relay_trick_refused(why.describe()));
                 return;
             }
         }
@@ -38,14 +35,7 @@ impl<T: SessionStream> Session<T> {
             }
         }
         if addr.is_empty() {
-            self.push(
-                &Reply::new(
-                    550,
-                    "5.1.3",
-                    "Recipient needs a domain (use postmaster@domain)",
-                )
-                .vi("Địa chỉ người nhận không hợp lệ"),
-            );
+            self.push(&std_replies::recipient_needs_domain());
             return;
         }
         if !addr.is_ascii() && !smtputf8 {
@@ -55,39 +45,22 @@ impl<T: SessionStream> Session<T> {
         // Refused here, not bounced later: `user@domain.` is not `user@domain`.
         let domain_part = addr.rsplit_once('@').map_or("", |(_, d)| d);
         if let Err(why) = address::check_domain(domain_part) {
-            self.push(
-                &Reply::new(
-                    501,
-                    "5.1.3",
-                    format!("Bad recipient address syntax: {}", why.describe()),
-                )
-                .vi("Địa chỉ người nhận sai cú pháp: tên miền không hợp lệ"),
-            );
+            self.push(&std_replies::bad_recipient_domain(why.describe()));
             return;
         }
         if count >= self.ctx.config().limits.max_recipients {
-            self.push(&Reply::new(452, "4.5.3", "Too many recipients").vi("Quá nhiều người nhận"));
+            self.push(&std_replies::too_many_recipients());
             return;
         }
         let Some(domain) = address::domain_of(&addr) else {
-            self.push(
-                &Reply::new(501, "5.1.3", "Bad recipient address syntax")
-                    .vi("Địa chỉ người nhận sai cú pháp"),
-            );
+            self.push(&std_replies::bad_recipient_syntax());
             return;
         };
         let local = self.ctx.config().inbound.is_local_domain(&domain);
         let route = match (self.role(), local) {
             (_, true) => Route::Inbound,
             (Role::Inbound, false) => {
-                self.push(
-                    &Reply::new(
-                        550,
-                        "5.7.1",
-                        format!("Relaying denied: {domain} is not a local domain of this gateway"),
-                    )
-                    .vi("Không cho phép chuyển tiếp tới tên miền này"),
-                );
+                self.push(&std_replies::not_a_local_domain(&domain));
                 return;
             }
             (_, false) => {
@@ -99,14 +72,7 @@ impl<T: SessionStream> Session<T> {
                     .domains()
                     .recipient_allowed(&domain)
                 {
-                    self.push(
-                        &Reply::new(
-                            550,
-                            "5.7.1",
-                            format!("Recipient domain {domain} is not allowed by policy"),
-                        )
-                        .vi("Tên miền người nhận không được phép theo chính sách"),
-                    );
+                    self.push(&std_replies::recipient_domain_not_allowed(&domain));
                     return;
                 }
                 Route::Outbound
@@ -126,6 +92,6 @@ impl<T: SessionStream> Session<T> {
                 orcpt: to.orcpt.as_ref().map(|a| format!("rfc822;{a}")),
             });
         }
-        self.push(&Reply::new(250, "2.1.5", "Recipient ok"));
+        self.push(&std_replies::recipient_ok());
     }
 }
