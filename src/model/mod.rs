@@ -8,7 +8,7 @@ pub mod state;
 use crate::policy::Classification;
 use crate::smime::verify::SmimeResult;
 
-pub use state::{HoldKind, MessageState, RecipientState};
+pub use state::{EntryState, HoldKind, MessageState, RecipientState};
 
 /// Which register a message belongs to (`message.direction`, `register_entry.direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]

@@ -135,6 +135,50 @@ macro_rules! eq_stored_name {
     };
 }
 
+/// Where a document stands in its register (`register_entry.state`): what `register list`
+/// shows and reports count. The column stays plain text (tests and benches write it as such);
+/// the code reads and writes it through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EntryState {
+    /// Accepted, not yet handed to every next hop.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Held in the queue (quarantine, an unusable seal, an administrator's hold).
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// Every recipient accepted by its next hop.
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    /// Some recipients delivered, others failed for good.
+    #[sea_orm(string_value = "partial")]
+    Partial,
+    /// No recipient could be delivered.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Refused at SMTP time by a rule; only metadata is kept.
+    #[sea_orm(string_value = "refused")]
+    Refused,
+    /// Removed from the queue by an administrator before delivery.
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
+}
+
+impl EntryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Pending => "pending",
+            EntryState::Held => "held",
+            EntryState::Delivered => "delivered",
+            EntryState::Partial => "partial",
+            EntryState::Failed => "failed",
+            EntryState::Refused => "refused",
+            EntryState::Deleted => "deleted",
+        }
+    }
+}
+
+string_forms!(EntryState, "register entry state");
 string_forms!(MessageState, "message state");
 string_forms!(RecipientState, "recipient state");
 eq_stored_name!(MessageState);

@@ -331,9 +331,9 @@ async fn transition(
         .await?;
     if res.rows_affected == 1 {
         let register_state = if to == MessageState::Held {
-            crate::register::state::HELD
+            crate::model::EntryState::Held
         } else {
-            crate::register::state::PENDING
+            crate::model::EntryState::Pending
         };
         crate::register::book::set_state(&txn, id, register_state, reason.as_deref()).await?;
         let mut details = audit_details(&before);

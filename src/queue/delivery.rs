@@ -626,8 +626,13 @@ impl Deliverer {
             txn.rollback().await?;
             return Ok(false);
         }
-        crate::register::book::set_state(&txn, &msg.id, crate::register::state::HELD, Some(reason))
-            .await?;
+        crate::register::book::set_state(
+            &txn,
+            &msg.id,
+            crate::model::EntryState::Held,
+            Some(reason),
+        )
+        .await?;
         audit::append(
             &txn,
             &audit::Event::new(

@@ -9,7 +9,7 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set,
 };
 
-use super::state;
+use crate::model::EntryState;
 use crate::model::{Direction, NewMessage, RecipientState};
 use crate::policy::calendar::vietnam_date;
 use crate::policy::{Secrecy, Urgency};
@@ -93,10 +93,11 @@ pub(crate) fn accepted(
         id: Set(id.to_string()),
         direction: Set(m.direction.as_str().into()),
         state: Set(if m.hold_reason.is_some() {
-            state::HELD
+            EntryState::Held
         } else {
-            state::PENDING
+            EntryState::Pending
         }
+        .as_str()
         .into()),
         timeliness: Set(None),
         rule: Set(m.rule.clone()),
@@ -179,7 +180,7 @@ pub async fn record_refused(db: &impl ConnectionTrait, r: &Refused) -> Result<St
     entry::ActiveModel {
         id: Set(id.clone()),
         direction: Set(r.direction.as_str().into()),
-        state: Set(state::REFUSED.into()),
+        state: Set(EntryState::Refused.as_str().into()),
         timeliness: Set(None),
         rule: Set(Some(r.rule.clone())),
         reason: Set(Some(r.reason.clone())),
@@ -220,18 +221,20 @@ pub async fn record_refused(db: &impl ConnectionTrait, r: &Refused) -> Result<St
 pub async fn set_state(
     db: &impl ConnectionTrait,
     id: &str,
-    new_state: &str,
+    new_state: EntryState,
     reason: Option<&str>,
 ) -> Result<(), DbErr> {
     entry::Entity::update_many()
-        .col_expr(entry::Column::State, Expr::value(new_state))
+        .col_expr(entry::Column::State, Expr::value(new_state.as_str()))
         .col_expr(
             entry::Column::Reason,
             Expr::value(reason.map(str::to_string)),
         )
         .col_expr(entry::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(entry::Column::Id.eq(id))
-        .filter(entry::Column::State.is_in([state::PENDING, state::HELD]))
+        .filter(
+            entry::Column::State.is_in([EntryState::Pending.as_str(), EntryState::Held.as_str()]),
+        )
         .exec(db)
         .await
         .map(|_| ())
@@ -302,7 +305,7 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
         a.accepted_at,
         a.deadline_at,
         a.at,
-        state::FAILED,
+        EntryState::Failed,
         a.deferred,
     )
     .await
@@ -318,7 +321,7 @@ async fn settle(
     accepted_at: i64,
     deadline_at: Option<i64>,
     now: i64,
-    none_delivered: &str,
+    none_delivered: EntryState,
     reason: Option<&str>,
 ) -> Result<(), DbErr> {
     let rows: Vec<(String, Option<i64>)> = rr::Entity::find()
@@ -345,16 +348,16 @@ async fn settle(
         )
         .filter(entry::Column::Id.eq(entry_id));
     if pending {
-        update = update.col_expr(entry::Column::State, Expr::value(state::PENDING));
+        update = update.col_expr(entry::Column::State, Expr::value(EntryState::Pending));
     } else {
         let settled = if !rows.is_empty() && delivered.len() == rows.len() {
-            state::DELIVERED
+            EntryState::Delivered
         } else if !delivered.is_empty() {
-            state::PARTIAL
+            EntryState::Partial
         } else {
             none_delivered
         };
-        update = update.col_expr(entry::Column::State, Expr::value(settled));
+        update = update.col_expr(entry::Column::State, Expr::value(settled.as_str()));
         if let Some(sent) = delivered.iter().max().copied() {
             update = update
                 .col_expr(entry::Column::SentAt, Expr::value(sent))
@@ -393,7 +396,7 @@ pub async fn record_deleted(
         accepted_at,
         deadline_at,
         now,
-        state::DELETED,
+        EntryState::Deleted,
         Some(why),
     )
     .await?;

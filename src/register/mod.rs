@@ -20,20 +20,5 @@ pub mod report;
 
 pub use book::{Refused, Timeliness};
 
-/// Register entry states.
-pub mod state {
-    /// Accepted, not yet handed to every next hop.
-    pub const PENDING: &str = "pending";
-    /// Held in the queue (quarantine, an unusable seal, an administrator's hold).
-    pub const HELD: &str = "held";
-    /// Every recipient accepted by its next hop.
-    pub const DELIVERED: &str = "delivered";
-    /// Some recipients delivered, others failed for good.
-    pub const PARTIAL: &str = "partial";
-    /// No recipient could be delivered.
-    pub const FAILED: &str = "failed";
-    /// Refused at SMTP time by a rule; only metadata is kept.
-    pub const REFUSED: &str = "refused";
-    /// Removed from the queue by an administrator before delivery.
-    pub const DELETED: &str = "deleted";
-}
+/// Register entry states (`crate::model::EntryState`), under their old path.
+pub use crate::model::EntryState;

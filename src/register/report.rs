@@ -25,9 +25,9 @@ use sea_orm::{
 use serde::Serialize;
 use time::Date;
 
-use super::state;
 use super::Timeliness;
 use crate::model::Direction;
+use crate::model::EntryState;
 use crate::policy::Urgency;
 use crate::store::entity::register_entry as entry;
 
@@ -68,15 +68,15 @@ impl Counts {
             Some(Timeliness::Late) => self.late += n,
             None => {}
         }
-        match st {
-            state::DELIVERED => self.delivered += n,
-            state::PARTIAL => self.partial += n,
-            state::PENDING => self.pending += n,
-            state::HELD => self.held += n,
-            state::FAILED => self.failed += n,
-            state::REFUSED => self.refused += n,
-            state::DELETED => self.deleted += n,
-            _ => {}
+        match st.parse::<EntryState>() {
+            Ok(EntryState::Delivered) => self.delivered += n,
+            Ok(EntryState::Partial) => self.partial += n,
+            Ok(EntryState::Pending) => self.pending += n,
+            Ok(EntryState::Held) => self.held += n,
+            Ok(EntryState::Failed) => self.failed += n,
+            Ok(EntryState::Refused) => self.refused += n,
+            Ok(EntryState::Deleted) => self.deleted += n,
+            Err(_) => {}
         }
     }
 }
@@ -188,7 +188,7 @@ async fn refusals(db: &impl ConnectionTrait, p: &Period) -> Result<Vec<RuleCount
         .select_only()
         .column(entry::Column::Rule)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(entry::Column::State.eq(state::REFUSED))
+        .filter(entry::Column::State.eq(EntryState::Refused.as_str()))
         .group_by(entry::Column::Rule)
         .into_tuple()
         .all(db)
