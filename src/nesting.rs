@@ -9,7 +9,9 @@
 //!
 //! [`check`] follows mail-parser 0.11's own reading step for step, with mail-parser's own
 //! stream primitives (header parsing, boundary search, transfer decoding), so the depth it
-//! finds is the depth of the tree mail-parser would build, whatever the shape: multipart,
+//! finds is at least the depth of the tree mail-parser would build (one more for an attached
+//! message with an empty body, which mail-parser leaves as a leaf: the safe side; see
+//! fuzz/README.md), whatever the shape: multipart,
 //! `message/rfc822`, `message/global`, parts of a `multipart/digest` without a Content-Type,
 //! and base64 or quoted-printable `message/*` parts, which mail-parser decodes and parses
 //! again (up to three encodings deep). Depth is the number of containers (multiparts and
