@@ -340,6 +340,7 @@ impl Intake {
             trace,
             data,
         } = *admission;
+        let queue_id = id.clone();
         let result = self
             .queue
             .enqueue_with_id(id, meta, trace.into_bytes(), data)
@@ -370,8 +371,9 @@ impl Intake {
         match result {
             Ok(id) => std_replies::queued(&id),
             Err(e) => {
-                tracing::error!(error = %e, %sender, "message not committed: {}", Reply::from(&e));
-                Reply::from(&e)
+                let reply = Reply::from(&e);
+                tracing::error!(%queue_id, error = %e, %sender, %reply, "message not committed");
+                reply
             }
         }
     }
