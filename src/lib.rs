@@ -20,6 +20,7 @@ pub mod intake;
 pub mod mime;
 pub mod model;
 pub mod nesting;
+pub mod pdf;
 pub mod pki;
 pub mod policy;
 pub mod queue;

@@ -153,7 +153,7 @@ pub(super) fn check_address(
 }
 
 /// SAN rfc822Name entries and subject emailAddress attributes, lower case.
-fn cert_emails(cert: &X509Certificate<'_>) -> Vec<String> {
+pub(super) fn cert_emails(cert: &X509Certificate<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {

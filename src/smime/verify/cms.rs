@@ -237,15 +237,20 @@ fn parse_signer_info<'a>(si: &Tlv<'a>) -> Result<SignerInfo<'a>, Failure> {
 pub(super) fn check_signature(
     si: &SignerInfo<'_>,
     econtent_type: &[u8],
-    content: &[u8],
+    content: &[&[u8]],
     cert: &X509Certificate<'_>,
 ) -> Result<(), Failure> {
     let digest_hash = Hash::from_oid(si.digest_alg).ok_or_else(|| {
         Failure::Unsupported(format!("digest algorithm {}", oid_text(si.digest_alg)))
     })?;
     let verifier = verification_algorithm(si, digest_hash, cert)?;
+    let joined;
     let signed: &[u8] = match &si.signed_attrs {
-        None => content,
+        None if content.len() == 1 => content[0],
+        None => {
+            joined = content.concat();
+            &joined
+        }
         Some(bytes) => {
             let mut content_type = None;
             let mut digest = None;
@@ -280,7 +285,11 @@ pub(super) fn check_signature(
                 .ok_or(Failure::BadSignedAttributes("no messageDigest".into()))?
                 .expect(ber::OCTET_STRING, "messageDigest")
                 .map_err(cms_err)?;
-            let actual = ring::digest::digest(digest_hash.ring(), content);
+            let mut ctx = ring::digest::Context::new(digest_hash.ring());
+            for piece in content {
+                ctx.update(piece);
+            }
+            let actual = ctx.finish();
             if md.content != actual.as_ref() {
                 return Err(Failure::DigestMismatch);
             }

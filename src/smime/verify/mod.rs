@@ -48,6 +48,7 @@ use self::address::{
 };
 use self::cms::{check_signature, SignedData};
 use self::locate::{check_multipart_encodings, locate};
+pub use self::path::Purpose;
 use self::path::{check_leaf, validate_path};
 use super::mime_walk::Entity;
 use crate::pki::identity::{name_to_rfc4514, serial_hex};
@@ -56,6 +57,7 @@ mod address;
 mod algorithms;
 mod authres;
 mod cms;
+mod detached;
 mod locate;
 mod path;
 mod result;
@@ -63,6 +65,7 @@ mod result;
 mod tests;
 
 pub use authres::{authentication_results_header, strip_own_results};
+pub use detached::{verify_detached, DetachedSigner};
 pub use result::{Failure, SmimeResult, Verdict};
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ fn run(
     v.serial = Some(serial_hex(cert.raw_serial()));
     v.issuer = Some(name_to_rfc4514(cert.issuer(), true));
 
-    check_signature(si, &sd.econtent_type, &content, &cert)?;
+    check_signature(si, &sd.econtent_type, &[&content], &cert)?;
 
     // Protected header fields (RFC 9788) inside the signed entity are authoritative.
     let inner = Entity::parse(&content).map_err(Failure::Mime)?;
@@ -222,8 +225,17 @@ fn run(
         .copied()
         .filter(|c| *c != signer_der)
         .collect();
-    validate_path(signer_der, &intermediates, anchors, crls, at, opts, v)?;
-    check_leaf(&cert)?;
+    validate_path(
+        signer_der,
+        &intermediates,
+        anchors,
+        crls,
+        at,
+        opts,
+        Purpose::Email,
+        v,
+    )?;
+    check_leaf(&cert, Purpose::Email)?;
     // What a reader is shown: the outer field (clients without RFC 9788) and the protected one.
     check_shown(&outer)?;
     check_shown(&identity)?;
@@ -255,6 +267,6 @@ pub fn check_cms(cms: &[u8], detached: Option<&[u8]>) -> Result<(), Failure> {
         .ok_or(Failure::SignerCertificateMissing)?;
     let (_, cert) = X509Certificate::from_der(signer_der)
         .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
-    check_signature(si, &sd.econtent_type, content, &cert)?;
-    check_leaf(&cert)
+    check_signature(si, &sd.econtent_type, &[content], &cert)?;
+    check_leaf(&cert, Purpose::Email)
 }

@@ -18,7 +18,49 @@ use crate::pki::identity::name_to_rfc4514;
 /// id-kp-emailProtection (1.3.6.1.5.5.7.3.4), DER content octets.
 const EKU_EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
 
+/// The extended key usages a document signer's certificate may carry besides
+/// emailProtection (DER content octets): id-kp-documentSigning (1.3.6.1.5.5.7.3.36, RFC
+/// 9336), Adobe's Authentic Documents Trust (1.2.840.113583.1.1.5) and Microsoft's document
+/// signing (1.3.6.1.4.1.311.10.3.12), as Vietnamese signing tools' certificates carry them.
+const EKU_DOCUMENT_SIGNING: [&[u8]; 3] = [
+    &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24],
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x2f, 0x01, 0x01, 0x05],
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x03, 0x0c],
+];
+
+/// What the signer's certificate is checked for: signing mail (S/MIME, RFC 8550 §4.4) or
+/// signing a document (a PDF signature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The emailProtection EKU, when the certificate has an EKU extension.
+    Email,
+    /// emailProtection or one of the document-signing EKUs, when it has one.
+    Document,
+}
+
+impl Purpose {
+    /// The EKU to ask rustls-webpki for: the first one of this purpose that the leaf
+    /// carries (emailProtection when it carries none, which passes a leaf without an EKU
+    /// extension and fails one without any usable EKU).
+    fn required_eku(self, leaf: &X509Certificate<'_>) -> &'static [u8] {
+        if self == Purpose::Document {
+            if let Ok(Some(eku)) = leaf.extended_key_usage() {
+                if !eku.value.email_protection {
+                    if let Some(oid) = EKU_DOCUMENT_SIGNING
+                        .into_iter()
+                        .find(|d| eku.value.other.iter().any(|o| o.as_bytes() == *d))
+                    {
+                        return oid;
+                    }
+                }
+            }
+        }
+        EKU_EMAIL_PROTECTION
+    }
+}
+
 /// Path validation with rustls-webpki, then revocation coverage and CRL freshness.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn validate_path(
     leaf: &[u8],
     intermediates: &[&[u8]],
@@ -26,6 +68,7 @@ pub(super) fn validate_path(
     crls: &[Vec<u8>],
     at: OffsetDateTime,
     opts: VerifyOptions,
+    purpose: Purpose,
     v: &mut Verdict,
 ) -> Result<(), Failure> {
     let untrusted = |detail: String| Failure::Untrusted { detail };
@@ -77,6 +120,10 @@ pub(super) fn validate_path(
         ),
         Err(_) => None,
     };
+    let required_eku = match X509Certificate::from_der(leaf) {
+        Ok((_, c)) => purpose.required_eku(&c),
+        Err(_) => EKU_EMAIL_PROTECTION,
+    };
     let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
     let path = ee
@@ -85,11 +132,11 @@ pub(super) fn validate_path(
             &tas,
             &inter,
             time,
-            webpki::KeyUsage::required_if_present(EKU_EMAIL_PROTECTION),
+            webpki::KeyUsage::required_if_present(required_eku),
             revocation,
             None,
         )
-        .map_err(|e| webpki_failure(e, leaf))?;
+        .map_err(|e| webpki_failure(e, leaf, purpose))?;
 
     // Which certificates of the path were revocation-checked, and with current data.
     let mut on_path: Vec<Vec<u8>> = vec![leaf.to_vec()];
@@ -146,7 +193,7 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-fn webpki_failure(e: webpki::Error, leaf: &[u8]) -> Failure {
+fn webpki_failure(e: webpki::Error, leaf: &[u8], purpose: Purpose) -> Failure {
     use webpki::Error as E;
     let validity = || {
         X509Certificate::from_der(leaf)
@@ -166,7 +213,7 @@ fn webpki_failure(e: webpki::Error, leaf: &[u8]) -> Failure {
             not_before: validity().0,
         },
         E::CertRevoked => Failure::Revoked,
-        E::RequiredEkuNotFoundContext(_) => Failure::NoEmailProtection,
+        E::RequiredEkuNotFoundContext(_) => purpose.eku_failure(),
         E::UnknownIssuer => Failure::Untrusted {
             detail: "no path to a configured trust anchor".into(),
         },
@@ -187,8 +234,17 @@ fn webpki_failure(e: webpki::Error, leaf: &[u8]) -> Failure {
     }
 }
 
-/// The signer's own keyUsage and extendedKeyUsage (RFC 8550 §4.4).
-pub(super) fn check_leaf(cert: &X509Certificate<'_>) -> Result<(), Failure> {
+impl Purpose {
+    fn eku_failure(self) -> Failure {
+        match self {
+            Purpose::Email => Failure::NoEmailProtection,
+            Purpose::Document => Failure::NoDocumentSigning,
+        }
+    }
+}
+
+/// The signer's own keyUsage and extendedKeyUsage (RFC 8550 §4.4 for mail).
+pub(super) fn check_leaf(cert: &X509Certificate<'_>, purpose: Purpose) -> Result<(), Failure> {
     match cert.key_usage() {
         Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
             return Err(Failure::KeyUsage)
@@ -197,8 +253,18 @@ pub(super) fn check_leaf(cert: &X509Certificate<'_>) -> Result<(), Failure> {
         _ => {}
     }
     match cert.extended_key_usage() {
-        Ok(Some(eku)) if !eku.value.email_protection => Err(Failure::NoEmailProtection),
-        Err(_) => Err(Failure::NoEmailProtection),
-        _ => Ok(()),
+        Ok(Some(eku)) if eku.value.email_protection => Ok(()),
+        Ok(Some(eku))
+            if purpose == Purpose::Document
+                && eku
+                    .value
+                    .other
+                    .iter()
+                    .any(|o| EKU_DOCUMENT_SIGNING.contains(&o.as_bytes())) =>
+        {
+            Ok(())
+        }
+        Ok(Some(_)) | Err(_) => Err(purpose.eku_failure()),
+        Ok(None) => Ok(()),
     }
 }

@@ -99,6 +99,8 @@ pub enum Failure {
     Revoked,
     #[error("the signer's certificate does not allow emailProtection (EKU)")]
     NoEmailProtection,
+    #[error("the signer's certificate allows neither document signing nor emailProtection (EKU)")]
+    NoDocumentSigning,
     #[error("the signer's key usage allows neither digitalSignature nor nonRepudiation")]
     KeyUsage,
     #[error("address mismatch: {field} <{address}> is not an address of the signer's certificate ({cert})")]
@@ -174,6 +176,10 @@ impl Failure {
             Revoked => "Chứng thư số đã bị thu hồi".into(),
             NoEmailProtection => {
                 "Chứng thư số không có mục đích bảo vệ thư điện tử (emailProtection)".into()
+            }
+            NoDocumentSigning => {
+                "Chứng thư số không có mục đích ký văn bản (documentSigning) hay bảo vệ thư điện tử"
+                    .into()
             }
             KeyUsage => "Chứng thư số không cho phép dùng khóa để ký số".into(),
             AddressMismatch { field, .. } => {

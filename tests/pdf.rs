@@ -1,0 +1,404 @@
+//! PDF signatures checked (SPEC "Documents"): test documents are made at test time by
+//! reportlab and Ghostscript, signed by pyHanko with a test PKI made at test time, and
+//! changed, encrypted or broken by pyHanko, qpdf and byte edits; congvan's check must agree
+//! with pyHanko's own validation on each.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use congvan::pdf::{check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureProblem};
+use congvan::pki::testpki::{self, IdentityFiles, KeySpec, LeafOptions, TestPki};
+use congvan::smime::verify::{Failure, TrustStore, VerifyOptions};
+use rcgen::ExtendedKeyUsagePurpose;
+use time::OffsetDateTime;
+
+const TOOL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pdf/tool.py");
+
+struct Fixture {
+    dir: PathBuf,
+    pki: TestPki,
+    /// A competent signer: RSA, the document-signing EKU only.
+    signer: IdentityFiles,
+    /// A second signer (ECDSA, emailProtection), for documents with two signatures.
+    deputy: IdentityFiles,
+    /// A signer whose CA is not a trust anchor.
+    stranger: IdentityFiles,
+    stranger_ca: PathBuf,
+}
+
+/// One PKI for the whole file (openssl makes RSA keys slowly).
+fn fx() -> &'static Fixture {
+    static FX: OnceLock<Fixture> = OnceLock::new();
+    FX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("congvan-pdf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = testpki::generate(&dir, "hadong.gov.vn").unwrap();
+        let mut opts = LeafOptions::office("hadong.gov.vn");
+        opts.emails = vec!["nguyenvana@hadong.gov.vn".into()];
+        opts.common_name = "Nguyễn Văn A".into();
+        opts.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(vec![
+            1, 3, 6, 1, 5, 5, 7, 3, 36,
+        ])];
+        let signer = pki.issue("signer", KeySpec::Rsa(2048), &opts).unwrap();
+        let mut opts = LeafOptions::office("hadong.gov.vn");
+        opts.emails = vec!["phochutich@hadong.gov.vn".into()];
+        opts.common_name = "Trần Thị B".into();
+        let deputy = pki.issue("deputy", KeySpec::P256, &opts).unwrap();
+        let other_dir = dir.join("other");
+        std::fs::create_dir_all(&other_dir).unwrap();
+        let other = testpki::generate(&other_dir, "hadong.gov.vn").unwrap();
+        Fixture {
+            dir,
+            stranger_ca: other.root.cert_pem.clone(),
+            stranger: other.p256.clone(),
+            pki,
+            signer,
+            deputy,
+        }
+    })
+}
+
+fn tool(args: &[&str]) {
+    let out = Command::new("python3")
+        .arg(TOOL)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tool.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn path(name: &str) -> PathBuf {
+    fx().dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A fresh document from `producer`, under a name unique to the test.
+fn document(name: &str, producer: &str) -> PathBuf {
+    let out = path(name);
+    tool(&["make", s(&out), "--producer", producer]);
+    out
+}
+
+/// `input` signed by `who` into `name`, visible when `boxed`.
+fn signed_by(input: &Path, who: &IdentityFiles, name: &str, field: &str) -> PathBuf {
+    let out = path(name);
+    let chain = s(&fx().pki.intermediate.cert_pem).to_string();
+    tool(&[
+        "sign",
+        s(input),
+        s(&out),
+        "--key",
+        s(&who.key_pem),
+        "--cert",
+        s(&who.cert_pem),
+        "--chain",
+        &chain,
+        "--field",
+        field,
+        "--box",
+        "330,80,530,150",
+    ]);
+    out
+}
+
+fn pyhanko_validate(file: &Path) -> String {
+    let out = Command::new("python3")
+        .arg(TOOL)
+        .args(["validate", s(file), "--trust", s(&fx().pki.root.cert_pem)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn check_with(file: &Path, crls: &[Vec<u8>], authorised: Option<&Authorised>) -> PdfFinding {
+    let bytes = std::fs::read(file).unwrap();
+    let anchors = TrustStore::new(vec![fx().pki.root.cert_der.clone()]);
+    let ctx = CheckContext {
+        anchors: &anchors,
+        crls,
+        at: OffsetDateTime::now_utc(),
+        opts: VerifyOptions::default(),
+        authorised,
+        max_depth: 50,
+    };
+    check_pdf("van-ban.pdf", &bytes, &ctx)
+}
+
+fn check(file: &Path) -> PdfFinding {
+    check_with(file, &[], None)
+}
+
+fn problems(f: &PdfFinding) -> Vec<SignatureProblem> {
+    f.outcome
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.problem.clone())
+        .collect()
+}
+
+#[test]
+fn a_competent_signers_signature_counts_for_both_producers() {
+    for producer in ["reportlab", "gs"] {
+        let doc = document(&format!("plain-{producer}.pdf"), producer);
+        let signed = signed_by(
+            &doc,
+            &fx().signer,
+            &format!("signed-{producer}.pdf"),
+            "ChuKy",
+        );
+        let py = pyhanko_validate(&signed);
+        assert!(py.contains("intact=True valid=True trusted=True"), "{py}");
+
+        let f = check(&signed);
+        assert_eq!(f.refusal(), None, "{f:?}");
+        let checks = f.outcome.as_ref().unwrap();
+        assert_eq!(checks.len(), 1);
+        let c = &checks[0];
+        assert!(c.covers_whole_file);
+        assert_eq!(c.found.field, "ChuKy");
+        assert!(
+            c.found.widget.is_some(),
+            "a visible signature has its widget"
+        );
+        let signer = c.signer.as_ref().unwrap();
+        assert_eq!(signer.common_name.as_deref(), Some("Nguyễn Văn A"));
+        assert_eq!(signer.serial, fx().signer.serial_hex);
+        assert_eq!(signer.emails, ["nguyenvana@hadong.gov.vn"]);
+    }
+}
+
+#[test]
+fn an_unsigned_pdf_has_no_signature() {
+    let doc = document("unsigned.pdf", "reportlab");
+    let f = check(&doc);
+    assert_eq!(f.outcome.as_ref().unwrap().len(), 0);
+    let (en, vi) = f.refusal().unwrap();
+    assert_eq!(en, "the file carries no signature");
+    assert_eq!(vi, "tệp không có chữ ký số");
+}
+
+#[test]
+fn a_second_signature_keeps_the_first_valid() {
+    let doc = document("two.pdf", "reportlab");
+    let one = signed_by(&doc, &fx().signer, "two-1.pdf", "ChuKy");
+    let two = signed_by(&one, &fx().deputy, "two-2.pdf", "ChuKy2");
+    let py = pyhanko_validate(&two);
+    assert_eq!(
+        py.matches("intact=True valid=True trusted=True").count(),
+        2,
+        "{py}"
+    );
+
+    let f = check(&two);
+    assert_eq!(f.refusal(), None, "{f:?}");
+    let checks = f.outcome.as_ref().unwrap();
+    assert_eq!(checks.len(), 2);
+    assert!(
+        !checks[0].covers_whole_file,
+        "the first covers its revision"
+    );
+    assert!(checks[1].covers_whole_file);
+    assert!(checks.iter().all(|c| c.counts()));
+}
+
+#[test]
+fn content_changed_after_signing_is_found() {
+    let doc = document("changed.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().signer, "changed-1.pdf", "ChuKy");
+    let changed = path("changed-2.pdf");
+    tool(&["append", s(&signed), s(&changed)]);
+    let py = pyhanko_validate(&changed);
+    assert!(py.contains("modification=OTHER"), "pyHanko agrees: {py}");
+
+    let f = check(&changed);
+    let p = problems(&f);
+    assert!(
+        matches!(p.as_slice(), [SignatureProblem::ChangedAfter(_)]),
+        "{p:?}"
+    );
+    let (en, vi) = f.refusal().unwrap();
+    assert!(
+        en.starts_with("the content was changed after signing"),
+        "{en}"
+    );
+    assert_eq!(vi, "nội dung tệp đã bị thay đổi sau khi ký");
+}
+
+#[test]
+fn a_byte_changed_inside_the_signed_range_breaks_the_digest() {
+    let doc = document("flip.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().signer, "flip-1.pdf", "ChuKy");
+    let mut bytes = std::fs::read(&signed).unwrap();
+    // "trang 1" is in the page content (uncompressed by reportlab? find any text byte).
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"/Author" || w == b"/Produc")
+        .expect("an Info entry to change");
+    bytes[at + 1] = bytes[at + 1].to_ascii_lowercase();
+    let flipped = path("flip-2.pdf");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let f = check(&flipped);
+    let p = problems(&f);
+    assert!(
+        matches!(
+            p.as_slice(),
+            [SignatureProblem::Cms(Failure::DigestMismatch)]
+        ),
+        "{p:?}"
+    );
+    assert!(f.refusal().is_some());
+}
+
+#[test]
+fn signers_that_do_not_count() {
+    let doc = document("others.pdf", "reportlab");
+    // A CA that is not a trust anchor.
+    let out = path("stranger.pdf");
+    tool(&[
+        "sign",
+        s(&doc),
+        s(&out),
+        "--key",
+        s(&fx().stranger.key_pem),
+        "--cert",
+        s(&fx().stranger.cert_pem),
+        "--chain",
+        s(&fx().stranger_ca),
+    ]);
+    let p = problems(&check(&out));
+    assert!(
+        matches!(
+            p.as_slice(),
+            [SignatureProblem::Cms(Failure::Untrusted { .. })]
+        ),
+        "{p:?}"
+    );
+
+    // Expired, and revoked (with the CRL configured).
+    let expired = signed_by(&doc, &fx().pki.expired, "expired.pdf", "ChuKy");
+    let p = problems(&check(&expired));
+    assert!(
+        matches!(
+            p.as_slice(),
+            [SignatureProblem::Cms(Failure::Expired { .. })]
+        ),
+        "{p:?}"
+    );
+    let revoked = signed_by(&doc, &fx().pki.revoked, "revoked.pdf", "ChuKy");
+    let p = problems(&check_with(&revoked, &[fx().pki.crl_der.clone()], None));
+    assert!(
+        matches!(p.as_slice(), [SignatureProblem::Cms(Failure::Revoked)]),
+        "{p:?}"
+    );
+    // Without the CRL the revoked certificate still passes, with a remark.
+    let f = check(&revoked);
+    assert_eq!(f.refusal(), None);
+    let signer = f.outcome.as_ref().unwrap()[0].signer.clone().unwrap();
+    assert!(
+        signer.notes_en[0].starts_with("not revocation-checked"),
+        "{signer:?}"
+    );
+
+    // A certificate for client authentication only.
+    let wrong = signed_by(&doc, &fx().pki.no_email_eku, "wrong-eku.pdf", "ChuKy");
+    let p = problems(&check(&wrong));
+    assert!(
+        matches!(
+            p.as_slice(),
+            [SignatureProblem::Cms(Failure::NoDocumentSigning)]
+        ),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn the_authorised_signers_list_decides_who_is_competent() {
+    let doc = document("authorised.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().deputy, "authorised-1.pdf", "ChuKy");
+    let only_a = Authorised {
+        fingerprints: vec![],
+        emails: vec!["NguyenVanA@hadong.gov.vn".into()],
+    };
+    let f = check_with(&signed, &[], Some(&only_a));
+    assert_eq!(problems(&f), [SignatureProblem::NotAuthorised]);
+    let (_, vi) = f.refusal().unwrap();
+    assert!(vi.contains("danh sách người có thẩm quyền"), "{vi}");
+
+    let fingerprint = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &fx().deputy.cert_der,
+    ));
+    let by_fingerprint = Authorised {
+        fingerprints: vec![fingerprint.to_uppercase()],
+        emails: vec![],
+    };
+    assert_eq!(
+        check_with(&signed, &[], Some(&by_fingerprint)).refusal(),
+        None
+    );
+}
+
+#[test]
+fn encrypted_and_broken_files() {
+    let doc = document("enc.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().signer, "enc-1.pdf", "ChuKy");
+    let encrypted = path("enc-2.pdf");
+    let st = Command::new("qpdf")
+        .args([
+            "--encrypt",
+            "",
+            "owner",
+            "256",
+            "--",
+            s(&signed),
+            s(&encrypted),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(check(&encrypted).outcome, Err(PdfError::Encrypted));
+    let with_password = path("enc-3.pdf");
+    let st = Command::new("qpdf")
+        .args([
+            "--encrypt",
+            "user",
+            "owner",
+            "256",
+            "--",
+            s(&signed),
+            s(&with_password),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let f = check(&with_password);
+    assert_eq!(f.outcome, Err(PdfError::Encrypted));
+    assert_eq!(f.refusal().unwrap().0, "the file is encrypted");
+
+    let bytes = std::fs::read(&signed).unwrap();
+    let broken = path("broken.pdf");
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    let f = check(&broken);
+    assert!(
+        matches!(&f.outcome, Err(PdfError::Unreadable(_)) | Ok(_)),
+        "{f:?}"
+    );
+    assert!(f.refusal().is_some(), "a third of a file is never accepted");
+    let f = check_with_bytes(b"not a pdf at all");
+    assert!(matches!(f.outcome, Err(PdfError::Unreadable(_))), "{f:?}");
+}
+
+fn check_with_bytes(bytes: &[u8]) -> PdfFinding {
+    let p = path(&format!("bytes-{}.pdf", bytes.len()));
+    std::fs::write(&p, bytes).unwrap();
+    check(&p)
+}
