@@ -12,6 +12,9 @@ pub struct Reply {
     pub text: String,
     /// Vietnamese text, appended after " / " on refusals.
     pub vi: Option<Cow<'static, str>>,
+    /// What exactly was wrong (English / Vietnamese), sent as a line of its own before the
+    /// reply's text, so that the text stays what SPEC.md writes.
+    pub detail: Option<String>,
 }
 
 impl Reply {
@@ -21,6 +24,7 @@ impl Reply {
             status: Cow::Borrowed(status),
             text: text.into(),
             vi: None,
+            detail: None,
         }
     }
     /// A reply whose status code comes from data (a policy file's refusal).
@@ -30,10 +34,15 @@ impl Reply {
             status: Cow::Owned(status),
             text: text.into(),
             vi: None,
+            detail: None,
         }
     }
     pub fn vi(mut self, vi: impl Into<Cow<'static, str>>) -> Reply {
         self.vi = Some(vi.into());
+        self
+    }
+    pub fn detail(mut self, detail: impl Into<String>) -> Reply {
+        self.detail = Some(detail.into());
         self
     }
     pub fn is_error(&self) -> bool {
@@ -44,20 +53,38 @@ impl Reply {
         self.code == 421 || self.code == 221
     }
     pub fn to_wire(&self) -> String {
+        let mut out = String::new();
+        if let Some(detail) = &self.detail {
+            let mut line = format!("{}-{} {}", self.code, self.status, detail);
+            line.retain(|c| c != '\r' && c != '\n');
+            out.push_str(&line);
+            out.push_str("\r\n");
+        }
+        out.push_str(&self.last_line());
+        out.push_str("\r\n");
+        out
+    }
+
+    /// The reply's final line without CRLF: code, status, text and the Vietnamese.
+    fn last_line(&self) -> String {
         let mut line = format!("{} {} {}", self.code, self.status, self.text);
         if let Some(vi) = &self.vi {
             line.push_str(" / ");
             line.push_str(vi);
         }
         line.retain(|c| c != '\r' && c != '\n');
-        line.push_str("\r\n");
         line
     }
 }
 
 impl fmt::Display for Reply {
+    /// One line, for logs: the final line, then the detail line in brackets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.to_wire().trim_end())
+        f.write_str(&self.last_line())?;
+        match &self.detail {
+            Some(d) => write!(f, " [{}]", d.replace(['\r', '\n'], "")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -65,7 +92,12 @@ impl fmt::Display for Reply {
 /// with the rule (`… (rule secrecy.mat)`), then the Vietnamese.
 impl From<&crate::policy::Refusal> for Reply {
     fn from(r: &crate::policy::Refusal) -> Reply {
-        Reply::with_status(r.code, r.status.clone(), r.text_with_rule()).vi(r.text_vi.clone())
+        let reply =
+            Reply::with_status(r.code, r.status.clone(), r.text_with_rule()).vi(r.text_vi.clone());
+        match &r.detail {
+            Some(d) => reply.detail(d.clone()),
+            None => reply,
+        }
     }
 }
 

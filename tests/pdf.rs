@@ -3,10 +3,15 @@
 //! changed, encrypted or broken by pyHanko, qpdf and byte edits; congvan's check must agree
 //! with pyHanko's own validation on each.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use base64::Engine;
+use common::{addr, Client, Env, Setup};
+use congvan::config::Role;
 use congvan::pdf::{check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureProblem};
 use congvan::pki::testpki::{self, IdentityFiles, KeySpec, LeafOptions, TestPki};
 use congvan::smime::verify::{Failure, TrustStore, VerifyOptions};
@@ -401,4 +406,156 @@ fn check_with_bytes(bytes: &[u8]) -> PdfFinding {
     let p = path(&format!("bytes-{}.pdf", bytes.len()));
     std::fs::write(&p, bytes).unwrap();
     check(&p)
+}
+
+// ---------------------------------------------------------------------------------------------
+// At end of DATA, over SMTP (the relay listener), with `[pdf] require_signer_signature`
+// ---------------------------------------------------------------------------------------------
+
+/// A gateway whose profile requires a competent signer's signature, trusting the test PKI's
+/// root; `signers` is written as `signers.toml` and named by the profile when given.
+async fn gateway(signers: Option<String>) -> Env {
+    let env = Env::new(Setup::default()).await;
+    let profile = env.path().join("policies/default.toml");
+    let mut text = std::fs::read_to_string(&profile).unwrap().replace(
+        "require_signer_signature = false",
+        "require_signer_signature = true",
+    );
+    if let Some(list) = signers {
+        std::fs::write(env.path().join("policies/signers.toml"), list).unwrap();
+        text = text.replace(
+            "# authorised_signers = \"signers.toml\"",
+            "authorised_signers = \"signers.toml\"",
+        );
+    }
+    std::fs::write(&profile, text).unwrap();
+    let out = env.cli(&["policy", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.cli(&["cert", "trust", "add", s(&fx().pki.root.cert_pem)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env
+}
+
+fn message_with(pdfs: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut m = String::from(
+        "From: vanthu@dev.gov.vn\r\nTo: vanphong@hanoi.gov.vn\r\nSubject: Cong van so 26/CT-UBND\r\n\
+         Message-ID: <pdf-test@dev.gov.vn>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nKinh gui.\r\n",
+    );
+    for (name, bytes) in pdfs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        m.push_str(&format!(
+            "--b1\r\nContent-Type: application/pdf; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        for line in b64.as_bytes().chunks(76) {
+            m.push_str(std::str::from_utf8(line).unwrap());
+            m.push_str("\r\n");
+        }
+    }
+    m.push_str("--b1--\r\n");
+    m.into_bytes()
+}
+
+async fn send(gw: &congvan::server::Running, data: &[u8]) -> (u16, String) {
+    let mut c = Client::connect(addr(gw, Role::Relay)).await;
+    assert_eq!(c.reply().await.0, 220);
+    c.expect("EHLO mail.dev.gov.vn", 250).await;
+    c.expect("MAIL FROM:<vanthu@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<vanphong@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(data).await;
+    c.send(b".\r\n").await;
+    c.reply().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_data_refuses_a_pdf_without_a_competent_signers_signature() {
+    let env = gateway(None).await;
+    let gw = env.start().await;
+    let doc = document("smtp-plain.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().signer, "smtp-signed.pdf", "ChuKy");
+    let plain = std::fs::read(&doc).unwrap();
+    let good = std::fs::read(&signed).unwrap();
+
+    let (code, text) = send(&gw, &message_with(&[("qd-26.pdf", &good)])).await;
+    assert_eq!(code, 250, "{text}");
+
+    let (code, text) = send(
+        &gw,
+        &message_with(&[("qd-26.pdf", &good), ("phu-luc.pdf", &plain)]),
+    )
+    .await;
+    assert_eq!(code, 550, "{text}");
+    assert!(
+        text.contains("550 5.7.1 the PDF \"phu-luc.pdf\" carries no valid signature of a competent signer (rule pdf.signer) / Tệp PDF \"phu-luc.pdf\" chưa có chữ ký số hợp lệ của người có thẩm quyền\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("550-5.7.1 the PDF \"phu-luc.pdf\": the file carries no signature / tệp không có chữ ký số\r\n"),
+        "{text}"
+    );
+
+    // Content changed after signing: its own reason.
+    let changed = path("smtp-changed.pdf");
+    tool(&["append", s(&signed), s(&changed)]);
+    let (code, text) = send(
+        &gw,
+        &message_with(&[("qd-26.pdf", &std::fs::read(&changed).unwrap())]),
+    )
+    .await;
+    assert_eq!(code, 550, "{text}");
+    assert!(
+        text.contains("the content was changed after signing"),
+        "{text}"
+    );
+
+    // The register keeps the refusal with its rule and reason, not the content.
+    let out = env.cli(&["register", "list", "--direction", "out", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.to_string().contains("pdf.signer"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{rows:#}");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.to_string().contains("changed after signing")),
+        "{rows:#}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorised_signers_list_applies_at_end_of_data() {
+    let env = gateway(Some(
+        "[\"dev.gov.vn\"]\nemails = [\"nguyenvana@hadong.gov.vn\"]\n".into(),
+    ))
+    .await;
+    let gw = env.start().await;
+    let doc = document("smtp-list.pdf", "gs");
+    let by_a = std::fs::read(signed_by(&doc, &fx().signer, "smtp-list-a.pdf", "ChuKy")).unwrap();
+    let by_b = std::fs::read(signed_by(&doc, &fx().deputy, "smtp-list-b.pdf", "ChuKy")).unwrap();
+    let (code, text) = send(&gw, &message_with(&[("a.pdf", &by_a)])).await;
+    assert_eq!(code, 250, "{text}");
+    let (code, text) = send(&gw, &message_with(&[("b.pdf", &by_b)])).await;
+    assert_eq!(code, 550, "{text}");
+    assert!(
+        text.contains("not on the office's list of authorised signers"),
+        "{text}"
+    );
+    gw.stop().await;
 }

@@ -357,6 +357,7 @@ async fn explain<'a>(
             text_vi: "Tên miền người gửi không được phép".into(),
             rule: "domains.sender".into(),
             secrecy: None,
+            detail: None,
         });
         decision.deadline = None;
     } else if !recipients.is_empty() && recipients.iter().all(|(_, ok)| !ok) {
@@ -368,6 +369,7 @@ async fn explain<'a>(
             text_vi: "Tên miền người nhận không được phép theo chính sách".into(),
             rule: "domains.recipient".into(),
             secrecy: None,
+            detail: None,
         });
         decision.deadline = None;
     }

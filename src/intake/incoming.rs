@@ -45,7 +45,7 @@ struct Material {
 pub struct TrustCache(Mutex<Option<Material>>);
 
 /// The configured trust anchors and CRLs, from the cache when no row changed.
-async fn material(
+pub(super) async fn material(
     db: &DatabaseConnection,
     cache: &TrustCache,
 ) -> Result<(Arc<TrustStore>, Arc<Vec<Vec<u8>>>), DbErr> {

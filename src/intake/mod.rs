@@ -200,7 +200,7 @@ impl Intake {
             })
             .await
         };
-        let Ok((classification, headers, data)) = classified else {
+        let Ok((classification, headers, mut data)) = classified else {
             tracing::error!(ip = %client.ip, "classification task failed");
             return Decision::refuse(std_replies::local_error());
         };
@@ -222,6 +222,21 @@ impl Intake {
         if outgoing {
             if let Err(reply) = outgoing::check_seal(self, &env, &headers).await {
                 return Decision::refuse(reply);
+            }
+            let (checked, pdf) =
+                outgoing::check_pdf_signatures(self, &rules, &headers, data, accepted_at).await;
+            data = checked;
+            match pdf {
+                Ok(()) => {}
+                Err(outgoing::PdfRefused::Refused(refusal)) => {
+                    return refuse_by_policy(client, &env, &classification, &headers, &refusal)
+                }
+                Err(outgoing::PdfRefused::Unavailable) => {
+                    return Decision::refuse(std_replies::db_unavailable())
+                }
+                Err(outgoing::PdfRefused::Failed) => {
+                    return Decision::refuse(std_replies::local_error())
+                }
             }
             match outgoing::reserve_number(
                 self,
@@ -410,7 +425,10 @@ fn refuse_by_policy(
         "document refused by policy; its content was discarded"
     );
     let mut record = refused_record(client, env, c, headers, refusal.rule.clone());
-    record.reason = refusal.text_with_rule();
+    record.reason = match &refusal.detail {
+        Some(detail) => format!("{} ({detail})", refusal.text_with_rule()),
+        None => refusal.text_with_rule(),
+    };
     // The audit entry: rule, sender, recipient count, listener, account, client address.
     let action = if refusal.secrecy.is_some() {
         Action::DocumentRefusedConfidential
@@ -419,6 +437,7 @@ fn refuse_by_policy(
     };
     let details = serde_json::json!({
         "rule": refusal.rule,
+        "detail": refusal.detail,
         "secrecy": c.secrecy.ascii(),
         "sender": env.sender,
         "recipients": env.rcpts.len(),

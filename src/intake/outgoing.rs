@@ -117,3 +117,84 @@ pub async fn reserve_number(
         }
     }
 }
+
+/// With `[pdf] require_signer_signature`, every PDF part must carry a valid signature of a
+/// competent signer over the file as received (SPEC "Documents"). `Ok` when the profile does
+/// not ask or every part passes; the refusal (rule `pdf.signer`) names the first part that
+/// does not, with what is wrong with it as a reply line of its own; 451 when the trust
+/// material cannot be read.
+pub async fn check_pdf_signatures(
+    intake: &Intake,
+    rules: &Policy,
+    headers: &HeaderInfo,
+    data: Vec<u8>,
+    at: OffsetDateTime,
+) -> (Vec<u8>, Result<(), PdfRefused>) {
+    let pdf_rules = &rules.rules.pdf;
+    if !pdf_rules.require_signer_signature {
+        return (data, Ok(()));
+    }
+    let material = match super::incoming::material(&intake.db, &intake.trust_cache).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");
+            return (data, Err(PdfRefused::Unavailable));
+        }
+    };
+    let authorised = rules.signers.as_ref().map(|s| {
+        let domain = headers
+            .from
+            .first()
+            .and_then(|f| address::domain_of(f))
+            .unwrap_or_default();
+        s.for_domain(&domain)
+    });
+    let opts = crate::smime::verify::VerifyOptions {
+        require_revocation_data: rules.rules.incoming.require_revocation_data,
+        ..Default::default()
+    };
+    let max_depth = intake.config.limits.max_mime_depth;
+    let checked = tokio::task::spawn_blocking(move || {
+        let (anchors, crls) = material;
+        let ctx = crate::pdf::CheckContext {
+            anchors: &anchors,
+            crls: &crls,
+            at,
+            opts,
+            authorised: authorised.as_ref(),
+            max_depth,
+        };
+        let refusal = crate::pdf::pdf_parts(&data).into_iter().find_map(|part| {
+            let finding = crate::pdf::check_pdf(&part.name, &part.bytes, &ctx);
+            finding.refusal().map(|why| (part.name, why))
+        });
+        (data, refusal)
+    })
+    .await;
+    match checked {
+        Ok((data, None)) => (data, Ok(())),
+        Ok((data, Some((name, (en, vi))))) => {
+            tracing::info!(pdf = %name, reason = %en, "PDF part without a valid signature of a competent signer");
+            (
+                data,
+                Err(PdfRefused::Refused(policy::deadline::pdf_signer_refusal(
+                    &name, &en, &vi,
+                ))),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "PDF check task failed");
+            (Vec::new(), Err(PdfRefused::Failed))
+        }
+    }
+}
+
+/// Why the PDF check did not pass a message.
+pub enum PdfRefused {
+    /// Rule `pdf.signer`.
+    Refused(Refusal),
+    /// The trust material could not be read (451).
+    Unavailable,
+    /// The check itself failed (a panic contained to its task): a local error.
+    Failed,
+}

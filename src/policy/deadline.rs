@@ -76,6 +76,9 @@ pub struct Refusal {
     /// The secrecy level, when the document was refused for it (a confidential document:
     /// the audit log records it as such).
     pub secrecy: Option<Secrecy>,
+    /// What exactly was wrong, English then Vietnamese, when the rule's text is a general one
+    /// (which PDF check failed): a reply line of its own, and the register's reason.
+    pub detail: Option<String>,
 }
 
 impl Refusal {
@@ -103,6 +106,7 @@ impl Refusal {
             text_vi: vi.into(),
             rule,
             secrecy: None,
+            detail: None,
         }
     }
 }
@@ -120,6 +124,22 @@ pub fn duplicate_refusal(number: &str, office: &str, year: i32) -> Refusal {
         "Số văn bản đã được cấp trong năm; gửi lại phải có X-Congvan-Resend: yes",
         "number.duplicate".into(),
     )
+}
+
+/// The refusal of an outgoing document whose PDF part `name` carries no valid signature of
+/// a competent signer (rule `pdf.signer`, SPEC "Documents"), with what is wrong with it.
+pub fn pdf_signer_refusal(name: &str, why_en: &str, why_vi: &str) -> Refusal {
+    let name = name.replace(['"', '\r', '\n'], "");
+    let mut r = Refusal::new(
+        550,
+        "5.7.1",
+        format!("the PDF \"{name}\" carries no valid signature of a competent signer"),
+        "",
+        "pdf.signer".into(),
+    );
+    r.text_vi = format!("Tệp PDF \"{name}\" chưa có chữ ký số hợp lệ của người có thẩm quyền");
+    r.detail = Some(format!("the PDF \"{name}\": {why_en} / {why_vi}"));
+    r
 }
 
 /// The rule name of a dispatch rule, e.g. `dispatch.thuong-khan`.
@@ -170,6 +190,7 @@ pub fn decide(
                         text_vi: r.text_vi.clone(),
                         rule: format!("secrecy.{}", c.secrecy.ascii()),
                         secrecy: Some(c.secrecy),
+                        detail: None,
                     },
                 );
             }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::parse_error;
-use super::{Policy, PolicyError, PolicyErrors, Profile, ACTIVE_FILE, CALENDAR_DIR};
+use super::{
+    AuthorisedSigners, Policy, PolicyError, PolicyErrors, Profile, ACTIVE_FILE, CALENDAR_DIR,
+};
 use crate::policy::calendar::{self, CalendarRules, WorkingCalendar};
 
 #[derive(Deserialize)]
@@ -53,6 +55,8 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
 
     let mut errors = Vec::new();
     let mut profiles: Vec<(String, PathBuf, Profile)> = Vec::new();
+    // Files that are not profiles, with the error they give as one.
+    let mut not_profiles: Vec<(PathBuf, String, PolicyError)> = Vec::new();
     let mut names = Vec::new();
     let mut active_path = None;
     for path in paths {
@@ -79,9 +83,61 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
         };
         match parse_profile(&path, &text) {
             Ok(p) => profiles.push((name, path, p)),
-            Err(e) => errors.push(e),
+            Err(e) => not_profiles.push((path, name, e)),
         }
     }
+
+    // The authorised-signers lists the profiles name are not profiles themselves.
+    let mut signer_lists: Vec<(PathBuf, AuthorisedSigners)> = Vec::new();
+    for (_, path, profile) in &profiles {
+        let Some(file) = &profile.pdf.authorised_signers else {
+            continue;
+        };
+        if file.is_empty() || file.contains(['/', '\\']) || !file.ends_with(".toml") {
+            errors.push(PolicyError::Invalid {
+                path: path.clone(),
+                line: None,
+                column: None,
+                key: "pdf.authorised_signers".into(),
+                message: format!(
+                    "{file:?} must be the name of a .toml file in the policy directory"
+                ),
+            });
+            continue;
+        }
+        let list_path = dir.join(file);
+        if signer_lists.iter().any(|(p, _)| *p == list_path) {
+            continue;
+        }
+        match std::fs::read_to_string(&list_path) {
+            Ok(text) => match AuthorisedSigners::parse(&list_path, &text) {
+                Ok(list) => signer_lists.push((list_path, list)),
+                Err(e) => {
+                    errors.push(e);
+                    signer_lists.push((list_path, AuthorisedSigners::default()));
+                }
+            },
+            Err(source) => errors.push(PolicyError::ReadFile {
+                path: list_path,
+                source,
+            }),
+        }
+    }
+    let is_list = |p: &PathBuf| signer_lists.iter().any(|(l, _)| l == p);
+    for (path, name, e) in not_profiles {
+        if !is_list(&path) {
+            errors.push(e);
+        } else {
+            names.retain(|n| *n != name);
+        }
+    }
+    profiles.retain(|(name, path, _)| {
+        let list = is_list(path);
+        if list {
+            names.retain(|n| n != name);
+        }
+        !list
+    });
 
     // The calendar files: checked once, then built with each profile's rules.
     let calendar_dir = dir.join(CALENDAR_DIR);
@@ -146,11 +202,19 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
             match calendar {
                 Ok(calendar) => {
                     if active.as_deref() == Some(name.as_str()) {
+                        let signers = profile.pdf.authorised_signers.as_ref().and_then(|f| {
+                            let p = dir.join(f);
+                            signer_lists
+                                .iter()
+                                .find(|(l, _)| *l == p)
+                                .map(|(_, s)| s.clone())
+                        });
                         chosen = Some(Policy {
                             profile: name,
                             path,
                             rules: profile,
                             calendar,
+                            signers,
                         });
                     }
                 }

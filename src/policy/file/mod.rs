@@ -5,6 +5,8 @@
 //! * `active.toml`: one setting, `profile = "NAME"`, the profile in force;
 //! * `NAME.toml`: one file per profile (`default.toml`, `nd30-2020.toml`, …); every key is
 //!   optional and defaults to the district rule (the shipped `default.toml`);
+//! * the authorised-signers list a profile's `[pdf] authorised_signers` names (e.g.
+//!   `signers.toml`): not a profile;
 //! * `calendar/YYYY.toml`: the announced working-day changes per year (see
 //!   [`super::calendar`]), shared by every profile.
 //!
@@ -22,6 +24,7 @@ mod directory;
 mod dispatch;
 mod error;
 mod incoming;
+mod pdf;
 mod profile;
 mod secrecy;
 #[cfg(test)]
@@ -34,6 +37,7 @@ pub use directory::{check, load, parse_profile, Checked};
 pub use dispatch::{DeadlineRule, DispatchRule, DispatchRules, LateAction};
 pub use error::{PolicyError, PolicyErrors};
 pub use incoming::{IncomingAction, IncomingRules};
+pub use pdf::{AuthorisedSigners, PdfRules};
 pub(in crate::policy) use profile::valid_domain;
 pub use profile::{Escalation, NumberRules, Profile};
 pub use secrecy::{ReplyText, SecrecyAction, SecrecyRule, SecrecyRules};
@@ -55,6 +59,8 @@ pub struct Policy {
     pub path: PathBuf,
     pub rules: Profile,
     pub calendar: WorkingCalendar,
+    /// The list `[pdf] authorised_signers` names, when it names one.
+    pub signers: Option<AuthorisedSigners>,
 }
 
 impl Policy {
@@ -70,6 +76,7 @@ impl Policy {
             path: PathBuf::from(format!("{name}.toml")),
             rules,
             calendar,
+            signers: None,
         })
     }
 

@@ -25,6 +25,7 @@ pub struct Profile {
     pub escalation: Escalation,
     pub calendar: CalendarRules,
     pub incoming: IncomingRules,
+    pub pdf: super::PdfRules,
 }
 
 /// `[number]`: the document number's form and uniqueness.
