@@ -559,3 +559,168 @@ async fn the_authorised_signers_list_applies_at_end_of_data() {
     );
     gw.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The organisation's signature (sealing), checked by pyHanko, poppler's pdfsig and congvan
+// ---------------------------------------------------------------------------------------------
+
+/// The organisation's seal: the office identity (ECDSA P-256, emailProtection), as for S/MIME.
+fn organisation() -> congvan::pki::identity::SigningIdentity {
+    let id = &fx().pki.p256;
+    congvan::pki::identity::SigningIdentity::from_pem(
+        &std::fs::read(&id.chain_pem).unwrap(),
+        &std::fs::read(&id.key_pem).unwrap(),
+    )
+    .unwrap()
+}
+
+fn seal(input: &Path, name: &str) -> PathBuf {
+    let identity = organisation();
+    let bytes = std::fs::read(input).unwrap();
+    let sealed = congvan::pdf::seal_pdf(
+        &bytes,
+        &congvan::pdf::SealOptions {
+            identity: &identity,
+            at: OffsetDateTime::now_utc(),
+            organisation: "Ủy ban nhân dân quận Hà Đông",
+        },
+    )
+    .unwrap();
+    assert!(sealed.starts_with(&bytes), "an incremental update");
+    let out = path(name);
+    std::fs::write(&out, sealed).unwrap();
+    out
+}
+
+/// An NSS database trusting the test root, for pdfsig (made once).
+fn nss_db() -> PathBuf {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = fx().dir.join("nssdb");
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("sql:{}", dir.display());
+        let run = |args: &[&str]| {
+            let out = Command::new("certutil").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "certutil {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&["-N", "-d", &db, "--empty-password"]);
+        run(&[
+            "-A",
+            "-d",
+            &db,
+            "-n",
+            "root",
+            "-t",
+            "CT,C,C",
+            "-i",
+            s(&fx().pki.root.cert_pem),
+        ]);
+        dir
+    })
+    .clone()
+}
+
+fn pdfsig(file: &Path) -> String {
+    let out = Command::new("pdfsig")
+        .args(["-nssdir", &format!("sql:{}", nss_db().display()), s(file)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every referee agrees that `file` carries `n` valid, intact, trusted signatures. NSS (under
+/// pdfsig) does not know the document-signing EKU and rejects the certificate of a signer
+/// that has only that one: `nss_trusted` says how many certificates it should trust.
+fn assert_all_agree(file: &Path, n: usize, nss_trusted: usize) {
+    let py = pyhanko_validate(file);
+    assert_eq!(
+        py.matches("intact=True valid=True trusted=True").count(),
+        n,
+        "pyHanko: {py}"
+    );
+    let ps = pdfsig(file);
+    assert_eq!(
+        ps.matches("Signature Validation: Signature is Valid.")
+            .count(),
+        n,
+        "pdfsig: {ps}"
+    );
+    assert_eq!(
+        ps.matches("Certificate Validation: Certificate is Trusted.")
+            .count(),
+        nss_trusted,
+        "pdfsig: {ps}"
+    );
+    let f = check(file);
+    assert_eq!(f.refusal(), None, "{f:?}");
+    let checks = f.outcome.as_ref().unwrap();
+    assert_eq!(checks.len(), n);
+    assert!(checks.iter().all(|c| c.counts()), "{checks:?}");
+}
+
+#[test]
+fn the_organisations_signature_keeps_the_signers_and_every_validator_agrees() {
+    // The competent signer with the document-signing EKU only, and one with emailProtection.
+    for (producer, signer, nss_trusted) in [("reportlab", &fx().signer, 1), ("gs", &fx().deputy, 2)]
+    {
+        let doc = document(&format!("seal-{producer}.pdf"), producer);
+        let signed = signed_by(&doc, signer, &format!("seal-{producer}-1.pdf"), "ChuKy");
+        let sealed = seal(&signed, &format!("seal-{producer}-2.pdf"));
+        assert_all_agree(&sealed, 2, nss_trusted);
+        let f = check(&sealed);
+        let checks = f.outcome.as_ref().unwrap();
+        assert_eq!(checks[1].found.field, "Dau-co-quan");
+        assert_eq!(checks[1].found.sub_filter, "ETSI.CAdES.detached");
+        assert_eq!(
+            checks[1].found.name.as_deref(),
+            Some("Ủy ban nhân dân quận Hà Đông")
+        );
+        assert!(checks[1]
+            .found
+            .time
+            .as_deref()
+            .unwrap()
+            .ends_with("+07'00'"));
+        assert_eq!(
+            checks[1].signer.as_ref().unwrap().serial,
+            fx().pki.p256.serial_hex
+        );
+        assert!(!checks[0].covers_whole_file && checks[1].covers_whole_file);
+    }
+}
+
+#[test]
+fn sealing_a_file_with_cross_reference_streams_and_object_streams() {
+    let doc = document("xrefstm.pdf", "reportlab");
+    let packed = path("xrefstm-packed.pdf");
+    let st = Command::new("qpdf")
+        .args(["--object-streams=generate", s(&doc), s(&packed)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let signed = signed_by(&packed, &fx().signer, "xrefstm-1.pdf", "ChuKy");
+    let sealed = seal(&signed, "xrefstm-2.pdf");
+    let bytes = std::fs::read(&sealed).unwrap();
+    let update = &bytes[std::fs::metadata(&signed).unwrap().len() as usize..];
+    assert!(
+        update.windows(5).any(|w| w == b"/XRef") && !update.windows(6).any(|w| w == b"\nxref\n"),
+        "the update's cross-reference section is a stream, as the file's"
+    );
+    assert_all_agree(&sealed, 2, 1);
+    // Sealed twice (a resend): a second field of its own.
+    let again = seal(&sealed, "xrefstm-3.pdf");
+    assert_all_agree(&again, 3, 2);
+    let f = check(&again);
+    assert_eq!(f.outcome.as_ref().unwrap()[2].found.field, "Dau-co-quan-2");
+}
+
+#[test]
+fn sealing_an_unsigned_file_gives_one_signature() {
+    let doc = document("seal-unsigned.pdf", "gs");
+    let sealed = seal(&doc, "seal-unsigned-1.pdf");
+    assert_all_agree(&sealed, 1, 1);
+}

@@ -17,12 +17,14 @@
 pub mod check;
 pub mod parts;
 pub mod revision;
+pub mod seal;
 pub mod signature;
 
 pub use check::{
     check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureCheck, SignatureProblem,
 };
 pub use parts::{pdf_parts, PdfPart};
+pub use seal::{seal_pdf, SealError, SealOptions};
 
 /// The largest PDF part examined (bytes, decoded). SPEC's `max_message_size` (36 MB of
 /// base64) holds a PDF of about 27 MB; a larger one cannot arrive.

@@ -1,5 +1,6 @@
 //! The CMS SignedData (RFC 5652) a seal writes: signed attributes (contentType, signingTime,
-//! messageDigest), the signature over them, the certificate chain; detached or encapsulated.
+//! messageDigest for S/MIME; contentType, messageDigest, signing-certificate-v2 for a PAdES
+//! PDF signature), the signature over them, the certificate chain; detached or encapsulated.
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -23,6 +24,33 @@ fn cms_err(e: der::Error) -> SignError {
     }
 }
 
+/// Which signed attributes beside contentType and messageDigest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SignedAttrs {
+    /// S/MIME (RFC 8551 §2.5): signingTime.
+    Smime { signing_time: OffsetDateTime },
+    /// PAdES baseline B-B (ETSI EN 319 142-1 §6.3): signing-certificate-v2 (RFC 5035) with the
+    /// SHA-256 of the signer's certificate, and no signingTime (the time is the signature
+    /// dictionary's `/M`).
+    Pades,
+}
+
+/// id-aa-signingCertificateV2 (RFC 5035 §3).
+const ID_AA_SIGNING_CERTIFICATE_V2: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+/// ESSCertIDv2 with the default hash algorithm (SHA-256) and no issuerSerial.
+#[derive(der::Sequence)]
+struct EssCertIdV2 {
+    cert_hash: OctetString,
+}
+
+/// SigningCertificateV2 without policies.
+#[derive(der::Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+}
+
 /// Builds the DER ContentInfo holding the SignedData: detached, or with `econtent`
 /// encapsulated (opaque).
 pub(super) fn signed_data(
@@ -30,6 +58,23 @@ pub(super) fn signed_data(
     algorithm: KeyAlgorithm,
     message_digest: &[u8],
     signing_time: OffsetDateTime,
+    econtent: Option<&[u8]>,
+) -> Result<Vec<u8>, SignError> {
+    signed_data_with(
+        identity,
+        algorithm,
+        message_digest,
+        SignedAttrs::Smime { signing_time },
+        econtent,
+    )
+}
+
+/// [`signed_data`] with the signed attributes of `attrs`.
+pub(crate) fn signed_data_with(
+    identity: &SigningIdentity,
+    algorithm: KeyAlgorithm,
+    message_digest: &[u8],
+    extra: SignedAttrs,
     econtent: Option<&[u8]>,
 ) -> Result<Vec<u8>, SignError> {
     let digest_alg = algorithm.digest();
@@ -40,19 +85,37 @@ pub(super) fn signed_data(
         })
     };
 
-    let attrs = SetOfVec::try_from(vec![
+    let mut list = vec![
         attribute(
             rfc5911::ID_CONTENT_TYPE,
             Any::encode_from(&rfc5911::ID_DATA).map_err(cms_err)?,
         )?,
-        attribute(rfc5911::ID_SIGNING_TIME, cms_time(signing_time)?)?,
         attribute(
             rfc5911::ID_MESSAGE_DIGEST,
             Any::encode_from(&OctetString::new(message_digest).map_err(cms_err)?)
                 .map_err(cms_err)?,
         )?,
-    ])
-    .map_err(cms_err)?;
+    ];
+    match extra {
+        SignedAttrs::Smime { signing_time } => list.push(attribute(
+            rfc5911::ID_SIGNING_TIME,
+            cms_time(signing_time)?,
+        )?),
+        SignedAttrs::Pades => {
+            let hash = ring::digest::digest(&ring::digest::SHA256, identity.certificate_der());
+            let value = SigningCertificateV2 {
+                certs: vec![EssCertIdV2 {
+                    cert_hash: OctetString::new(hash.as_ref()).map_err(cms_err)?,
+                }],
+            };
+            list.push(attribute(
+                ID_AA_SIGNING_CERTIFICATE_V2,
+                Any::encode_from(&value).map_err(cms_err)?,
+            )?)
+        }
+    }
+    // SET OF sorts its elements: the DER is the same whatever the order here.
+    let attrs = SetOfVec::try_from(list).map_err(cms_err)?;
     // RFC 5652 §5.4: the signature is over the DER of the SET OF (tag 0x31), not over the
     // [0] IMPLICIT form that sits in the SignerInfo.
     let to_sign = attrs.to_der().map_err(cms_err)?;

@@ -51,7 +51,7 @@ use self::opaque::{sign_opaque, write_content_fields};
 use crate::pki::identity::{DigestAlgorithm, SigningIdentity, Unusable};
 use crate::smime::canon::{self, CanonError, RootHeaders};
 
-mod cms;
+pub(crate) mod cms;
 mod headers;
 mod opaque;
 #[cfg(test)]

@@ -1,0 +1,386 @@
+//! The organisation's signature on a PDF (SPEC "Documents", sealing): an incremental update
+//! that appends a signature field and its PAdES baseline B-B signature (ETSI EN 319 142-1:
+//! `/SubFilter /ETSI.CAdES.detached`, signed attributes contentType, messageDigest and
+//! signing-certificate-v2, the chain included, the time in `/M`), so that the bytes the
+//! competent signer signed stay a prefix of the result and their signature stays valid.
+//!
+//! The update is written here, not by lopdf's writer: the objects it changes (the first
+//! page's `/Annots`, the form's `/Fields`, the catalog when the form is new) and the new ones
+//! (the field-widget, the signature dictionary) are framed by hand with lopdf's object
+//! serialiser, then a cross-reference section of the same kind as the file's last one (a
+//! table or a stream) with `/Prev`. The signature is invisible (a zero rectangle); the
+//! visible seal image of Decree 30/2020 Appendix I comes with `cert import --seal-image`.
+
+use std::io::Write;
+
+use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
+use time::OffsetDateTime;
+
+use super::check::{load, PdfError};
+use crate::pki::identity::SigningIdentity;
+use crate::smime::sign::cms::{signed_data_with, SignedAttrs};
+use crate::smime::sign::SignError;
+
+/// Bytes reserved for the CMS (written as twice as many hex digits): a chain of four
+/// certificates with RSA-4096 keys fits with room to spare.
+const RESERVED: usize = 16 * 1024;
+/// The ByteRange as first written; overwritten in place, padded with spaces.
+const BYTE_RANGE_PLACEHOLDER: &str = "[0 0000000000 0000000000 0000000000]";
+
+/// What the organisation's signature is made with.
+pub struct SealOptions<'a> {
+    pub identity: &'a SigningIdentity,
+    /// The signing time, written in `/M` (Vietnam time, `+07'00'`).
+    pub at: OffsetDateTime,
+    /// The organisation's name, written in `/Name`.
+    pub organisation: &'a str,
+}
+
+/// Why a PDF could not be sealed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    #[error(transparent)]
+    Pdf(#[from] PdfError),
+    #[error("the PDF has no page to carry the signature field")]
+    NoPage,
+    #[error("the PDF's structure cannot take a signature: {0}")]
+    Structure(String),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("the signature ({len} bytes) does not fit the space reserved for it ({RESERVED})")]
+    TooLarge { len: usize },
+}
+
+/// Seals `bytes` (a PDF) with the organisation's signature; the result begins with `bytes`.
+pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealError> {
+    opts.identity
+        .usability(opts.at)
+        .map_err(|e| SealError::Sign(e.into()))?;
+    let doc = load(bytes)?;
+    let structure = |what: &str| SealError::Structure(what.to_string());
+    let root_id = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| structure("no document catalog"))?;
+    let page_id = doc.page_iter().next().ok_or(SealError::NoPage)?;
+
+    let mut next_id = doc.max_id + 1;
+    let mut alloc = || {
+        let id = (next_id, 0);
+        next_id += 1;
+        id
+    };
+    let sig_id = alloc();
+    let field_id = alloc();
+    let mut changed: Vec<(ObjectId, Object)> = Vec::new();
+
+    // The field, which is its own (invisible) widget on the first page.
+    let name = field_name(&doc);
+    let mut field = Dictionary::new();
+    field.set("FT", Object::Name(b"Sig".to_vec()));
+    field.set("Type", Object::Name(b"Annot".to_vec()));
+    field.set("Subtype", Object::Name(b"Widget".to_vec()));
+    field.set("Rect", vec![0.into(), 0.into(), 0.into(), 0.into()]);
+    // Print and Locked.
+    field.set("F", 132);
+    field.set(
+        "T",
+        Object::String(name.into_bytes(), StringFormat::Literal),
+    );
+    field.set("V", Object::Reference(sig_id));
+    field.set("P", Object::Reference(page_id));
+    changed.push((field_id, Object::Dictionary(field)));
+
+    // The first page lists the widget among its annotations.
+    let mut page = doc
+        .get_dictionary(page_id)
+        .map_err(|_| structure("the first page is not a dictionary"))?
+        .clone();
+    match page.get(b"Annots") {
+        Ok(Object::Reference(id)) => {
+            let id = *id;
+            let mut annots = array_object(&doc, id, "the page's annotations")?;
+            annots.push(Object::Reference(field_id));
+            changed.push((id, Object::Array(annots)));
+        }
+        Ok(Object::Array(a)) => {
+            let mut a = a.clone();
+            a.push(Object::Reference(field_id));
+            page.set("Annots", a);
+            changed.push((page_id, Object::Dictionary(page)));
+        }
+        Err(_) => {
+            page.set("Annots", vec![Object::Reference(field_id)]);
+            changed.push((page_id, Object::Dictionary(page)));
+        }
+        Ok(_) => return Err(structure("the page's /Annots is not an array")),
+    }
+
+    // The form lists the field.
+    let mut catalog = doc
+        .get_dictionary(root_id)
+        .map_err(|_| structure("the catalog is not a dictionary"))?
+        .clone();
+    match catalog.get(b"AcroForm") {
+        Ok(Object::Reference(id)) => {
+            let id = *id;
+            let mut form = doc
+                .get_dictionary(id)
+                .map_err(|_| structure("the form is not a dictionary"))?
+                .clone();
+            add_field(&doc, &mut form, field_id, &mut changed)?;
+            changed.push((id, Object::Dictionary(form)));
+        }
+        Ok(Object::Dictionary(form)) => {
+            let mut form = form.clone();
+            add_field(&doc, &mut form, field_id, &mut changed)?;
+            catalog.set("AcroForm", form);
+            changed.push((root_id, Object::Dictionary(catalog)));
+        }
+        Err(_) => {
+            let form_id = alloc();
+            let mut form = Dictionary::new();
+            form.set("Fields", vec![Object::Reference(field_id)]);
+            form.set("SigFlags", 3);
+            changed.push((form_id, Object::Dictionary(form)));
+            catalog.set("AcroForm", Object::Reference(form_id));
+            changed.push((root_id, Object::Dictionary(catalog)));
+        }
+        Ok(_) => return Err(structure("the catalog's /AcroForm is not a dictionary")),
+    }
+
+    let xref_stream_id = uses_xref_stream(bytes, doc.xref_start).then(&mut alloc);
+    let size = next_id;
+
+    // Write the update.
+    let mut out = Vec::with_capacity(bytes.len() + 2 * RESERVED + 4096);
+    out.extend_from_slice(bytes);
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
+    for (id, object) in &changed {
+        offsets.push((*id, out.len()));
+        writeln!(out, "{} {} obj", id.0, id.1).ok();
+        lopdf::Writer::write_object(&mut out, object)
+            .map_err(|e| structure(&format!("writing object {}: {e}", id.0)))?;
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    offsets.push((sig_id, out.len()));
+    write!(
+        out,
+        "{} 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /Name {} /M ({}) /ByteRange ",
+        sig_id.0,
+        utf16_hex(opts.organisation),
+        pdf_date(opts.at)
+    )
+    .ok();
+    let byte_range_at = out.len();
+    out.extend_from_slice(BYTE_RANGE_PLACEHOLDER.as_bytes());
+    out.extend_from_slice(b" /Contents ");
+    let contents_at = out.len();
+    out.push(b'<');
+    out.resize(out.len() + 2 * RESERVED, b'0');
+    out.push(b'>');
+    let contents_end = out.len();
+    out.extend_from_slice(b" >>\nendobj\n");
+
+    let mut trailer = Dictionary::new();
+    trailer.set("Size", i64::from(size));
+    trailer.set("Root", Object::Reference(root_id));
+    for key in [&b"Info"[..], b"ID"] {
+        if let Ok(v) = doc.trailer.get(key) {
+            trailer.set(key, v.clone());
+        }
+    }
+    trailer.set("Prev", doc.xref_start as i64);
+    let startxref = match xref_stream_id {
+        Some(id) => write_xref_stream(&mut out, id, &mut offsets, trailer)?,
+        None => write_xref_table(&mut out, &mut offsets, &trailer)?,
+    };
+    write!(out, "startxref\n{startxref}\n%%EOF\n").ok();
+
+    // The ByteRange, then the signature over it.
+    let (a, b) = (contents_at, contents_end);
+    let c = out.len() - b;
+    let range = format!("[0 {a} {b} {c}]");
+    let slot = &mut out[byte_range_at..byte_range_at + BYTE_RANGE_PLACEHOLDER.len()];
+    slot.fill(b' ');
+    slot[..range.len()].copy_from_slice(range.as_bytes());
+
+    let algorithm = opts.identity.algorithm();
+    let mut ctx = ring::digest::Context::new(algorithm.digest().ring());
+    ctx.update(&out[..a]);
+    ctx.update(&out[b..]);
+    let digest = ctx.finish();
+    let cms = signed_data_with(
+        opts.identity,
+        algorithm,
+        digest.as_ref(),
+        SignedAttrs::Pades,
+        None,
+    )?;
+    if cms.len() > RESERVED {
+        return Err(SealError::TooLarge { len: cms.len() });
+    }
+    let hex = hex::encode_upper(&cms);
+    out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(out)
+}
+
+/// `Dau-co-quan` ("the organisation's seal"), numbered when the form already has one.
+fn field_name(doc: &Document) -> String {
+    let taken: Vec<String> = super::signature::find_signatures(doc, 50)
+        .into_iter()
+        .map(|s| s.field)
+        .collect();
+    (1..)
+        .map(|n| match n {
+            1 => "Dau-co-quan".to_string(),
+            n => format!("Dau-co-quan-{n}"),
+        })
+        .find(|n| !taken.contains(n))
+        .unwrap_or_default()
+}
+
+fn array_object(doc: &Document, id: ObjectId, what: &str) -> Result<Vec<Object>, SealError> {
+    match doc.get_object(id) {
+        Ok(Object::Array(a)) => Ok(a.clone()),
+        _ => Err(SealError::Structure(format!("{what} are not an array"))),
+    }
+}
+
+/// Appends the field to the form's `/Fields` (a direct array, an indirect one, or none yet)
+/// and sets `/SigFlags` 3 (signatures exist; append only).
+fn add_field(
+    doc: &Document,
+    form: &mut Dictionary,
+    field_id: ObjectId,
+    changed: &mut Vec<(ObjectId, Object)>,
+) -> Result<(), SealError> {
+    match form.get(b"Fields") {
+        Ok(Object::Reference(id)) => {
+            let id = *id;
+            let mut fields = array_object(doc, id, "the form's fields")?;
+            fields.push(Object::Reference(field_id));
+            changed.push((id, Object::Array(fields)));
+        }
+        Ok(Object::Array(a)) => {
+            let mut a = a.clone();
+            a.push(Object::Reference(field_id));
+            form.set("Fields", a);
+        }
+        Err(_) => form.set("Fields", vec![Object::Reference(field_id)]),
+        Ok(_) => {
+            return Err(SealError::Structure(
+                "the form's /Fields is not an array".into(),
+            ))
+        }
+    }
+    form.set("SigFlags", 3);
+    Ok(())
+}
+
+/// Whether the cross-reference section at `offset` is a stream (`N G obj`), not a table.
+fn uses_xref_stream(bytes: &[u8], offset: usize) -> bool {
+    bytes
+        .get(offset..)
+        .map(|rest| {
+            let rest = rest.trim_ascii_start();
+            !rest.starts_with(b"xref")
+        })
+        .unwrap_or(false)
+}
+
+/// A classic cross-reference section (one subsection per object) and its trailer; returns
+/// its offset.
+fn write_xref_table(
+    out: &mut Vec<u8>,
+    offsets: &mut [(ObjectId, usize)],
+    trailer: &Dictionary,
+) -> Result<usize, SealError> {
+    offsets.sort();
+    let at = out.len();
+    out.extend_from_slice(b"xref\n");
+    for ((id, generation), offset) in offsets.iter() {
+        write!(out, "{id} 1\n{offset:010} {generation:05} n\r\n").ok();
+    }
+    out.extend_from_slice(b"trailer\n");
+    lopdf::Writer::write_object(out, &Object::Dictionary(trailer.clone()))
+        .map_err(|e| SealError::Structure(format!("writing the trailer: {e}")))?;
+    out.push(b'\n');
+    Ok(at)
+}
+
+/// A cross-reference stream (PDF 1.5 §7.5.8, uncompressed, `/W [1 4 2]`) holding the
+/// trailer's entries; returns its offset.
+fn write_xref_stream(
+    out: &mut Vec<u8>,
+    id: ObjectId,
+    offsets: &mut Vec<(ObjectId, usize)>,
+    mut dict: Dictionary,
+) -> Result<usize, SealError> {
+    let at = out.len();
+    offsets.push((id, at));
+    offsets.sort();
+    let mut data = Vec::with_capacity(offsets.len() * 7);
+    let mut index = Vec::with_capacity(offsets.len() * 2);
+    for ((obj, generation), offset) in offsets.iter() {
+        let offset = u32::try_from(*offset)
+            .map_err(|_| SealError::Structure("the file is larger than 4 GB".into()))?;
+        data.push(1u8);
+        data.extend_from_slice(&offset.to_be_bytes());
+        data.extend_from_slice(&generation.to_be_bytes());
+        index.push(Object::Integer(i64::from(*obj)));
+        index.push(Object::Integer(1));
+    }
+    dict.set("Type", Object::Name(b"XRef".to_vec()));
+    dict.set("W", vec![1.into(), 4.into(), 2.into()]);
+    dict.set("Index", index);
+    dict.set("Length", data.len() as i64);
+    writeln!(out, "{} {} obj", id.0, id.1).ok();
+    lopdf::Writer::write_object(out, &Object::Dictionary(dict))
+        .map_err(|e| SealError::Structure(format!("writing the xref stream: {e}")))?;
+    out.extend_from_slice(b"\nstream\n");
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    Ok(at)
+}
+
+/// A PDF text string in UTF-16BE with its byte-order mark, as a hex string.
+fn utf16_hex(text: &str) -> String {
+    let mut s = String::from("<FEFF");
+    for unit in text.encode_utf16() {
+        s.push_str(&format!("{unit:04X}"));
+    }
+    s.push('>');
+    s
+}
+
+/// A PDF date in Vietnam time: `D:YYYYMMDDHHmmSS+07'00'`.
+pub fn pdf_date(at: OffsetDateTime) -> String {
+    let t = at.to_offset(time::macros::offset!(+7));
+    format!(
+        "D:{:04}{:02}{:02}{:02}{:02}{:02}+07'00'",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_and_name_forms() {
+        let at = time::macros::datetime!(2026-02-13 17:05:09 UTC);
+        assert_eq!(pdf_date(at), "D:20260214000509+07'00'");
+        assert_eq!(utf16_hex("Aạ"), "<FEFF00411EA1>");
+    }
+}
