@@ -137,14 +137,35 @@ pub fn sign_message(
     let algorithm = identity.algorithm();
     let digest_alg = algorithm.digest();
 
-    // The root header fields, to split into outer and protected ones.
-    let headers = MessageParser::new()
-        .parse_headers(raw)
-        .ok_or(SignError::NoHeaders)?;
-    let root = headers.parts.first().ok_or(SignError::NoHeaders)?;
+    // One mail-parser pass serves both the split of the root header fields into outer and
+    // protected ones and the canonical form. mail-parser's root part holds the same fields,
+    // at the same offsets, as its header-only parse, which finds none where the root has
+    // none. Should the whole message not parse, the header-only parse reads the fields, so
+    // that the header errors come first as they always have and the canonical form's error
+    // after them.
+    let parsed = canon::parse(raw);
+    let headers_only;
+    let root_headers = match &parsed {
+        Ok(message) => message
+            .parts
+            .first()
+            .map(|p| &p.headers)
+            .filter(|h| !h.is_empty())
+            .ok_or(SignError::NoHeaders)?,
+        Err(CanonError::Unparseable) => return Err(SignError::NoHeaders),
+        Err(_) => {
+            headers_only = MessageParser::new()
+                .parse_headers(raw)
+                .ok_or(SignError::NoHeaders)?;
+            &headers_only
+                .parts
+                .first()
+                .ok_or(SignError::NoHeaders)?
+                .headers
+        }
+    };
 
-    let froms: Vec<_> = root
-        .headers
+    let froms: Vec<_> = root_headers
         .iter()
         .filter(|h| h.name == HeaderName::From)
         .collect();
@@ -154,7 +175,7 @@ pub fn sign_message(
         count => return Err(SignError::MultipleFrom { count }),
     };
     let from_addrs = addresses(raw, from);
-    let sender = root.headers.iter().find(|h| h.name == HeaderName::Sender);
+    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
     let responsible = match sender {
         Some(s) => addresses(raw, s).into_iter().next(),
         None if from_addrs.len() == 1 => from_addrs.first().cloned(),
@@ -172,9 +193,8 @@ pub fn sign_message(
     // The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
     // Content-Transfer-Encoding only, as canonicalisation keeps them.
     let mut content_fields: Vec<(String, Vec<u8>)> = Vec::new();
-    let body_start = body_start(raw);
     let mut sender_written = false;
-    for header in &root.headers {
+    for header in root_headers {
         let range = (header.offset_field as usize).min(raw.len())
             ..(header.offset_end as usize).min(raw.len());
         let field = &raw[range];
@@ -223,27 +243,27 @@ pub fn sign_message(
             }
         }
     }
-    drop(headers);
 
     let protected: Vec<u8> = fields
         .iter()
         .filter(|f| f.protected)
         .flat_map(|f| f.bytes.iter().copied())
         .collect();
-    let plan = match canon::plan(
-        raw,
-        &RootHeaders {
-            prepend: &protected,
-            content_fields_only: true,
-            content_type_param: Some(("hp", "clear")),
-        },
-    ) {
+    let root = RootHeaders {
+        prepend: &protected,
+        content_fields_only: true,
+        content_type_param: Some(("hp", "clear")),
+    };
+    // The parsed tree (with its decoded bodies) goes before anything is written.
+    let plan = parsed.and_then(|message| canon::plan_parsed(raw, &message, &root));
+    let plan = match plan {
         Ok(plan) => plan,
         Err(CanonError::SignedEntityNot7bit) => {
             let mut content = protected;
             content_fields.sort_by_key(|(n, _)| *n != "content-type");
             write_content_fields(&content_fields, &mut content);
             content.extend_from_slice(b"\r\n");
+            let body_start = body_start(raw);
             content.extend_from_slice(&crate::smime::mime_walk::to_crlf(&raw[body_start..]));
             return sign_opaque(&fields, &content, identity, signing_time, sender_set);
         }
