@@ -41,7 +41,7 @@
 
 use std::ops::Range;
 
-use mail_parser::{HeaderName, MessageParser};
+use mail_parser::{Header, HeaderName, MessageParser};
 use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 
@@ -134,8 +134,6 @@ pub fn sign_message(
     signing_time: OffsetDateTime,
 ) -> Result<SignedMessage, SignError> {
     identity.usability(signing_time)?;
-    let algorithm = identity.algorithm();
-    let digest_alg = algorithm.digest();
 
     // One mail-parser pass serves both the split of the root header fields into outer and
     // protected ones and the canonical form. mail-parser's root part holds the same fields,
@@ -165,84 +163,12 @@ pub fn sign_message(
         }
     };
 
-    let froms: Vec<_> = root_headers
-        .iter()
-        .filter(|h| h.name == HeaderName::From)
-        .collect();
-    let from = match froms.len() {
-        0 => return Err(SignError::NoFrom),
-        1 => froms[0],
-        count => return Err(SignError::MultipleFrom { count }),
-    };
-    let from_addrs = addresses(raw, from);
-    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
-    let responsible = match sender {
-        Some(s) => addresses(raw, s).into_iter().next(),
-        None if from_addrs.len() == 1 => from_addrs.first().cloned(),
-        None => None,
-    };
-    let sender_set = match responsible {
-        Some(a) if identity.has_email(&a) => None,
-        _ => Some(seal_address(
-            identity,
-            from_addrs.first().map(String::as_str),
-        )),
-    };
+    let sender_set = sender_to_set(raw, root_headers, identity)?;
 
-    let mut fields: Vec<OuterField> = Vec::new();
-    // The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
-    // Content-Transfer-Encoding only, as canonicalisation keeps them.
-    let mut content_fields: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut sender_written = false;
-    for header in root_headers {
-        let range = (header.offset_field as usize).min(raw.len())
-            ..(header.offset_end as usize).min(raw.len());
-        let field = &raw[range];
-        let Some(name) = canon::field_name(field) else {
-            continue;
-        };
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with("content-") {
-            if lower == "content-type" || lower == "content-transfer-encoding" {
-                content_fields.retain(|(n, _)| *n != lower);
-            }
-            content_fields.push((lower, crlf(field)));
-            continue;
-        }
-        if lower == "mime-version" {
-            continue;
-        }
-        if header.name == HeaderName::Sender {
-            if sender_written {
-                continue;
-            }
-            if let Some(address) = &sender_set {
-                fields.push(OuterField {
-                    bytes: format!("Sender: {address}\r\n").into_bytes(),
-                    protected: true,
-                });
-                sender_written = true;
-                continue;
-            }
-        }
-        let protected = is_protected(name);
-        let bytes = if protected && !canon::is_canonical(&crlf(field)) {
-            let value = canon::field_value(field);
-            canon::encode_field(name, &header.name, &header.value, &value)?
-        } else {
-            crlf(field)
-        };
-        fields.push(OuterField { bytes, protected });
-        if header.name == HeaderName::From && !sender_written && sender.is_none() {
-            if let Some(address) = &sender_set {
-                fields.push(OuterField {
-                    bytes: format!("Sender: {address}\r\n").into_bytes(),
-                    protected: true,
-                });
-                sender_written = true;
-            }
-        }
-    }
+    let RootFields {
+        outer: fields,
+        mut content_fields,
+    } = root_fields(raw, root_headers, sender_set.as_deref())?;
 
     let protected: Vec<u8> = fields
         .iter()
@@ -270,9 +196,132 @@ pub fn sign_message(
         Err(e) => return Err(e.into()),
     };
 
+    multipart_signed(&fields, plan, raw, identity, signing_time, sender_set)
+}
+
+/// The Sender address to write (see [`sign_message`]), or `None` when the responsible
+/// address is already one of the seal's. Checks that there is exactly one From field.
+fn sender_to_set(
+    raw: &[u8],
+    root_headers: &[Header<'_>],
+    identity: &SigningIdentity,
+) -> Result<Option<String>, SignError> {
+    let froms: Vec<_> = root_headers
+        .iter()
+        .filter(|h| h.name == HeaderName::From)
+        .collect();
+    let from = match froms.len() {
+        0 => return Err(SignError::NoFrom),
+        1 => froms[0],
+        count => return Err(SignError::MultipleFrom { count }),
+    };
+    let from_addrs = addresses(raw, from);
+    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
+    let responsible = match sender {
+        Some(s) => addresses(raw, s).into_iter().next(),
+        None if from_addrs.len() == 1 => from_addrs.first().cloned(),
+        None => None,
+    };
+    Ok(match responsible {
+        Some(a) if identity.has_email(&a) => None,
+        _ => Some(seal_address(
+            identity,
+            from_addrs.first().map(String::as_str),
+        )),
+    })
+}
+
+/// The root header fields, split for the sealed message.
+struct RootFields {
+    /// The outer header fields, in order, with the Sender set where it must be.
+    outer: Vec<OuterField>,
+    /// The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
+    /// Content-Transfer-Encoding only, as canonicalisation keeps them.
+    content_fields: Vec<(String, Vec<u8>)>,
+}
+
+/// Splits the root header fields into outer ones (protected or not, a protected field that
+/// is not 7-bit clean RFC 2047-encoded) and Content-* ones; MIME-Version is dropped, and
+/// `sender_set` replaces the first Sender or follows From.
+fn root_fields(
+    raw: &[u8],
+    root_headers: &[Header<'_>],
+    sender_set: Option<&str>,
+) -> Result<RootFields, SignError> {
+    let mut fields: Vec<OuterField> = Vec::new();
+    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
+    let mut content_fields: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut sender_written = false;
+    for header in root_headers {
+        let range = (header.offset_field as usize).min(raw.len())
+            ..(header.offset_end as usize).min(raw.len());
+        let field = &raw[range];
+        let Some(name) = canon::field_name(field) else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("content-") {
+            if lower == "content-type" || lower == "content-transfer-encoding" {
+                content_fields.retain(|(n, _)| *n != lower);
+            }
+            content_fields.push((lower, crlf(field)));
+            continue;
+        }
+        if lower == "mime-version" {
+            continue;
+        }
+        if header.name == HeaderName::Sender {
+            if sender_written {
+                continue;
+            }
+            if let Some(address) = sender_set {
+                fields.push(OuterField {
+                    bytes: format!("Sender: {address}\r\n").into_bytes(),
+                    protected: true,
+                });
+                sender_written = true;
+                continue;
+            }
+        }
+        let protected = is_protected(name);
+        let bytes = if protected && !canon::is_canonical(&crlf(field)) {
+            let value = canon::field_value(field);
+            canon::encode_field(name, &header.name, &header.value, &value)?
+        } else {
+            crlf(field)
+        };
+        fields.push(OuterField { bytes, protected });
+        if header.name == HeaderName::From && !sender_written && sender.is_none() {
+            if let Some(address) = sender_set {
+                fields.push(OuterField {
+                    bytes: format!("Sender: {address}\r\n").into_bytes(),
+                    protected: true,
+                });
+                sender_written = true;
+            }
+        }
+    }
+    Ok(RootFields {
+        outer: fields,
+        content_fields,
+    })
+}
+
+/// Writes the `multipart/signed` message: the outer fields, the canonical entity `plan`
+/// makes of `raw`, and the detached CMS signature over it.
+fn multipart_signed(
+    fields: &[OuterField],
+    plan: canon::Canonical,
+    raw: &[u8],
+    identity: &SigningIdentity,
+    signing_time: OffsetDateTime,
+    sender_set: Option<String>,
+) -> Result<SignedMessage, SignError> {
+    let algorithm = identity.algorithm();
+    let digest_alg = algorithm.digest();
     // Outer header section and the start of the multipart/signed.
     let mut out = Vec::with_capacity(plan.len_hint() + 16 * 1024);
-    for f in &fields {
+    for f in fields {
         out.extend_from_slice(&f.bytes);
     }
     let mut boundary = new_boundary()?;
