@@ -153,8 +153,12 @@ fn make_row(i: u64, rng: &mut StdRng) -> entry::ActiveModel {
     let number = (!incoming && state != "refused").then(|| format!("{}/CV-UBND", i + 1));
     entry::ActiveModel {
         id: Set(format!("bench{i:08}")),
-        direction: Set(if incoming { "in" } else { "out" }.into()),
-        state: Set(state.into()),
+        direction: Set(if incoming {
+            congvan::model::Direction::In
+        } else {
+            congvan::model::Direction::Out
+        }),
+        state: Set(state.parse().expect("a register entry state")),
         timeliness: Set(timeliness),
         rule: Set(Some(rule)),
         reason: Set((state == "refused").then(|| "refused by policy".to_string())),

@@ -37,6 +37,21 @@ pub fn is_queue_id(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// The regular `*.toml` files directly in `dir`, sorted by path: what the policy directory
+/// and the calendar directory each load. An error reading the directory or one of its entries
+/// is returned as is, for the caller to name.
+pub(crate) fn toml_files(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
 /// Reads a password file: its first line, without the line ending.
 pub fn read_password_file(path: &std::path::Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(path)?;

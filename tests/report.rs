@@ -231,8 +231,8 @@ async fn env_with_rows() -> Env {
         let at = ms(r.at);
         entry::ActiveModel {
             id: Set(r.id.into()),
-            direction: Set(r.direction.into()),
-            state: Set(r.state.into()),
+            direction: Set(r.direction.parse().expect("a direction")),
+            state: Set(r.state.parse().expect("a register entry state")),
             timeliness: Set(r.timeliness.map(str::to_string)),
             rule: Set(Some(r.rule.into())),
             reason: Set(None),

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use sea_orm::DatabaseConnection;
 
 use super::{load_config, open_db, print_table, read_secret, Cli, CliResult, Failure};
+use crate::config::Config;
 use crate::pki::store;
 
 #[derive(Subcommand, Debug)]
@@ -92,190 +94,220 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
     let db = open_db(&cfg).await?;
     let actor = crate::audit::cli_actor();
     match cmd {
-        CertCmd::Import(a) => {
-            let info = match (&a.p12, &a.cert, &a.key) {
-                (Some(p12), _, _) => {
-                    let data = read(p12)?;
-                    let pw = read_secret(a.password_file.as_ref(), "PKCS#12 password: ", false)?;
-                    store::import_p12(&db, &actor, &cfg.data_dir, &data, &pw, &a.domains).await
-                }
-                (None, Some(cert), Some(key)) => {
-                    store::import_pem(
-                        &db,
-                        &actor,
-                        &cfg.data_dir,
-                        &read(cert)?,
-                        &read(key)?,
-                        &a.domains,
-                    )
-                    .await
-                }
-                _ => {
-                    return Err(Failure::usage(
-                        "give --p12 FILE, or --cert CHAIN.pem with --key KEY.pem",
-                    ))
-                }
-            }
-            .map_err(Failure::refused)?;
+        CertCmd::Import(a) => import(&db, &actor, &cfg, a).await,
+        CertCmd::List { json } => list(&db, *json).await,
+        CertCmd::Show { id, json } => show(&db, *id, *json).await,
+        CertCmd::Disable { id } => disable(&db, &actor, *id).await,
+        CertCmd::Expiring { days, json } => expiring(&db, *days, *json).await,
+        CertCmd::Trust(TrustCmd::Add { file }) => trust_add(&db, &actor, file).await,
+        CertCmd::Trust(TrustCmd::List { json }) => trust_list(&db, *json).await,
+        CertCmd::Trust(TrustCmd::Remove { id }) => trust_remove(&db, &actor, *id).await,
+        CertCmd::Crl(CrlCmd::Add { file }) => crl_add(&db, &actor, file).await,
+    }
+}
+
+/// `cert import`: a PKCS#12 file, or a PEM chain and key.
+async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportArgs) -> CliResult {
+    let info = match (&a.p12, &a.cert, &a.key) {
+        (Some(p12), _, _) => {
+            let data = read(p12)?;
+            let pw = read_secret(a.password_file.as_ref(), "PKCS#12 password: ", false)?;
+            store::import_p12(db, actor, &cfg.data_dir, &data, &pw, &a.domains).await
+        }
+        (None, Some(cert), Some(key)) => {
+            store::import_pem(
+                db,
+                actor,
+                &cfg.data_dir,
+                &read(cert)?,
+                &read(key)?,
+                &a.domains,
+            )
+            .await
+        }
+        _ => {
+            return Err(Failure::usage(
+                "give --p12 FILE, or --cert CHAIN.pem with --key KEY.pem",
+            ))
+        }
+    }
+    .map_err(Failure::refused)?;
+    println!(
+        "identity {} imported: {} (serial {}, {}, until {}) for {}",
+        info.id,
+        info.subject,
+        info.serial,
+        info.algorithm,
+        info.not_after,
+        info.domains.join(", ")
+    );
+    if info.status != "active" {
+        println!(
+            "warning: this identity is {} and will not be used to sign",
+            info.status
+        );
+    }
+    Ok(())
+}
+
+/// `cert list`.
+async fn list(db: &DatabaseConnection, as_json: bool) -> CliResult {
+    let list = store::list(db).await.map_err(Failure::refused)?;
+    if as_json {
+        println!("{}", json(&list));
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|i| {
+                vec![
+                    i.id.to_string(),
+                    i.status.clone(),
+                    i.domains.join(","),
+                    i.algorithm.clone(),
+                    i.not_after.clone(),
+                    i.days_left.to_string(),
+                    i.subject.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "ID",
+                "STATUS",
+                "DOMAINS",
+                "ALGORITHM",
+                "NOT AFTER",
+                "DAYS LEFT",
+                "SUBJECT",
+            ],
+            &rows,
+        );
+        println!(
+            "{} identit{}",
+            list.len(),
+            if list.len() == 1 { "y" } else { "ies" }
+        );
+    }
+    Ok(())
+}
+
+/// `cert show`.
+async fn show(db: &DatabaseConnection, id: i64, as_json: bool) -> CliResult {
+    let (i, usable) = store::show(db, id).await.map_err(Failure::refused)?;
+    if as_json {
+        let mut v = serde_json::to_value(&i).unwrap_or_default();
+        v["usable"] = serde_json::Value::String(usable);
+        println!("{}", json(&v));
+    } else {
+        println!("id:          {}", i.id);
+        println!("subject:     {}", i.subject);
+        println!("issuer:      {}", i.issuer);
+        println!("serial:      {}", i.serial);
+        println!("algorithm:   {}", i.algorithm);
+        println!("domains:     {}", i.domains.join(", "));
+        println!("e-mail:      {}", i.emails.join(", "));
+        println!(
+            "valid:       {} .. {} ({} days left)",
+            i.not_before, i.not_after, i.days_left
+        );
+        println!("status:      {} ({usable})", i.status);
+    }
+    Ok(())
+}
+
+/// `cert disable`.
+async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> CliResult {
+    store::disable(db, actor, id)
+        .await
+        .map_err(Failure::refused)?;
+    println!("identity {id} disabled");
+    Ok(())
+}
+
+/// `cert expiring`: fails when anything expires within `days`.
+async fn expiring(db: &DatabaseConnection, days: i64, as_json: bool) -> CliResult {
+    let list = store::expiring(db, days).await.map_err(Failure::refused)?;
+    if as_json {
+        println!("{}", json(&list));
+    } else if list.is_empty() {
+        println!("nothing expires within {days} days");
+    } else {
+        for e in &list {
             println!(
-                "identity {} imported: {} (serial {}, {}, until {}) for {}",
-                info.id,
-                info.subject,
-                info.serial,
-                info.algorithm,
-                info.not_after,
-                info.domains.join(", ")
-            );
-            if info.status != "active" {
-                println!(
-                    "warning: this identity is {} and will not be used to sign",
-                    info.status
-                );
-            }
-        }
-        CertCmd::List { json: as_json } => {
-            let list = store::list(&db).await.map_err(Failure::refused)?;
-            if *as_json {
-                println!("{}", json(&list));
-            } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|i| {
-                        vec![
-                            i.id.to_string(),
-                            i.status.clone(),
-                            i.domains.join(","),
-                            i.algorithm.clone(),
-                            i.not_after.clone(),
-                            i.days_left.to_string(),
-                            i.subject.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &[
-                        "ID",
-                        "STATUS",
-                        "DOMAINS",
-                        "ALGORITHM",
-                        "NOT AFTER",
-                        "DAYS LEFT",
-                        "SUBJECT",
-                    ],
-                    &rows,
-                );
-                println!(
-                    "{} identit{}",
-                    list.len(),
-                    if list.len() == 1 { "y" } else { "ies" }
-                );
-            }
-        }
-        CertCmd::Show { id, json: as_json } => {
-            let (i, usable) = store::show(&db, *id).await.map_err(Failure::refused)?;
-            if *as_json {
-                let mut v = serde_json::to_value(&i).unwrap_or_default();
-                v["usable"] = serde_json::Value::String(usable);
-                println!("{}", json(&v));
-            } else {
-                println!("id:          {}", i.id);
-                println!("subject:     {}", i.subject);
-                println!("issuer:      {}", i.issuer);
-                println!("serial:      {}", i.serial);
-                println!("algorithm:   {}", i.algorithm);
-                println!("domains:     {}", i.domains.join(", "));
-                println!("e-mail:      {}", i.emails.join(", "));
-                println!(
-                    "valid:       {} .. {} ({} days left)",
-                    i.not_before, i.not_after, i.days_left
-                );
-                println!("status:      {} ({usable})", i.status);
-            }
-        }
-        CertCmd::Disable { id } => {
-            store::disable(&db, &actor, *id)
-                .await
-                .map_err(Failure::refused)?;
-            println!("identity {id} disabled");
-        }
-        CertCmd::Expiring {
-            days,
-            json: as_json,
-        } => {
-            let list = store::expiring(&db, *days)
-                .await
-                .map_err(Failure::refused)?;
-            if *as_json {
-                println!("{}", json(&list));
-            } else if list.is_empty() {
-                println!("nothing expires within {days} days");
-            } else {
-                for e in &list {
-                    println!(
-                        "{} {} expires {} ({} days): {}",
-                        e.kind, e.id, e.not_after, e.days_left, e.subject
-                    );
-                }
-            }
-            if !list.is_empty() {
-                return Err(Failure::refused(format!(
-                    "{} item(s) expire within {days} days",
-                    list.len()
-                )));
-            }
-        }
-        CertCmd::Trust(TrustCmd::Add { file }) => {
-            let added = store::trust_add(&db, &actor, &read(file)?)
-                .await
-                .map_err(Failure::refused)?;
-            if added.is_empty() {
-                println!("already trusted: nothing added");
-            }
-            for a in added {
-                println!(
-                    "trust anchor {} added: {} (until {})",
-                    a.id, a.subject, a.not_after
-                );
-            }
-        }
-        CertCmd::Trust(TrustCmd::List { json: as_json }) => {
-            let list = store::trust_list(&db).await.map_err(Failure::refused)?;
-            if *as_json {
-                println!("{}", json(&list));
-            } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            a.id.to_string(),
-                            a.not_after.clone(),
-                            a.days_left.to_string(),
-                            a.subject.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "NOT AFTER", "DAYS LEFT", "SUBJECT"], &rows);
-                println!("{} trust anchor(s)", list.len());
-            }
-        }
-        CertCmd::Trust(TrustCmd::Remove { id }) => {
-            store::trust_remove(&db, &actor, *id)
-                .await
-                .map_err(Failure::refused)?;
-            println!("trust anchor {id} removed");
-        }
-        CertCmd::Crl(CrlCmd::Add { file }) => {
-            let c = store::crl_add(&db, &actor, &read(file)?)
-                .await
-                .map_err(Failure::refused)?;
-            println!(
-                "CRL {} added: {} ({} revoked, next update {})",
-                c.id,
-                c.issuer,
-                c.revoked,
-                c.next_update.as_deref().unwrap_or("not given")
+                "{} {} expires {} ({} days): {}",
+                e.kind, e.id, e.not_after, e.days_left, e.subject
             );
         }
     }
+    if !list.is_empty() {
+        return Err(Failure::refused(format!(
+            "{} item(s) expire within {days} days",
+            list.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `cert trust add`.
+async fn trust_add(db: &DatabaseConnection, actor: &str, file: &PathBuf) -> CliResult {
+    let added = store::trust_add(db, actor, &read(file)?)
+        .await
+        .map_err(Failure::refused)?;
+    if added.is_empty() {
+        println!("already trusted: nothing added");
+    }
+    for a in added {
+        println!(
+            "trust anchor {} added: {} (until {})",
+            a.id, a.subject, a.not_after
+        );
+    }
+    Ok(())
+}
+
+/// `cert trust list`.
+async fn trust_list(db: &DatabaseConnection, as_json: bool) -> CliResult {
+    let list = store::trust_list(db).await.map_err(Failure::refused)?;
+    if as_json {
+        println!("{}", json(&list));
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.to_string(),
+                    a.not_after.clone(),
+                    a.days_left.to_string(),
+                    a.subject.clone(),
+                ]
+            })
+            .collect();
+        print_table(&["ID", "NOT AFTER", "DAYS LEFT", "SUBJECT"], &rows);
+        println!("{} trust anchor(s)", list.len());
+    }
+    Ok(())
+}
+
+/// `cert trust remove`.
+async fn trust_remove(db: &DatabaseConnection, actor: &str, id: i64) -> CliResult {
+    store::trust_remove(db, actor, id)
+        .await
+        .map_err(Failure::refused)?;
+    println!("trust anchor {id} removed");
+    Ok(())
+}
+
+/// `cert crl add`.
+async fn crl_add(db: &DatabaseConnection, actor: &str, file: &PathBuf) -> CliResult {
+    let c = store::crl_add(db, actor, &read(file)?)
+        .await
+        .map_err(Failure::refused)?;
+    println!(
+        "CRL {} added: {} ({} revoked, next update {})",
+        c.id,
+        c.issuer,
+        c.revoked,
+        c.next_update.as_deref().unwrap_or("not given")
+    );
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! `congvan queue list|show|hold|release|retry|delete`.
 
 use clap::Subcommand;
+use sea_orm::DatabaseConnection;
 
 use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
+use crate::config::Config;
 use crate::queue::admin;
 use crate::util::printable;
 
@@ -42,157 +44,191 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
     let db = open_db(&cfg).await?;
     let actor = crate::audit::cli_actor();
     match cmd {
-        QueueCmd::List { json } => {
-            let list = admin::list(&db).await.map_err(Failure::refused)?;
-            if *json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&list).unwrap_or_default()
-                );
-            } else {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.id.clone(),
-                            e.direction.to_string(),
-                            e.state.to_string(),
-                            e.urgency.clone(),
-                            e.deadline.clone().unwrap_or_else(|| "-".into()),
-                            if e.sender.is_empty() {
-                                "<>".into()
-                            } else {
-                                e.sender.clone()
-                            },
-                            e.recipients.join(","),
-                            e.reason.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &[
-                        "ID",
-                        "DIR",
-                        "STATE",
-                        "URGENCY",
-                        "DEADLINE",
-                        "SENDER",
-                        "RECIPIENTS",
-                        "REASON",
-                    ],
-                    &rows,
-                );
-                println!("{} message(s) in the queue", list.len());
-            }
-        }
-        QueueCmd::Show { id, json } => {
-            let d = admin::show(&db, id).await.map_err(Failure::refused)?;
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
-            } else {
-                let e = &d.entry;
-                println!("id:          {}", e.id);
-                println!("direction:   {}", e.direction);
-                println!("state:       {}", e.state);
-                if let Some(r) = &e.reason {
-                    println!("reason:      {}", printable(r));
-                }
-                println!(
-                    "sender:      {}",
+        QueueCmd::List { json } => list(&db, *json).await,
+        QueueCmd::Show { id, json } => show(&db, id, *json).await,
+        QueueCmd::Hold { id, reason } => hold(&db, &actor, &cfg, id, reason).await,
+        QueueCmd::Release { id } => release(&db, &actor, id).await,
+        QueueCmd::Retry { id } => retry(&db, &actor, &cfg, id).await,
+        QueueCmd::Delete { id } => delete(&db, &actor, &cfg, id).await,
+    }
+}
+
+/// `queue list`.
+async fn list(db: &DatabaseConnection, json: bool) -> CliResult {
+    let list = admin::list(db).await.map_err(Failure::refused)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.clone(),
+                    e.direction.to_string(),
+                    e.state.to_string(),
+                    e.urgency.clone(),
+                    e.deadline.clone().unwrap_or_else(|| "-".into()),
                     if e.sender.is_empty() {
                         "<>".into()
                     } else {
-                        printable(&e.sender)
-                    }
-                );
-                println!("from:        {}", printable(&d.header_from));
-                println!("subject:     {}", printable(&e.subject));
-                let u = crate::policy::Urgency::parse(&e.urgency).unwrap_or_default();
-                let s = crate::policy::Secrecy::parse(&d.secrecy).unwrap_or_default();
-                println!("urgency:     {} ({})", u.vietnamese(), u.ascii());
-                println!("secrecy:     {} ({})", s.vietnamese(), s.ascii());
-                println!("deadline:    {}", e.deadline.as_deref().unwrap_or("-"));
-                println!("size:        {} bytes", e.size);
-                println!(
-                    "received:    {} via {} from {}",
-                    e.received_at, d.listener, d.client_ip
-                );
-                if let Some(a) = &d.account {
-                    println!("account:     {}", printable(a));
-                }
-                println!("attempts:    {}", e.attempts);
-                if d.unfinished_attempts > 0 {
-                    println!(
-                        "unfinished:  {} attempt(s) stopped with the daemon (two make a message poison)",
-                        d.unfinished_attempts
-                    );
-                }
-                if let Some(by) = &d.claimed_by {
-                    println!(
-                        "claimed by:  {} (lease until {})",
-                        printable(by),
-                        d.lease_until.as_deref().unwrap_or("-")
-                    );
-                }
-                if let Some(r) = &d.smime_result {
-                    println!(
-                        "s/mime:      {}{}{}",
-                        printable(r),
-                        d.smime_signer
-                            .as_ref()
-                            .map(|s| format!(" signer {}", printable(s)))
-                            .unwrap_or_default(),
-                        d.smime_reason
-                            .as_ref()
-                            .map(|s| format!(" ({})", printable(s)))
-                            .unwrap_or_default()
-                    );
-                }
-                println!("recipients:");
-                for r in &d.recipient_details {
-                    println!(
-                        "  {} [{}] {}{}",
-                        printable(&r.address),
-                        r.route,
-                        r.state,
-                        r.last_reply
-                            .as_ref()
-                            .map(|x| format!(": {}", printable(x)))
-                            .unwrap_or_default()
-                    );
-                }
-            }
-        }
-        QueueCmd::Hold { id, reason } => {
-            admin::hold(&db, &actor, id, reason, &admin::Takeover::from_config(&cfg))
-                .await
-                .map_err(Failure::refused)?;
-            println!("{id} held");
-        }
-        QueueCmd::Release { id } => {
-            admin::release(&db, &actor, id)
-                .await
-                .map_err(Failure::refused)?;
-            println!("{id} released");
-        }
-        QueueCmd::Retry { id } => {
-            admin::retry(&db, &actor, id, &admin::Takeover::from_config(&cfg))
-                .await
-                .map_err(Failure::refused)?;
-            println!("{id} scheduled for delivery now");
-        }
-        QueueCmd::Delete { id } => {
-            admin::delete(
-                &db,
-                &actor,
-                &cfg.spool_dir(),
-                id,
-                &admin::Takeover::from_config(&cfg),
-            )
-            .await
-            .map_err(Failure::refused)?;
-            println!("{id} deleted");
-        }
+                        e.sender.clone()
+                    },
+                    e.recipients.join(","),
+                    e.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "ID",
+                "DIR",
+                "STATE",
+                "URGENCY",
+                "DEADLINE",
+                "SENDER",
+                "RECIPIENTS",
+                "REASON",
+            ],
+            &rows,
+        );
+        println!("{} message(s) in the queue", list.len());
     }
+    Ok(())
+}
+
+/// `queue show`.
+async fn show(db: &DatabaseConnection, id: &str, json: bool) -> CliResult {
+    let d = admin::show(db, id).await.map_err(Failure::refused)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+    } else {
+        print_detail(&d);
+    }
+    Ok(())
+}
+
+/// `queue show` as text: the message, its S/MIME result and each recipient's last reply.
+fn print_detail(d: &admin::QueueDetail) {
+    let e = &d.entry;
+    println!("id:          {}", e.id);
+    println!("direction:   {}", e.direction);
+    println!("state:       {}", e.state);
+    if let Some(r) = &e.reason {
+        println!("reason:      {}", printable(r));
+    }
+    println!(
+        "sender:      {}",
+        if e.sender.is_empty() {
+            "<>".into()
+        } else {
+            printable(&e.sender)
+        }
+    );
+    println!("from:        {}", printable(&d.header_from));
+    println!("subject:     {}", printable(&e.subject));
+    let u = crate::policy::Urgency::parse(&e.urgency).unwrap_or_default();
+    let s = crate::policy::Secrecy::parse(&d.secrecy).unwrap_or_default();
+    println!("urgency:     {} ({})", u.vietnamese(), u.ascii());
+    println!("secrecy:     {} ({})", s.vietnamese(), s.ascii());
+    println!("deadline:    {}", e.deadline.as_deref().unwrap_or("-"));
+    println!("size:        {} bytes", e.size);
+    println!(
+        "received:    {} via {} from {}",
+        e.received_at, d.listener, d.client_ip
+    );
+    if let Some(a) = &d.account {
+        println!("account:     {}", printable(a));
+    }
+    println!("attempts:    {}", e.attempts);
+    if d.unfinished_attempts > 0 {
+        println!(
+            "unfinished:  {} attempt(s) stopped with the daemon (two make a message poison)",
+            d.unfinished_attempts
+        );
+    }
+    if let Some(by) = &d.claimed_by {
+        println!(
+            "claimed by:  {} (lease until {})",
+            printable(by),
+            d.lease_until.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(r) = &d.smime_result {
+        println!(
+            "s/mime:      {}{}{}",
+            printable(r),
+            d.smime_signer
+                .as_ref()
+                .map(|s| format!(" signer {}", printable(s)))
+                .unwrap_or_default(),
+            d.smime_reason
+                .as_ref()
+                .map(|s| format!(" ({})", printable(s)))
+                .unwrap_or_default()
+        );
+    }
+    println!("recipients:");
+    for r in &d.recipient_details {
+        println!(
+            "  {} [{}] {}{}",
+            printable(&r.address),
+            r.route,
+            r.state,
+            r.last_reply
+                .as_ref()
+                .map(|x| format!(": {}", printable(x)))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// `queue hold`.
+async fn hold(
+    db: &DatabaseConnection,
+    actor: &str,
+    cfg: &Config,
+    id: &str,
+    reason: &str,
+) -> CliResult {
+    admin::hold(db, actor, id, reason, &admin::Takeover::from_config(cfg))
+        .await
+        .map_err(Failure::refused)?;
+    println!("{id} held");
+    Ok(())
+}
+
+/// `queue release`.
+async fn release(db: &DatabaseConnection, actor: &str, id: &str) -> CliResult {
+    admin::release(db, actor, id)
+        .await
+        .map_err(Failure::refused)?;
+    println!("{id} released");
+    Ok(())
+}
+
+/// `queue retry`.
+async fn retry(db: &DatabaseConnection, actor: &str, cfg: &Config, id: &str) -> CliResult {
+    admin::retry(db, actor, id, &admin::Takeover::from_config(cfg))
+        .await
+        .map_err(Failure::refused)?;
+    println!("{id} scheduled for delivery now");
+    Ok(())
+}
+
+/// `queue delete`.
+async fn delete(db: &DatabaseConnection, actor: &str, cfg: &Config, id: &str) -> CliResult {
+    admin::delete(
+        db,
+        actor,
+        &cfg.spool_dir(),
+        id,
+        &admin::Takeover::from_config(cfg),
+    )
+    .await
+    .map_err(Failure::refused)?;
+    println!("{id} deleted");
     Ok(())
 }

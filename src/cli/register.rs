@@ -182,7 +182,7 @@ async fn list(
                 local_time_ms(row.accepted_at),
                 printable(row.number.as_deref().unwrap_or("-")),
                 level_name(crate::policy::Urgency::from_rank(row.urgency)),
-                row.state,
+                row.state.as_str(),
                 row.timeliness.as_deref().unwrap_or("-"),
                 printable(from),
                 printable(&row.subject)
@@ -255,9 +255,9 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
         return Ok(());
     }
     let s = crate::policy::Secrecy::parse(&e.secrecy).unwrap_or_default();
-    let register = match e.direction.parse() {
-        Ok(crate::queue::Direction::In) => "incoming (văn bản đến)",
-        _ => "outgoing (văn bản đi)",
+    let register = match e.direction {
+        crate::queue::Direction::In => "incoming (văn bản đến)",
+        crate::queue::Direction::Out => "outgoing (văn bản đi)",
     };
     let opt = |v: &Option<String>| printable(v.as_deref().unwrap_or("-")).into_owned();
     println!("id:            {}", e.id);
@@ -349,7 +349,7 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
         .map(|r| {
             vec![
                 r.address.clone(),
-                r.state.clone(),
+                r.state.to_string(),
                 r.at.as_deref()
                     .map(local_time)
                     .unwrap_or_else(|| "-".into()),

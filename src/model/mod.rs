@@ -26,6 +26,7 @@ pub enum Direction {
 }
 
 state::string_forms!(Direction, "direction");
+state::eq_stored_name!(Direction);
 
 impl Direction {
     pub fn as_str(self) -> &'static str {

@@ -1,6 +1,7 @@
-//! The states of a queued message and of each of its recipients: as stored (a plain text
-//! column, read and written through sea-orm's string active enums), as `queue list` shows
-//! them, and as the code compares them; and why a held message is held ([`HoldKind`]).
+//! The states of a queued message, of each of its recipients and of a register entry: as
+//! stored (a plain text column, read and written through sea-orm's string active enums), as
+//! `queue list` shows them, and as the code compares them; and why a held message is held
+//! ([`HoldKind`]).
 
 use sea_orm::entity::prelude::*;
 
@@ -134,10 +135,11 @@ macro_rules! eq_stored_name {
         }
     };
 }
+pub(crate) use eq_stored_name;
 
 /// Where a document stands in its register (`register_entry.state`): what `register list`
-/// shows and reports count. The column stays plain text (tests and benches write it as such);
-/// the code reads and writes it through this type.
+/// shows and reports count. The column stays plain text (tests and benches write it as such),
+/// read and written through sea-orm's string active enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum EntryState {
@@ -181,6 +183,7 @@ impl EntryState {
 string_forms!(EntryState, "register entry state");
 string_forms!(MessageState, "message state");
 string_forms!(RecipientState, "recipient state");
+eq_stored_name!(EntryState);
 eq_stored_name!(MessageState);
 eq_stored_name!(RecipientState);
 
@@ -327,6 +330,38 @@ mod tests {
                 .to_string();
             assert!(
                 sql.contains(r#""state" IN ('waiting', 'delivering', 'deferred', 'held')"#),
+                "{sql}"
+            );
+            assert!(!sql.to_ascii_uppercase().contains("CAST"), "{sql}");
+        }
+    }
+
+    /// The register's columns too: direction and state bound as strings on both databases.
+    #[test]
+    fn register_columns_stored_as_plain_text() {
+        use crate::model::Direction;
+        use crate::store::entity::{register_entry as entry, register_recipient as rr};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{DbBackend, QueryFilter, QueryTrait};
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let sql = entry::Entity::find()
+                .filter(entry::Column::Direction.eq(Direction::In))
+                .filter(entry::Column::State.is_in([EntryState::Pending, EntryState::Held]))
+                .build(backend)
+                .to_string();
+            assert!(
+                sql.contains(r#""direction" = 'in'"#)
+                    && sql.contains(r#""state" IN ('pending', 'held')"#),
+                "{sql}"
+            );
+            assert!(!sql.to_ascii_uppercase().contains("CAST"), "{sql}");
+            let sql = rr::Entity::update_many()
+                .col_expr(rr::Column::State, Expr::value(RecipientState::Failed))
+                .filter(rr::Column::State.eq(RecipientState::Pending))
+                .build(backend)
+                .to_string();
+            assert!(
+                sql.contains(r#""state" = 'failed'"#) && sql.contains(r#""state" = 'pending'"#),
                 "{sql}"
             );
             assert!(!sql.to_ascii_uppercase().contains("CAST"), "{sql}");

@@ -91,14 +91,12 @@ pub(crate) fn accepted(
     let smime = m.smime.as_ref();
     let row = entry::ActiveModel {
         id: Set(id.to_string()),
-        direction: Set(m.direction.as_str().into()),
+        direction: Set(m.direction),
         state: Set(if m.hold_reason.is_some() {
             EntryState::Held
         } else {
             EntryState::Pending
-        }
-        .as_str()
-        .into()),
+        }),
         timeliness: Set(None),
         rule: Set(m.rule.clone()),
         reason: Set(m.hold_reason.clone()),
@@ -141,7 +139,7 @@ pub(crate) fn accepted(
             entry_id: Set(id.to_string()),
             address: Set(r.address.clone()),
             route: Set(r.route.as_str().into()),
-            state: Set(RecipientState::Pending.as_str().into()),
+            state: Set(RecipientState::Pending),
             attempts: Set(0),
             reply: Set(None),
             at: Set(None),
@@ -179,8 +177,8 @@ pub async fn record_refused(db: &impl ConnectionTrait, r: &Refused) -> Result<St
     let now = now_ms();
     entry::ActiveModel {
         id: Set(id.clone()),
-        direction: Set(r.direction.as_str().into()),
-        state: Set(EntryState::Refused.as_str().into()),
+        direction: Set(r.direction),
+        state: Set(EntryState::Refused),
         timeliness: Set(None),
         rule: Set(Some(r.rule.clone())),
         reason: Set(Some(r.reason.clone())),
@@ -225,16 +223,14 @@ pub async fn set_state(
     reason: Option<&str>,
 ) -> Result<(), DbErr> {
     entry::Entity::update_many()
-        .col_expr(entry::Column::State, Expr::value(new_state.as_str()))
+        .col_expr(entry::Column::State, Expr::value(new_state))
         .col_expr(
             entry::Column::Reason,
             Expr::value(reason.map(str::to_string)),
         )
         .col_expr(entry::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(entry::Column::Id.eq(id))
-        .filter(
-            entry::Column::State.is_in([EntryState::Pending.as_str(), EntryState::Held.as_str()]),
-        )
+        .filter(entry::Column::State.is_in([EntryState::Pending, EntryState::Held]))
         .exec(db)
         .await
         .map(|_| ())
@@ -324,7 +320,7 @@ async fn settle(
     none_delivered: EntryState,
     reason: Option<&str>,
 ) -> Result<(), DbErr> {
-    let rows: Vec<(String, Option<i64>)> = rr::Entity::find()
+    let rows: Vec<(RecipientState, Option<i64>)> = rr::Entity::find()
         .select_only()
         .column(rr::Column::State)
         .column(rr::Column::At)
@@ -332,12 +328,10 @@ async fn settle(
         .into_tuple()
         .all(db)
         .await?;
-    let pending = rows
-        .iter()
-        .any(|(s, _)| s == RecipientState::Pending.as_str());
+    let pending = rows.iter().any(|(s, _)| *s == RecipientState::Pending);
     let delivered: Vec<i64> = rows
         .iter()
-        .filter(|(s, _)| s == RecipientState::Delivered.as_str())
+        .filter(|(s, _)| *s == RecipientState::Delivered)
         .map(|(_, at)| at.unwrap_or(now))
         .collect();
     let mut update = entry::Entity::update_many()
@@ -357,7 +351,7 @@ async fn settle(
         } else {
             none_delivered
         };
-        update = update.col_expr(entry::Column::State, Expr::value(settled.as_str()));
+        update = update.col_expr(entry::Column::State, Expr::value(settled));
         if let Some(sent) = delivered.iter().max().copied() {
             update = update
                 .col_expr(entry::Column::SentAt, Expr::value(sent))

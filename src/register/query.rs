@@ -34,7 +34,7 @@ pub fn day_start_ms(day: Date) -> i64 {
 }
 
 fn select(f: &Filter) -> Select<entry::Entity> {
-    let mut q = entry::Entity::find().filter(entry::Column::Direction.eq(f.direction.as_str()));
+    let mut q = entry::Entity::find().filter(entry::Column::Direction.eq(f.direction));
     if let Some(from) = f.from {
         q = q.filter(entry::Column::AcceptedAt.gte(day_start_ms(from)));
     }
@@ -95,8 +95,8 @@ pub async fn show(
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EntryView {
     pub id: String,
-    pub direction: String,
-    pub state: String,
+    pub direction: Direction,
+    pub state: crate::model::EntryState,
     pub timeliness: Option<String>,
     pub rule: Option<String>,
     pub reason: Option<String>,
@@ -133,7 +133,7 @@ pub struct EntryView {
 pub struct RecipientView {
     pub address: String,
     pub route: String,
-    pub state: String,
+    pub state: crate::model::RecipientState,
     pub attempts: i32,
     pub reply: Option<String>,
     pub at: Option<String>,

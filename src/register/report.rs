@@ -157,7 +157,7 @@ pub struct Report {
 
 fn base(p: &Period, from: Date, to: Date) -> sea_orm::Select<entry::Entity> {
     entry::Entity::find()
-        .filter(entry::Column::Direction.eq(p.direction.as_str()))
+        .filter(entry::Column::Direction.eq(p.direction))
         .filter(entry::Column::AcceptedDate.between(from.to_string(), to.to_string()))
 }
 
@@ -188,7 +188,7 @@ async fn refusals(db: &impl ConnectionTrait, p: &Period) -> Result<Vec<RuleCount
         .select_only()
         .column(entry::Column::Rule)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(entry::Column::State.eq(EntryState::Refused.as_str()))
+        .filter(entry::Column::State.eq(EntryState::Refused))
         .group_by(entry::Column::Rule)
         .into_tuple()
         .all(db)

@@ -238,10 +238,10 @@ pub mod register_entry {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// out | in
-        pub direction: String,
-        /// pending | held | delivered | partial | failed | refused
-        pub state: String,
+        /// "out" (văn bản đi) or "in" (văn bản đến), a text column.
+        pub direction: crate::model::Direction,
+        /// pending | held | delivered | partial | failed | refused | deleted (a text column).
+        pub state: crate::model::EntryState,
         /// early | on-time | late, once delivered; none without a deadline.
         pub timeliness: Option<String>,
         /// The dispatch rule that set the deadline, or the rule that refused the document.
@@ -306,8 +306,8 @@ pub mod register_recipient {
         pub address: String,
         /// outbound | inbound
         pub route: String,
-        /// pending | delivered | failed
-        pub state: String,
+        /// pending | delivered | failed (a text column).
+        pub state: crate::model::RecipientState,
         pub attempts: i32,
         /// The next hop's last reply.
         pub reply: Option<String>,

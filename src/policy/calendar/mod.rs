@@ -94,14 +94,7 @@ impl WorkingCalendar {
             path: dir.to_path_buf(),
             source,
         };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_dir)? {
-            let path = entry.map_err(read_dir)?.path();
-            if path.extension().and_then(|e| e.to_str()) == Some("toml") && path.is_file() {
-                paths.push(path);
-            }
-        }
-        paths.sort();
+        let paths = crate::util::toml_files(dir).map_err(read_dir)?;
         let mut years = Vec::with_capacity(paths.len());
         for path in paths {
             let year = path

@@ -44,14 +44,7 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
         path: dir.to_path_buf(),
         source,
     };
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(read_dir)? {
-        let path = entry.map_err(read_dir)?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some("toml") && path.is_file() {
-            paths.push(path);
-        }
-    }
-    paths.sort();
+    let paths = crate::util::toml_files(dir).map_err(read_dir)?;
 
     let mut errors = Vec::new();
     let mut profiles: Vec<(String, PathBuf, Profile)> = Vec::new();

@@ -311,7 +311,18 @@ pub fn page(r: &Report) -> String {
         to = escape(&r.to),
     );
 
-    // Summary.
+    let months: Vec<String> = r.months.iter().map(|m| m.month.clone()).collect();
+    summary_section(r, &mut s);
+    months_section(r, &months, &mut s);
+    refusals_section(r, &mut s);
+    median_section(r, &months, &mut s);
+    urgency_section(r, &months, &mut s);
+    s.push_str("</main>\n</body>\n</html>\n");
+    s
+}
+
+/// Summary: the whole period's counts and median delay.
+fn summary_section(r: &Report, s: &mut String) {
     let t = &r.totals.counts;
     s.push_str("<h2>Tổng hợp (summary)</h2>\n<table class=\"summary\">\n<caption>Toàn kỳ báo cáo (whole period)</caption>\n<tbody>\n");
     let median = r
@@ -338,11 +349,11 @@ pub fn page(r: &Report) -> String {
         ));
     }
     s.push_str("</tbody>\n</table>\n");
+}
 
-    let months: Vec<String> = r.months.iter().map(|m| m.month.clone()).collect();
+/// Documents per month, early / on time / late.
+fn months_section(r: &Report, months: &[String], s: &mut String) {
     let month_counts: Vec<Counts> = r.months.iter().map(|m| m.counts).collect();
-
-    // Documents per month, early / on time / late.
     s.push_str("<h2>Văn bản theo tháng: trước hạn, đúng hạn, quá hạn (documents per month)</h2>\n");
     if months.is_empty() {
         s.push_str("<p>Không có văn bản trong kỳ (no documents in the period).</p>\n");
@@ -356,19 +367,21 @@ pub fn page(r: &Report) -> String {
                 chart_title,
                 "Tháng (month)",
                 "Số văn bản (documents)",
-                &months,
+                months,
                 &timeliness_series(&month_counts),
                 340,
             )
         ));
         s.push_str(&month_table(
             "Số liệu theo tháng (figures per month)",
-            &months,
+            months,
             &month_counts,
         ));
     }
+}
 
-    // Refusals by rule.
+/// Refusals by rule.
+fn refusals_section(r: &Report, s: &mut String) {
     s.push_str("<h2>Từ chối theo quy tắc (refusals by rule)</h2>\n");
     if r.refusals.is_empty() {
         s.push_str("<p>Không có văn bản bị từ chối (no refusals).</p>\n");
@@ -400,8 +413,10 @@ pub fn page(r: &Report) -> String {
         }
         s.push_str("</tbody>\n</table>\n");
     }
+}
 
-    // Median dispatch delay per month.
+/// Median dispatch delay per month.
+fn median_section(r: &Report, months: &[String], s: &mut String) {
     s.push_str("<h2>Thời gian gửi trung vị theo tháng (median dispatch delay per month)</h2>\n");
     let max_median = r
         .months
@@ -431,7 +446,7 @@ pub fn page(r: &Report) -> String {
                 chart_title,
                 "Tháng (month)",
                 &format!("Trung vị, {vi} (median, {en})"),
-                &months,
+                months,
                 &series,
                 300,
             )
@@ -452,8 +467,10 @@ pub fn page(r: &Report) -> String {
         }
         s.push_str("</tbody>\n</table>\n");
     }
+}
 
-    // By urgency: one small chart per level with documents, and the levels' table.
+/// By urgency: one small chart per level with documents, and the levels' table.
+fn urgency_section(r: &Report, months: &[String], s: &mut String) {
     s.push_str("<h2>Theo độ khẩn (by urgency)</h2>\n");
     for (i, u) in r.urgencies.iter().enumerate() {
         if u.counts.total == 0 {
@@ -471,14 +488,14 @@ pub fn page(r: &Report) -> String {
                 &chart_title,
                 "Tháng (month)",
                 "Số văn bản (documents)",
-                &months,
+                months,
                 &timeliness_series(&counts),
                 240,
             )
         ));
         s.push_str(&month_table(
             &format!("{label}: số liệu theo tháng (figures per month)"),
-            &months,
+            months,
             &counts,
         ));
     }
@@ -499,8 +516,7 @@ pub fn page(r: &Report) -> String {
                 .unwrap_or_else(|| "-".into())
         ));
     }
-    s.push_str("</tbody>\n</table>\n</main>\n</body>\n</html>\n");
-    s
+    s.push_str("</tbody>\n</table>\n");
 }
 
 #[cfg(test)]

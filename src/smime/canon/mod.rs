@@ -164,19 +164,34 @@ pub fn canonicalize(entity: &[u8]) -> Result<Vec<u8>, CanonError> {
 /// Plans the canonical form of `raw` (a whole message or an entity), with the root part's
 /// header block shaped by `root`.
 pub fn plan(raw: &[u8], root: &RootHeaders<'_>) -> Result<Canonical, CanonError> {
+    plan_parsed(raw, &parse(raw)?, root)
+}
+
+/// Parses `raw` as [`plan`] does: within the size mail-parser can address and the nesting
+/// congvan accepts. The signer reads the root's header fields from this same parse.
+pub fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, CanonError> {
     if raw.len() > u32::MAX as usize {
         return Err(CanonError::TooLarge { len: raw.len() });
     }
     // The nesting is measured before mail-parser builds (and later drops) its tree.
-    let message = crate::nesting::parse(raw, MAX_DEPTH)
+    crate::nesting::parse(raw, MAX_DEPTH)
         .map_err(|_| CanonError::TooDeep)?
-        .ok_or(CanonError::Unparseable)?;
+        .ok_or(CanonError::Unparseable)
+}
+
+/// Plans the canonical form of `raw` from `message`, its [`parse`]. Drop the message before
+/// writing the plan: it holds the decoded bodies.
+pub fn plan_parsed(
+    raw: &[u8],
+    message: &mail_parser::Message<'_>,
+    root: &RootHeaders<'_>,
+) -> Result<Canonical, CanonError> {
     let mut planner = Planner {
         raw,
         segments: Vec::new(),
         len_hint: 0,
     };
-    planner.part(&message, 0, Some(root), &[], 0)?;
+    planner.part(message, 0, Some(root), &[], 0)?;
     Ok(Canonical {
         segments: planner.segments,
         len_hint: planner.len_hint,

@@ -41,7 +41,7 @@
 
 use std::ops::Range;
 
-use mail_parser::{HeaderName, MessageParser};
+use mail_parser::{Header, HeaderName, MessageParser};
 use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 
@@ -134,17 +134,79 @@ pub fn sign_message(
     signing_time: OffsetDateTime,
 ) -> Result<SignedMessage, SignError> {
     identity.usability(signing_time)?;
-    let algorithm = identity.algorithm();
-    let digest_alg = algorithm.digest();
 
-    // The root header fields, to split into outer and protected ones.
-    let headers = MessageParser::new()
-        .parse_headers(raw)
-        .ok_or(SignError::NoHeaders)?;
-    let root = headers.parts.first().ok_or(SignError::NoHeaders)?;
+    // One mail-parser pass serves both the split of the root header fields into outer and
+    // protected ones and the canonical form. mail-parser's root part holds the same fields,
+    // at the same offsets, as its header-only parse, which finds none where the root has
+    // none. Should the whole message not parse, the header-only parse reads the fields, so
+    // that the header errors come first as they always have and the canonical form's error
+    // after them.
+    let parsed = canon::parse(raw);
+    let headers_only;
+    let root_headers = match &parsed {
+        Ok(message) => message
+            .parts
+            .first()
+            .map(|p| &p.headers)
+            .filter(|h| !h.is_empty())
+            .ok_or(SignError::NoHeaders)?,
+        Err(CanonError::Unparseable) => return Err(SignError::NoHeaders),
+        Err(_) => {
+            headers_only = MessageParser::new()
+                .parse_headers(raw)
+                .ok_or(SignError::NoHeaders)?;
+            &headers_only
+                .parts
+                .first()
+                .ok_or(SignError::NoHeaders)?
+                .headers
+        }
+    };
 
-    let froms: Vec<_> = root
-        .headers
+    let sender_set = sender_to_set(raw, root_headers, identity)?;
+
+    let RootFields {
+        outer: fields,
+        mut content_fields,
+    } = root_fields(raw, root_headers, sender_set.as_deref())?;
+
+    let protected: Vec<u8> = fields
+        .iter()
+        .filter(|f| f.protected)
+        .flat_map(|f| f.bytes.iter().copied())
+        .collect();
+    let root = RootHeaders {
+        prepend: &protected,
+        content_fields_only: true,
+        content_type_param: Some(("hp", "clear")),
+    };
+    // The parsed tree (with its decoded bodies) goes before anything is written.
+    let plan = parsed.and_then(|message| canon::plan_parsed(raw, &message, &root));
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(CanonError::SignedEntityNot7bit) => {
+            let mut content = protected;
+            content_fields.sort_by_key(|(n, _)| *n != "content-type");
+            write_content_fields(&content_fields, &mut content);
+            content.extend_from_slice(b"\r\n");
+            let body_start = body_start(raw);
+            content.extend_from_slice(&crate::smime::mime_walk::to_crlf(&raw[body_start..]));
+            return sign_opaque(&fields, &content, identity, signing_time, sender_set);
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    multipart_signed(&fields, plan, raw, identity, signing_time, sender_set)
+}
+
+/// The Sender address to write (see [`sign_message`]), or `None` when the responsible
+/// address is already one of the seal's. Checks that there is exactly one From field.
+fn sender_to_set(
+    raw: &[u8],
+    root_headers: &[Header<'_>],
+    identity: &SigningIdentity,
+) -> Result<Option<String>, SignError> {
+    let froms: Vec<_> = root_headers
         .iter()
         .filter(|h| h.name == HeaderName::From)
         .collect();
@@ -154,27 +216,43 @@ pub fn sign_message(
         count => return Err(SignError::MultipleFrom { count }),
     };
     let from_addrs = addresses(raw, from);
-    let sender = root.headers.iter().find(|h| h.name == HeaderName::Sender);
+    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
     let responsible = match sender {
         Some(s) => addresses(raw, s).into_iter().next(),
         None if from_addrs.len() == 1 => from_addrs.first().cloned(),
         None => None,
     };
-    let sender_set = match responsible {
+    Ok(match responsible {
         Some(a) if identity.has_email(&a) => None,
         _ => Some(seal_address(
             identity,
             from_addrs.first().map(String::as_str),
         )),
-    };
+    })
+}
 
+/// The root header fields, split for the sealed message.
+struct RootFields {
+    /// The outer header fields, in order, with the Sender set where it must be.
+    outer: Vec<OuterField>,
+    /// The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
+    /// Content-Transfer-Encoding only, as canonicalisation keeps them.
+    content_fields: Vec<(String, Vec<u8>)>,
+}
+
+/// Splits the root header fields into outer ones (protected or not, a protected field that
+/// is not 7-bit clean RFC 2047-encoded) and Content-* ones; MIME-Version is dropped, and
+/// `sender_set` replaces the first Sender or follows From.
+fn root_fields(
+    raw: &[u8],
+    root_headers: &[Header<'_>],
+    sender_set: Option<&str>,
+) -> Result<RootFields, SignError> {
     let mut fields: Vec<OuterField> = Vec::new();
-    // The root's Content-* fields (for an opaque seal), CRLF; the last Content-Type and
-    // Content-Transfer-Encoding only, as canonicalisation keeps them.
+    let sender = root_headers.iter().find(|h| h.name == HeaderName::Sender);
     let mut content_fields: Vec<(String, Vec<u8>)> = Vec::new();
-    let body_start = body_start(raw);
     let mut sender_written = false;
-    for header in &root.headers {
+    for header in root_headers {
         let range = (header.offset_field as usize).min(raw.len())
             ..(header.offset_end as usize).min(raw.len());
         let field = &raw[range];
@@ -196,7 +274,7 @@ pub fn sign_message(
             if sender_written {
                 continue;
             }
-            if let Some(address) = &sender_set {
+            if let Some(address) = sender_set {
                 fields.push(OuterField {
                     bytes: format!("Sender: {address}\r\n").into_bytes(),
                     protected: true,
@@ -214,7 +292,7 @@ pub fn sign_message(
         };
         fields.push(OuterField { bytes, protected });
         if header.name == HeaderName::From && !sender_written && sender.is_none() {
-            if let Some(address) = &sender_set {
+            if let Some(address) = sender_set {
                 fields.push(OuterField {
                     bytes: format!("Sender: {address}\r\n").into_bytes(),
                     protected: true,
@@ -223,36 +301,27 @@ pub fn sign_message(
             }
         }
     }
-    drop(headers);
+    Ok(RootFields {
+        outer: fields,
+        content_fields,
+    })
+}
 
-    let protected: Vec<u8> = fields
-        .iter()
-        .filter(|f| f.protected)
-        .flat_map(|f| f.bytes.iter().copied())
-        .collect();
-    let plan = match canon::plan(
-        raw,
-        &RootHeaders {
-            prepend: &protected,
-            content_fields_only: true,
-            content_type_param: Some(("hp", "clear")),
-        },
-    ) {
-        Ok(plan) => plan,
-        Err(CanonError::SignedEntityNot7bit) => {
-            let mut content = protected;
-            content_fields.sort_by_key(|(n, _)| *n != "content-type");
-            write_content_fields(&content_fields, &mut content);
-            content.extend_from_slice(b"\r\n");
-            content.extend_from_slice(&crate::smime::mime_walk::to_crlf(&raw[body_start..]));
-            return sign_opaque(&fields, &content, identity, signing_time, sender_set);
-        }
-        Err(e) => return Err(e.into()),
-    };
-
+/// Writes the `multipart/signed` message: the outer fields, the canonical entity `plan`
+/// makes of `raw`, and the detached CMS signature over it.
+fn multipart_signed(
+    fields: &[OuterField],
+    plan: canon::Canonical,
+    raw: &[u8],
+    identity: &SigningIdentity,
+    signing_time: OffsetDateTime,
+    sender_set: Option<String>,
+) -> Result<SignedMessage, SignError> {
+    let algorithm = identity.algorithm();
+    let digest_alg = algorithm.digest();
     // Outer header section and the start of the multipart/signed.
     let mut out = Vec::with_capacity(plan.len_hint() + 16 * 1024);
-    for f in &fields {
+    for f in fields {
         out.extend_from_slice(&f.bytes);
     }
     let mut boundary = new_boundary()?;

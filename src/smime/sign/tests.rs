@@ -767,6 +767,23 @@ fn message_problems() {
         matches!(err, SignError::Canon(CanonError::UnencodableAddress { .. })),
         "{err:?}"
     );
+    // No header section at all, or an empty one.
+    for raw in [&b""[..], b"\r\n", b"\r\nbody\r\n", b"\n\nbody\n"] {
+        let err = sign_message(raw, &id, now()).unwrap_err();
+        assert!(matches!(err, SignError::NoHeaders), "{raw:?}: {err:?}");
+    }
+    // Header fields and no body: signed.
+    sign_message(
+        b"From: vanthu@hadong.hanoi.gov.vn\r\nSubject: s\r\n",
+        &id,
+        now(),
+    )
+    .unwrap();
+    // A header problem is reported before the canonical form's (here, the nesting).
+    let deep = crate::nesting::attack::nested_multipart(500, "a@b.vn", "c@d.vn");
+    let no_from = String::from_utf8_lossy(&deep).replacen("From:", "X-From:", 1);
+    let err = sign_message(no_from.as_bytes(), &id, now()).unwrap_err();
+    assert!(matches!(err, SignError::NoFrom), "{err:?}");
 }
 
 /// Sealing walks the MIME tree through canonicalisation: at 10 and 1,000 times the
