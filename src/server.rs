@@ -129,6 +129,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         policy: policy.clone(),
         leases: Arc::new(crate::queue::lease::Leases::new(&config)),
         connections: Default::default(),
+        trust: Default::default(),
     });
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
     tokio::spawn(crate::queue::monitor::run(

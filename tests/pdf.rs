@@ -415,12 +415,20 @@ fn check_with_bytes(bytes: &[u8]) -> PdfFinding {
 /// A gateway whose profile requires a competent signer's signature, trusting the test PKI's
 /// root; `signers` is written as `signers.toml` and named by the profile when given.
 async fn gateway(signers: Option<String>) -> Env {
+    gateway_with(signers, false).await
+}
+
+/// [`gateway`], also sealing PDF parts at delivery when `seal_pdf`.
+async fn gateway_with(signers: Option<String>, seal_pdf: bool) -> Env {
     let env = Env::new(Setup::default()).await;
     let profile = env.path().join("policies/default.toml");
     let mut text = std::fs::read_to_string(&profile).unwrap().replace(
         "require_signer_signature = false",
         "require_signer_signature = true",
     );
+    if seal_pdf {
+        text = text.replace("seal_pdf = false", "seal_pdf = true");
+    }
     if let Some(list) = signers {
         std::fs::write(env.path().join("policies/signers.toml"), list).unwrap();
         text = text.replace(
@@ -625,8 +633,12 @@ fn nss_db() -> PathBuf {
 }
 
 fn pdfsig(file: &Path) -> String {
+    pdfsig_with(file, &nss_db())
+}
+
+fn pdfsig_with(file: &Path, db: &Path) -> String {
     let out = Command::new("pdfsig")
-        .args(["-nssdir", &format!("sql:{}", nss_db().display()), s(file)])
+        .args(["-nssdir", &format!("sql:{}", db.display()), s(file)])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -723,4 +735,167 @@ fn sealing_an_unsigned_file_gives_one_signature() {
     let doc = document("seal-unsigned.pdf", "gs");
     let sealed = seal(&doc, "seal-unsigned-1.pdf");
     assert_all_agree(&sealed, 1, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_seals_the_pdf_before_the_smime_seal() {
+    let env = gateway_with(None, true).await;
+    let gw = env.start().await;
+    let doc = document("deliver.pdf", "reportlab");
+    let signed = std::fs::read(signed_by(&doc, &fx().deputy, "deliver-1.pdf", "ChuKy")).unwrap();
+    let (code, text) = send(&gw, &message_with(&[("qd-26.pdf", &signed)])).await;
+    assert_eq!(code, 250, "{text}");
+
+    let mut emls = Vec::new();
+    for _ in 0..200 {
+        emls = common::eml_files(&env.outbox());
+        if !emls.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(emls.len(), 1, "delivered");
+    let (ok, out) = common::openssl_verify(&emls[0], &env.seal_ca());
+    assert!(ok, "the S/MIME seal covers the sealed PDF: {out}");
+
+    let eml = std::fs::read(&emls[0]).unwrap();
+    let parts = congvan::pdf::pdf_parts(&eml);
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].name, "qd-26.pdf");
+    let sealed = &parts[0].bytes;
+    assert!(
+        sealed.starts_with(&signed),
+        "an incremental update of the signer's file"
+    );
+    let file = env.path().join("delivered.pdf");
+    std::fs::write(&file, sealed).unwrap();
+
+    // pyHanko and pdfsig, trusting the signer's root and the office seal's CA.
+    let py = Command::new("python3")
+        .arg(TOOL)
+        .args([
+            "validate",
+            s(&file),
+            "--trust",
+            s(&fx().pki.root.cert_pem),
+            "--trust",
+            s(&env.seal_ca()),
+        ])
+        .output()
+        .unwrap();
+    let py = String::from_utf8_lossy(&py.stdout);
+    assert_eq!(
+        py.matches("intact=True valid=True trusted=True").count(),
+        2,
+        "{py}"
+    );
+    let db = env.path().join("nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let sqldb = format!("sql:{}", db.display());
+    for (args, what) in [
+        (vec!["-N", "-d", &sqldb, "--empty-password"], "create"),
+        (
+            vec![
+                "-A",
+                "-d",
+                &sqldb,
+                "-n",
+                "root",
+                "-t",
+                "CT,C,C",
+                "-i",
+                s(&fx().pki.root.cert_pem),
+            ],
+            "root",
+        ),
+        (
+            vec![
+                "-A",
+                "-d",
+                &sqldb,
+                "-n",
+                "seal",
+                "-t",
+                "CT,C,C",
+                "-i",
+                s(&env.seal_ca()),
+            ],
+            "seal CA",
+        ),
+    ] {
+        assert!(
+            Command::new("certutil")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success(),
+            "{what}"
+        );
+    }
+    let ps = pdfsig_with(&file, &db);
+    assert_eq!(ps.matches("Signature is Valid.").count(), 2, "{ps}");
+    assert_eq!(ps.matches("Certificate is Trusted.").count(), 2, "{ps}");
+
+    // The register: the part's digests before and after, and both signatures.
+    let out = env.cli(&["register", "list", "--direction", "out", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = rows.as_array().unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = env.cli(&["register", "show", &entry, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pdf = &shown["pdf"][0];
+    assert_eq!(pdf["name"], "qd-26.pdf", "{shown:#}");
+    let before = hex::encode(ring::digest::digest(&ring::digest::SHA256, &signed));
+    let after = hex::encode(ring::digest::digest(&ring::digest::SHA256, sealed));
+    assert_eq!(pdf["sha256_before"], before.as_str());
+    assert_eq!(pdf["sha256_after"], after.as_str());
+    let sigs = pdf["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2, "{shown:#}");
+    assert_eq!(sigs[0]["signer"], "Trần Thị B");
+    assert_eq!(sigs[0]["result"], "pass");
+    assert_eq!(sigs[1]["result"], "pass (organisation)");
+    let text = String::from_utf8(env.cli(&["register", "show", &entry]).stdout).unwrap();
+    assert!(
+        text.contains("pdf:           qd-26.pdf")
+            && text.contains(&format!("sealed:      sha-256 {after}")),
+        "{text}"
+    );
+    gw.stop().await;
+}
+
+#[test]
+fn only_a_pdf_a_competent_signer_signed_is_sealed() {
+    let doc = document("only.pdf", "reportlab");
+    let signed = std::fs::read(signed_by(&doc, &fx().signer, "only-1.pdf", "ChuKy")).unwrap();
+    let plain = std::fs::read(&doc).unwrap();
+    let raw = message_with(&[("a.pdf", &signed), ("b.pdf", &plain)]);
+    let anchors = TrustStore::new(vec![fx().pki.root.cert_der.clone()]);
+    let ctx = CheckContext {
+        anchors: &anchors,
+        crls: &[],
+        at: OffsetDateTime::now_utc(),
+        opts: VerifyOptions::default(),
+        authorised: None,
+        max_depth: 50,
+    };
+    let identity = organisation();
+    let opts = congvan::pdf::SealOptions {
+        identity: &identity,
+        at: OffsetDateTime::now_utc(),
+        organisation: "UBND",
+    };
+    let (out, report) = congvan::pdf::seal_message(&raw, &opts, &ctx).unwrap();
+    assert_eq!(report.len(), 2);
+    assert!(report[0].sha256_after.is_some() && report[0].note.is_none());
+    assert_eq!(report[1].sha256_after, None);
+    assert_eq!(
+        report[1].note.as_deref(),
+        Some("not sealed: the file carries no signature")
+    );
+    let parts = congvan::pdf::pdf_parts(&out);
+    assert!(parts[0].bytes.len() > signed.len() && parts[0].bytes.starts_with(&signed));
+    assert_eq!(parts[1].bytes, plain, "left as it was");
+    assert_eq!(check_with_bytes(&parts[0].bytes).outcome.unwrap().len(), 2);
 }

@@ -123,9 +123,13 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             let Some((entry, rcpts)) = query::show(&db, id).await.map_err(Failure::refused)? else {
                 return Err(Failure::refused(format!("no register entry {id}")));
             };
+            let pdfs = crate::register::pdf::parts_of(&db, id)
+                .await
+                .map_err(Failure::refused)?;
             show(
                 EntryView::from(entry),
                 rcpts.into_iter().map(RecipientView::from).collect(),
+                pdfs,
                 *json,
             )
         }
@@ -236,17 +240,47 @@ fn local_time_ms(ms: i64) -> String {
     format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute())
 }
 
-fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
+/// The PDF parts: name, SHA-256 before and after sealing, one line per signature.
+fn print_pdfs(pdfs: &[crate::pdf::PartSealed]) {
+    for p in pdfs {
+        println!("pdf:           {}", printable(&p.name));
+        println!("  sha-256:     {}", p.sha256_before);
+        match (&p.sha256_after, &p.note) {
+            (Some(after), _) => println!("  sealed:      sha-256 {after}"),
+            (None, Some(note)) => println!("  {}", printable(note)),
+            (None, None) => {}
+        }
+        for (i, s) in p.signatures.iter().enumerate() {
+            println!(
+                "  {}. {} serial {} {} {}",
+                i + 1,
+                printable(&s.signer),
+                if s.serial.is_empty() { "-" } else { &s.serial },
+                s.time.as_deref().unwrap_or("-"),
+                printable(&s.result)
+            );
+        }
+    }
+}
+
+fn show(
+    e: EntryView,
+    rcpts: Vec<RecipientView>,
+    pdfs: Vec<crate::pdf::PartSealed>,
+    json: bool,
+) -> CliResult {
     if json {
         #[derive(serde::Serialize)]
         struct Shown {
             #[serde(flatten)]
             entry: EntryView,
             handover: Vec<RecipientView>,
+            pdf: Vec<crate::pdf::PartSealed>,
         }
         let shown = Shown {
             entry: e,
             handover: rcpts,
+            pdf: pdfs,
         };
         println!(
             "{}",
@@ -336,6 +370,7 @@ fn show(e: EntryView, rcpts: Vec<RecipientView>, json: bool) -> CliResult {
     if let Some(p) = &e.archive_path {
         println!("archived copy: {}", printable(p));
     }
+    print_pdfs(&pdfs);
     if rcpts.is_empty() {
         println!(
             "recipients:    {} (not handed over)",

@@ -3,15 +3,9 @@
 //! Authentication-Results field, and apply the profile's `[incoming]` action for a result
 //! that is not `pass` (deliver, quarantine, refuse).
 //!
-//! Trust anchors and CRLs come from the database (`cert trust add`, `cert crl add`), so a
-//! change applies to the next message without a restart. They are cached by the row ids of
-//! both tables, in the intake stage's [`TrustCache`] (one per daemon and database, never shared
-//! between two servers in one process): a message costs two id queries, and a CRL is read
-//! again only when one was added or removed.
-
-use std::sync::{Arc, Mutex, PoisonError};
-
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect};
+//! Trust anchors and CRLs come from the database through the intake stage's
+//! [`TrustCache`](crate::pki::trust::TrustCache): a change applies to the next message
+//! without a restart.
 
 use super::{Client, Decision, Envelope, Intake};
 use crate::mime::HeaderInfo;
@@ -20,8 +14,7 @@ use crate::policy::Classification;
 use crate::policy::Policy;
 use crate::queue::SmimeRecord;
 use crate::reply::{std_replies, Reply};
-use crate::smime::verify::{self, SmimeResult, TrustStore, VerifyOptions};
-use crate::store::entity::{crl, trust_anchor};
+use crate::smime::verify::{self, SmimeResult, VerifyOptions};
 
 /// What the intake stage writes for a verified incoming message.
 pub struct Verified {
@@ -30,66 +23,6 @@ pub struct Verified {
     pub record: SmimeRecord,
     /// Set when the profile quarantines the message.
     pub hold_reason: Option<String>,
-}
-
-/// Trust material and the row ids it was loaded from.
-struct Material {
-    anchor_ids: Vec<i64>,
-    crl_ids: Vec<i64>,
-    anchors: Arc<TrustStore>,
-    crls: Arc<Vec<Vec<u8>>>,
-}
-
-/// The trust material last read from the database, owned by the server context.
-#[derive(Default)]
-pub struct TrustCache(Mutex<Option<Material>>);
-
-/// The configured trust anchors and CRLs, from the cache when no row changed.
-pub(super) async fn material(
-    db: &DatabaseConnection,
-    cache: &TrustCache,
-) -> Result<(Arc<TrustStore>, Arc<Vec<Vec<u8>>>), DbErr> {
-    let anchor_ids: Vec<i64> = trust_anchor::Entity::find()
-        .select_only()
-        .column(trust_anchor::Column::Id)
-        .order_by_asc(trust_anchor::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let crl_ids: Vec<i64> = crl::Entity::find()
-        .select_only()
-        .column(crl::Column::Id)
-        .order_by_asc(crl::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    {
-        let c = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(m) = c.as_ref() {
-            if m.anchor_ids == anchor_ids && m.crl_ids == crl_ids {
-                return Ok((m.anchors.clone(), m.crls.clone()));
-            }
-        }
-    }
-    let anchors = trust_anchor::Entity::find()
-        .order_by_asc(trust_anchor::Column::Id)
-        .all(db)
-        .await?;
-    let crls = crl::Entity::find()
-        .order_by_asc(crl::Column::Id)
-        .all(db)
-        .await?;
-    let m = Material {
-        anchor_ids: anchors.iter().map(|a| a.id).collect(),
-        crl_ids: crls.iter().map(|c| c.id).collect(),
-        anchors: Arc::new(TrustStore::from_pems(
-            anchors.iter().map(|a| a.pem.as_str()),
-        )),
-        crls: Arc::new(crls.into_iter().map(|c| c.der).collect()),
-    };
-    let out = (m.anchors.clone(), m.crls.clone());
-    *cache.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(m);
-    Ok(out)
 }
 
 /// A message the verification stage will not queue.
@@ -158,7 +91,7 @@ pub async fn verify(
     policy: &Policy,
     sender_domain: &str,
 ) -> Result<(Vec<u8>, Verified), Rejected> {
-    let (anchors, crls) = material(&intake.db, &intake.trust_cache)
+    let (anchors, crls) = crate::pki::trust::material(&intake.db, &intake.trust_cache)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");

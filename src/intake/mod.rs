@@ -38,7 +38,7 @@ pub struct Intake {
     /// The dispatch policy in force; swapped whole on reload.
     pub policy: Arc<SharedPolicy>,
     /// Trust anchors and CRLs, read again when a row changes.
-    pub trust_cache: incoming::TrustCache,
+    pub trust_cache: crate::pki::trust::TrustCache,
 }
 
 /// A clerk's account, once AUTH has succeeded.

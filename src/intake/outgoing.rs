@@ -134,7 +134,7 @@ pub async fn check_pdf_signatures(
     if !pdf_rules.require_signer_signature {
         return (data, Ok(()));
     }
-    let material = match super::incoming::material(&intake.db, &intake.trust_cache).await {
+    let material = match crate::pki::trust::material(&intake.db, &intake.trust_cache).await {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "trust anchors/CRLs unavailable: 451");

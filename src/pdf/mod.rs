@@ -24,7 +24,7 @@ pub use check::{
     check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureCheck, SignatureProblem,
 };
 pub use parts::{pdf_parts, PdfPart};
-pub use seal::{seal_pdf, SealError, SealOptions};
+pub use seal::{seal_message, seal_pdf, PartSealed, SealError, SealOptions, SignatureSummary};
 
 /// The largest PDF part examined (bytes, decoded). SPEC's `max_message_size` (36 MB of
 /// base64) holds a PDF of about 27 MB; a larger one cannot arrive.

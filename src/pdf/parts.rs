@@ -69,7 +69,13 @@ pub fn replace_parts(raw: &[u8], replacements: &[(&PdfPart, &[u8])]) -> Vec<u8> 
     use base64::Engine;
     let mut sorted: Vec<&(&PdfPart, &[u8])> = replacements.iter().collect();
     sorted.sort_by_key(|(p, _)| p.header_at);
-    let mut out = Vec::with_capacity(raw.len() + replacements.iter().map(|r| r.1.len() * 4 / 3).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        raw.len()
+            + replacements
+                .iter()
+                .map(|r| r.1.len() * 4 / 3)
+                .sum::<usize>(),
+    );
     let mut at = 0;
     for (part, bytes) in sorted {
         if part.header_at < at || part.end > raw.len() || part.body_at > part.end {
@@ -162,7 +168,10 @@ mod tests {
         assert!(again[1].base64);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("\r\n\r\nhello\r\n--b\r\n"), "{text}");
-        assert!(text.ends_with("name=\"c.bin\"\r\n\r\nxx\r\n--b--\r\n"), "{text}");
+        assert!(
+            text.ends_with("name=\"c.bin\"\r\n\r\nxx\r\n--b--\r\n"),
+            "{text}"
+        );
         assert_eq!(text.matches("ransfer-Encoding").count(), 2, "{text}");
         assert!(!text.contains("8bit"), "{text}");
     }

@@ -16,7 +16,8 @@ use std::io::Write;
 use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
 use time::OffsetDateTime;
 
-use super::check::{load, PdfError};
+use super::check::{check_pdf, load, CheckContext, PdfError, SignatureCheck};
+use super::parts::{pdf_parts, replace_parts};
 use crate::pki::identity::SigningIdentity;
 use crate::smime::sign::cms::{signed_data_with, SignedAttrs};
 use crate::smime::sign::SignError;
@@ -228,6 +229,135 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     let hex = hex::encode_upper(&cms);
     out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
     Ok(out)
+}
+
+/// One signature of a PDF part, as the register keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignatureSummary {
+    pub field: String,
+    /// The signer's common name, else its e-mail address.
+    pub signer: String,
+    pub serial: String,
+    /// `/M`, as the signing tool wrote it.
+    pub time: Option<String>,
+    /// `pass`, `pass (organisation)` for the gateway's own, or `fail: <reason>`.
+    pub result: String,
+}
+
+impl SignatureSummary {
+    pub fn of(c: &SignatureCheck) -> SignatureSummary {
+        SignatureSummary {
+            field: c.found.field.clone(),
+            signer: c
+                .signer
+                .as_ref()
+                .map(|s| s.display_name().to_string())
+                .or_else(|| c.found.name.clone())
+                .unwrap_or_default(),
+            serial: c
+                .signer
+                .as_ref()
+                .map(|s| s.serial.clone())
+                .unwrap_or_default(),
+            time: c.found.time.clone(),
+            result: match &c.problem {
+                None => "pass".into(),
+                Some(p) => format!("fail: {p}"),
+            },
+        }
+    }
+}
+
+/// What sealing did to one PDF part of a message: what the register keeps.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartSealed {
+    pub name: String,
+    pub sha256_before: String,
+    /// `None` when the part was left as it was.
+    pub sha256_after: Option<String>,
+    /// The signatures found before sealing, then the organisation's.
+    pub signatures: Vec<SignatureSummary>,
+    /// Why the part was not sealed.
+    pub note: Option<String>,
+}
+
+/// Seals every PDF part of `raw` that carries a valid signature of a competent signer (as
+/// `ctx` judges it); a part without one is left as it is, with the reason (the records office
+/// seals only what the competent person signed). Returns the message with the sealed parts
+/// and what was done to each PDF part; an error names the part that could not be sealed.
+pub fn seal_message(
+    raw: &[u8],
+    opts: &SealOptions<'_>,
+    ctx: &CheckContext<'_>,
+) -> Result<(Vec<u8>, Vec<PartSealed>), (String, SealError)> {
+    let parts = pdf_parts(raw);
+    if parts.is_empty() {
+        return Ok((raw.to_vec(), Vec::new()));
+    }
+    let mut sealed_bytes: Vec<Vec<u8>> = Vec::new();
+    let mut which = Vec::new();
+    let mut report = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let finding = check_pdf(&part.name, &part.bytes, ctx);
+        let mut signatures: Vec<SignatureSummary> = finding
+            .outcome
+            .as_ref()
+            .map(|checks| checks.iter().map(SignatureSummary::of).collect())
+            .unwrap_or_default();
+        if let Some((en, _)) = finding.refusal() {
+            report.push(PartSealed {
+                name: part.name.clone(),
+                sha256_before: finding.sha256,
+                sha256_after: None,
+                signatures,
+                note: Some(format!("not sealed: {en}")),
+            });
+            continue;
+        }
+        let sealed = seal_pdf(&part.bytes, opts).map_err(|e| (part.name.clone(), e))?;
+        signatures.push(SignatureSummary {
+            field: String::new(),
+            signer: opts.organisation.to_string(),
+            serial: opts.identity.serial_hex().to_string(),
+            time: Some(pdf_date(opts.at)),
+            result: "pass (organisation)".into(),
+        });
+        report.push(PartSealed {
+            name: part.name.clone(),
+            sha256_before: finding.sha256,
+            sha256_after: Some(hex::encode(ring::digest::digest(
+                &ring::digest::SHA256,
+                &sealed,
+            ))),
+            signatures,
+            note: None,
+        });
+        sealed_bytes.push(sealed);
+        which.push(i);
+    }
+    let replacements: Vec<(&super::PdfPart, &[u8])> = which
+        .iter()
+        .zip(&sealed_bytes)
+        .map(|(i, b)| (&parts[*i], b.as_slice()))
+        .collect();
+    Ok((replace_parts(raw, &replacements), report))
+}
+
+/// The organisation's name for `/Name`: the seal certificate's organisation (O), else its
+/// common name, else its first e-mail address.
+pub fn organisation_name(identity: &SigningIdentity) -> String {
+    use x509_parser::prelude::FromDer;
+    let parsed = x509_parser::certificate::X509Certificate::from_der(identity.certificate_der());
+    let from_cert = parsed.ok().and_then(|(_, c)| {
+        let subject = c.subject();
+        subject
+            .iter_organization()
+            .chain(subject.iter_common_name())
+            .find_map(|a| a.as_str().ok().map(str::to_owned))
+    });
+    from_cert
+        .or_else(|| identity.email_addresses().first().cloned())
+        .unwrap_or_else(|| identity.serial_hex().to_string())
 }
 
 /// `Dau-co-quan` ("the organisation's seal"), numbered when the form already has one.

@@ -7,3 +7,4 @@ pub mod store;
 #[doc(hidden)]
 #[cfg(any(test, feature = "testing"))]
 pub mod testpki;
+pub mod trust;

@@ -19,6 +19,7 @@ use sea_orm::{
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
+use super::pdf_seal::PdfSealing;
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
@@ -44,6 +45,8 @@ pub struct Deliverer {
     pub leases: Arc<Leases>,
     /// Idle connections to the next hops, reused across deliveries.
     pub connections: transport::ConnectionCache,
+    /// Trust anchors and CRLs, for the signer's signatures of the PDF parts it seals.
+    pub trust: crate::pki::trust::TrustCache,
 }
 
 /// The seal put on the bytes sent: the certificate's serial and the content's digest (hex).
@@ -124,7 +127,7 @@ impl Notices {
 pub static FAULT_HOOK: std::sync::OnceLock<fn(&message::Model)> = std::sync::OnceLock::new();
 
 impl Deliverer {
-    fn db(&self) -> &DatabaseConnection {
+    pub(super) fn db(&self) -> &DatabaseConnection {
         self.queue.db()
     }
 
@@ -510,12 +513,25 @@ impl Deliverer {
             Seal::Usable { identity, id } => {
                 let prepared = prepared();
                 drop(content);
+                let pdf = match self.pdf_sealing(msg).await? {
+                    Some(p) => p,
+                    None => PdfSealing::Off,
+                };
                 let signed = tokio::task::spawn_blocking(move || {
+                    let (prepared, parts) = match pdf.seal(prepared, &identity, now) {
+                        Ok(r) => r,
+                        Err(reason) => return Err(reason),
+                    };
                     crate::smime::sign::sign_message(&prepared, &identity, now)
+                        .map(|s| (s, parts))
+                        .map_err(|e| e.to_string())
                 })
                 .await;
                 match signed {
-                    Ok(Ok(s)) => {
+                    Ok(Ok((s, parts))) => {
+                        if !parts.is_empty() {
+                            self.record_pdf_parts(msg, &parts).await;
+                        }
                         tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, opaque = s.opaque, "sealed");
                         Ok(Sealed::Ready {
                             bytes: s.bytes,

@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod book;
 pub mod numbers;
+pub mod pdf;
 pub mod query;
 pub mod report;
 

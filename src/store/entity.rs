@@ -228,6 +228,39 @@ pub mod crl {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod pdf_document {
+    use sea_orm::entity::prelude::*;
+
+    /// One PDF part of a document in a register (SPEC "Documents"): its name, SHA-256 before
+    /// and after sealing, and the signatures found. Keyed by the register entry (the queue
+    /// id) and the part's position among the message's PDF parts.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pdf_document")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub entry_id: String,
+        /// "out" or "in", a text column.
+        pub direction: crate::model::Direction,
+        pub position: i32,
+        pub name: String,
+        pub sha256_before: String,
+        /// Set when the gateway sealed the file.
+        pub sha256_after: Option<String>,
+        /// JSON array of `pdf::SignatureSummary`.
+        pub signatures: String,
+        /// Why the part was not sealed, or what else the register should say.
+        pub note: Option<String>,
+        /// Unix ms.
+        pub at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod register_entry {
     use sea_orm::entity::prelude::*;
 

@@ -11,6 +11,7 @@ mod m0007_audit;
 mod m0008_report_indexes;
 mod m0009_delay_notice;
 mod m0010_delivery_lease;
+mod m0011_pdf_document;
 
 use sea_orm_migration::prelude::*;
 
@@ -24,6 +25,7 @@ use m0007_audit::*;
 use m0008_report_indexes::*;
 use m0009_delay_notice::*;
 use m0010_delivery_lease::*;
+use m0011_pdf_document::*;
 
 pub struct Migrator;
 
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008ReportIndexes),
             Box::new(M0009DelayNotice),
             Box::new(M0010DeliveryLease),
+            Box::new(M0011PdfDocument),
         ]
     }
 }

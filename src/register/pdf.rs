@@ -1,0 +1,65 @@
+//! The PDF parts of a registered document (SPEC "Documents"): per part its name, SHA-256
+//! before and after sealing, and the signatures found, in `pdf_document`. A delivery attempt
+//! that seals again replaces what an earlier attempt wrote, so the register holds the file
+//! that was last sent.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
+};
+
+use crate::model::Direction;
+use crate::pdf::{PartSealed, SignatureSummary};
+use crate::store::entity::pdf_document;
+
+/// Replaces the PDF parts recorded for `entry_id` with `parts`.
+pub async fn record_parts(
+    db: &sea_orm::DatabaseConnection,
+    entry_id: &str,
+    direction: Direction,
+    parts: &[PartSealed],
+    at_ms: i64,
+) -> Result<(), DbErr> {
+    let tx = db.begin().await?;
+    pdf_document::Entity::delete_many()
+        .filter(pdf_document::Column::EntryId.eq(entry_id))
+        .exec(&tx)
+        .await?;
+    for (position, part) in parts.iter().enumerate() {
+        pdf_document::ActiveModel {
+            entry_id: Set(entry_id.to_string()),
+            direction: Set(direction),
+            position: Set(position as i32),
+            name: Set(part.name.clone()),
+            sha256_before: Set(part.sha256_before.clone()),
+            sha256_after: Set(part.sha256_after.clone()),
+            signatures: Set(serde_json::to_string(&part.signatures).unwrap_or_default()),
+            note: Set(part.note.clone()),
+            at: Set(at_ms),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The PDF parts recorded for `entry_id`, in message order.
+pub async fn parts_of(db: &impl ConnectionTrait, entry_id: &str) -> Result<Vec<PartSealed>, DbErr> {
+    let rows = pdf_document::Entity::find()
+        .filter(pdf_document::Column::EntryId.eq(entry_id))
+        .order_by_asc(pdf_document::Column::Position)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PartSealed {
+            name: r.name,
+            sha256_before: r.sha256_before,
+            sha256_after: r.sha256_after,
+            signatures: serde_json::from_str::<Vec<SignatureSummary>>(&r.signatures)
+                .unwrap_or_default(),
+            note: r.note,
+        })
+        .collect())
+}
