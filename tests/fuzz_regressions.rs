@@ -76,3 +76,46 @@ fn nesting_measure_is_never_shallower_than_the_parsed_tree() {
         );
     }
 }
+
+/// A sealed PDF carries a seal every validator finds: a damaged file that lopdf still loads
+/// (its cross-reference data rebuilt) was once "sealed" with an update whose /Prev and form
+/// no reader followed to the seal. Such a file is now refused, never sealed unfindably.
+#[test]
+fn a_sealed_pdf_always_carries_a_findable_intact_seal() {
+    use congvan::pdf::{check_pdf, seal_pdf, CheckContext, SealOptions};
+    let dir = tempfile::tempdir().unwrap();
+    congvan::dev::make_pki(dir.path()).unwrap();
+    let identity = congvan::pki::identity::SigningIdentity::from_pem(
+        &std::fs::read(dir.path().join("pki/dev.gov.vn.chain.pem")).unwrap(),
+        &std::fs::read(dir.path().join("pki/dev.gov.vn.key.pem")).unwrap(),
+    )
+    .unwrap();
+    let anchors = TrustStore::default();
+    let ctx = CheckContext {
+        anchors: &anchors,
+        crls: &[],
+        at: OffsetDateTime::now_utc(),
+        opts: VerifyOptions::default(),
+        authorised: None,
+        max_depth: 50,
+    };
+    let opts = SealOptions {
+        identity: &identity,
+        at: OffsetDateTime::now_utc(),
+        organisation: "UBND",
+    };
+    for (name, pdf) in inputs("pdf") {
+        let Ok(sealed) = seal_pdf(&pdf, &opts) else {
+            continue;
+        };
+        let checks = check_pdf("sealed.pdf", &sealed, &ctx)
+            .outcome
+            .unwrap_or_else(|e| panic!("{name}: the sealed file does not load: {e}"));
+        let last = checks.last().unwrap_or_else(|| panic!("{name}: no seal found"));
+        assert!(
+            !last.problem.as_ref().is_some_and(|p| p.is_integrity()),
+            "{name}: {:?}",
+            last.problem
+        );
+    }
+}

@@ -1,11 +1,14 @@
-//! The PDF check (src/pdf/): loading with lopdf under our limits, finding signatures through
-//! the form fields, the ByteRange and /Contents checks, the comparison of revisions and the
-//! detached CMS check, on arbitrary bytes. Invariants: no panic, no hang; a file the check
-//! accepts has at least one signature that counts, and every signature found has a
-//! ByteRange that lies within the file when it was judged intact.
+//! The PDF check and the sealer (src/pdf/): loading with lopdf under our limits, finding
+//! signatures through the form fields, the ByteRange and /Contents checks, the comparison of
+//! revisions and the detached CMS check, then the organisation's signature added with a
+//! throwaway seal, on arbitrary bytes. Invariants: no panic, no hang; a file the check
+//! accepts has at least one signature that counts; a counted signature's ByteRange lies
+//! within the file; a sealed file begins with the input and its last signature, the seal,
+//! is intact.
 #![no_main]
 
-use congvan::pdf::{check_pdf, CheckContext};
+use congvan::pdf::{check_pdf, seal_pdf, CheckContext, SealOptions};
+use congvan_fuzz::{reception_time, seal};
 use congvan::smime::verify::{TrustStore, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,5 +33,21 @@ fuzz_target!(|data: &[u8]| {
                 assert!(a < b && b + len <= data.len());
             }
         }
+    }
+    let opts = SealOptions {
+        identity: &seal().identity,
+        at: reception_time(),
+        organisation: "UBND",
+    };
+    if let Ok(sealed) = seal_pdf(data, &opts) {
+        assert!(sealed.starts_with(data));
+        let again = check_pdf("sealed.pdf", &sealed, &ctx);
+        let checks = again.outcome.expect("a sealed file loads");
+        let last = checks.last().expect("the seal is found");
+        assert!(
+            !last.problem.as_ref().is_some_and(|p| p.is_integrity()),
+            "the seal is not intact: {:?}",
+            last.problem
+        );
     }
 });

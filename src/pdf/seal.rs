@@ -60,6 +60,11 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
         .map_err(|e| SealError::Sign(e.into()))?;
     let doc = load(bytes)?;
     let structure = |what: &str| SealError::Structure(what.to_string());
+    // An update must name the file's own last cross-reference section in /Prev: a file
+    // whose cross-reference data lopdf had to rebuild has none to name.
+    if doc.xref_recovery.is_some() {
+        return Err(structure("its cross-reference data is damaged"));
+    }
     let root_id = doc
         .trailer
         .get(b"Root")
@@ -228,7 +233,27 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     }
     let hex = hex::encode_upper(&cms);
     out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    read_back(&out, sig_id)?;
     Ok(out)
+}
+
+/// The sealed file read as a validator will: the signature dictionary is found through the
+/// form and its ByteRange covers the whole file. A file whose structure lopdf read in a way
+/// the update does not fit (found by fuzzing: a damaged file that still loads) is refused
+/// here rather than sent with a seal no validator finds.
+fn read_back(out: &[u8], sig_id: ObjectId) -> Result<(), SealError> {
+    let back = load(out)?;
+    let found = super::signature::find_signatures(&back, 50)
+        .into_iter()
+        .find(|s| s.object == sig_id)
+        .ok_or_else(|| SealError::Structure("the seal is not found in the sealed file".into()))?;
+    match super::signature::check_byte_range(out, &back, &found) {
+        Ok(end) if end == out.len() => Ok(()),
+        Ok(_) => Err(SealError::Structure(
+            "the seal does not cover the sealed file".into(),
+        )),
+        Err(e) => Err(SealError::Structure(format!("the sealed file: {e}"))),
+    }
 }
 
 /// One signature of a PDF part, as the register keeps it.
