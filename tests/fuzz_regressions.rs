@@ -111,7 +111,9 @@ fn a_sealed_pdf_always_carries_a_findable_intact_seal() {
         let checks = check_pdf("sealed.pdf", &sealed, &ctx)
             .outcome
             .unwrap_or_else(|e| panic!("{name}: the sealed file does not load: {e}"));
-        let last = checks.last().unwrap_or_else(|| panic!("{name}: no seal found"));
+        let last = checks
+            .last()
+            .unwrap_or_else(|| panic!("{name}: no seal found"));
         assert!(
             !last.problem.as_ref().is_some_and(|p| p.is_integrity()),
             "{name}: {:?}",

@@ -899,3 +899,119 @@ fn only_a_pdf_a_competent_signer_signed_is_sealed() {
     assert_eq!(parts[1].bytes, plain, "left as it was");
     assert_eq!(check_with_bytes(&parts[0].bytes).outcome.unwrap().len(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Incoming documents: X-Congvan-PDF-Signatures, the register, [pdf] incoming_action
+// ---------------------------------------------------------------------------------------------
+
+async fn send_inbound(gw: &congvan::server::Running, data: &[u8]) -> (u16, String) {
+    let mut c = Client::connect(addr(gw, Role::Inbound)).await;
+    assert_eq!(c.reply().await.0, 220);
+    c.expect("EHLO mx.hanoi.gov.vn", 250).await;
+    c.expect("MAIL FROM:<vanthu@hanoi.gov.vn>", 250).await;
+    c.expect("RCPT TO:<vanphong@dev.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(data).await;
+    c.send(b".\r\n").await;
+    c.reply().await
+}
+
+fn incoming_message(pdfs: &[(&str, &[u8])]) -> Vec<u8> {
+    let m = message_with(pdfs);
+    let m = String::from_utf8(m).unwrap().replace(
+        "From: vanthu@dev.gov.vn\r\nTo: vanphong@hanoi.gov.vn\r\n",
+        "X-Congvan-PDF-Signatures: \"qd-26.pdf\"; signatures=1; 1=pass signer=\"forged\"\r\nFrom: vanthu@hanoi.gov.vn\r\nTo: vanphong@dev.gov.vn\r\n",
+    );
+    m.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_pdfs_get_their_signature_fields_and_register_rows() {
+    let env = Env::new(Setup::default()).await;
+    let out = env.cli(&["cert", "trust", "add", s(&fx().pki.root.cert_pem)]);
+    assert!(out.status.success());
+    let gw = env.start().await;
+    let doc = document("in.pdf", "reportlab");
+    let signed = std::fs::read(signed_by(&doc, &fx().deputy, "in-1.pdf", "ChuKy")).unwrap();
+    let plain = std::fs::read(document("in-annex.pdf", "gs")).unwrap();
+    let (code, text) = send_inbound(
+        &gw,
+        &incoming_message(&[("qd-26.pdf", &signed), ("phu-luc.pdf", &plain)]),
+    )
+    .await;
+    assert_eq!(code, 250, "{text}");
+    let mut emls = Vec::new();
+    for _ in 0..200 {
+        emls = common::eml_files(&env.inbox());
+        if !emls.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(emls.len(), 1);
+    let eml = String::from_utf8(std::fs::read(&emls[0]).unwrap()).unwrap();
+    let head = &eml[..eml.find("\r\n\r\n").unwrap()];
+    assert!(
+        !head.contains("forged"),
+        "the arriving field is removed: {head}"
+    );
+    let fields: Vec<&str> = head
+        .split("\r\nX-Congvan-PDF-Signatures: ")
+        .skip(1)
+        .collect();
+    assert_eq!(fields.len(), 2, "{head}");
+    let first = fields[0].replace("\r\n ", " ");
+    let b = base64::engine::general_purpose::STANDARD.encode("Trần Thị B".as_bytes());
+    assert!(
+        first.starts_with(&format!(
+            "\"qd-26.pdf\"; signatures=1; 1=pass signer=\"=?UTF-8?B?{b}?=\" serial={}",
+            fx().deputy.serial_hex
+        )),
+        "{first}"
+    );
+    let second = fields[1].replace("\r\n ", " ");
+    assert!(
+        second.starts_with("\"phu-luc.pdf\"; signatures=0"),
+        "{second}"
+    );
+    assert!(head.starts_with("Authentication-Results: "), "{head}");
+
+    let out = env.cli(&["register", "list", "--direction", "in", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = rows[0]["id"].as_str().unwrap().to_string();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&env.cli(&["register", "show", &entry, "--json"]).stdout).unwrap();
+    let pdfs = shown["pdf"].as_array().unwrap();
+    assert_eq!(pdfs.len(), 2, "{shown:#}");
+    assert_eq!(pdfs[0]["signatures"][0]["result"], "pass");
+    assert_eq!(pdfs[0]["sha256_after"], serde_json::Value::Null);
+    assert_eq!(pdfs[1]["signatures"].as_array().unwrap().len(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_action_quarantines_a_document_whose_pdf_is_not_signed() {
+    let env = Env::new(Setup::default()).await;
+    let profile = env.path().join("policies/default.toml");
+    let text = std::fs::read_to_string(&profile).unwrap().replace(
+        "# incoming_action = \"deliver\"",
+        "incoming_action = \"quarantine\"",
+    );
+    std::fs::write(&profile, text).unwrap();
+    let gw = env.start().await;
+    let plain = std::fs::read(document("quarantine.pdf", "reportlab")).unwrap();
+    let (code, text) = send_inbound(&gw, &incoming_message(&[("cv.pdf", &plain)])).await;
+    assert_eq!(code, 250, "{text}");
+    let out = env.cli(&["queue", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let held = &rows.as_array().unwrap()[0];
+    assert_eq!(held["state"], "held", "{rows:#}");
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("quarantined: pdf (the PDF \"cv.pdf\": the file carries no signature)"),
+        "{rows:#}"
+    );
+    gw.stop().await;
+}

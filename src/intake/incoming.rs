@@ -23,6 +23,8 @@ pub struct Verified {
     pub record: SmimeRecord,
     /// Set when the profile quarantines the message.
     pub hold_reason: Option<String>,
+    /// The PDF parts and their signatures, for the register.
+    pub pdfs: Vec<crate::model::pdf::PartSealed>,
 }
 
 /// A message the verification stage will not queue.
@@ -32,6 +34,8 @@ pub struct Rejected {
     pub reply: Reply,
     /// The verification behind a refusal by the `[incoming]` policy, for the register.
     pub refused: Option<SmimeRecord>,
+    /// The rule, when it is not `incoming.<result>` (`pdf.incoming`).
+    pub rule: Option<&'static str>,
 }
 
 impl Rejected {
@@ -47,7 +51,10 @@ impl Rejected {
     ) -> Decision {
         let record = match (self.refused, self.reply.code) {
             (Some(smime), 500..) => {
-                let rule = format!("incoming.{}", smime.result);
+                let rule = match self.rule {
+                    Some(r) => r.to_string(),
+                    None => format!("incoming.{}", smime.result),
+                };
                 let mut r = super::refused_record(client, env, c, headers, rule);
                 r.reason = self.reply.text.clone();
                 r.smime = Some(smime);
@@ -78,6 +85,7 @@ impl From<Reply> for Rejected {
         Rejected {
             reply,
             refused: None,
+            rule: None,
         }
     }
 }
@@ -101,18 +109,34 @@ pub async fn verify(
         require_revocation_data: policy.rules.incoming.require_revocation_data,
         sender_delegation: policy.rules.incoming.sender_delegation,
     };
-    let (verdict, data) = tokio::task::spawn_blocking(move || {
-        (
-            verify::verify_message(&data, &anchors, &crls, at, opts),
-            data,
-        )
+    let data = crate::pdf::incoming::strip_fields(&data).unwrap_or(data);
+    let max_depth = intake.config.limits.max_mime_depth;
+    let (verdict, pdfs, data) = tokio::task::spawn_blocking(move || {
+        let verdict = verify::verify_message(&data, &anchors, &crls, at, opts);
+        let ctx = crate::pdf::CheckContext {
+            anchors: &anchors,
+            crls: &crls,
+            at,
+            opts: VerifyOptions {
+                require_revocation_data: opts.require_revocation_data,
+                ..Default::default()
+            },
+            authorised: None,
+            max_depth,
+        };
+        let pdfs = crate::pdf::incoming::examine(&data, &ctx);
+        (verdict, pdfs, data)
     })
     .await
     .map_err(|_| {
         tracing::error!("verification task failed");
         Rejected::from(std_replies::local_error())
     })?;
-    let header = verify::authentication_results_header(&intake.config.hostname, &verdict);
+    let mut header = verify::authentication_results_header(&intake.config.hostname, &verdict);
+    header.push_str(&pdfs.fields);
+    for p in &pdfs.parts {
+        tracing::info!(pdf = %p.name, signatures = p.signatures.len(), valid = p.signatures.iter().filter(|s| s.result == "pass").count(), "PDF signatures checked");
+    }
     let reason_en = verdict.reason_en();
     let record = SmimeRecord {
         result: verdict.result,
@@ -126,11 +150,23 @@ pub async fn verify(
         reason = %reason_en,
         "S/MIME verification"
     );
-    let action = if verdict.result == SmimeResult::Pass {
+    let mut action = if verdict.result == SmimeResult::Pass {
         IncomingAction::Deliver
     } else {
         policy.rules.incoming.action_for(sender_domain)
     };
+    // `[pdf] incoming_action` for a PDF part without a valid signature; the S/MIME result
+    // itself is never changed by it.
+    let pdf_problem = pdfs.first_unsigned.clone();
+    let pdf_action = pdf_problem.as_ref().map_or(IncomingAction::Deliver, |_| {
+        policy.rules.pdf.incoming_action
+    });
+    let pdf_decides = severity(pdf_action) > severity(action);
+    if pdf_decides {
+        action = pdf_action;
+    }
+    let pdf_parts = pdfs.parts;
+    let pdf_reason = |(name, why): &(String, String)| format!("the PDF \"{name}\": {why}");
     match action {
         IncomingAction::Deliver => Ok((
             data,
@@ -138,20 +174,38 @@ pub async fn verify(
                 header,
                 record,
                 hold_reason: None,
+                pdfs: pdf_parts,
             },
         )),
         IncomingAction::Quarantine => Ok((
             data,
             Verified {
                 header,
-                hold_reason: Some(format!(
-                    "quarantined: smime={} ({reason_en})",
-                    verdict.result
-                )),
+                hold_reason: Some(match (&pdf_problem, pdf_decides) {
+                    (Some(p), true) => format!("quarantined: pdf ({})", pdf_reason(p)),
+                    _ => format!("quarantined: smime={} ({reason_en})", verdict.result),
+                }),
                 record,
+                pdfs: pdf_parts,
             },
         )),
         IncomingAction::Refuse => {
+            if let (Some(p), true) = (&pdf_problem, pdf_decides) {
+                tracing::warn!(%sender_domain, pdf = %p.0, "incoming message refused by [pdf] incoming_action");
+                return Err(Rejected {
+                    reply: Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("{} (rule pdf.incoming)", pdf_reason(p)),
+                    )
+                    .vi(format!(
+                        "Tệp PDF \"{}\" không có chữ ký số hợp lệ",
+                        p.0.replace('"', "")
+                    )),
+                    refused: Some(record),
+                    rule: Some("pdf.incoming"),
+                });
+            }
             let text = format!(
                 "S/MIME verification: smime={} ({reason_en})",
                 verdict.result
@@ -165,7 +219,17 @@ pub async fn verify(
             Err(Rejected {
                 reply: reply.vi(format!("Kiểm tra chữ ký số: {}", verdict.reason_vi())),
                 refused: Some(record),
+                rule: None,
             })
         }
+    }
+}
+
+/// How far an action keeps a message from the office: deliver < quarantine < refuse.
+fn severity(a: IncomingAction) -> u8 {
+    match a {
+        IncomingAction::Deliver => 0,
+        IncomingAction::Quarantine => 1,
+        IncomingAction::Refuse => 2,
     }
 }

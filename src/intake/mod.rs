@@ -305,7 +305,8 @@ impl Intake {
             smtputf8: env.smtputf8,
             generated: false,
             hold_reason: None,
-            smime: verified.map(|v| v.record),
+            smime: verified.as_ref().map(|v| v.record.clone()),
+            pdfs: verified.map(|v| v.pdfs).unwrap_or_default(),
             rule: Some(decision.rule),
             number_reservation: reservation,
             // The register's day is the day the deadline was counted from.

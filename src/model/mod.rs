@@ -3,6 +3,7 @@
 //! the states a queued message and its recipients go through (`state`). Kept apart so that the
 //! queue and the registers, which both use them, do not depend on each other for types.
 
+pub mod pdf;
 pub mod state;
 
 use crate::policy::Classification;
@@ -94,6 +95,8 @@ pub struct NewMessage {
     /// When the session took the message (Unix ms), the moment its deadline was counted
     /// from; the commit time when not given.
     pub accepted_at: Option<i64>,
+    /// The PDF parts and the signatures found on them (incoming documents), for the register.
+    pub pdfs: Vec<pdf::PartSealed>,
 }
 
 /// What is recorded about an incoming message's signature.
@@ -132,6 +135,7 @@ impl NewMessage {
             rule: None,
             number_reservation: None,
             accepted_at: None,
+            pdfs: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@
 //!    ([`crate::smime::verify::verify_detached`]).
 
 pub mod check;
+pub mod incoming;
 pub mod parts;
 pub mod revision;
 pub mod seal;

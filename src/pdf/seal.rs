@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::check::{check_pdf, load, CheckContext, PdfError, SignatureCheck};
 use super::parts::{pdf_parts, replace_parts};
+pub use crate::model::pdf::{PartSealed, SignatureSummary};
 use crate::pki::identity::SigningIdentity;
 use crate::smime::sign::cms::{signed_data_with, SignedAttrs};
 use crate::smime::sign::SignError;
@@ -256,19 +257,6 @@ fn read_back(out: &[u8], sig_id: ObjectId) -> Result<(), SealError> {
     }
 }
 
-/// One signature of a PDF part, as the register keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SignatureSummary {
-    pub field: String,
-    /// The signer's common name, else its e-mail address.
-    pub signer: String,
-    pub serial: String,
-    /// `/M`, as the signing tool wrote it.
-    pub time: Option<String>,
-    /// `pass`, `pass (organisation)` for the gateway's own, or `fail: <reason>`.
-    pub result: String,
-}
-
 impl SignatureSummary {
     pub fn of(c: &SignatureCheck) -> SignatureSummary {
         SignatureSummary {
@@ -291,19 +279,6 @@ impl SignatureSummary {
             },
         }
     }
-}
-
-/// What sealing did to one PDF part of a message: what the register keeps.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PartSealed {
-    pub name: String,
-    pub sha256_before: String,
-    /// `None` when the part was left as it was.
-    pub sha256_after: Option<String>,
-    /// The signatures found before sealing, then the organisation's.
-    pub signatures: Vec<SignatureSummary>,
-    /// Why the part was not sealed.
-    pub note: Option<String>,
 }
 
 /// Seals every PDF part of `raw` that carries a valid signature of a competent signer (as

@@ -382,6 +382,12 @@ async fn commit_batch(
             register_recipient::Entity::insert_many(rcpts)
                 .exec(&txn)
                 .await?;
+            let pdfs = crate::register::pdf::rows(&r.id, m.direction, &m.pdfs, now);
+            if !pdfs.is_empty() {
+                crate::store::entity::pdf_document::Entity::insert_many(pdfs)
+                    .exec(&txn)
+                    .await?;
+            }
         }
         if let Some(reservation) = m.number_reservation {
             crate::register::numbers::confirm_number(&txn, reservation).await?;

@@ -25,8 +25,24 @@ pub async fn record_parts(
         .filter(pdf_document::Column::EntryId.eq(entry_id))
         .exec(&tx)
         .await?;
-    for (position, part) in parts.iter().enumerate() {
-        pdf_document::ActiveModel {
+    for row in rows(entry_id, direction, parts, at_ms) {
+        row.insert(&tx).await?;
+    }
+    tx.commit().await
+}
+
+/// The rows for `parts` of `entry_id`, for a transaction that writes them with others (the
+/// queue's commit of an incoming document).
+pub fn rows(
+    entry_id: &str,
+    direction: Direction,
+    parts: &[PartSealed],
+    at_ms: i64,
+) -> Vec<pdf_document::ActiveModel> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(position, part)| pdf_document::ActiveModel {
             entry_id: Set(entry_id.to_string()),
             direction: Set(direction),
             position: Set(position as i32),
@@ -37,11 +53,8 @@ pub async fn record_parts(
             note: Set(part.note.clone()),
             at: Set(at_ms),
             ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-    }
-    tx.commit().await
+        })
+        .collect()
 }
 
 /// The PDF parts recorded for `entry_id`, in message order.
