@@ -1015,3 +1015,41 @@ async fn incoming_action_quarantines_a_document_whose_pdf_is_not_signed() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_explain_shows_the_pdf_findings() {
+    let env = gateway(None).await;
+    let doc = document("explain.pdf", "reportlab");
+    let signed = std::fs::read(signed_by(&doc, &fx().signer, "explain-1.pdf", "ChuKy")).unwrap();
+    let plain = std::fs::read(&doc).unwrap();
+    let eml = env.path().join("explain.eml");
+    std::fs::write(
+        &eml,
+        message_with(&[("qd.pdf", &signed), ("pl.pdf", &plain)]),
+    )
+    .unwrap();
+    let out = env.cli(&["policy", "explain", s(&eml)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pdf:          qd.pdf (sha-256 "), "{text}");
+    assert!(text.contains("  1. pass Nguyễn Văn A serial "), "{text}");
+    assert!(
+        text.contains("  a valid signature of a competent signer\n"),
+        "{text}"
+    );
+    assert!(text.contains("pdf:          pl.pdf"), "{text}");
+    assert!(
+        text.contains("  no valid signature of a competent signer: the file carries no signature"),
+        "{text}"
+    );
+    assert!(text.contains("rule:         pdf.signer"), "{text}");
+    assert!(
+        text.contains("action:       refuse: 550 5.7.1 the PDF \"pl.pdf\" carries no valid signature of a competent signer (rule pdf.signer)"),
+        "{text}"
+    );
+    let out = env.cli(&["policy", "explain", s(&eml), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pdf"][0]["competent_signer"], true, "{v:#}");
+    assert_eq!(v["pdf"][1]["competent_signer"], false);
+    assert_eq!(v["pdf"][0]["signatures"][0]["signer"], "Nguyễn Văn A");
+    assert_eq!(v["rule"], "pdf.signer");
+}

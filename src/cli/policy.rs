@@ -305,6 +305,11 @@ struct Report<'a> {
     decision: Decision,
     /// Duplicate check: None when not checked (no database).
     duplicate_checked: bool,
+    /// The PDF parts: what was found, and why a part carries no valid signature of a
+    /// competent signer (None when it does).
+    pdfs: Vec<(crate::pdf::PartSealed, Option<String>)>,
+    /// The trust anchors came from the database (else none were known).
+    pdf_trust_known: bool,
 }
 
 async fn explain<'a>(
@@ -401,6 +406,8 @@ async fn explain<'a>(
             }
         }
     }
+    let (pdfs, pdf_trust_known) =
+        explain_pdfs(policy, cfg, &data, &header_from, at, flow, &mut decision).await?;
     Ok(Report {
         policy,
         at,
@@ -412,7 +419,85 @@ async fn explain<'a>(
         },
         decision,
         duplicate_checked,
+        pdfs,
+        pdf_trust_known,
     })
+}
+
+/// The PDF parts checked as at end of DATA (trust anchors and CRLs from the database when
+/// there is a configuration); with `[pdf] require_signer_signature`, an outgoing document's
+/// first part without a valid competent signer's signature turns the decision into the
+/// `pdf.signer` refusal.
+async fn explain_pdfs(
+    policy: &Policy,
+    cfg: Option<&Config>,
+    data: &[u8],
+    header_from: &str,
+    at: OffsetDateTime,
+    flow: Flow,
+    decision: &mut Decision,
+) -> Result<(Vec<(crate::pdf::PartSealed, Option<String>)>, bool), Failure> {
+    let parts = crate::pdf::pdf_parts(data);
+    if parts.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let (anchors, crls, known) = match cfg {
+        Some(cfg) => {
+            let db = super::open_db(cfg).await?;
+            let (a, c) = crate::pki::trust::material(&db, &Default::default())
+                .await
+                .map_err(Failure::refused)?;
+            db.close().await.ok();
+            (a, c, true)
+        }
+        None => (Default::default(), Default::default(), false),
+    };
+    let authorised = policy
+        .signers
+        .as_ref()
+        .map(|s| s.for_domain(&crate::address::domain_of(header_from).unwrap_or_default()));
+    let ctx = crate::pdf::CheckContext {
+        anchors: &anchors,
+        crls: &crls,
+        at,
+        opts: crate::smime::verify::VerifyOptions {
+            require_revocation_data: policy.rules.incoming.require_revocation_data,
+            ..Default::default()
+        },
+        authorised: authorised.as_ref(),
+        max_depth: cfg.map_or(50, |c| c.limits.max_mime_depth),
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let finding = crate::pdf::check_pdf(&part.name, &part.bytes, &ctx);
+        let refusal = finding.refusal();
+        if let (Some((en, vi)), Flow::Outgoing, Action::Accept, true) = (
+            &refusal,
+            flow,
+            &decision.action,
+            policy.rules.pdf.require_signer_signature,
+        ) {
+            decision.action = Action::Refuse(pol::deadline::pdf_signer_refusal(&part.name, en, vi));
+            decision.rule = "pdf.signer".into();
+            decision.deadline = None;
+        }
+        let signatures = finding
+            .outcome
+            .as_ref()
+            .map(|c| c.iter().map(crate::pdf::SignatureSummary::of).collect())
+            .unwrap_or_default();
+        out.push((
+            crate::pdf::PartSealed {
+                name: part.name,
+                sha256_before: finding.sha256,
+                sha256_after: None,
+                signatures,
+                note: None,
+            },
+            refusal.map(|(en, _)| en),
+        ));
+    }
+    Ok((out, known))
 }
 
 /// A message file saved with LF line endings, as SMTP would carry it (CRLF).
@@ -542,6 +627,33 @@ impl Report<'_> {
                 ));
             }
         }
+        for (part, problem) in &self.pdfs {
+            line(format!(
+                "pdf:          {} (sha-256 {})",
+                part.name, part.sha256_before
+            ));
+            for (i, sig) in part.signatures.iter().enumerate() {
+                line(format!(
+                    "  {}. {} {} serial {} {}",
+                    i + 1,
+                    sig.result,
+                    sig.signer,
+                    if sig.serial.is_empty() {
+                        "-"
+                    } else {
+                        &sig.serial
+                    },
+                    sig.time.as_deref().unwrap_or("-")
+                ));
+            }
+            line(match problem {
+                None => "  a valid signature of a competent signer".into(),
+                Some(p) => format!("  no valid signature of a competent signer: {p}"),
+            });
+        }
+        if !self.pdfs.is_empty() && !self.pdf_trust_known {
+            line("  (no configuration: no trust anchor is known, so no signer is trusted)".into());
+        }
         let rule_detail = if d.rule.starts_with("dispatch.") && d.rule != "dispatch.late" {
             d.deadline
                 .as_ref()
@@ -624,6 +736,13 @@ impl Report<'_> {
             "findings": c.findings.iter().map(|f| json!({"field": f.field.as_str(), "value": f.value, "source": f.source.to_string()})).collect::<Vec<_>>(),
             "conflicts": c.conflicts,
             "problems": c.problems.iter().map(|p| json!({"field": p.field.as_str(), "source": p.source.to_string(), "message": p.message})).collect::<Vec<_>>(),
+            "pdf": self.pdfs.iter().map(|(p, problem)| json!({
+                "name": p.name,
+                "sha256": p.sha256_before,
+                "signatures": p.signatures,
+                "competent_signer": problem.is_none(),
+                "problem": problem,
+            })).collect::<Vec<_>>(),
             "rule": d.rule,
             "action": if d.refusal().is_some() { "refuse" } else { "accept" },
             "reply": d.refusal().map(|r| r.reply_line()),

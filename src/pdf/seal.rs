@@ -60,12 +60,36 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
         .usability(opts.at)
         .map_err(|e| SealError::Sign(e.into()))?;
     let doc = load(bytes)?;
-    let structure = |what: &str| SealError::Structure(what.to_string());
     // An update must name the file's own last cross-reference section in /Prev: a file
     // whose cross-reference data lopdf had to rebuild has none to name.
     if doc.xref_recovery.is_some() {
-        return Err(structure("its cross-reference data is damaged"));
+        return Err(SealError::Structure(
+            "its cross-reference data is damaged".into(),
+        ));
     }
+    let update = plan(bytes, &doc)?;
+    let mut written = write_update(bytes, &doc, &update, opts)?;
+    sign_in_place(&mut written, opts.identity)?;
+    read_back(&written.out, update.sig_id)?;
+    Ok(written.out)
+}
+
+/// The objects an update adds or replaces, and the ids it allocated.
+struct Update {
+    changed: Vec<(ObjectId, Object)>,
+    root_id: ObjectId,
+    sig_id: ObjectId,
+    /// The id of the cross-reference stream, when the file's last section is a stream.
+    xref_stream_id: Option<ObjectId>,
+    /// `/Size`: one more than the highest object number.
+    size: u32,
+}
+
+/// What the organisation's signature changes: a new field-widget (invisible, on the first
+/// page) whose value is the signature dictionary, the page's `/Annots`, and the form's
+/// `/Fields` (a new form in the catalog when there is none).
+fn plan(bytes: &[u8], doc: &Document) -> Result<Update, SealError> {
+    let structure = |what: &str| SealError::Structure(what.to_string());
     let root_id = doc
         .trailer
         .get(b"Root")
@@ -83,8 +107,6 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     let field_id = alloc();
     let mut changed: Vec<(ObjectId, Object)> = Vec::new();
 
-    // The field, which is its own (invisible) widget on the first page.
-    let name = field_name(&doc);
     let mut field = Dictionary::new();
     field.set("FT", Object::Name(b"Sig".to_vec()));
     field.set("Type", Object::Name(b"Annot".to_vec()));
@@ -94,13 +116,12 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     field.set("F", 132);
     field.set(
         "T",
-        Object::String(name.into_bytes(), StringFormat::Literal),
+        Object::String(field_name(doc).into_bytes(), StringFormat::Literal),
     );
     field.set("V", Object::Reference(sig_id));
     field.set("P", Object::Reference(page_id));
     changed.push((field_id, Object::Dictionary(field)));
 
-    // The first page lists the widget among its annotations.
     let mut page = doc
         .get_dictionary(page_id)
         .map_err(|_| structure("the first page is not a dictionary"))?
@@ -108,7 +129,7 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     match page.get(b"Annots") {
         Ok(Object::Reference(id)) => {
             let id = *id;
-            let mut annots = array_object(&doc, id, "the page's annotations")?;
+            let mut annots = array_object(doc, id, "the page's annotations")?;
             annots.push(Object::Reference(field_id));
             changed.push((id, Object::Array(annots)));
         }
@@ -125,7 +146,6 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
         Ok(_) => return Err(structure("the page's /Annots is not an array")),
     }
 
-    // The form lists the field.
     let mut catalog = doc
         .get_dictionary(root_id)
         .map_err(|_| structure("the catalog is not a dictionary"))?
@@ -137,12 +157,12 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
                 .get_dictionary(id)
                 .map_err(|_| structure("the form is not a dictionary"))?
                 .clone();
-            add_field(&doc, &mut form, field_id, &mut changed)?;
+            add_field(doc, &mut form, field_id, &mut changed)?;
             changed.push((id, Object::Dictionary(form)));
         }
         Ok(Object::Dictionary(form)) => {
             let mut form = form.clone();
-            add_field(&doc, &mut form, field_id, &mut changed)?;
+            add_field(doc, &mut form, field_id, &mut changed)?;
             catalog.set("AcroForm", form);
             changed.push((root_id, Object::Dictionary(catalog)));
         }
@@ -157,29 +177,51 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
         }
         Ok(_) => return Err(structure("the catalog's /AcroForm is not a dictionary")),
     }
-
     let xref_stream_id = uses_xref_stream(bytes, doc.xref_start).then(&mut alloc);
-    let size = next_id;
+    Ok(Update {
+        changed,
+        root_id,
+        sig_id,
+        xref_stream_id,
+        size: next_id,
+    })
+}
 
-    // Write the update.
+/// The file with its update written, the signature's place left empty.
+struct Written {
+    out: Vec<u8>,
+    /// Where the ByteRange placeholder is.
+    byte_range_at: usize,
+    /// The `/Contents` hex string: from its `<` to after its `>`.
+    contents: std::ops::Range<usize>,
+}
+
+/// Appends the update: the changed and new objects, the signature dictionary with room for
+/// the CMS, the cross-reference section and the trailer with `/Prev`.
+fn write_update(
+    bytes: &[u8],
+    doc: &Document,
+    update: &Update,
+    opts: &SealOptions<'_>,
+) -> Result<Written, SealError> {
     let mut out = Vec::with_capacity(bytes.len() + 2 * RESERVED + 4096);
     out.extend_from_slice(bytes);
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
     let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
-    for (id, object) in &changed {
+    for (id, object) in &update.changed {
         offsets.push((*id, out.len()));
         writeln!(out, "{} {} obj", id.0, id.1).ok();
         lopdf::Writer::write_object(&mut out, object)
-            .map_err(|e| structure(&format!("writing object {}: {e}", id.0)))?;
+            .map_err(|e| SealError::Structure(format!("writing object {}: {e}", id.0)))?;
         out.extend_from_slice(b"\nendobj\n");
     }
-    offsets.push((sig_id, out.len()));
+    offsets.push((update.sig_id, out.len()));
     write!(
         out,
         "{} 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /Name {} /M ({}) /ByteRange ",
-        sig_id.0,
+        update.sig_id.0,
         utf16_hex(opts.organisation),
         pdf_date(opts.at)
     )
@@ -195,35 +237,42 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
     out.extend_from_slice(b" >>\nendobj\n");
 
     let mut trailer = Dictionary::new();
-    trailer.set("Size", i64::from(size));
-    trailer.set("Root", Object::Reference(root_id));
+    trailer.set("Size", i64::from(update.size));
+    trailer.set("Root", Object::Reference(update.root_id));
     for key in [&b"Info"[..], b"ID"] {
         if let Ok(v) = doc.trailer.get(key) {
             trailer.set(key, v.clone());
         }
     }
     trailer.set("Prev", doc.xref_start as i64);
-    let startxref = match xref_stream_id {
+    let startxref = match update.xref_stream_id {
         Some(id) => write_xref_stream(&mut out, id, &mut offsets, trailer)?,
         None => write_xref_table(&mut out, &mut offsets, &trailer)?,
     };
     write!(out, "startxref\n{startxref}\n%%EOF\n").ok();
+    Ok(Written {
+        out,
+        byte_range_at,
+        contents: contents_at..contents_end,
+    })
+}
 
-    // The ByteRange, then the signature over it.
-    let (a, b) = (contents_at, contents_end);
-    let c = out.len() - b;
+/// Fills in the ByteRange, then the CMS over it (PAdES signed attributes).
+fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), SealError> {
+    let (a, b) = (w.contents.start, w.contents.end);
+    let c = w.out.len() - b;
     let range = format!("[0 {a} {b} {c}]");
-    let slot = &mut out[byte_range_at..byte_range_at + BYTE_RANGE_PLACEHOLDER.len()];
+    let slot = &mut w.out[w.byte_range_at..w.byte_range_at + BYTE_RANGE_PLACEHOLDER.len()];
     slot.fill(b' ');
     slot[..range.len()].copy_from_slice(range.as_bytes());
 
-    let algorithm = opts.identity.algorithm();
+    let algorithm = identity.algorithm();
     let mut ctx = ring::digest::Context::new(algorithm.digest().ring());
-    ctx.update(&out[..a]);
-    ctx.update(&out[b..]);
+    ctx.update(&w.out[..a]);
+    ctx.update(&w.out[b..]);
     let digest = ctx.finish();
     let cms = signed_data_with(
-        opts.identity,
+        identity,
         algorithm,
         digest.as_ref(),
         SignedAttrs::Pades,
@@ -233,9 +282,8 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
         return Err(SealError::TooLarge { len: cms.len() });
     }
     let hex = hex::encode_upper(&cms);
-    out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    read_back(&out, sig_id)?;
-    Ok(out)
+    w.out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(())
 }
 
 /// The sealed file read as a validator will: the signature dictionary is found through the
@@ -417,10 +465,7 @@ fn add_field(
 fn uses_xref_stream(bytes: &[u8], offset: usize) -> bool {
     bytes
         .get(offset..)
-        .map(|rest| {
-            let rest = rest.trim_ascii_start();
-            !rest.starts_with(b"xref")
-        })
+        .map(|rest| !rest.trim_ascii_start().starts_with(b"xref"))
         .unwrap_or(false)
 }
 

@@ -81,41 +81,7 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
     }
 
     // The authorised-signers lists the profiles name are not profiles themselves.
-    let mut signer_lists: Vec<(PathBuf, AuthorisedSigners)> = Vec::new();
-    for (_, path, profile) in &profiles {
-        let Some(file) = &profile.pdf.authorised_signers else {
-            continue;
-        };
-        if file.is_empty() || file.contains(['/', '\\']) || !file.ends_with(".toml") {
-            errors.push(PolicyError::Invalid {
-                path: path.clone(),
-                line: None,
-                column: None,
-                key: "pdf.authorised_signers".into(),
-                message: format!(
-                    "{file:?} must be the name of a .toml file in the policy directory"
-                ),
-            });
-            continue;
-        }
-        let list_path = dir.join(file);
-        if signer_lists.iter().any(|(p, _)| *p == list_path) {
-            continue;
-        }
-        match std::fs::read_to_string(&list_path) {
-            Ok(text) => match AuthorisedSigners::parse(&list_path, &text) {
-                Ok(list) => signer_lists.push((list_path, list)),
-                Err(e) => {
-                    errors.push(e);
-                    signer_lists.push((list_path, AuthorisedSigners::default()));
-                }
-            },
-            Err(source) => errors.push(PolicyError::ReadFile {
-                path: list_path,
-                source,
-            }),
-        }
-    }
+    let signer_lists = signer_lists(dir, &profiles, &mut errors);
     let is_list = |p: &PathBuf| signer_lists.iter().any(|(l, _)| l == p);
     for (path, name, e) in not_profiles {
         if !is_list(&path) {
@@ -231,6 +197,51 @@ pub fn check(dir: &Path) -> Result<Checked, PolicyErrors> {
             Err(PolicyErrors(errors))
         }
     }
+}
+
+/// Reads the authorised-signers lists the profiles name (`[pdf] authorised_signers`), each
+/// once; a list that cannot be read or parsed leaves its error and an empty list.
+fn signer_lists(
+    dir: &Path,
+    profiles: &[(String, PathBuf, Profile)],
+    errors: &mut Vec<PolicyError>,
+) -> Vec<(PathBuf, AuthorisedSigners)> {
+    let mut signer_lists: Vec<(PathBuf, AuthorisedSigners)> = Vec::new();
+    for (_, path, profile) in profiles {
+        let Some(file) = &profile.pdf.authorised_signers else {
+            continue;
+        };
+        if file.is_empty() || file.contains(['/', '\\']) || !file.ends_with(".toml") {
+            errors.push(PolicyError::Invalid {
+                path: path.clone(),
+                line: None,
+                column: None,
+                key: "pdf.authorised_signers".into(),
+                message: format!(
+                    "{file:?} must be the name of a .toml file in the policy directory"
+                ),
+            });
+            continue;
+        }
+        let list_path = dir.join(file);
+        if signer_lists.iter().any(|(p, _)| *p == list_path) {
+            continue;
+        }
+        match std::fs::read_to_string(&list_path) {
+            Ok(text) => match AuthorisedSigners::parse(&list_path, &text) {
+                Ok(list) => signer_lists.push((list_path, list)),
+                Err(e) => {
+                    errors.push(e);
+                    signer_lists.push((list_path, AuthorisedSigners::default()));
+                }
+            },
+            Err(source) => errors.push(PolicyError::ReadFile {
+                path: list_path,
+                source,
+            }),
+        }
+    }
+    signer_lists
 }
 
 fn valid_profile_name(s: &str) -> bool {
