@@ -120,6 +120,30 @@ pub fn encode_header_value(s: &str) -> String {
     encoded_words(s).join("\r\n ")
 }
 
+/// A header field (without its CRLF) as is when it is at most `keep_under` octets, else
+/// folded at spaces into lines of about 76 (RFC 5322 allows 998): unfolding gives it back.
+pub fn fold_field(s: &str, keep_under: usize) -> String {
+    if s.len() <= keep_under {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 64);
+    let mut line = 0usize;
+    for (i, word) in s.split(' ').enumerate() {
+        if i > 0 {
+            if line + 1 + word.len() > 76 {
+                out.push_str("\r\n ");
+                line = 1;
+            } else {
+                out.push(' ');
+                line += 1;
+            }
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
+
 /// Whether any byte is 8-bit (for BODY=8BITMIME when relaying).
 pub fn has_8bit(msg: &[u8]) -> bool {
     msg.iter().any(|b| *b >= 0x80)

@@ -120,27 +120,9 @@ fn quoted(value: &str) -> String {
     }
 }
 
-/// `name: seg1; seg2; ...` folded before a segment that would take a line past 78
-/// characters.
+/// `name: seg1; seg2; ...`, folded at spaces when longer than 78 characters.
 fn fold(name: &str, segments: &[String]) -> String {
-    let mut out = format!("{name}:");
-    let mut line = out.len();
-    for (i, seg) in segments.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ";" };
-        out.push_str(sep);
-        line += sep.len();
-        if line + 1 + seg.len() > 78 && line > name.len() + 2 {
-            out.push_str("\r\n ");
-            line = 1;
-        } else {
-            out.push(' ');
-            line += 1;
-        }
-        out.push_str(seg);
-        line += seg.len();
-    }
-    out.push_str("\r\n");
-    out
+    crate::mime::fold_field(&format!("{name}: {}", segments.join("; ")), 78) + "\r\n"
 }
 
 #[cfg(test)]

@@ -28,17 +28,8 @@ pub struct IncomingRules {
 impl IncomingRules {
     /// The action for a non-pass result from `domain` (lower case).
     pub fn action_for(&self, domain: &str) -> IncomingAction {
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.senders
-            .iter()
-            .filter(|(suffix, _)| {
-                domain == **suffix
-                    || domain
-                        .strip_suffix(suffix.as_str())
-                        .is_some_and(|p| p.ends_with('.'))
-            })
-            .max_by_key(|(suffix, _)| suffix.len())
-            .map(|(_, a)| *a)
+        super::profile::by_longest_suffix(&self.senders, domain)
+            .copied()
             .unwrap_or(self.action)
     }
 }

@@ -51,17 +51,8 @@ impl AuthorisedSigners {
     /// The signers for mail from `domain`: the longest matching suffix's entry; an empty
     /// list (nobody) when no entry matches, since an office with a list names its signers.
     pub fn for_domain(&self, domain: &str) -> Authorised {
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.by_suffix
-            .iter()
-            .filter(|(suffix, _)| {
-                domain == **suffix
-                    || domain
-                        .strip_suffix(suffix.as_str())
-                        .is_some_and(|p| p.ends_with('.'))
-            })
-            .max_by_key(|(suffix, _)| suffix.len())
-            .map(|(_, a)| a.clone())
+        super::profile::by_longest_suffix(&self.by_suffix, domain)
+            .cloned()
             .unwrap_or_default()
     }
 

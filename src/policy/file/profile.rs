@@ -84,6 +84,24 @@ fn deserialize_addresses<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>,
 }
 
 /// A domain or domain suffix: dot-separated labels of letters, digits and `-`.
+/// The value for `domain` in a map keyed by domain suffix (lower case, no trailing dot): the
+/// longest key that is the domain itself or a parent of it.
+pub(in crate::policy) fn by_longest_suffix<'a, V>(
+    map: &'a std::collections::BTreeMap<String, V>,
+    domain: &str,
+) -> Option<&'a V> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    map.iter()
+        .filter(|(suffix, _)| {
+            domain == **suffix
+                || domain
+                    .strip_suffix(suffix.as_str())
+                    .is_some_and(|p| p.ends_with('.'))
+        })
+        .max_by_key(|(suffix, _)| suffix.len())
+        .map(|(_, v)| v)
+}
+
 pub(in crate::policy) fn valid_domain(d: &str) -> bool {
     let d = d.trim_end_matches('.');
     !d.is_empty()

@@ -105,7 +105,7 @@ pub fn authentication_results_header(hostname: &str, v: &Verdict) -> String {
         }
         s.push(')');
     }
-    fold(&s) + "\r\n"
+    crate::mime::fold_field(&s, 900) + "\r\n"
 }
 
 fn ascii_token(s: &str) -> String {
@@ -148,29 +148,6 @@ fn comment_safe(s: &str) -> String {
             c if c.is_ascii_graphic() || c == ' ' => out.push(c),
             _ => out.push('?'),
         }
-    }
-    out
-}
-
-/// Folds at spaces only when a line would pass 900 octets (RFC 5322 allows 998).
-fn fold(s: &str) -> String {
-    if s.len() <= 900 {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 64);
-    let mut line = 0usize;
-    for (i, word) in s.split(' ').enumerate() {
-        if i > 0 {
-            if line + 1 + word.len() > 76 {
-                out.push_str("\r\n ");
-                line = 1;
-            } else {
-                out.push(' ');
-                line += 1;
-            }
-        }
-        out.push_str(word);
-        line += word.len();
     }
     out
 }

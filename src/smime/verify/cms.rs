@@ -54,6 +54,29 @@ pub(super) struct SignedData<'a> {
     pub(super) signers: Vec<SignerInfo<'a>>,
 }
 
+impl<'a> SignedData<'a> {
+    /// The one SignerInfo (zero or several never count as valid), its certificate from the
+    /// CMS's certificates (DER) and that certificate parsed.
+    pub(super) fn sole_signer(
+        &self,
+    ) -> Result<(&SignerInfo<'a>, &'a [u8], X509Certificate<'a>), Failure> {
+        let si = match self.signers.len() {
+            0 => return Err(Failure::NoSigner),
+            1 => &self.signers[0],
+            count => return Err(Failure::SeveralSigners { count }),
+        };
+        let der = self
+            .certificates
+            .iter()
+            .copied()
+            .find(|c| si.sid.matches(c))
+            .ok_or(Failure::SignerCertificateMissing)?;
+        let (_, cert) = X509Certificate::from_der(der)
+            .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
+        Ok((si, der, cert))
+    }
+}
+
 fn oid_of(t: &Tlv<'_>) -> Result<Vec<u8>, Failure> {
     Ok(t.expect(ber::OID, "an OID")
         .map_err(cms_err)?

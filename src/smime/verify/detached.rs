@@ -4,8 +4,6 @@
 //! document-signing key purposes ([`Purpose::Document`]) instead of emailProtection.
 
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::prelude::FromDer;
 
 use super::address::cert_emails;
 use super::cms::{check_signature, SignedData};
@@ -86,19 +84,7 @@ fn run(
     if sd.econtent.is_some() {
         return Err(Failure::ContentTwice);
     }
-    let si = match sd.signers.len() {
-        0 => return Err(Failure::NoSigner),
-        1 => &sd.signers[0],
-        count => return Err(Failure::SeveralSigners { count }),
-    };
-    let signer_der = sd
-        .certificates
-        .iter()
-        .copied()
-        .find(|c| si.sid.matches(c))
-        .ok_or(Failure::SignerCertificateMissing)?;
-    let (_, cert) = X509Certificate::from_der(signer_der)
-        .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
+    let (si, signer_der, cert) = sd.sole_signer()?;
     signer.serial = serial_hex(cert.raw_serial());
     signer.issuer = name_to_rfc4514(cert.issuer(), true);
     signer.fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, signer_der));

@@ -40,8 +40,6 @@ use std::borrow::Cow;
 
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::prelude::FromDer;
 
 use self::address::{
     check_address, check_shown, compare_headers, is_protected_name, same_mailboxes, Identity,
@@ -184,19 +182,7 @@ fn run(
             ))
         }
     };
-    let si = match sd.signers.len() {
-        0 => return Err(Failure::NoSigner),
-        1 => &sd.signers[0],
-        count => return Err(Failure::SeveralSigners { count }),
-    };
-    let signer_der = sd
-        .certificates
-        .iter()
-        .copied()
-        .find(|c| si.sid.matches(c))
-        .ok_or(Failure::SignerCertificateMissing)?;
-    let (_, cert) = X509Certificate::from_der(signer_der)
-        .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
+    let (si, signer_der, cert) = sd.sole_signer()?;
     v.serial = Some(serial_hex(cert.raw_serial()));
     v.issuer = Some(name_to_rfc4514(cert.issuer(), true));
 
@@ -256,17 +242,7 @@ pub fn check_cms(cms: &[u8], detached: Option<&[u8]>) -> Result<(), Failure> {
         (None, Some(e)) => e,
         (None, None) => return Err(Failure::Cms("no content".into())),
     };
-    let [si] = sd.signers.as_slice() else {
-        return Err(Failure::NoSigner);
-    };
-    let signer_der = sd
-        .certificates
-        .iter()
-        .copied()
-        .find(|c| si.sid.matches(c))
-        .ok_or(Failure::SignerCertificateMissing)?;
-    let (_, cert) = X509Certificate::from_der(signer_der)
-        .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
+    let (si, _, cert) = sd.sole_signer()?;
     check_signature(si, &sd.econtent_type, &[content], &cert)?;
     check_leaf(&cert, Purpose::Email)
 }
