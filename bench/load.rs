@@ -5,6 +5,10 @@
 //!
 //!     cargo build --release && cargo run --release --example load -- [--connections 32]
 //!         [--messages 5000] [--size 100000] [--database-url postgres://...] [--archive-days N]
+//!         [--pdf SIGNED.pdf --trust ROOT.pem]
+//!
+//! With `--pdf`, each message carries that (signed) PDF instead of `--size` bytes of text, and
+//! the profile checks the signer's signature at end of DATA and seals the PDF at delivery.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -23,6 +27,11 @@ struct Args {
     binary: String,
     /// `[register] archive_days`; None = the product's default.
     archive_days: Option<u32>,
+    /// A signed PDF sent as each message's attachment, with `[pdf] require_signer_signature`
+    /// and `seal_pdf` on (the check at end of DATA, the organisation's signature at delivery).
+    pdf: Option<String>,
+    /// The trust anchor of the PDF's signer (`cert trust add`).
+    trust: Option<String>,
 }
 
 fn args() -> Args {
@@ -33,6 +42,8 @@ fn args() -> Args {
         database_url: None,
         binary: "target/release/congvan".into(),
         archive_days: None,
+        pdf: None,
+        trust: None,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -45,6 +56,8 @@ fn args() -> Args {
             "--database-url" => a.database_url = Some(val),
             "--binary" => a.binary = val,
             "--archive-days" => a.archive_days = Some(val.parse().expect("--archive-days N")),
+            "--pdf" => a.pdf = Some(val),
+            "--trust" => a.trust = Some(val),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -151,6 +164,23 @@ async fn main() {
         .status()
         .expect("congvan cert import");
     assert!(st.success(), "cert import failed");
+    if let Some(root) = &a.trust {
+        let st = Command::new(&a.binary)
+            .args(["--config", d.join("congvan.toml").to_str().unwrap()])
+            .args(["cert", "trust", "add", root])
+            .stdout(Stdio::null())
+            .status()
+            .expect("congvan cert trust add");
+        assert!(st.success(), "cert trust add failed");
+    }
+    if a.pdf.is_some() {
+        let profile = d.join("policies/default.toml");
+        let text = std::fs::read_to_string(&profile)
+            .unwrap()
+            .replace("require_signer_signature = false", "require_signer_signature = true")
+            .replace("seal_pdf = false", "seal_pdf = true");
+        std::fs::write(&profile, text).unwrap();
+    }
     let mut daemon = Command::new(&a.binary)
         .args([
             "--config",
@@ -168,12 +198,29 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut body =
-        b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\n\r\n".to_vec();
-    while body.len() < a.size {
-        body.extend_from_slice(&[b'Q'; 76]);
-        body.extend_from_slice(b"\r\n");
-    }
+    let mut body = match &a.pdf {
+        None => {
+            let mut body = b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\n\r\n"
+                .to_vec();
+            while body.len() < a.size {
+                body.extend_from_slice(&[b'Q'; 76]);
+                body.extend_from_slice(b"\r\n");
+            }
+            body
+        }
+        Some(file) => {
+            use base64::Engine;
+            let pdf = std::fs::read(file).expect("--pdf file");
+            let mut body = b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nKinh gui.\r\n--b\r\nContent-Type: application/pdf; name=\"van-ban.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&pdf);
+            for line in b64.as_bytes().chunks(76) {
+                body.extend_from_slice(line);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--b--\r\n");
+            body
+        }
+    };
     body.extend_from_slice(b".\r\n");
     let body = Arc::new(body);
     let accepted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
