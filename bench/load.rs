@@ -177,7 +177,10 @@ async fn main() {
         let profile = d.join("policies/default.toml");
         let text = std::fs::read_to_string(&profile)
             .unwrap()
-            .replace("require_signer_signature = false", "require_signer_signature = true")
+            .replace(
+                "require_signer_signature = false",
+                "require_signer_signature = true",
+            )
             .replace("seal_pdf = false", "seal_pdf = true");
         std::fs::write(&profile, text).unwrap();
     }
@@ -200,8 +203,9 @@ async fn main() {
 
     let mut body = match &a.pdf {
         None => {
-            let mut body = b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\n\r\n"
-                .to_vec();
+            let mut body =
+                b"From: bench@dev.gov.vn\r\nTo: sink@hanoi.gov.vn\r\nSubject: bench\r\n\r\n"
+                    .to_vec();
             while body.len() < a.size {
                 body.extend_from_slice(&[b'Q'; 76]);
                 body.extend_from_slice(b"\r\n");
