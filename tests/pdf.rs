@@ -1053,3 +1053,33 @@ async fn policy_explain_shows_the_pdf_findings() {
     assert_eq!(v["pdf"][0]["signatures"][0]["signer"], "Nguyễn Văn A");
     assert_eq!(v["rule"], "pdf.signer");
 }
+
+#[test]
+fn sealing_a_linearised_file_with_an_earlier_update() {
+    // Ghostscript's file, linearised by qpdf (a first-page cross-reference section and hint
+    // stream), then given an incremental update (an Info change) before the signer signs.
+    let doc = document("linear.pdf", "gs");
+    let linear = path("linear-1.pdf");
+    let st = Command::new("qpdf")
+        .args(["--linearize", s(&doc), s(&linear)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let updated = path("linear-2.pdf");
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys\nfrom pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter\n\
+             from pyhanko.pdf_utils import generic\n\
+             w = IncrementalPdfFileWriter(open(sys.argv[1], 'rb'), strict=False)\n\
+             w.set_info(generic.DictionaryObject({generic.pdf_name('/Title'): generic.pdf_string('Cong van')}))\n\
+             w.write(open(sys.argv[2], 'wb'))\n",
+        )
+        .args([s(&linear), s(&updated)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let signed = signed_by(&updated, &fx().deputy, "linear-3.pdf", "ChuKy");
+    let sealed = seal(&signed, "linear-4.pdf");
+    assert_all_agree(&sealed, 2, 2);
+}
