@@ -5,7 +5,7 @@
 //!
 //!     cargo build --release && cargo run --release --example load -- [--connections 32]
 //!         [--messages 5000] [--size 100000] [--database-url postgres://...] [--archive-days N]
-//!         [--pdf SIGNED.pdf --trust ROOT.pem]
+//!         [--pdf SIGNED.pdf --trust ROOT.pem [--pdf-policy seal|check|off]]
 //!
 //! With `--pdf`, each message carries that (signed) PDF instead of `--size` bytes of text, and
 //! the profile checks the signer's signature at end of DATA and seals the PDF at delivery.
@@ -32,6 +32,8 @@ struct Args {
     pdf: Option<String>,
     /// The trust anchor of the PDF's signer (`cert trust add`).
     trust: Option<String>,
+    /// With `--pdf`: `seal` (check and seal, the default), `check` (check only) or `off`.
+    pdf_policy: String,
 }
 
 fn args() -> Args {
@@ -44,6 +46,7 @@ fn args() -> Args {
         archive_days: None,
         pdf: None,
         trust: None,
+        pdf_policy: "seal".into(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -58,6 +61,7 @@ fn args() -> Args {
             "--archive-days" => a.archive_days = Some(val.parse().expect("--archive-days N")),
             "--pdf" => a.pdf = Some(val),
             "--trust" => a.trust = Some(val),
+            "--pdf-policy" => a.pdf_policy = val,
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -175,13 +179,16 @@ async fn main() {
     }
     if a.pdf.is_some() {
         let profile = d.join("policies/default.toml");
-        let text = std::fs::read_to_string(&profile)
-            .unwrap()
-            .replace(
+        let mut text = std::fs::read_to_string(&profile).unwrap();
+        if a.pdf_policy != "off" {
+            text = text.replace(
                 "require_signer_signature = false",
                 "require_signer_signature = true",
-            )
-            .replace("seal_pdf = false", "seal_pdf = true");
+            );
+        }
+        if a.pdf_policy == "seal" {
+            text = text.replace("seal_pdf = false", "seal_pdf = true");
+        }
         std::fs::write(&profile, text).unwrap();
     }
     let mut daemon = Command::new(&a.binary)

@@ -6,6 +6,7 @@
 //! process reached, next to the file's size. Needs python3 with pyHanko (tests/pdf/tool.py).
 //!
 //!     cargo run --release --example pdf [-- --mb 20 --runs 5]
+//!     cargo run --release --example pdf -- --file SIGNED.pdf --trust ROOT.pem [--runs 50]
 
 use std::process::Command;
 use std::time::Instant;
@@ -96,10 +97,22 @@ fn main() {
         .issue("signer", KeySpec::Rsa(2048), &opts)
         .expect("signer");
 
-    std::fs::write(d.join("plain.pdf"), big_pdf(mb)).expect("write");
+    // `--file SIGNED.pdf --trust ROOT.pem`: time an existing signed file instead.
+    let given: Option<(String, String)> = {
+        let v: Vec<String> = std::env::args().collect();
+        let get = |k: &str| v.iter().position(|a| a == k).and_then(|i| v.get(i + 1)).cloned();
+        get("--file").zip(get("--trust"))
+    };
+    if given.is_none() {
+        std::fs::write(d.join("plain.pdf"), big_pdf(mb)).expect("write");
+    }
     let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pdf/tool.py");
     let t = Instant::now();
-    let st = Command::new("python3")
+    let st = if let Some((file, _)) = &given {
+        std::fs::copy(file, d.join("signed.pdf")).expect("--file");
+        std::process::ExitStatus::default()
+    } else {
+        Command::new("python3")
         .arg(tool)
         .args([
             "sign",
@@ -114,7 +127,8 @@ fn main() {
         ])
         .args(["--chain", pki.intermediate.cert_pem.to_str().unwrap()])
         .status()
-        .expect("python3");
+        .expect("python3")
+    };
     assert!(st.success(), "pyHanko signing failed");
     let pyhanko_s = t.elapsed().as_secs_f64();
     let signed = std::fs::read(d.join("signed.pdf")).expect("signed");
@@ -123,7 +137,12 @@ fn main() {
         signed.len() as f64 / 1e6
     );
 
-    let anchors = TrustStore::new(vec![pki.root.cert_der.clone()]);
+    let anchors = match &given {
+        Some((_, root)) => TrustStore::from_pems([std::fs::read_to_string(root)
+            .expect("--trust")
+            .as_str()]),
+        None => TrustStore::new(vec![pki.root.cert_der.clone()]),
+    };
     let ctx = CheckContext {
         anchors: &anchors,
         crls: &[],

@@ -23,9 +23,11 @@ use crate::pki::identity::SigningIdentity;
 use crate::smime::sign::cms::{signed_data_with, SignedAttrs};
 use crate::smime::sign::SignError;
 
-/// Bytes reserved for the CMS (written as twice as many hex digits): a chain of four
-/// certificates with RSA-4096 keys fits with room to spare.
-const RESERVED: usize = 16 * 1024;
+/// Bytes reserved for the CMS besides the certificate chain it carries (written as twice as
+/// many hex digits): the signed attributes, an RSA-4096 signature and the structure take
+/// under 1.5 KB. The reservation travels in every sealed file (and again, base64, in the
+/// message), so it is sized to the identity's chain rather than a fixed 16 KB.
+const RESERVED_BESIDES_CHAIN: usize = 4096;
 /// The ByteRange as first written; overwritten in place, padded with spaces.
 const BYTE_RANGE_PLACEHOLDER: &str = "[0 0000000000 0000000000 0000000000]";
 
@@ -50,8 +52,8 @@ pub enum SealError {
     Structure(String),
     #[error(transparent)]
     Sign(#[from] SignError),
-    #[error("the signature ({len} bytes) does not fit the space reserved for it ({RESERVED})")]
-    TooLarge { len: usize },
+    #[error("the signature ({len} bytes) does not fit the space reserved for it ({reserved})")]
+    TooLarge { len: usize, reserved: usize },
 }
 
 /// Seals `bytes` (a PDF) with the organisation's signature; the result begins with `bytes`.
@@ -207,7 +209,8 @@ fn write_update(
     update: &Update,
     opts: &SealOptions<'_>,
 ) -> Result<Written, SealError> {
-    let mut out = Vec::with_capacity(bytes.len() + 2 * RESERVED + 4096);
+    let reserved = reserved_for(opts.identity);
+    let mut out = Vec::with_capacity(bytes.len() + 2 * reserved + 4096);
     out.extend_from_slice(bytes);
     if !out.ends_with(b"\n") {
         out.push(b'\n');
@@ -234,7 +237,7 @@ fn write_update(
     out.extend_from_slice(b" /Contents ");
     let contents_at = out.len();
     out.push(b'<');
-    out.resize(out.len() + 2 * RESERVED, b'0');
+    out.resize(out.len() + 2 * reserved, b'0');
     out.push(b'>');
     let contents_end = out.len();
     out.extend_from_slice(b" >>\nendobj\n");
@@ -260,6 +263,11 @@ fn write_update(
     })
 }
 
+/// The bytes to reserve for the CMS of `identity`'s signature.
+fn reserved_for(identity: &SigningIdentity) -> usize {
+    identity.chain_der().iter().map(Vec::len).sum::<usize>() + RESERVED_BESIDES_CHAIN
+}
+
 /// Fills in the ByteRange, then the CMS over it (PAdES signed attributes).
 fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), SealError> {
     let (a, b) = (w.contents.start, w.contents.end);
@@ -281,8 +289,12 @@ fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), Seal
         SignedAttrs::Pades,
         None,
     )?;
-    if cms.len() > RESERVED {
-        return Err(SealError::TooLarge { len: cms.len() });
+    let reserved = (w.contents.len() - 2) / 2;
+    if cms.len() > reserved {
+        return Err(SealError::TooLarge {
+            len: cms.len(),
+            reserved,
+        });
     }
     let hex = hex::encode_upper(&cms);
     w.out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());

@@ -19,7 +19,7 @@ use sea_orm::{
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
-use super::pdf_seal::PdfSealing;
+use super::pdf_seal::{log_pdf_parts, PdfSealing};
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
@@ -49,11 +49,13 @@ pub struct Deliverer {
     pub trust: crate::pki::trust::TrustCache,
 }
 
-/// The seal put on the bytes sent: the certificate's serial and the content's digest (hex).
+/// The seal put on the bytes sent: the certificate's serial and the content's digest (hex),
+/// and what the organisation's signature did to each PDF part.
 #[derive(Debug, Clone)]
 struct SealUsed {
     serial: String,
     digest: String,
+    pdfs: Vec<crate::model::pdf::PartSealed>,
 }
 
 /// The bytes to send (with the seal used on them, when sealed), or held.
@@ -529,15 +531,14 @@ impl Deliverer {
                 .await;
                 match signed {
                     Ok(Ok((s, parts))) => {
-                        if !parts.is_empty() {
-                            self.record_pdf_parts(msg, &parts).await;
-                        }
+                        log_pdf_parts(msg, &parts);
                         tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, opaque = s.opaque, "sealed");
                         Ok(Sealed::Ready {
                             bytes: s.bytes,
                             seal: Some(SealUsed {
                                 serial: s.signer_serial_hex,
                                 digest: s.digest_sha256_hex,
+                                pdfs: parts,
                             }),
                         })
                     }
@@ -791,6 +792,11 @@ impl Deliverer {
                 },
             )
             .await?;
+            // The PDF parts as this attempt sealed them (an earlier attempt's are replaced).
+            if let Some(s) = seal.as_ref().filter(|s| !s.pdfs.is_empty()) {
+                crate::register::pdf::replace_parts(&txn, &msg.id, msg.direction, &s.pdfs, now)
+                    .await?;
+            }
         }
         notices.insert(&txn, &msg.id).await?;
         txn.commit().await?;

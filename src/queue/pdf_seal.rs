@@ -1,7 +1,8 @@
 //! The organisation's signature on the PDF parts of an outgoing document, at delivery, before
 //! the S/MIME seal (SPEC "Documents", sealing): with the profile's `[pdf] seal_pdf`, each PDF
 //! part that carries a valid signature of a competent signer gets the office's PAdES
-//! signature with the same identity as the S/MIME seal; the register records each part.
+//! signature with the same identity as the S/MIME seal; the register records each part in
+//! the transaction that records the attempt.
 
 use std::sync::Arc;
 
@@ -99,30 +100,14 @@ impl Deliverer {
             received_at,
         }))
     }
+}
 
-    /// Writes what sealing did to each PDF part in the register (a later attempt's sealing
-    /// replaces it); a failure is logged, the delivery goes on.
-    pub(super) async fn record_pdf_parts(&self, msg: &message::Model, parts: &[PartSealed]) {
-        for p in parts {
-            match &p.sha256_after {
-                Some(after) => {
-                    tracing::info!(queue_id = %msg.id, pdf = %p.name, before = %p.sha256_before, %after, "PDF sealed with the organisation's signature")
-                }
-                None => {
-                    tracing::warn!(queue_id = %msg.id, pdf = %p.name, note = p.note.as_deref().unwrap_or(""), "PDF not sealed")
-                }
-            }
-        }
-        if let Err(e) = crate::register::pdf::record_parts(
-            self.db(),
-            &msg.id,
-            msg.direction,
-            parts,
-            crate::util::now_ms(),
-        )
-        .await
-        {
-            tracing::error!(queue_id = %msg.id, error = %e, "PDF parts not written in the register");
+/// One log line per PDF part: sealed (digests before and after) or not (why).
+pub(super) fn log_pdf_parts(msg: &message::Model, parts: &[PartSealed]) {
+    for p in parts {
+        match &p.sha256_after {
+            Some(after) => tracing::info!(queue_id = %msg.id, pdf = %p.name, before = %p.sha256_before, %after, "PDF sealed with the organisation's signature"),
+            None => tracing::warn!(queue_id = %msg.id, pdf = %p.name, note = p.note.as_deref().unwrap_or(""), "PDF not sealed"),
         }
     }
 }

@@ -1,34 +1,35 @@
 //! The PDF parts of a registered document (SPEC "Documents"): per part its name, SHA-256
-//! before and after sealing, and the signatures found, in `pdf_document`. A delivery attempt
-//! that seals again replaces what an earlier attempt wrote, so the register holds the file
-//! that was last sent.
+//! before and after sealing, and the signatures found, in `pdf_document`. Written with the
+//! queued message (incoming) or with the delivery attempt that sealed them (outgoing); an
+//! attempt that seals again replaces what an earlier one wrote, so the register holds the
+//! file that was last sent.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use crate::model::Direction;
 use crate::pdf::{PartSealed, SignatureSummary};
 use crate::store::entity::pdf_document;
 
-/// Replaces the PDF parts recorded for `entry_id` with `parts`.
-pub async fn record_parts(
-    db: &sea_orm::DatabaseConnection,
+/// Replaces the PDF parts recorded for `entry_id` with `parts`, in the caller's transaction
+/// (delivery's: the attempt that sealed them).
+pub async fn replace_parts(
+    txn: &impl ConnectionTrait,
     entry_id: &str,
     direction: Direction,
     parts: &[PartSealed],
     at_ms: i64,
 ) -> Result<(), DbErr> {
-    let tx = db.begin().await?;
     pdf_document::Entity::delete_many()
         .filter(pdf_document::Column::EntryId.eq(entry_id))
-        .exec(&tx)
+        .exec(txn)
         .await?;
-    for row in rows(entry_id, direction, parts, at_ms) {
-        row.insert(&tx).await?;
+    let rows = rows(entry_id, direction, parts, at_ms);
+    if !rows.is_empty() {
+        pdf_document::Entity::insert_many(rows).exec(txn).await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// The rows for `parts` of `entry_id`, for a transaction that writes them with others (the
