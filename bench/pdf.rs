@@ -100,7 +100,12 @@ fn main() {
     // `--file SIGNED.pdf --trust ROOT.pem`: time an existing signed file instead.
     let given: Option<(String, String)> = {
         let v: Vec<String> = std::env::args().collect();
-        let get = |k: &str| v.iter().position(|a| a == k).and_then(|i| v.get(i + 1)).cloned();
+        let get = |k: &str| {
+            v.iter()
+                .position(|a| a == k)
+                .and_then(|i| v.get(i + 1))
+                .cloned()
+        };
         get("--file").zip(get("--trust"))
     };
     if given.is_none() {
@@ -113,21 +118,21 @@ fn main() {
         std::process::ExitStatus::default()
     } else {
         Command::new("python3")
-        .arg(tool)
-        .args([
-            "sign",
-            d.join("plain.pdf").to_str().unwrap(),
-            d.join("signed.pdf").to_str().unwrap(),
-        ])
-        .args([
-            "--key",
-            signer.key_pem.to_str().unwrap(),
-            "--cert",
-            signer.cert_pem.to_str().unwrap(),
-        ])
-        .args(["--chain", pki.intermediate.cert_pem.to_str().unwrap()])
-        .status()
-        .expect("python3")
+            .arg(tool)
+            .args([
+                "sign",
+                d.join("plain.pdf").to_str().unwrap(),
+                d.join("signed.pdf").to_str().unwrap(),
+            ])
+            .args([
+                "--key",
+                signer.key_pem.to_str().unwrap(),
+                "--cert",
+                signer.cert_pem.to_str().unwrap(),
+            ])
+            .args(["--chain", pki.intermediate.cert_pem.to_str().unwrap()])
+            .status()
+            .expect("python3")
     };
     assert!(st.success(), "pyHanko signing failed");
     let pyhanko_s = t.elapsed().as_secs_f64();
@@ -138,9 +143,9 @@ fn main() {
     );
 
     let anchors = match &given {
-        Some((_, root)) => TrustStore::from_pems([std::fs::read_to_string(root)
-            .expect("--trust")
-            .as_str()]),
+        Some((_, root)) => {
+            TrustStore::from_pems([std::fs::read_to_string(root).expect("--trust").as_str()])
+        }
         None => TrustStore::new(vec![pki.root.cert_der.clone()]),
     };
     let ctx = CheckContext {

@@ -106,8 +106,12 @@ impl Deliverer {
 pub(super) fn log_pdf_parts(msg: &message::Model, parts: &[PartSealed]) {
     for p in parts {
         match &p.sha256_after {
-            Some(after) => tracing::info!(queue_id = %msg.id, pdf = %p.name, before = %p.sha256_before, %after, "PDF sealed with the organisation's signature"),
-            None => tracing::warn!(queue_id = %msg.id, pdf = %p.name, note = p.note.as_deref().unwrap_or(""), "PDF not sealed"),
+            Some(after) => {
+                tracing::info!(queue_id = %msg.id, pdf = %p.name, before = %p.sha256_before, %after, "PDF sealed with the organisation's signature")
+            }
+            None => {
+                tracing::warn!(queue_id = %msg.id, pdf = %p.name, note = p.note.as_deref().unwrap_or(""), "PDF not sealed")
+            }
         }
     }
 }

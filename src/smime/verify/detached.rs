@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::address::cert_emails;
 use super::cms::{check_signature, SignedData};
 use super::path::{check_leaf, validate_path, Purpose};
-use super::{Failure, SmimeResult, TrustStore, Verdict, VerifyOptions};
+use super::{Failure, TrustStore, Verdict, VerifyOptions};
 use crate::pki::identity::{name_to_rfc4514, serial_hex};
 
 /// Who made a detached signature, and what the check found. The certificate fields are
@@ -104,16 +104,7 @@ fn run(
         .filter(|c| *c != signer_der)
         .collect();
     // validate_path writes its remarks on a verdict; keep them on the signer.
-    let mut v = Verdict {
-        result: SmimeResult::Pass,
-        signer: None,
-        serial: None,
-        issuer: None,
-        failure: None,
-        notes_en: Vec::new(),
-        notes_vi: Vec::new(),
-        header_mismatches: Vec::new(),
-    };
+    let mut v = Verdict::passing();
     let checked = validate_path(
         signer_der,
         &intermediates,

@@ -140,16 +140,7 @@ pub fn verify_message(
     at: OffsetDateTime,
     opts: VerifyOptions,
 ) -> Verdict {
-    let mut v = Verdict {
-        result: SmimeResult::Pass,
-        signer: None,
-        serial: None,
-        issuer: None,
-        failure: None,
-        notes_en: Vec::new(),
-        notes_vi: Vec::new(),
-        header_mismatches: Vec::new(),
-    };
+    let mut v = Verdict::passing();
     if let Err(f) = run(raw, anchors, crls, at, opts, &mut v) {
         v.result = f.result();
         v.failure = Some(f);

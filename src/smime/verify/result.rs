@@ -223,6 +223,20 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// `pass` with nothing found yet: where verification starts.
+    pub(super) fn passing() -> Verdict {
+        Verdict {
+            result: SmimeResult::Pass,
+            signer: None,
+            serial: None,
+            issuer: None,
+            failure: None,
+            notes_en: Vec::new(),
+            notes_vi: Vec::new(),
+            header_mismatches: Vec::new(),
+        }
+    }
+
     /// The reason (failure and remarks) in English, one line.
     pub fn reason_en(&self) -> String {
         let mut parts: Vec<String> = self.failure.iter().map(|f| f.to_string()).collect();
