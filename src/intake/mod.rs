@@ -220,41 +220,26 @@ impl Intake {
         }
         let mut reservation = None;
         if outgoing {
-            if let Err(reply) = outgoing::check_seal(self, &env, &headers).await {
-                return Decision::refuse(reply);
-            }
-            let (checked, pdf) =
-                outgoing::check_pdf_signatures(self, &rules, &headers, data, accepted_at).await;
-            data = checked;
-            match pdf {
-                Ok(()) => {}
-                Err(outgoing::PdfRefused::Refused(refusal)) => {
-                    return refuse_by_policy(client, &env, &classification, &headers, &refusal)
-                }
-                Err(outgoing::PdfRefused::Unavailable) => {
-                    return Decision::refuse(std_replies::db_unavailable())
-                }
-                Err(outgoing::PdfRefused::Failed) => {
-                    return Decision::refuse(std_replies::local_error())
-                }
-            }
-            match outgoing::reserve_number(
+            let checked = outgoing::check(
                 self,
-                &id,
-                &rules,
-                &classification,
-                &headers,
-                accepted_at,
+                client,
+                &env,
+                outgoing::Document {
+                    id: &id,
+                    rules: &rules,
+                    classification: &classification,
+                    headers: &headers,
+                    accepted_at,
+                },
+                data,
             )
-            .await
-            {
-                Ok(r) => reservation = r,
-                Err(outgoing::NumberRefused::Duplicate(refusal)) => {
-                    return refuse_by_policy(client, &env, &classification, &headers, &refusal)
+            .await;
+            match checked {
+                Ok((checked, r)) => {
+                    data = checked;
+                    reservation = r;
                 }
-                Err(outgoing::NumberRefused::Unavailable) => {
-                    return Decision::refuse(std_replies::db_unavailable())
-                }
+                Err(refused) => return *refused,
             }
         }
         if decision.late {

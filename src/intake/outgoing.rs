@@ -1,7 +1,8 @@
 //! The checks only an outgoing document (văn bản đi) passes at end of DATA: its header From
 //! is an address the sender may use (SPEC "Outgoing mail" 1), a seal exists for its domain
-//! (never unsigned, "Outgoing mail" 4), and its document number is reserved once per office
-//! and year when the profile asks for unique numbers.
+//! (never unsigned, "Outgoing mail" 4), each PDF part carries a competent signer's
+//! signature when the profile asks (SPEC "Documents"), and its document number is reserved
+//! once per office and year when the profile asks for unique numbers.
 
 use time::OffsetDateTime;
 
@@ -13,6 +14,61 @@ use crate::policy::{self, Classification, Policy, Refusal};
 use crate::queue::Route;
 use crate::register::numbers::{self, Reservation};
 use crate::reply::{std_replies, Reply};
+
+/// The outgoing document the checks are about.
+pub struct Document<'a> {
+    pub id: &'a str,
+    pub rules: &'a Policy,
+    pub classification: &'a Classification,
+    pub headers: &'a HeaderInfo,
+    pub accepted_at: OffsetDateTime,
+}
+
+/// The checks after the policy's decision, in order: a seal for the domain, the competent
+/// signer's signature on each PDF part, the document number. The message's bytes back with
+/// the number's reservation, or the decision that refuses it.
+pub async fn check(
+    intake: &Intake,
+    client: &Client<'_>,
+    env: &Envelope,
+    doc: Document<'_>,
+    data: Vec<u8>,
+) -> Result<(Vec<u8>, Option<i64>), Box<super::Decision>> {
+    use super::{refuse_by_policy, Decision};
+    let refuse = |reply: Reply| Box::new(Decision::refuse(reply));
+    let by_policy = |r: &Refusal| {
+        Box::new(refuse_by_policy(
+            client,
+            env,
+            doc.classification,
+            doc.headers,
+            r,
+        ))
+    };
+    check_seal(intake, env, doc.headers).await.map_err(refuse)?;
+    let (data, pdf) =
+        check_pdf_signatures(intake, doc.rules, doc.headers, data, doc.accepted_at).await;
+    match pdf {
+        Ok(()) => {}
+        Err(PdfRefused::Refused(refusal)) => return Err(by_policy(&refusal)),
+        Err(PdfRefused::Unavailable) => return Err(refuse(std_replies::db_unavailable())),
+        Err(PdfRefused::Failed) => return Err(refuse(std_replies::local_error())),
+    }
+    let reservation = reserve_number(
+        intake,
+        doc.id,
+        doc.rules,
+        doc.classification,
+        doc.headers,
+        doc.accepted_at,
+    )
+    .await;
+    match reservation {
+        Ok(r) => Ok((data, r)),
+        Err(NumberRefused::Duplicate(refusal)) => Err(by_policy(&refusal)),
+        Err(NumberRefused::Unavailable) => Err(refuse(std_replies::db_unavailable())),
+    }
+}
 
 /// One From field, and every From address one the account (or, on the relay, the policy)
 /// allows.
