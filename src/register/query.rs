@@ -77,17 +77,28 @@ where
 
 /// One entry and its recipients (the handover book).
 pub async fn show(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     id: &str,
 ) -> Result<Option<(entry::Model, Vec<rr::Model>)>, DbErr> {
-    let Some(e) = entry::Entity::find_by_id(id).one(db).await? else {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    // One snapshot for the entry and its handover rows: read apart, a delivery committing
+    // in between showed a recipient delivered on an entry not yet naming its seal.
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?;
+    let Some(e) = entry::Entity::find_by_id(id).one(&txn).await? else {
+        txn.commit().await?;
         return Ok(None);
     };
     let rcpts = rr::Entity::find()
         .filter(rr::Column::EntryId.eq(id))
         .order_by_asc(rr::Column::Id)
-        .all(db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
     Ok(Some((e, rcpts)))
 }
 
