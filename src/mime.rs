@@ -144,6 +144,18 @@ pub fn fold_field(s: &str, keep_under: usize) -> String {
     out
 }
 
+/// `raw` without the byte ranges `cut` (in order, not overlapping): header fields removed.
+pub fn without_ranges(raw: &[u8], cut: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut pos = 0;
+    for &(s, e) in cut {
+        out.extend_from_slice(&raw[pos..s]);
+        pos = e;
+    }
+    out.extend_from_slice(&raw[pos..]);
+    out
+}
+
 /// Whether any byte is 8-bit (for BODY=8BITMIME when relaying).
 pub fn has_8bit(msg: &[u8]) -> bool {
     msg.iter().any(|b| *b >= 0x80)

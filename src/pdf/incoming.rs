@@ -99,14 +99,7 @@ pub fn strip_fields(raw: &[u8]) -> Option<Vec<u8>> {
     if cut.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut pos = 0;
-    for (s, e) in cut {
-        out.extend_from_slice(&raw[pos..s]);
-        pos = e;
-    }
-    out.extend_from_slice(&raw[pos..]);
-    Some(out)
+    Some(crate::mime::without_ranges(raw, &cut))
 }
 
 /// A quoted value: ASCII with `"` and `\` escaped and control characters dropped, or an

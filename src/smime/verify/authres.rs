@@ -39,14 +39,7 @@ pub fn strip_own_results(raw: &[u8], hostname: &str) -> Vec<u8> {
     if cut.is_empty() {
         return raw.to_vec();
     }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut pos = 0;
-    for (s, e) in cut {
-        out.extend_from_slice(&raw[pos..s]);
-        pos = e;
-    }
-    out.extend_from_slice(&raw[pos..]);
-    out
+    crate::mime::without_ranges(raw, &cut)
 }
 
 fn strip_cfws_start(s: &str) -> &str {

@@ -75,6 +75,15 @@ impl<'a> SignedData<'a> {
             .map_err(|e| Failure::Cms(format!("signer certificate: {e}")))?;
         Ok((si, der, cert))
     }
+
+    /// The certificates the CMS carries besides the signer's: candidate intermediates.
+    pub(super) fn other_certificates(&self, signer_der: &[u8]) -> Vec<&'a [u8]> {
+        self.certificates
+            .iter()
+            .copied()
+            .filter(|c| *c != signer_der)
+            .collect()
+    }
 }
 
 fn oid_of(t: &Tlv<'_>) -> Result<Vec<u8>, Failure> {

@@ -97,12 +97,7 @@ fn run(
         .map(str::to_owned);
 
     check_signature(si, &sd.econtent_type, content, &cert)?;
-    let intermediates: Vec<&[u8]> = sd
-        .certificates
-        .iter()
-        .copied()
-        .filter(|c| *c != signer_der)
-        .collect();
+    let intermediates = sd.other_certificates(signer_der);
     // validate_path writes its remarks on a verdict; keep them on the signer.
     let mut v = Verdict::passing();
     let checked = validate_path(

@@ -196,12 +196,7 @@ fn run(
         outer.clone()
     };
 
-    let intermediates: Vec<&[u8]> = sd
-        .certificates
-        .iter()
-        .copied()
-        .filter(|c| *c != signer_der)
-        .collect();
+    let intermediates = sd.other_certificates(signer_der);
     validate_path(
         signer_der,
         &intermediates,
