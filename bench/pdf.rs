@@ -165,6 +165,7 @@ fn main() {
         identity: &identity,
         at: time::OffsetDateTime::now_utc(),
         organisation: "UBND bench",
+        seal_image: None,
     };
     let rss_before = vm_kb("VmRSS");
     let mut checks = Vec::new();
@@ -176,7 +177,7 @@ fn main() {
         checks.push(t.elapsed().as_secs_f64());
         assert_eq!(f.refusal(), None, "the signer's signature counts");
         let t = Instant::now();
-        let sealed = seal_pdf(&signed, &seal_opts).expect("seal");
+        let sealed = seal_pdf(&signed, &seal_opts, None).expect("seal");
         seals.push(t.elapsed().as_secs_f64());
         sealed_len = sealed.len();
     }

@@ -103,9 +103,10 @@ fn a_sealed_pdf_always_carries_a_findable_intact_seal() {
         identity: &identity,
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
+        seal_image: None,
     };
     for (name, pdf) in inputs("pdf") {
-        let Ok(sealed) = seal_pdf(&pdf, &opts) else {
+        let Ok(sealed) = seal_pdf(&pdf, &opts, None) else {
             continue;
         };
         let checks = check_pdf("sealed.pdf", &sealed, &ctx)

@@ -152,7 +152,7 @@ fn problems(f: &PdfFinding) -> Vec<SignatureProblem> {
 
 #[test]
 fn a_competent_signers_signature_counts_for_both_producers() {
-    for producer in ["reportlab", "gs"] {
+    for producer in ["reportlab", "gs", "libreoffice"] {
         let doc = document(&format!("plain-{producer}.pdf"), producer);
         let signed = signed_by(
             &doc,
@@ -591,7 +591,9 @@ fn seal(input: &Path, name: &str) -> PathBuf {
             identity: &identity,
             at: OffsetDateTime::now_utc(),
             organisation: "Ủy ban nhân dân quận Hà Đông",
+            seal_image: None,
         },
+        None,
     )
     .unwrap();
     assert!(sealed.starts_with(&bytes), "an incremental update");
@@ -636,14 +638,18 @@ fn pdfsig(file: &Path) -> String {
     pdfsig_with(file, &nss_db())
 }
 
-fn pdfsig_with(file: &Path, db: &Path) -> String {
-    // One pdfsig at a time: NSS opens its database for writing, and two processes on the
-    // same database at once made one report "Unknown issue with Certificate or corrupted
-    // data" for a certificate the other trusted.
+/// One pdfsig at a time: NSS opens its database for writing, and two processes on the same
+/// database at once made one report "Unknown issue with Certificate or corrupted data" for a
+/// certificate the other trusted.
+fn pdfsig_turn() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME
+    ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn pdfsig_with(file: &Path, db: &Path) -> String {
+    let _turn = pdfsig_turn();
     let out = Command::new("pdfsig")
         .args(["-nssdir", &format!("sql:{}", db.display()), s(file)])
         .output()
@@ -687,8 +693,11 @@ fn assert_all_agree(file: &Path, n: usize, nss_trusted: Option<usize>) {
 #[test]
 fn the_organisations_signature_keeps_the_signers_and_every_validator_agrees() {
     // The competent signer with the document-signing EKU only, and one with emailProtection.
-    for (producer, signer, nss_trusted) in [("reportlab", &fx().signer, 1), ("gs", &fx().deputy, 2)]
-    {
+    for (producer, signer, nss_trusted) in [
+        ("reportlab", &fx().signer, 1),
+        ("gs", &fx().deputy, 2),
+        ("libreoffice", &fx().deputy, 2),
+    ] {
         let doc = document(&format!("seal-{producer}.pdf"), producer);
         let signed = signed_by(&doc, signer, &format!("seal-{producer}-1.pdf"), "ChuKy");
         let sealed = seal(&signed, &format!("seal-{producer}-2.pdf"));
@@ -754,6 +763,18 @@ fn sealing_an_unsigned_file_gives_one_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_seals_the_pdf_before_the_smime_seal() {
     let env = gateway_with(None, true).await;
+    // The office's seal image, given to the dev identity through the CLI.
+    let list = env.cli(&["cert", "list", "--json"]);
+    let ids: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = ids[0]["id"].to_string();
+    let png = env.path().join("seal.png");
+    std::fs::write(&png, seal_png(400, Some(10_000))).unwrap();
+    let out = env.cli(&["cert", "seal-image", &id, "--seal-image", s(&png)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let gw = env.start().await;
     let doc = document("deliver.pdf", "reportlab");
     let signed = std::fs::read(signed_by(&doc, &fx().deputy, "deliver-1.pdf", "ChuKy")).unwrap();
@@ -783,6 +804,10 @@ async fn delivery_seals_the_pdf_before_the_smime_seal() {
     );
     let file = env.path().join("delivered.pdf");
     std::fs::write(&file, sealed).unwrap();
+    // Visible, over the left third of the signer's signature (330..530).
+    let checks = check_with_bytes(sealed).outcome.unwrap();
+    let (_, rect) = checks[1].found.widget.expect("the seal is visible");
+    assert!((rect[2] - (330.0 + 200.0 / 3.0)).abs() < 0.1, "{rect:?}");
 
     // pyHanko and pdfsig, trusting the signer's root and the office seal's CA.
     let py = Command::new("python3")
@@ -899,6 +924,7 @@ fn only_a_pdf_a_competent_signer_signed_is_sealed() {
         identity: &identity,
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
+        seal_image: None,
     };
     let (out, report) = congvan::pdf::seal_message(&raw, &opts, &ctx).unwrap();
     assert_eq!(report.len(), 2);
@@ -1095,5 +1121,339 @@ fn sealing_a_linearised_file_with_an_earlier_update() {
     assert!(st.success());
     let signed = signed_by(&updated, &fx().deputy, "linear-3.pdf", "ChuKy");
     let sealed = seal(&signed, "linear-4.pdf");
+    assert_all_agree(&sealed, 2, Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The visible seal (Decree 30/2020 Appendix I): the seal image over the signer's signature
+// ---------------------------------------------------------------------------------------------
+
+/// A `side`×`side` PNG of a red disc on a transparent background (`ppm` pixels per metre
+/// recorded in pHYs when given): the shape of an office seal.
+fn seal_png(side: u32, ppm: Option<u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, side, side);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        if let Some(p) = ppm {
+            enc.set_pixel_dims(Some(png::PixelDimensions {
+                xppu: p,
+                yppu: p,
+                unit: png::Unit::Meter,
+            }));
+        }
+        let mut writer = enc.write_header().unwrap();
+        let r = side as f32 / 2.0;
+        let data: Vec<u8> = (0..side * side)
+            .flat_map(|i| {
+                let (x, y) = ((i % side) as f32 + 0.5 - r, (i / side) as f32 + 0.5 - r);
+                if x * x + y * y <= r * r {
+                    [220, 0, 0, 255]
+                } else {
+                    [0, 0, 0, 0]
+                }
+            })
+            .collect();
+        writer.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+/// Page 1 of `file` rendered by poppler at 72 dpi (one pixel per point): width, height and
+/// RGB pixels.
+fn render(file: &Path) -> (usize, usize, Vec<u8>) {
+    let stem = path(&format!(
+        "{}-render",
+        file.file_stem().unwrap().to_string_lossy()
+    ));
+    let status = Command::new("pdftoppm")
+        .args(["-r", "72", "-f", "1", "-l", "1", "-singlefile", "-png"])
+        .arg(file)
+        .arg(&stem)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pdftoppm");
+    let png_file = stem.with_extension("png");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_file).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+/// How many pixels of the rendering are seal red, inside and outside `rect` (PDF points,
+/// origin bottom left), with a pixel's margin for anti-aliasing.
+fn red_pixels(render: &(usize, usize, Vec<u8>), rect: [f32; 4]) -> (usize, usize) {
+    let (w, h, px) = render;
+    let (mut inside, mut outside) = (0, 0);
+    for (i, p) in px.chunks_exact(3).enumerate() {
+        if !(p[0] > 150 && p[1] < 90 && p[2] < 90) {
+            continue;
+        }
+        let (x, y) = ((i % w) as f32 + 0.5, (*h - i / w) as f32 - 0.5);
+        if x >= rect[0] - 1.5 && x <= rect[2] + 1.5 && y >= rect[1] - 1.5 && y <= rect[3] + 1.5 {
+            inside += 1;
+        } else {
+            outside += 1;
+        }
+    }
+    (inside, outside)
+}
+
+#[test]
+fn the_seal_image_shows_at_its_real_size_over_the_left_third_of_the_signature() {
+    let doc = document("visible.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().deputy, "visible-1.pdf", "ChuKy");
+    let bytes = std::fs::read(&signed).unwrap();
+    // 400 px at 10,000 px per metre: a seal 40 mm across.
+    let image = congvan::pdf::SealImage::from_png(&seal_png(400, Some(10_000)), None).unwrap();
+    let identity = organisation();
+    let at = OffsetDateTime::now_utc();
+    let opts = congvan::pdf::SealOptions {
+        identity: &identity,
+        at,
+        organisation: "Ủy ban nhân dân quận Hà Đông",
+        seal_image: Some(&image),
+    };
+    let checks = check(&signed).outcome.unwrap();
+    let (page, signer_rect) = checks[0].found.widget.expect("the signer's is visible");
+    assert_eq!(signer_rect, [330.0, 80.0, 530.0, 150.0]);
+    let over = congvan::pdf::Placement {
+        page,
+        rect: signer_rect,
+    };
+    let sealed = congvan::pdf::seal_pdf(&bytes, &opts, Some(over)).unwrap();
+    assert!(sealed.starts_with(&bytes));
+    let out = path("visible-2.pdf");
+    std::fs::write(&out, &sealed).unwrap();
+    assert_all_agree(&out, 2, Some(2));
+
+    let checks = check(&out).outcome.unwrap();
+    let (seal_page, rect) = checks[1].found.widget.expect("the seal is visible");
+    assert_eq!(seal_page, page, "on the signer's page");
+    let side = 40.0 * 72.0 / 25.4;
+    let third = 330.0 + 200.0 / 3.0;
+    assert!(
+        (rect[2] - third).abs() < 0.1,
+        "right edge a third into the signature: {rect:?}"
+    );
+    assert!(
+        (rect[2] - rect[0] - side).abs() < 0.1,
+        "40 mm wide: {rect:?}"
+    );
+    let image_box = [rect[0], rect[3] - side, rect[2], rect[3]];
+    assert!(
+        ((image_box[1] + image_box[3]) / 2.0 - 115.0).abs() < 0.1,
+        "level with the signature: {rect:?}"
+    );
+
+    // As rendered: the red disc is where the rectangle says and nowhere else; before the
+    // seal there was no red on the page.
+    let before = red_pixels(&render(&signed), image_box);
+    assert_eq!(before, (0, 0));
+    let (inside, outside) = red_pixels(&render(&out), image_box);
+    let disc = std::f32::consts::PI * (side / 2.0).powi(2);
+    assert!(
+        inside as f32 > disc * 0.9 && inside as f32 <= side * side,
+        "{inside} red pixels for a disc of {disc}"
+    );
+    assert_eq!(outside, 0);
+    // The signing time (ISO 8601, Vietnam time) is drawn under it: dark pixels in the band.
+    let (w, h, px) = render(&out);
+    let dark = (rect[1] as usize..image_box[1] as usize)
+        .flat_map(|y| (rect[0] as usize..rect[2] as usize).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let i = ((h - 1 - y) * w + x) * 3;
+            px[i] < 100 && px[i + 1] < 100 && px[i + 2] < 100
+        })
+        .count();
+    assert!(dark > 40, "the time's text: {dark} dark pixels");
+    let form = appearance_text(&sealed, &checks[1]);
+    assert!(
+        form.contains(&format!("({}) Tj", congvan::pdf::appearance::iso_time(at))),
+        "{form}"
+    );
+
+    // Without an image, or without a visible signer's signature, the seal is invisible.
+    let no_image = congvan::pdf::SealOptions {
+        seal_image: None,
+        ..opts
+    };
+    let invisible = congvan::pdf::seal_pdf(&bytes, &no_image, Some(over)).unwrap();
+    assert_eq!(
+        check_with_bytes(&invisible).outcome.unwrap()[1]
+            .found
+            .widget,
+        None
+    );
+    let invisible = congvan::pdf::seal_pdf(&bytes, &opts, None).unwrap();
+    assert_eq!(
+        check_with_bytes(&invisible).outcome.unwrap()[1]
+            .found
+            .widget,
+        None
+    );
+}
+
+/// The decoded appearance stream of the signature `c`'s widget.
+fn appearance_text(pdf: &[u8], c: &congvan::pdf::SignatureCheck) -> String {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let field = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .find(|d| d.get(b"V").and_then(lopdf::Object::as_reference).ok() == Some(c.found.object))
+        .unwrap();
+    let ap = field.get(b"AP").unwrap().as_dict().unwrap();
+    let id = ap.get(b"N").unwrap().as_reference().unwrap();
+    let stream = doc.get_object(id).unwrap().as_stream().unwrap();
+    String::from_utf8_lossy(&stream.content).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seal_image_is_checked_when_it_is_given() {
+    let env = Env::new(Setup::default()).await;
+    let list = env.cli(&["cert", "list", "--json"]);
+    let ids: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = ids[0]["id"].to_string();
+    let file = env.path().join("seal.png");
+
+    // Not a PNG; a PNG that does not say its size; one whose size is no seal's.
+    for (bytes, says) in [
+        (b"GIF89a".to_vec(), "not a readable PNG"),
+        (seal_png(200, None), "--seal-width-mm"),
+        (seal_png(200, Some(100_000)), "not a real seal's size"),
+    ] {
+        std::fs::write(&file, bytes).unwrap();
+        let out = env.cli(&["cert", "seal-image", &id, "--seal-image", s(&file)]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
+    assert!(shown.contains("seal image:  none"), "{shown}");
+
+    // The admin gives the width the PNG does not record.
+    let out = env.cli(&[
+        "cert",
+        "seal-image",
+        &id,
+        "--seal-image",
+        s(&file),
+        "--seal-width-mm",
+        "36",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
+    assert!(
+        shown.contains("seal image:  200×200 px, 36.0 mm wide"),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.cli(&["cert", "show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(json["seal_image"]["width_px"], 200);
+
+    let out = env.cli(&["cert", "seal-image", &id, "--remove"]);
+    assert!(out.status.success());
+    let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
+    assert!(shown.contains("seal image:  none"), "{shown}");
+    let out = env.cli(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other producers and signers: LibreOffice documents, poppler's pdfsig (NSS) signatures
+// ---------------------------------------------------------------------------------------------
+
+/// `input` signed by the deputy with poppler's `pdfsig -add-signature` (NSS,
+/// `adbe.pkcs7.detached`), the signer's key imported into an NSS database of its own.
+fn signed_by_pdfsig(input: &Path, name: &str) -> PathBuf {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let db = DB.get_or_init(|| {
+        let dir = fx().dir.join("nss-signer");
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("sql:{}", dir.display());
+        let p12 = fx().dir.join("deputy.p12");
+        run("certutil", &["-N", "-d", &db, "--empty-password"]);
+        run(
+            "openssl",
+            &[
+                "pkcs12",
+                "-export",
+                "-inkey",
+                s(&fx().deputy.key_pem),
+                "-in",
+                s(&fx().deputy.cert_pem),
+                "-certfile",
+                s(&fx().pki.intermediate.cert_pem),
+                "-name",
+                "signer",
+                "-passout",
+                "pass:test",
+                "-out",
+                s(&p12),
+            ],
+        );
+        run(
+            "pk12util",
+            &["-i", s(&p12), "-d", &db, "-W", "test", "-K", ""],
+        );
+        dir
+    });
+    let out = path(name);
+    let _turn = pdfsig_turn();
+    run(
+        "pdfsig",
+        &[
+            "-nssdir",
+            &format!("sql:{}", db.display()),
+            "-add-signature",
+            "-new-signature-field-name",
+            "ChuKy",
+            "-nick",
+            "signer",
+            s(input),
+            s(&out),
+        ],
+    );
+    out
+}
+
+#[test]
+fn a_signature_made_by_pdfsig_counts_and_stays_valid_under_the_seal() {
+    let doc = document("nss.pdf", "reportlab");
+    let signed = signed_by_pdfsig(&doc, "nss-1.pdf");
+    let f = check(&signed);
+    assert_eq!(f.refusal(), None, "{f:?}");
+    let checks = f.outcome.as_ref().unwrap();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].found.sub_filter, "adbe.pkcs7.detached");
+    assert_eq!(
+        checks[0].signer.as_ref().unwrap().serial,
+        fx().deputy.serial_hex
+    );
+    let sealed = seal(&signed, "nss-2.pdf");
     assert_all_agree(&sealed, 2, Some(2));
 }

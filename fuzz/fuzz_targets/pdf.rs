@@ -7,8 +7,8 @@
 //! is intact.
 #![no_main]
 
-use congvan::pdf::{check_pdf, seal_pdf, CheckContext, SealOptions};
-use congvan_fuzz::{reception_time, seal};
+use congvan::pdf::{check_pdf, seal_pdf, CheckContext, Placement, SealOptions};
+use congvan_fuzz::{reception_time, seal, seal_image};
 use congvan::smime::verify::{TrustStore, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,8 +38,17 @@ fuzz_target!(|data: &[u8]| {
         identity: &seal().identity,
         at: reception_time(),
         organisation: "UBND",
+        seal_image: Some(seal_image()),
     };
-    if let Ok(sealed) = seal_pdf(data, &opts) {
+    // Visible over the first signature widget found, whether or not it counts: the
+    // placement code sees whatever /P and /Rect the input has.
+    let over = finding
+        .outcome
+        .as_ref()
+        .ok()
+        .and_then(|c| c.iter().find_map(|c| c.found.widget))
+        .map(|(page, rect)| Placement { page, rect });
+    if let Ok(sealed) = seal_pdf(data, &opts, over) {
         assert!(sealed.starts_with(data));
         let again = check_pdf("sealed.pdf", &sealed, &ctx);
         let checks = again.outcome.expect("a sealed file loads");

@@ -207,3 +207,23 @@ pub fn past_mail_parser_debug_assert<R>(f: impl FnOnce() -> R) -> Option<R> {
     });
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
+
+/// A seal image for the visible seal of the `pdf` target: 64×64 pixels, half transparent,
+/// 36 mm wide (made once per process).
+pub fn seal_image() -> &'static congvan::pdf::SealImage {
+    static IMAGE: OnceLock<congvan::pdf::SealImage> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, 64, 64);
+            enc.set_color(png::ColorType::Rgba);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut writer = enc.write_header().expect("png header");
+            let data: Vec<u8> = (0..64 * 64)
+                .flat_map(|i| if i % 2 == 0 { [200, 0, 0, 255] } else { [0; 4] })
+                .collect();
+            writer.write_image_data(&data).expect("png data");
+        }
+        congvan::pdf::SealImage::from_png(&out, Some(36.0)).expect("seal image")
+    })
+}

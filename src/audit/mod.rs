@@ -48,6 +48,8 @@ pub const DAEMON: &str = "daemon";
 pub enum Action {
     IdentityImport,
     IdentityDisable,
+    /// The office's seal image set or removed (`cert import --seal-image`, `cert seal-image`).
+    IdentitySealImage,
     TrustAdd,
     TrustRemove,
     CrlAdd,
@@ -77,6 +79,7 @@ impl Action {
         match self {
             Action::IdentityImport => "identity.import",
             Action::IdentityDisable => "identity.disable",
+            Action::IdentitySealImage => "identity.seal_image",
             Action::TrustAdd => "trust.add",
             Action::TrustRemove => "trust.remove",
             Action::CrlAdd => "crl.add",

@@ -26,6 +26,8 @@ pub enum CertCmd {
     },
     /// Retire an identity: messages needing it are held, never sent unsigned.
     Disable { id: i64 },
+    /// Set or remove the office's seal image shown on sealed PDFs (Decree 30/2020 Appendix I).
+    SealImage(SealImageArgs),
     /// Exit 1 when an active identity or a trust anchor expires within N days (for a timer).
     Expiring {
         #[arg(long, default_value_t = 30)]
@@ -59,6 +61,33 @@ pub struct ImportArgs {
     /// From domain(s) this identity seals.
     #[arg(long = "domain", value_name = "D", required = true, num_args = 1..)]
     domains: Vec<String>,
+    #[command(flatten)]
+    image: SealImageOpts,
+}
+
+/// The seal image's options, shared by `cert import` and `cert seal-image`.
+#[derive(Args, Debug)]
+pub struct SealImageOpts {
+    /// The office's seal as a PNG with a transparent background, red, shown at the seal's
+    /// real size over the left third of the competent signer's visible PDF signature.
+    #[arg(long, value_name = "FILE.png")]
+    seal_image: Option<PathBuf>,
+    /// The seal's real width in millimetres, when the PNG does not record its resolution
+    /// (pHYs) or records a wrong one.
+    #[arg(long, value_name = "MM", requires = "seal_image")]
+    seal_width_mm: Option<f32>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["seal_image", "remove"])))]
+pub struct SealImageArgs {
+    /// The identity.
+    id: i64,
+    #[command(flatten)]
+    image: SealImageOpts,
+    /// Remove the seal image: PDF seals become invisible.
+    #[arg(long, conflicts_with = "seal_image")]
+    remove: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +127,7 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
         CertCmd::List { json } => list(&db, *json).await,
         CertCmd::Show { id, json } => show(&db, *id, *json).await,
         CertCmd::Disable { id } => disable(&db, &actor, *id).await,
+        CertCmd::SealImage(a) => seal_image(&db, &actor, a).await,
         CertCmd::Expiring { days, json } => expiring(&db, *days, *json).await,
         CertCmd::Trust(TrustCmd::Add { file }) => trust_add(&db, &actor, file).await,
         CertCmd::Trust(TrustCmd::List { json }) => trust_list(&db, *json).await,
@@ -108,6 +138,8 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
 
 /// `cert import`: a PKCS#12 file, or a PEM chain and key.
 async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportArgs) -> CliResult {
+    // The image is checked before anything is stored: a bad one imports nothing.
+    let image = a.image.read()?;
     let info = match (&a.p12, &a.cert, &a.key) {
         (Some(p12), _, _) => {
             let data = read(p12)?;
@@ -147,6 +179,59 @@ async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportAr
             info.status
         );
     }
+    if let Some((png, width)) = &image {
+        let set = store::set_seal_image(db, actor, info.id, Some((png, *width)))
+            .await
+            .map_err(|e| {
+                Failure::refused(format!(
+                    "identity {} was imported without its seal image: {e}; try again with: congvan cert seal-image {} --seal-image FILE.png",
+                    info.id, info.id
+                ))
+            })?;
+        print_seal_image(set.as_ref());
+    }
+    Ok(())
+}
+
+/// A seal image as given: the PNG and, when given, the seal's width in mm.
+type GivenImage = (Vec<u8>, Option<f32>);
+
+impl SealImageOpts {
+    /// The PNG and the width given, checked; `None` without `--seal-image`.
+    fn read(&self) -> Result<Option<GivenImage>, Failure> {
+        let Some(path) = &self.seal_image else {
+            return Ok(None);
+        };
+        let png = read(path)?;
+        crate::pdf::SealImage::from_png(&png, self.seal_width_mm)
+            .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+        Ok(Some((png, self.seal_width_mm)))
+    }
+}
+
+fn print_seal_image(info: Option<&store::SealImageInfo>) {
+    match info {
+        Some(i) => println!(
+            "seal image: {}×{} px, {:.1} mm wide (sha256 {})",
+            i.width_px, i.height_px, i.width_mm, i.sha256
+        ),
+        None => println!("seal image: none (PDF seals are invisible)"),
+    }
+}
+
+/// `cert seal-image`: set or remove an identity's seal image.
+async fn seal_image(db: &DatabaseConnection, actor: &str, a: &SealImageArgs) -> CliResult {
+    let image = a.image.read()?;
+    let set = store::set_seal_image(
+        db,
+        actor,
+        a.id,
+        image.as_ref().map(|(png, w)| (png.as_slice(), *w)),
+    )
+    .await
+    .map_err(Failure::refused)?;
+    print!("identity {}: ", a.id);
+    print_seal_image(set.as_ref());
     Ok(())
 }
 
@@ -211,6 +296,13 @@ async fn show(db: &DatabaseConnection, id: i64, as_json: bool) -> CliResult {
             i.not_before, i.not_after, i.days_left
         );
         println!("status:      {} ({usable})", i.status);
+        match &i.seal_image {
+            Some(s) => println!(
+                "seal image:  {}×{} px, {:.1} mm wide (sha256 {})",
+                s.width_px, s.height_px, s.width_mm, s.sha256
+            ),
+            None => println!("seal image:  none (PDF seals are invisible)"),
+        }
     }
     Ok(())
 }

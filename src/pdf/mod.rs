@@ -14,6 +14,7 @@
 //!    reception, with the CRLs, by the verifier the S/MIME check uses
 //!    ([`crate::smime::verify::verify_detached`]).
 
+pub mod appearance;
 pub mod check;
 pub mod incoming;
 pub mod parts;
@@ -21,6 +22,7 @@ pub mod revision;
 pub mod seal;
 pub mod signature;
 
+pub use appearance::{Placement, SealImage, SealImageError};
 pub use check::{
     check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureCheck, SignatureProblem,
 };

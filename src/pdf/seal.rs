@@ -8,14 +8,17 @@
 //! page's `/Annots`, the form's `/Fields`, the catalog when the form is new) and the new ones
 //! (the field-widget, the signature dictionary) are framed by hand with lopdf's object
 //! serialiser, then a cross-reference section of the same kind as the file's last one (a
-//! table or a stream) with `/Prev`. The signature is invisible (a zero rectangle); the
-//! visible seal image of Decree 30/2020 Appendix I comes with `cert import --seal-image`.
+//! table or a stream) with `/Prev`. With the office's seal image (`cert import --seal-image`)
+//! and a visible signature of the competent signer, the seal shows over it
+//! ([`super::appearance`]); otherwise the signature is invisible (a zero rectangle on the
+//! first page).
 
 use std::io::Write;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
 use time::OffsetDateTime;
 
+use super::appearance::{appearance_objects, seal_rect, Placement, SealImage};
 use super::check::{check_pdf, load, CheckContext, PdfError, SignatureCheck};
 use super::parts::{pdf_parts, replace_parts};
 pub use crate::model::pdf::{PartSealed, SignatureSummary};
@@ -38,6 +41,8 @@ pub struct SealOptions<'a> {
     pub at: OffsetDateTime,
     /// The organisation's name, written in `/Name`.
     pub organisation: &'a str,
+    /// The office's seal image, shown over the competent signer's visible signature.
+    pub seal_image: Option<&'a SealImage>,
 }
 
 /// Why a PDF could not be sealed.
@@ -57,7 +62,13 @@ pub enum SealError {
 }
 
 /// Seals `bytes` (a PDF) with the organisation's signature; the result begins with `bytes`.
-pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealError> {
+/// The seal is visible when `opts` has a seal image and `over` says where the competent
+/// signer's visible signature is.
+pub fn seal_pdf(
+    bytes: &[u8],
+    opts: &SealOptions<'_>,
+    over: Option<Placement>,
+) -> Result<Vec<u8>, SealError> {
     opts.identity
         .usability(opts.at)
         .map_err(|e| SealError::Sign(e.into()))?;
@@ -69,7 +80,8 @@ pub fn seal_pdf(bytes: &[u8], opts: &SealOptions<'_>) -> Result<Vec<u8>, SealErr
             "its cross-reference data is damaged".into(),
         ));
     }
-    let update = plan(bytes, &doc)?;
+    let visible = opts.seal_image.zip(over);
+    let update = plan(bytes, &doc, visible, opts.at)?;
     let mut written = write_update(bytes, &doc, &update, opts)?;
     // The parsed file holds copies of its streams: free it before the sealed file is parsed
     // (peak memory stays about twice the file, not three times).
@@ -90,17 +102,26 @@ struct Update {
     size: u32,
 }
 
-/// What the organisation's signature changes: a new field-widget (invisible, on the first
-/// page) whose value is the signature dictionary, the page's `/Annots`, and the form's
-/// `/Fields` (a new form in the catalog when there is none).
-fn plan(bytes: &[u8], doc: &Document) -> Result<Update, SealError> {
+/// What the organisation's signature changes: a new field-widget whose value is the
+/// signature dictionary (visible over the competent signer's signature with the seal image
+/// and its appearance objects, else invisible on the first page), the page's `/Annots`, and
+/// the form's `/Fields` (a new form in the catalog when there is none).
+fn plan(
+    bytes: &[u8],
+    doc: &Document,
+    visible: Option<(&SealImage, Placement)>,
+    at: OffsetDateTime,
+) -> Result<Update, SealError> {
     let structure = |what: &str| SealError::Structure(what.to_string());
     let root_id = doc
         .trailer
         .get(b"Root")
         .and_then(Object::as_reference)
         .map_err(|_| structure("no document catalog"))?;
-    let page_id = doc.page_iter().next().ok_or(SealError::NoPage)?;
+    let page_id = match visible {
+        Some((_, over)) => over.page,
+        None => doc.page_iter().next().ok_or(SealError::NoPage)?,
+    };
 
     let mut next_id = doc.max_id + 1;
     let mut alloc = || {
@@ -116,7 +137,22 @@ fn plan(bytes: &[u8], doc: &Document) -> Result<Update, SealError> {
     field.set("FT", Object::Name(b"Sig".to_vec()));
     field.set("Type", Object::Name(b"Annot".to_vec()));
     field.set("Subtype", Object::Name(b"Widget".to_vec()));
-    field.set("Rect", vec![0.into(), 0.into(), 0.into(), 0.into()]);
+    match visible {
+        Some((image, over)) => {
+            let rect = seal_rect(image, &over, page_left(doc, page_id));
+            let (form_id, objects) = appearance_objects(image, rect, at, &mut alloc);
+            changed.extend(objects);
+            field.set(
+                "Rect",
+                rect.iter().map(|&v| Object::Real(v)).collect::<Vec<_>>(),
+            );
+            field.set(
+                "AP",
+                Dictionary::from_iter([("N", Object::Reference(form_id))]),
+            );
+        }
+        None => field.set("Rect", vec![0.into(), 0.into(), 0.into(), 0.into()]),
+    }
     // Print and Locked.
     field.set("F", 132);
     field.set(
@@ -377,7 +413,12 @@ pub fn seal_message(
             });
             continue;
         }
-        let sealed = seal_pdf(&part.bytes, opts).map_err(|e| (part.name.clone(), e))?;
+        let over = finding
+            .outcome
+            .as_ref()
+            .ok()
+            .and_then(|c| competent_widget(c));
+        let sealed = seal_pdf(&part.bytes, opts, over).map_err(|e| (part.name.clone(), e))?;
         signatures.push(SignatureSummary {
             field: String::new(),
             signer: opts.organisation.to_string(),
@@ -404,6 +445,15 @@ pub fn seal_message(
         .map(|(i, b)| (&parts[*i], b.as_slice()))
         .collect();
     Ok((replace_parts(raw, &replacements), report))
+}
+
+/// The first visible signature that counts as a competent signer's: where the seal goes.
+fn competent_widget(checks: &[SignatureCheck]) -> Option<Placement> {
+    checks
+        .iter()
+        .filter(|c| c.problem.is_none())
+        .find_map(|c| c.found.widget)
+        .map(|(page, rect)| Placement { page, rect })
 }
 
 /// The organisation's name for `/Name`: the seal certificate's organisation (O), else its
@@ -436,6 +486,23 @@ fn field_name(doc: &Document) -> String {
         })
         .find(|n| !taken.contains(n))
         .unwrap_or_default()
+}
+
+/// The left edge of a page's media box (inherited from the page tree when not its own).
+fn page_left(doc: &Document, page_id: ObjectId) -> f32 {
+    let mut node = doc.get_dictionary(page_id).ok();
+    for _ in 0..32 {
+        let Some(d) = node else { break };
+        if let Ok(Object::Array(b)) = d.get(b"MediaBox") {
+            return b.first().and_then(|v| v.as_float().ok()).unwrap_or(0.0);
+        }
+        node = d
+            .get(b"Parent")
+            .and_then(Object::as_reference)
+            .and_then(|id| doc.get_dictionary(id))
+            .ok();
+    }
+    0.0
 }
 
 fn array_object(doc: &Document, id: ObjectId, what: &str) -> Result<Vec<Object>, SealError> {

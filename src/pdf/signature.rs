@@ -159,13 +159,29 @@ fn walk(
         time: string(b"M"),
         contents,
         byte_range: byte_range(sig),
-        widget: widget(doc, dict),
+        widget: widget(doc, node, dict),
     });
 }
 
-/// The page and rectangle of a field that is its own widget, when it is visible.
-fn widget(doc: &Document, field: &Dictionary) -> Option<(ObjectId, [f32; 4])> {
-    let page = field.get(b"P").ok()?.as_reference().ok()?;
+/// The page and rectangle of a field that is its own widget, when it is visible: its page
+/// is `/P` when that names a page of the document, else the page whose `/Annots` lists it
+/// (`/P` is optional).
+fn widget(doc: &Document, node: &Object, field: &Dictionary) -> Option<(ObjectId, [f32; 4])> {
+    let listed_on = |page: &ObjectId| {
+        let annots = doc.get_dictionary(*page).ok()?.get(b"Annots").ok()?;
+        let Some(Object::Array(a)) = deref(doc, Some(annots)) else {
+            return None;
+        };
+        Some(a.iter().any(|o| o == node))
+    };
+    let named = field.get(b"P").and_then(Object::as_reference).ok();
+    let page = doc
+        .page_iter()
+        .find(|p| Some(*p) == named)
+        .or_else(|| match node {
+            Object::Reference(_) => doc.page_iter().find(|p| listed_on(p) == Some(true)),
+            _ => None,
+        })?;
     let rect = match deref(doc, field.get(b"Rect").ok())? {
         Object::Array(r) if r.len() == 4 => r,
         _ => return None,

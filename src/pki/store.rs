@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 
 use super::identity::{IdentityError, SigningIdentity};
 use crate::audit::{self, Action, Event};
-use crate::store::entity::{crl, identity, trust_anchor};
+use crate::pdf::{SealImage, SealImageError};
+use crate::store::entity::{crl, identity, seal_image, trust_anchor};
 use crate::util::{now_ms, rfc3339_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub enum PkiError {
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error(transparent)]
     Kek(#[from] super::kek::KekError),
+    #[error(transparent)]
+    SealImage(#[from] SealImageError),
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -74,6 +77,28 @@ pub struct IdentityInfo {
     pub days_left: i64,
     /// active | disabled | expired | not-yet-valid
     pub status: String,
+    /// The office's seal image shown on sealed PDFs, when one was given.
+    pub seal_image: Option<SealImageInfo>,
+}
+
+/// What `cert show` and `cert list` say of an identity's seal image.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealImageInfo {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub width_mm: f32,
+    pub sha256: String,
+}
+
+impl SealImageInfo {
+    fn of(image: &SealImage, png: &[u8]) -> SealImageInfo {
+        SealImageInfo {
+            width_px: image.width_px,
+            height_px: image.height_px,
+            width_mm: image.width_mm,
+            sha256: sha256_hex(png),
+        }
+    }
 }
 
 fn days_left(not_after_ms: i64) -> i64 {
@@ -106,7 +131,79 @@ fn info(m: &identity::Model) -> IdentityInfo {
         not_after: rfc3339_ms(m.not_after),
         days_left: days_left(m.not_after),
         status: status_of(m).into(),
+        seal_image: None,
     }
+}
+
+/// The identity's seal image, decoded (the stored PNG was checked when it was given).
+async fn seal_image_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<(SealImage, Vec<u8>)>, PkiError> {
+    let Some(row) = seal_image::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let image = SealImage::from_png(&row.png, Some(row.width_mm as f32))?;
+    Ok(Some((image, row.png)))
+}
+
+/// Sets (`Some`: the PNG and, when the PNG does not say it, the seal's real width in mm) or
+/// removes (`None`) the office's seal image of identity `id`; the daemon sees it at its next
+/// delivery, as any identity change.
+pub async fn set_seal_image(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    image: Option<(&[u8], Option<f32>)>,
+) -> Result<Option<SealImageInfo>, PkiError> {
+    let checked = image
+        .map(|(png, width)| SealImage::from_png(png, width).map(|i| (i, png)))
+        .transpose()?;
+    let txn = audit::begin(db).await?;
+    identity::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(PkiError::NotFound(id))?;
+    let now = now_ms();
+    seal_image::Entity::delete_by_id(id).exec(&txn).await?;
+    let info = checked.as_ref().map(|(i, png)| SealImageInfo::of(i, png));
+    if let Some((img, png)) = &checked {
+        seal_image::ActiveModel {
+            identity_id: Set(id),
+            png: Set(png.to_vec()),
+            width_mm: Set(f64::from(img.width_mm)),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    // A new `updated_at` makes the daemon's cache load the identity again.
+    identity::Entity::update_many()
+        .col_expr(identity::Column::UpdatedAt, Expr::value(now))
+        .filter(identity::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    audit::append(
+        &txn,
+        &Event::new(
+            actor,
+            Action::IdentitySealImage,
+            id.to_string(),
+            match &info {
+                Some(i) => json!({
+                    "width_px": i.width_px,
+                    "height_px": i.height_px,
+                    "width_mm": i.width_mm,
+                    "sha256": i.sha256,
+                }),
+                None => json!({ "removed": true }),
+            },
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(identity = id, set = info.is_some(), "seal image changed");
+    Ok(info)
 }
 
 fn ms(t: OffsetDateTime) -> i64 {
@@ -305,13 +402,19 @@ async fn store(
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<IdentityInfo>, PkiError> {
-    Ok(identity::Entity::find()
+    let mut out = Vec::new();
+    for m in identity::Entity::find()
         .order_by_asc(identity::Column::Id)
         .all(db)
         .await?
-        .iter()
-        .map(info)
-        .collect())
+    {
+        let mut i = info(&m);
+        i.seal_image = seal_image_of(db, m.id)
+            .await?
+            .map(|(img, png)| SealImageInfo::of(&img, &png));
+        out.push(i);
+    }
+    Ok(out)
 }
 
 pub async fn show(db: &DatabaseConnection, id: i64) -> Result<(IdentityInfo, String), PkiError> {
@@ -327,7 +430,11 @@ pub async fn show(db: &DatabaseConnection, id: i64) -> Result<(IdentityInfo, Str
         },
         Err(e) => format!("cannot be loaded: {e}"),
     };
-    Ok((info(&m), usable))
+    let mut i = info(&m);
+    i.seal_image = seal_image_of(db, id)
+        .await?
+        .map(|(img, png)| SealImageInfo::of(&img, &png));
+    Ok((i, usable))
 }
 
 pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
@@ -665,16 +772,20 @@ pub enum Seal {
     Usable {
         identity: Arc<SigningIdentity>,
         id: i64,
+        /// The office's seal image for visible PDF seals.
+        seal_image: Option<Arc<SealImage>>,
     },
     /// Identities exist but none can be used now; the reason says why.
     Unusable(String),
 }
 
-/// Loaded identities, keyed by row id and last change, so a CLI change is seen at once and
+type Loaded = (Arc<SigningIdentity>, Option<Arc<SealImage>>);
+
+/// Loaded identities and their seal images, keyed by row id and last change, so a CLI change is seen at once and
 /// an unchanged identity is parsed only once.
 #[derive(Default)]
 pub struct SealCache {
-    loaded: Mutex<HashMap<(i64, i64), Arc<SigningIdentity>>>,
+    loaded: Mutex<HashMap<(i64, i64), Loaded>>,
 }
 
 impl SealCache {
@@ -707,15 +818,15 @@ impl SealCache {
             }
             let key = (m.id, m.updated_at);
             let cached = self.loaded.lock().ok().and_then(|c| c.get(&key).cloned());
-            let identity = match cached {
+            let (identity, seal_image) = match cached {
                 Some(i) => i,
                 None => match load(m) {
                     Ok(i) => {
-                        let i = Arc::new(i);
+                        let loaded = (Arc::new(i), self.seal_image(db, m.id).await?);
                         if let Ok(mut c) = self.loaded.lock() {
-                            c.insert(key, i.clone());
+                            c.insert(key, loaded.clone());
                         }
-                        i
+                        loaded
                     }
                     Err(e) => {
                         reasons.push(format!("identity {} cannot be loaded: {e}", m.id));
@@ -724,11 +835,34 @@ impl SealCache {
                 },
             };
             match identity.usability(now) {
-                Ok(()) => return Ok(Seal::Usable { identity, id: m.id }),
+                Ok(()) => {
+                    return Ok(Seal::Usable {
+                        identity,
+                        id: m.id,
+                        seal_image,
+                    })
+                }
                 Err(e) => reasons.push(format!("identity {} (serial {}): {e}", m.id, m.serial)),
             }
         }
         Ok(Seal::Unusable(reasons.join("; ")))
+    }
+
+    /// An identity's seal image; one that no longer decodes is logged and left out (the
+    /// seal is then invisible, never missing).
+    async fn seal_image(
+        &self,
+        db: &DatabaseConnection,
+        id: i64,
+    ) -> Result<Option<Arc<SealImage>>, DbErr> {
+        match seal_image_of(db, id).await {
+            Ok(image) => Ok(image.map(|(i, _)| Arc::new(i))),
+            Err(PkiError::Db(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(identity = id, error = %e, "the stored seal image cannot be used; PDF seals will be invisible");
+                Ok(None)
+            }
+        }
     }
 
     /// Whether any identity row names the domain (for the check at end of DATA).

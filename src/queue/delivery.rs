@@ -512,7 +512,11 @@ impl Deliverer {
             )
         };
         match seal {
-            Seal::Usable { identity, id } => {
+            Seal::Usable {
+                identity,
+                id,
+                seal_image,
+            } => {
                 let prepared = prepared();
                 drop(content);
                 let pdf = match self.pdf_sealing(msg).await? {
@@ -520,10 +524,11 @@ impl Deliverer {
                     None => PdfSealing::Off,
                 };
                 let signed = tokio::task::spawn_blocking(move || {
-                    let (prepared, parts) = match pdf.seal(prepared, &identity, now) {
-                        Ok(r) => r,
-                        Err(reason) => return Err(reason),
-                    };
+                    let (prepared, parts) =
+                        match pdf.seal(prepared, &identity, seal_image.as_deref(), now) {
+                            Ok(r) => r,
+                            Err(reason) => return Err(reason),
+                        };
                     crate::smime::sign::sign_message(&prepared, &identity, now)
                         .map(|s| (s, parts))
                         .map_err(|e| e.to_string())

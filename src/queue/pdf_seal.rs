@@ -10,7 +10,7 @@ use sea_orm::DbErr;
 use time::OffsetDateTime;
 
 use super::delivery::Deliverer;
-use crate::pdf::{Authorised, CheckContext, PartSealed, SealOptions};
+use crate::pdf::{Authorised, CheckContext, PartSealed, SealImage, SealOptions};
 use crate::pki::identity::SigningIdentity;
 use crate::smime::verify::{TrustStore, VerifyOptions};
 use crate::store::entity::message;
@@ -38,6 +38,7 @@ impl PdfSealing {
         self,
         prepared: Vec<u8>,
         identity: &SigningIdentity,
+        seal_image: Option<&SealImage>,
         now: OffsetDateTime,
     ) -> Result<(Vec<u8>, Vec<PartSealed>), String> {
         let PdfSealing::On {
@@ -64,6 +65,7 @@ impl PdfSealing {
             identity,
             at: now,
             organisation: &organisation,
+            seal_image,
         };
         crate::pdf::seal_message(&prepared, &opts, &ctx)
             .map_err(|(name, e)| format!("the PDF \"{name}\" cannot be sealed: {e}"))

@@ -228,6 +228,28 @@ pub mod crl {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod seal_image {
+    use sea_orm::entity::prelude::*;
+
+    /// The office's seal image of one identity (`cert import --seal-image`): the PNG and the
+    /// seal's real width, shown over the competent signer's visible PDF signature.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "seal_image")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub identity_id: i64,
+        pub png: Vec<u8>,
+        pub width_mm: f64,
+        /// Unix ms.
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod pdf_document {
     use sea_orm::entity::prelude::*;
 

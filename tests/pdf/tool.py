@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Test-time PDF tools for congvan's PDF tests (never used by the product).
 
-  tool.py make OUT [--producer reportlab|gs] [--pages N] [--text T]
-      a fresh PDF from a Python library (reportlab) or from Ghostscript
+  tool.py make OUT [--producer reportlab|gs|libreoffice] [--pages N] [--text T]
+      a fresh PDF from a Python library (reportlab), from Ghostscript, or from LibreOffice
+      (`soffice --convert-to pdf` of a Vietnamese text, with fonts embedded)
   tool.py sign IN OUT --key KEY.pem --cert CERT.pem [--chain CA.pem]... [--field NAME]
               [--box x1,y1,x2,y2] [--page N] [--name NAME]
       a competent signer's signature made with pyHanko (PAdES B-B), visible when --box is given
@@ -38,6 +39,25 @@ def make(args):
             ["gs", "-q", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pdfwrite", f"-sOutputFile={args.out}", "-"],
             input=ps.getvalue().encode(), check=True,
         )
+    elif args.producer == "libreoffice":
+        import os
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "doc.txt")
+            with open(src, "w", encoding="utf-8") as f:
+                for i in range(args.pages):
+                    if i:
+                        f.write("\f")
+                    f.write(f"ỦY BAN NHÂN DÂN QUẬN HÀ ĐÔNG\n{args.text} - trang {i + 1}\n")
+            # A profile of its own: two soffice runs sharing one wait for each other or fail.
+            subprocess.run(
+                ["soffice", "--headless", f"-env:UserInstallation=file://{tmp}/profile",
+                 "--convert-to", "pdf", "--outdir", tmp, src],
+                check=True, capture_output=True, timeout=180,
+            )
+            shutil.move(os.path.join(tmp, "doc.pdf"), args.out)
     else:
         sys.exit(f"unknown producer {args.producer}")
 

@@ -12,6 +12,7 @@ mod m0008_report_indexes;
 mod m0009_delay_notice;
 mod m0010_delivery_lease;
 mod m0011_pdf_document;
+mod m0012_seal_image;
 
 use sea_orm_migration::prelude::*;
 
@@ -26,6 +27,7 @@ use m0008_report_indexes::*;
 use m0009_delay_notice::*;
 use m0010_delivery_lease::*;
 use m0011_pdf_document::*;
+use m0012_seal_image::*;
 
 pub struct Migrator;
 
@@ -44,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0009DelayNotice),
             Box::new(M0010DeliveryLease),
             Box::new(M0011PdfDocument),
+            Box::new(M0012SealImage),
         ]
     }
 }
