@@ -78,15 +78,26 @@ pub fn check_later_revisions(signed: &Document, full: &Document) -> Result<(), C
             ) {
                 return changed("the document catalog");
             }
+            // The same form object is judged below as an object of its own; a form written
+            // in the catalog, or another form object, is judged here.
+            let (old_form, new_form) = (form_entry(old), form_entry(new));
+            let same_object = matches!(
+                (old_form, new_form),
+                (Some(Object::Reference(a)), Some(Object::Reference(b))) if a == b
+            );
+            if !same_object
+                && !form_grown_by_signatures(
+                    full,
+                    deref_dict(signed, old_form),
+                    deref_dict(full, new_form),
+                )
+            {
+                return changed("the form");
+            }
             continue;
         }
         if Some(id) == acroform_id {
-            if !same_except(
-                old,
-                new,
-                &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"],
-            ) || !grown_by_signatures(full, field_array(old), field_array(new))
-            {
+            if !form_grown_by_signatures(full, old.as_dict().ok(), new.as_dict().ok()) {
                 return changed("the form");
             }
             continue;
@@ -161,8 +172,36 @@ fn same_except(old: &Object, new: &Object, keys: &[&[u8]]) -> bool {
     strip(o) == strip(n)
 }
 
-fn field_array(form: &Object) -> Option<&[Object]> {
-    array_entry(form.as_dict().ok()?, b"Fields")
+fn form_entry(catalog: &Object) -> Option<&Object> {
+    catalog.as_dict().ok()?.get(b"AcroForm").ok()
+}
+
+/// The form `new` is `old` but for its `/Fields` grown by signature fields, and the entries
+/// a signature may set (`/SigFlags`, `/DR`, `/DA`, `/NeedAppearances`). `/Fields` is either
+/// the same indirect array (judged as an array of its own) or a direct array grown.
+fn form_grown_by_signatures(
+    full: &Document,
+    old: Option<&Dictionary>,
+    new: Option<&Dictionary>,
+) -> bool {
+    let (Some(old), Some(new)) = (old, new) else {
+        return false;
+    };
+    let fields_grown = match (old.get(b"Fields"), new.get(b"Fields")) {
+        (Ok(Object::Reference(a)), Ok(Object::Reference(b))) => a == b,
+        (Ok(Object::Reference(_)), _) | (_, Ok(Object::Reference(_))) => false,
+        _ => grown_by_signatures(
+            full,
+            array_entry(old, b"Fields"),
+            array_entry(new, b"Fields"),
+        ),
+    };
+    fields_grown
+        && same_except(
+            &Object::Dictionary(old.clone()),
+            &Object::Dictionary(new.clone()),
+            &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"],
+        )
 }
 
 fn annots(page: &Dictionary) -> Option<&[Object]> {
@@ -203,4 +242,81 @@ fn is_signature_field(doc: &Document, d: &Dictionary) -> bool {
         node = deref_dict(doc, n.get(b"Parent").ok());
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lopdf::dictionary;
+
+    /// A document whose catalog (1 0) holds its form directly, with `fields`; object 2 0 is a
+    /// signature field, 3 0 a text field.
+    fn doc_with_form(fields: Vec<Object>) -> Document {
+        let mut doc = Document::with_version("1.7");
+        doc.objects.insert(
+            (1, 0),
+            Object::Dictionary(dictionary! {
+                "Type" => "Catalog",
+                "AcroForm" => dictionary! { "Fields" => fields, "SigFlags" => 3 },
+            }),
+        );
+        doc.objects.insert(
+            (2, 0),
+            Object::Dictionary(
+                dictionary! { "FT" => "Sig", "T" => Object::string_literal("ChuKy") },
+            ),
+        );
+        doc.objects.insert(
+            (3, 0),
+            Object::Dictionary(
+                dictionary! { "FT" => "Tx", "T" => Object::string_literal("Ghi-chu") },
+            ),
+        );
+        doc.trailer.set("Root", Object::Reference((1, 0)));
+        doc
+    }
+
+    #[test]
+    fn a_form_in_the_catalog_may_only_grow_by_signatures() {
+        let signed = doc_with_form(vec![Object::Reference((2, 0))]);
+        let mut sig = doc_with_form(vec![Object::Reference((2, 0))]);
+        sig.objects.insert(
+            (4, 0),
+            Object::Dictionary(dictionary! { "FT" => "Sig", "T" => Object::string_literal("Dau") }),
+        );
+        let grown = |d: &mut Document, fields: Vec<Object>| {
+            let catalog = d.objects.get_mut(&(1, 0)).unwrap().as_dict_mut().unwrap();
+            catalog.set(
+                "AcroForm",
+                dictionary! { "Fields" => fields, "SigFlags" => 3 },
+            );
+        };
+        grown(
+            &mut sig,
+            vec![Object::Reference((2, 0)), Object::Reference((4, 0))],
+        );
+        assert_eq!(check_later_revisions(&signed, &sig), Ok(()));
+
+        let mut text = doc_with_form(vec![]);
+        grown(
+            &mut text,
+            vec![Object::Reference((2, 0)), Object::Reference((3, 0))],
+        );
+        assert!(matches!(
+            check_later_revisions(&signed, &text),
+            Err(ChangedAfter::Changed(1, 0, what)) if what == "the form"
+        ));
+        let mut other = doc_with_form(vec![]);
+        let catalog = other
+            .objects
+            .get_mut(&(1, 0))
+            .unwrap()
+            .as_dict_mut()
+            .unwrap();
+        catalog.set(
+            "AcroForm",
+            dictionary! { "Fields" => vec![Object::Reference((2, 0))], "XFA" => 1 },
+        );
+        assert!(check_later_revisions(&signed, &other).is_err());
+    }
 }
