@@ -165,6 +165,7 @@ fn main() {
         identity: &identity,
         at: time::OffsetDateTime::now_utc(),
         organisation: "UBND bench",
+        tsa: None,
     };
     let rss_before = vm_kb("VmRSS");
     let mut checks = Vec::new();

@@ -103,6 +103,7 @@ fn a_sealed_pdf_always_carries_a_findable_intact_seal() {
         identity: &identity,
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
+        tsa: None,
     };
     for (name, pdf) in inputs("pdf") {
         let Ok(sealed) = seal_pdf(&pdf, &opts) else {

@@ -591,6 +591,7 @@ fn seal(input: &Path, name: &str) -> PathBuf {
             identity: &identity,
             at: OffsetDateTime::now_utc(),
             organisation: "Ủy ban nhân dân quận Hà Đông",
+            tsa: None,
         },
     )
     .unwrap();
@@ -899,6 +900,7 @@ fn only_a_pdf_a_competent_signer_signed_is_sealed() {
         identity: &identity,
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
+        tsa: None,
     };
     let (out, report) = congvan::pdf::seal_message(&raw, &opts, &ctx).unwrap();
     assert_eq!(report.len(), 2);

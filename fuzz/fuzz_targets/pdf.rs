@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
         identity: &seal().identity,
         at: reception_time(),
         organisation: "UBND",
+        tsa: None,
     };
     if let Ok(sealed) = seal_pdf(data, &opts) {
         assert!(sealed.starts_with(data));
