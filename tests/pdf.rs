@@ -1614,3 +1614,38 @@ async fn a_tsa_outage_defers_the_document_until_it_can_be_time_stamped() {
     assert!(sigs[0].get("time_stamp").is_none(), "{shown:#}");
     gw.stop().await;
 }
+
+/// The `tsa` fuzz target's seeds (fuzz/make-tsa-seeds.sh: `openssl ts -reply` answers to the
+/// target's fixed request and to others) read as their names say, so the fuzzer starts from
+/// every branch of the answer's check.
+#[test]
+fn the_tsa_fuzz_seeds_reach_every_outcome() {
+    use congvan::pdf::tsa::{parse_response, TimeStampRequest};
+    use congvan::pdf::TsaError;
+    let request = TimeStampRequest {
+        imprint: [0x11; 32],
+        nonce: 0x0123_4567_89ab_cdef,
+    };
+    let seed = |name: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/tsa")
+            .join(name);
+        parse_response(&std::fs::read(p).unwrap(), &request)
+    };
+    let plain = seed("granted.tsr").unwrap();
+    assert_eq!(plain.gen_time.nanosecond(), 0);
+    let fine = seed("granted-fractional-time.tsr").unwrap();
+    assert!(fine.gen_time > plain.gen_time - time::Duration::seconds(60));
+    assert_eq!(
+        seed("granted-without-certificates.tsr"),
+        Err(TsaError::BadToken(Failure::SignerCertificateMissing))
+    );
+    assert_eq!(
+        seed("another-nonce.tsr"),
+        Err(TsaError::Mismatch { what: "nonce" })
+    );
+    assert!(matches!(
+        seed("refused-bad-alg.tsr"),
+        Err(TsaError::Refused { status: 2, .. })
+    ));
+}
