@@ -166,6 +166,7 @@ fn main() {
         at: time::OffsetDateTime::now_utc(),
         organisation: "UBND bench",
         seal_image: None,
+        tsa: None,
     };
     let rss_before = vm_kb("VmRSS");
     let mut checks = Vec::new();

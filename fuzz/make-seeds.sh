@@ -199,6 +199,9 @@ printf 'EHLO x\r\nSTARTTLS\r\nEHLO pipelined-after-starttls\r\n' > $C/smtp_reade
 printf 'EHLO x\r\nMAIL FROM:<@relay.example:a@b.example>\r\nRCPT TO:<a%%b@hanoi.gov.vn>\r\nRCPT TO:<user@domain.>\r\nRCPT TO:<"quoted local"@hanoi.gov.vn>\r\nRCPT TO:<postmaster>\r\nAUTH PLAIN AHZhbnRodQBwYXNz\r\nNOOP\r\nRSET\r\nVRFY a\r\nHELP\r\nBDAT 10 LAST\r\nQUIT\r\n' > $C/smtp_reader/paths.txt
 printf 'HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@hanoi.gov.vn>\r\nDATA\r\nSubject: smuggle\r\n\r\nbody\n.\r\nMAIL FROM:<evil@x>\r\n\r\n.\r\nQUIT\r\n' > $C/smtp_reader/smuggling.txt
 
+# --- time-stamping answers (RFC 3161), from a TSA the throwaway CA issues ---------------------
+./make-tsa-seeds.sh seed-ca.pem "$T/ca.key"
+
 # --- policy and calendar files ----------------------------------------------------------------
 cp ../policies/default.toml ../policies/nd30-2020.toml $C/policy/
 cp ../policies/calendar/2025.toml ../policies/calendar/2026.toml $C/calendar/

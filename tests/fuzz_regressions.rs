@@ -104,6 +104,7 @@ fn a_sealed_pdf_always_carries_a_findable_intact_seal() {
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
         seal_image: None,
+        tsa: None,
     };
     for (name, pdf) in inputs("pdf") {
         let Ok(sealed) = seal_pdf(&pdf, &opts, None) else {

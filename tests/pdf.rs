@@ -592,6 +592,7 @@ fn seal(input: &Path, name: &str) -> PathBuf {
             at: OffsetDateTime::now_utc(),
             organisation: "Ủy ban nhân dân quận Hà Đông",
             seal_image: None,
+            tsa: None,
         },
         None,
     )
@@ -925,6 +926,7 @@ fn only_a_pdf_a_competent_signer_signed_is_sealed() {
         at: OffsetDateTime::now_utc(),
         organisation: "UBND",
         seal_image: None,
+        tsa: None,
     };
     let (out, report) = congvan::pdf::seal_message(&raw, &opts, &ctx).unwrap();
     assert_eq!(report.len(), 2);
@@ -1125,6 +1127,558 @@ fn sealing_a_linearised_file_with_an_earlier_update() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The signature time-stamp (PAdES B-T, `[pdf] tsa_url`): a TSA made of `openssl ts -reply`
+// behind tests/pdf/tsa.py, its certificate issued by the test intermediate
+// ---------------------------------------------------------------------------------------------
+
+const TSA_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pdf/tsa.py");
+
+/// The test TSA's key and certificate (P-256; critical extended key usage timeStamping, as
+/// RFC 3161 §2.3 and `openssl ts` demand), and the test CA (root and intermediate) in one
+/// file for `openssl ts -verify`. Made once.
+struct TsaFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    ca_bundle: PathBuf,
+}
+
+fn tsa_files() -> &'static TsaFiles {
+    static FILES: OnceLock<TsaFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = fx().dir.join("tsa");
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |n: &str| dir.join(n);
+        let ext = p("tsa.ext");
+        std::fs::write(
+            &ext,
+            "[tsa]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+             extendedKeyUsage = critical,timeStamping\nsubjectKeyIdentifier = hash\n\
+             authorityKeyIdentifier = keyid\n",
+        )
+        .unwrap();
+        let inter = &fx().pki.intermediate;
+        let ok = |args: &[&str]| {
+            testpki::run_openssl(args).unwrap();
+        };
+        ok(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            s(&p("tsa.key.pem")),
+        ]);
+        ok(&[
+            "req",
+            "-new",
+            "-key",
+            s(&p("tsa.key.pem")),
+            "-subj",
+            "/C=VN/O=Test TSA/CN=Dich vu cap dau thoi gian (thu nghiem)",
+            "-out",
+            s(&p("tsa.csr")),
+        ]);
+        ok(&[
+            "x509",
+            "-req",
+            "-in",
+            s(&p("tsa.csr")),
+            "-CA",
+            s(&inter.cert_pem),
+            "-CAkey",
+            s(&inter.key_pem),
+            "-set_serial",
+            "0x5a5a01",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            s(&ext),
+            "-extensions",
+            "tsa",
+            "-out",
+            s(&p("tsa.cert.pem")),
+        ]);
+        let mut bundle = std::fs::read(&fx().pki.root.cert_pem).unwrap();
+        bundle.extend(std::fs::read(&inter.cert_pem).unwrap());
+        std::fs::write(p("ca-bundle.pem"), bundle).unwrap();
+        TsaFiles {
+            cert: p("tsa.cert.pem"),
+            key: p("tsa.key.pem"),
+            ca_bundle: p("ca-bundle.pem"),
+        }
+    })
+}
+
+/// An `openssl ts` configuration of its own (serial file included) under `name`; the token
+/// carries the certificates in `certs` (PEM files) beside the TSA's own.
+fn tsa_config(name: &str, certs: &[&Path]) -> PathBuf {
+    let dir = fx().dir.join(format!("tsa-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bundle = Vec::new();
+    for c in certs {
+        bundle.extend(std::fs::read(c).unwrap());
+    }
+    std::fs::write(dir.join("certs.pem"), bundle).unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    let f = tsa_files();
+    let cnf = dir.join("openssl-ts.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "[tsa]\ndefault_tsa = tsa_config1\n[tsa_config1]\nserial = {serial}\n\
+             crypto_device = builtin\nsigner_cert = {cert}\ncerts = {certs}\nsigner_key = {key}\n\
+             signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\n\
+             accuracy = secs:1\nordering = no\ntsa_name = yes\ness_cert_id_chain = no\n\
+             ess_cert_id_alg = sha256\n",
+            serial = s(&dir.join("serial")),
+            cert = s(&f.cert),
+            certs = s(&dir.join("certs.pem")),
+            key = s(&f.key),
+        ),
+    )
+    .unwrap();
+    cnf
+}
+
+/// A running tests/pdf/tsa.py; stopped when dropped.
+struct Tsa {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Tsa {
+    /// A TSA whose tokens carry the intermediate, on `port` or one the system picks.
+    fn start(name: &str, port: Option<u16>) -> Tsa {
+        Tsa::with_config(&tsa_config(name, &[&fx().pki.intermediate.cert_pem]), port)
+    }
+
+    fn with_config(cnf: &Path, port: Option<u16>) -> Tsa {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(TSA_PY)
+            .arg(cnf)
+            .args(["--port", &port.unwrap_or(0).to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("tsa.py prints its port");
+        Tsa { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/tsa", self.port)
+    }
+}
+
+impl Drop for Tsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `input` sealed with the organisation's identity and `tsa`.
+fn seal_stamped(
+    input: &Path,
+    name: &str,
+    tsa: &congvan::pdf::TimeStamper,
+) -> (PathBuf, congvan::pdf::SealedPdf) {
+    let identity = organisation();
+    let bytes = std::fs::read(input).unwrap();
+    let sealed = congvan::pdf::seal_pdf_stamped(
+        &bytes,
+        &congvan::pdf::SealOptions {
+            identity: &identity,
+            at: OffsetDateTime::now_utc(),
+            organisation: "Ủy ban nhân dân quận Hà Đông",
+            seal_image: None,
+            tsa: Some(tsa),
+        },
+        None,
+    )
+    .unwrap();
+    assert!(sealed.bytes.starts_with(&bytes), "an incremental update");
+    let out = path(name);
+    std::fs::write(&out, &sealed.bytes).unwrap();
+    (out, sealed)
+}
+
+/// The seal's token taken out by pyHanko, checked by `openssl ts -verify` against the SHA-256
+/// of the seal's signature value and the test CA; the token's size.
+fn openssl_accepts_the_token(sealed: &Path) -> usize {
+    let token = sealed.with_extension("tst");
+    let out = Command::new("python3")
+        .arg(TOOL)
+        .args(["token", s(sealed), s(&token)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = Command::new("openssl")
+        .args(["ts", "-verify", "-digest", &digest, "-in", s(&token)])
+        .args(["-token_in", "-CAfile", s(&tsa_files().ca_bundle)])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Verification: OK"), "{said}");
+    // And not for another digest.
+    let other = format!(
+        "{}{}",
+        &digest[..63],
+        if digest.ends_with('0') { '1' } else { '0' }
+    );
+    let out = Command::new("openssl")
+        .args(["ts", "-verify", "-digest", &other, "-in", s(&token)])
+        .args(["-token_in", "-CAfile", s(&tsa_files().ca_bundle)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    std::fs::metadata(&token).unwrap().len() as usize
+}
+
+#[test]
+fn a_time_stamped_seal_is_valid_for_every_validator_and_openssl_ts() {
+    let tsa = Tsa::start("seal", None);
+    let stamper = congvan::pdf::TimeStamper::new(&tsa.url());
+    let doc = document("bt.pdf", "reportlab");
+    let signed = signed_by(&doc, &fx().deputy, "bt-1.pdf", "ChuKy");
+    let (sealed, result) = seal_stamped(&signed, "bt-2.pdf", &stamper);
+    let stamp = result.time_stamp.expect("time-stamped");
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        (now - stamp.gen_time).whole_seconds().abs() < 120,
+        "{stamp:?}"
+    );
+
+    assert_all_agree(&sealed, 2, Some(2));
+    let py = pyhanko_validate(&sealed);
+    let seal_line = py.lines().find(|l| l.starts_with("Dau-co-quan ")).unwrap();
+    assert!(seal_line.contains(" timestamp=True/True/True/"), "{py}");
+    let token_len = openssl_accepts_the_token(&sealed);
+    assert_eq!(token_len, stamp.token.len());
+    eprintln!("token with the TSA certificate and the intermediate: {token_len} bytes");
+}
+
+#[test]
+fn a_token_larger_than_reserved_gets_the_update_written_once_more() {
+    // A TSA that sends a dozen certificates it need not send: a token of over 10 KB, more
+    // than the room reserved for one (6 KB, and what the seal's CMS leaves of its 4 KB).
+    let pki = &fx().pki;
+    let many: Vec<&Path> = [
+        &pki.root.cert_pem,
+        &pki.intermediate.cert_pem,
+        &fx().stranger_ca,
+    ]
+    .into_iter()
+    .map(PathBuf::as_path)
+    .chain(pki.good_identities().iter().map(|i| i.cert_pem.as_path()))
+    .chain(
+        [
+            &pki.expired,
+            &pki.revoked,
+            &pki.no_email_eku,
+            &fx().signer,
+            &fx().deputy,
+        ]
+        .iter()
+        .map(|i| i.cert_pem.as_path()),
+    )
+    .collect();
+    let tsa = Tsa::with_config(&tsa_config("large", &many), None);
+    let stamper = congvan::pdf::TimeStamper::new(&tsa.url());
+    let doc = document("bt-large.pdf", "gs");
+    let signed = signed_by(&doc, &fx().deputy, "bt-large-1.pdf", "ChuKy");
+    let (sealed, result) = seal_stamped(&signed, "bt-large-2.pdf", &stamper);
+    let token = result.time_stamp.unwrap().token;
+    eprintln!("token with thirteen certificates: {} bytes", token.len());
+    // The room the seal's /Contents has: more than was first reserved.
+    let first = organisation()
+        .chain_der()
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>()
+        + 4096
+        + 6144;
+    let f = check(&sealed);
+    let [_, a, b, _] = f.outcome.as_ref().unwrap()[1].found.byte_range.unwrap();
+    let room = (b - a - 2) / 2;
+    assert!(
+        room > first && room > token.len(),
+        "{room} bytes, {first} first reserved"
+    );
+    assert_all_agree(&sealed, 2, Some(2));
+    openssl_accepts_the_token(&sealed);
+}
+
+/// An answer of the test TSA to `request`, made by `openssl ts -reply` (no HTTP).
+fn openssl_reply(name: &str, query: &[u8]) -> Vec<u8> {
+    let cnf = tsa_config(name, &[]);
+    let q = cnf.with_file_name("q.tsq");
+    let r = cnf.with_file_name("r.tsr");
+    std::fs::write(&q, query).unwrap();
+    testpki::run_openssl(&[
+        "ts",
+        "-reply",
+        "-config",
+        s(&cnf),
+        "-queryfile",
+        s(&q),
+        "-out",
+        s(&r),
+    ])
+    .unwrap();
+    std::fs::read(&r).unwrap()
+}
+
+#[test]
+fn the_answer_must_be_for_our_imprint_and_nonce() {
+    use congvan::pdf::tsa::{parse_response, TimeStampRequest};
+    use congvan::pdf::TsaError;
+    let ours = TimeStampRequest::for_signature(b"the seal's signature value");
+    let answer = openssl_reply("parse", &ours.to_der().unwrap());
+    let stamp = parse_response(&answer, &ours).unwrap();
+    assert!(congvan::smime::verify::verify_encapsulated(&stamp.token).is_ok());
+
+    let other_nonce = TimeStampRequest {
+        nonce: ours.nonce ^ 1,
+        ..ours
+    };
+    assert_eq!(
+        parse_response(&answer, &other_nonce),
+        Err(TsaError::Mismatch { what: "nonce" })
+    );
+    let other_imprint = TimeStampRequest::for_signature(b"another signature");
+    let other_imprint = TimeStampRequest {
+        nonce: ours.nonce,
+        ..other_imprint
+    };
+    let e = parse_response(&answer, &other_imprint).unwrap_err();
+    assert_eq!(
+        e,
+        TsaError::Mismatch {
+            what: "message imprint"
+        }
+    );
+    assert!(!e.is_temporary());
+
+    // A byte of the token's TSTInfo changed: its digest no longer matches.
+    let mut changed = answer.clone();
+    let at = changed
+        .windows(ours.imprint.len())
+        .position(|w| w == ours.imprint)
+        .unwrap();
+    changed[at] ^= 1;
+    assert!(matches!(
+        parse_response(&changed, &ours),
+        Err(TsaError::BadToken(Failure::DigestMismatch))
+    ));
+}
+
+#[test]
+fn a_refusal_and_a_broken_tsa_are_told_apart() {
+    use congvan::pdf::tsa::{parse_response, TimeStampRequest};
+    use congvan::pdf::TsaError;
+    // SHA-1 is not among the test TSA's digests: openssl refuses with badAlg.
+    let cnf = tsa_config("refuse", &[]);
+    let q = cnf.with_file_name("sha1.tsq");
+    testpki::run_openssl(&[
+        "ts",
+        "-query",
+        "-digest",
+        "0123456789abcdef0123456789abcdef01234567",
+        "-sha1",
+        "-cert",
+        "-out",
+        s(&q),
+    ])
+    .unwrap();
+    let answer = openssl_reply("refuse", &std::fs::read(&q).unwrap());
+    let ours = TimeStampRequest::for_signature(b"x");
+    match parse_response(&answer, &ours) {
+        Err(e @ TsaError::Refused { .. }) => {
+            assert!(!e.is_temporary());
+            let text = e.to_string();
+            assert!(
+                text.contains("status 2") && text.contains("badAlg"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A TSA whose openssl fails (its key is missing) answers HTTP 500: temporary.
+    let broken = tsa_config("broken", &[]);
+    let text = std::fs::read_to_string(&broken)
+        .unwrap()
+        .replace(s(&tsa_files().key), "/nonexistent/tsa.key.pem");
+    std::fs::write(&broken, text).unwrap();
+    let tsa = Tsa::with_config(&broken, None);
+    let e = congvan::pdf::TimeStamper::new(&tsa.url())
+        .stamp(b"x")
+        .unwrap_err();
+    assert!(
+        matches!(e, TsaError::HttpStatus { status: 500, .. }) && e.is_temporary(),
+        "{e:?}"
+    );
+    drop(tsa);
+    // Nobody listening: unreachable, temporary.
+    let e = congvan::pdf::TimeStamper::new(&format!("http://127.0.0.1:{}/", common::free_port()))
+        .stamp(b"x")
+        .unwrap_err();
+    assert!(
+        matches!(e, TsaError::Unreachable { .. }) && e.is_temporary(),
+        "{e:?}"
+    );
+}
+
+fn queue_json(env: &Env) -> Vec<serde_json::Value> {
+    let out = env.cli(&["queue", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tsa_outage_defers_the_document_until_it_can_be_time_stamped() {
+    let env = gateway_with(None, true).await;
+    // The TSA's port is chosen now; nothing listens there until later.
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}/tsa");
+    let profile = env.path().join("policies/default.toml");
+    let text = std::fs::read_to_string(&profile).unwrap().replacen(
+        "[pdf]\n",
+        &format!("[pdf]\ntsa_url = \"{url}\"\n"),
+        1,
+    );
+    std::fs::write(&profile, text).unwrap();
+    let out = env.cli(&["policy", "check"]);
+    assert!(out.status.success(), "{out:?}");
+
+    let gw = env.start().await;
+    let doc = document("bt-smtp.pdf", "reportlab");
+    let signed = std::fs::read(signed_by(&doc, &fx().deputy, "bt-smtp-1.pdf", "ChuKy")).unwrap();
+    let (code, text) = send(&gw, &message_with(&[("qd-27.pdf", &signed)])).await;
+    assert_eq!(code, 250, "{text}");
+
+    // Deferred, with the reason naming the TSA; not held, nothing sent.
+    let mut entry = None;
+    for _ in 0..200 {
+        entry = queue_json(&env)
+            .into_iter()
+            .find(|e| e["state"] == "deferred");
+        if entry.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let entry = entry.unwrap_or_else(|| panic!("never deferred: {:?}", queue_json(&env)));
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&url) && reason.contains("qd-27.pdf") && reason.contains("time-stamp"),
+        "{entry}"
+    );
+    assert!(common::eml_files(&env.outbox()).is_empty());
+
+    // The TSA comes up; a retry delivers the document sealed and time-stamped.
+    let _tsa = Tsa::start("smtp", Some(port));
+    let id = entry["id"].as_str().unwrap().to_string();
+    let out = env.cli(&["queue", "retry", &id]);
+    assert!(out.status.success(), "{out:?}");
+    let mut emls = Vec::new();
+    for _ in 0..200 {
+        emls = common::eml_files(&env.outbox());
+        if !emls.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(emls.len(), 1, "delivered: {:?}", queue_json(&env));
+    let (ok, out) = common::openssl_verify(&emls[0], &env.seal_ca());
+    assert!(ok, "{out}");
+    let eml = std::fs::read(&emls[0]).unwrap();
+    let parts = congvan::pdf::pdf_parts(&eml);
+    let file = env.path().join("delivered-bt.pdf");
+    std::fs::write(&file, &parts[0].bytes).unwrap();
+    let py = Command::new("python3")
+        .arg(TOOL)
+        .args(["validate", s(&file), "--trust", s(&fx().pki.root.cert_pem)])
+        .args(["--trust", s(&env.seal_ca())])
+        .output()
+        .unwrap();
+    let py = String::from_utf8_lossy(&py.stdout);
+    let seal_line = py.lines().find(|l| l.starts_with("Dau-co-quan ")).unwrap();
+    assert!(
+        seal_line.contains("intact=True valid=True trusted=True")
+            && seal_line.contains(" timestamp=True/True/True/"),
+        "{py}"
+    );
+    openssl_accepts_the_token(&file);
+
+    // The register's organisation row says when it was time-stamped.
+    let out = env.cli(&["register", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sigs = shown["pdf"][0]["signatures"].as_array().unwrap();
+    let org = &sigs[1];
+    let when = org["time_stamp"].as_str().unwrap();
+    assert!(when.ends_with("+07:00"), "{shown:#}");
+    assert_eq!(
+        org["result"],
+        format!("pass (organisation, time-stamped {when})")
+    );
+    assert!(sigs[0].get("time_stamp").is_none(), "{shown:#}");
+    gw.stop().await;
+}
+
+/// The `tsa` fuzz target's seeds (fuzz/make-tsa-seeds.sh: `openssl ts -reply` answers to the
+/// target's fixed request and to others) read as their names say, so the fuzzer starts from
+/// every branch of the answer's check.
+#[test]
+fn the_tsa_fuzz_seeds_reach_every_outcome() {
+    use congvan::pdf::tsa::{parse_response, TimeStampRequest};
+    use congvan::pdf::TsaError;
+    let request = TimeStampRequest {
+        imprint: [0x11; 32],
+        nonce: 0x0123_4567_89ab_cdef,
+    };
+    let seed = |name: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/tsa")
+            .join(name);
+        parse_response(&std::fs::read(p).unwrap(), &request)
+    };
+    let plain = seed("granted.tsr").unwrap();
+    assert_eq!(plain.gen_time.nanosecond(), 0);
+    let fine = seed("granted-fractional-time.tsr").unwrap();
+    assert!(fine.gen_time > plain.gen_time - time::Duration::seconds(60));
+    assert_eq!(
+        seed("granted-without-certificates.tsr"),
+        Err(TsaError::BadToken(Failure::SignerCertificateMissing))
+    );
+    assert_eq!(
+        seed("another-nonce.tsr"),
+        Err(TsaError::Mismatch { what: "nonce" })
+    );
+    assert!(matches!(
+        seed("refused-bad-alg.tsr"),
+        Err(TsaError::Refused { status: 2, .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The visible seal (Decree 30/2020 Appendix I): the seal image over the signer's signature
 // ---------------------------------------------------------------------------------------------
 
@@ -1219,6 +1773,7 @@ fn the_seal_image_shows_at_its_real_size_over_the_left_third_of_the_signature() 
         at,
         organisation: "Ủy ban nhân dân quận Hà Đông",
         seal_image: Some(&image),
+        tsa: None,
     };
     let checks = check(&signed).outcome.unwrap();
     let (page, signer_rect) = checks[0].found.widget.expect("the signer's is visible");

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         at: reception_time(),
         organisation: "UBND",
         seal_image: Some(seal_image()),
+        tsa: None,
     };
     // Visible over the first signature widget found, whether or not it counts: the
     // placement code sees whatever /P and /Rect the input has.

@@ -11,8 +11,13 @@ pub struct SignatureSummary {
     pub serial: String,
     /// `/M`, as the signing tool wrote it.
     pub time: Option<String>,
-    /// `pass`, `pass (organisation)` for the gateway's own, or `fail: <reason>`.
+    /// `pass`, `pass (organisation)` for the gateway's own (`pass (organisation,
+    /// time-stamped <genTime>)` with a TSA), or `fail: <reason>`.
     pub result: String,
+    /// The organisation's signature's time-stamp (PAdES B-T): the TSA's genTime, ISO 8601
+    /// in Vietnam time. Absent for other signatures and in rows written before B-T.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<String>,
 }
 
 /// What sealing did to one PDF part of a message: what the register keeps.

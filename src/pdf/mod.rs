@@ -21,13 +21,18 @@ pub mod parts;
 pub mod revision;
 pub mod seal;
 pub mod signature;
+pub mod tsa;
 
 pub use appearance::{Placement, SealImage, SealImageError};
 pub use check::{
     check_pdf, Authorised, CheckContext, PdfError, PdfFinding, SignatureCheck, SignatureProblem,
 };
 pub use parts::{pdf_parts, PdfPart};
-pub use seal::{seal_message, seal_pdf, PartSealed, SealError, SealOptions, SignatureSummary};
+pub use seal::{
+    seal_message, seal_pdf, seal_pdf_stamped, PartSealed, SealError, SealOptions, SealedPdf,
+    SignatureSummary,
+};
+pub use tsa::{TimeStamp, TimeStamper, TsaError};
 
 /// The largest PDF part examined (bytes, decoded). SPEC's `max_message_size` (36 MB of
 /// base64) holds a PDF of about 27 MB; a larger one cannot arrive.

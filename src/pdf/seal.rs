@@ -12,18 +12,26 @@
 //! and a visible signature of the competent signer, the seal shows over it
 //! ([`super::appearance`]); otherwise the signature is invisible (a zero rectangle on the
 //! first page).
+//!
+//! With a time-stamping authority (`[pdf] tsa_url`), the signature is PAdES baseline B-T:
+//! once signed, its signature value is time-stamped ([`super::tsa`]) and the token goes into
+//! the SignerInfo as the unsigned attribute id-aa-signatureTimeStampToken, inside the same
+//! reserved `/Contents`.
 
 use std::io::Write;
 
 use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
 use time::OffsetDateTime;
 
-use super::appearance::{appearance_objects, seal_rect, Placement, SealImage};
+use super::appearance::{appearance_objects, iso_time, seal_rect, Placement, SealImage};
 use super::check::{check_pdf, load, CheckContext, PdfError, SignatureCheck};
 use super::parts::{pdf_parts, replace_parts};
+use super::tsa::{TimeStamp, TimeStamper, ID_AA_SIGNATURE_TIME_STAMP_TOKEN};
 pub use crate::model::pdf::{PartSealed, SignatureSummary};
 use crate::pki::identity::SigningIdentity;
-use crate::smime::sign::cms::{signed_data_with, SignedAttrs};
+use crate::smime::sign::cms::{
+    signature_value, signed_data_with, with_unsigned_attribute, SignedAttrs,
+};
 use crate::smime::sign::SignError;
 
 /// Bytes reserved for the CMS besides the certificate chain it carries (written as twice as
@@ -31,6 +39,13 @@ use crate::smime::sign::SignError;
 /// under 1.5 KB. The reservation travels in every sealed file (and again, base64, in the
 /// message), so it is sized to the identity's chain rather than a fixed 16 KB.
 const RESERVED_BESIDES_CHAIN: usize = 4096;
+/// Bytes reserved besides, with a TSA, for its token: the TSTInfo, the TSA's signature and
+/// the TSA's certificate (certReq), 2 to 4 KB with one certificate. A TSA that sends its
+/// whole chain may need more: the update is then written once more with the size needed.
+const RESERVED_FOR_TOKEN: usize = 6144;
+/// What a second writing adds to the size the first signature needed: the next signature
+/// and token differ by a few bytes (ECDSA's length, the token's serial and time).
+const RETRY_MARGIN: usize = 512;
 /// The ByteRange as first written; overwritten in place, padded with spaces.
 const BYTE_RANGE_PLACEHOLDER: &str = "[0 0000000000 0000000000 0000000000]";
 
@@ -43,6 +58,15 @@ pub struct SealOptions<'a> {
     pub organisation: &'a str,
     /// The office's seal image, shown over the competent signer's visible signature.
     pub seal_image: Option<&'a SealImage>,
+    /// The time-stamping authority (`[pdf] tsa_url`): with one, the signature is PAdES B-T.
+    pub tsa: Option<&'a TimeStamper>,
+}
+
+/// A sealed PDF and the time-stamp its signature carries, when it carries one.
+#[derive(Debug, Clone)]
+pub struct SealedPdf {
+    pub bytes: Vec<u8>,
+    pub time_stamp: Option<TimeStamp>,
 }
 
 /// Why a PDF could not be sealed.
@@ -59,6 +83,9 @@ pub enum SealError {
     Sign(#[from] SignError),
     #[error("the signature ({len} bytes) does not fit the space reserved for it ({reserved})")]
     TooLarge { len: usize, reserved: usize },
+    /// No time-stamp from the TSA: the document waits for one (never sealed without it).
+    #[error(transparent)]
+    TimeStamp(#[from] super::tsa::TsaError),
 }
 
 /// Seals `bytes` (a PDF) with the organisation's signature; the result begins with `bytes`.
@@ -69,6 +96,15 @@ pub fn seal_pdf(
     opts: &SealOptions<'_>,
     over: Option<Placement>,
 ) -> Result<Vec<u8>, SealError> {
+    seal_pdf_stamped(bytes, opts, over).map(|s| s.bytes)
+}
+
+/// [`seal_pdf`], also giving the time-stamp the signature carries (with `opts.tsa`).
+pub fn seal_pdf_stamped(
+    bytes: &[u8],
+    opts: &SealOptions<'_>,
+    over: Option<Placement>,
+) -> Result<SealedPdf, SealError> {
     opts.identity
         .usability(opts.at)
         .map_err(|e| SealError::Sign(e.into()))?;
@@ -82,13 +118,29 @@ pub fn seal_pdf(
     }
     let visible = opts.seal_image.zip(over);
     let update = plan(bytes, &doc, visible, opts.at)?;
-    let mut written = write_update(bytes, &doc, &update, opts)?;
+    let mut reserved = reserved_for(opts);
+    let mut retried = false;
+    let (written, time_stamp) = loop {
+        let mut written = write_update(bytes, &doc, &update, opts, reserved)?;
+        match sign_in_place(&mut written, opts) {
+            Ok(stamp) => break (written, stamp),
+            // The token is larger than foreseen (a TSA that sends its whole chain): the
+            // update once more, with the room this signature needed.
+            Err(SealError::TooLarge { len, .. }) if opts.tsa.is_some() && !retried => {
+                retried = true;
+                reserved = len + RETRY_MARGIN;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     // The parsed file holds copies of its streams: free it before the sealed file is parsed
     // (peak memory stays about twice the file, not three times).
     drop(doc);
-    sign_in_place(&mut written, opts.identity)?;
     read_back(&written.out, update.sig_id)?;
-    Ok(written.out)
+    Ok(SealedPdf {
+        bytes: written.out,
+        time_stamp,
+    })
 }
 
 /// The objects an update adds or replaces, and the ids it allocated.
@@ -244,8 +296,8 @@ fn write_update(
     doc: &Document,
     update: &Update,
     opts: &SealOptions<'_>,
+    reserved: usize,
 ) -> Result<Written, SealError> {
-    let reserved = reserved_for(opts.identity);
     let mut out = Vec::with_capacity(bytes.len() + 2 * reserved + 4096);
     out.extend_from_slice(bytes);
     if !out.ends_with(b"\n") {
@@ -299,13 +351,21 @@ fn write_update(
     })
 }
 
-/// The bytes to reserve for the CMS of `identity`'s signature.
-fn reserved_for(identity: &SigningIdentity) -> usize {
-    identity.chain_der().iter().map(Vec::len).sum::<usize>() + RESERVED_BESIDES_CHAIN
+/// The bytes to reserve for the CMS of the identity's signature, and its token with a TSA.
+fn reserved_for(opts: &SealOptions<'_>) -> usize {
+    let chain = opts
+        .identity
+        .chain_der()
+        .iter()
+        .map(Vec::len)
+        .sum::<usize>();
+    chain + RESERVED_BESIDES_CHAIN + opts.tsa.map_or(0, |_| RESERVED_FOR_TOKEN)
 }
 
-/// Fills in the ByteRange, then the CMS over it (PAdES signed attributes).
-fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), SealError> {
+/// Fills in the ByteRange, then the CMS over it (PAdES signed attributes), time-stamped
+/// when there is a TSA; the time-stamp, if any.
+fn sign_in_place(w: &mut Written, opts: &SealOptions<'_>) -> Result<Option<TimeStamp>, SealError> {
+    let identity: &SigningIdentity = opts.identity;
     let (a, b) = (w.contents.start, w.contents.end);
     let c = w.out.len() - b;
     let range = format!("[0 {a} {b} {c}]");
@@ -318,13 +378,19 @@ fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), Seal
     ctx.update(&w.out[..a]);
     ctx.update(&w.out[b..]);
     let digest = ctx.finish();
-    let cms = signed_data_with(
+    let mut cms = signed_data_with(
         identity,
         algorithm,
         digest.as_ref(),
         SignedAttrs::Pades,
         None,
     )?;
+    let mut stamp = None;
+    if let Some(tsa) = opts.tsa {
+        let t = tsa.stamp(&signature_value(&cms)?)?;
+        cms = with_unsigned_attribute(&cms, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, &t.token)?;
+        stamp = Some(t);
+    }
     let reserved = (w.contents.len() - 2) / 2;
     if cms.len() > reserved {
         return Err(SealError::TooLarge {
@@ -334,7 +400,7 @@ fn sign_in_place(w: &mut Written, identity: &SigningIdentity) -> Result<(), Seal
     }
     let hex = hex::encode_upper(&cms);
     w.out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    Ok(())
+    Ok(stamp)
 }
 
 /// The sealed file read as a validator will: the signature dictionary is found through the
@@ -376,6 +442,7 @@ impl SignatureSummary {
                 None => "pass".into(),
                 Some(p) => format!("fail: {p}"),
             },
+            time_stamp: None,
         }
     }
 }
@@ -418,13 +485,21 @@ pub fn seal_message(
             .as_ref()
             .ok()
             .and_then(|c| competent_widget(c));
-        let sealed = seal_pdf(&part.bytes, opts, over).map_err(|e| (part.name.clone(), e))?;
+        let SealedPdf {
+            bytes: sealed,
+            time_stamp,
+        } = seal_pdf_stamped(&part.bytes, opts, over).map_err(|e| (part.name.clone(), e))?;
+        let stamped = time_stamp.as_ref().map(|t| iso_time(t.gen_time));
         signatures.push(SignatureSummary {
             field: String::new(),
             signer: opts.organisation.to_string(),
             serial: opts.identity.serial_hex().to_string(),
             time: Some(pdf_date(opts.at)),
-            result: "pass (organisation)".into(),
+            result: match &stamped {
+                None => "pass (organisation)".into(),
+                Some(t) => format!("pass (organisation, time-stamped {t})"),
+            },
+            time_stamp: stamped,
         });
         report.push(PartSealed {
             name: part.name.clone(),

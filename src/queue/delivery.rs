@@ -19,7 +19,7 @@ use sea_orm::{
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
-use super::pdf_seal::{log_pdf_parts, PdfSealing};
+use super::pdf_seal::{log_pdf_parts, PdfSealFailure, PdfSealing};
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
@@ -58,13 +58,23 @@ struct SealUsed {
     pdfs: Vec<crate::model::pdf::PartSealed>,
 }
 
-/// The bytes to send (with the seal used on them, when sealed), or held.
+/// The bytes to send (with the seal used on them, when sealed), held, or not sealable yet
+/// (the TSA gave no time-stamp): deferred with the reason, as an upstream's 4xx defers.
 enum Sealed {
     Ready {
         bytes: Vec<u8>,
         seal: Option<SealUsed>,
     },
     Held,
+    Deferred {
+        reason: String,
+    },
+}
+
+/// Which step of sealing failed.
+enum SealStep {
+    Pdf(PdfSealFailure),
+    Smime(String),
 }
 
 /// One delivery attempt's result, as it is committed: the message's next state, each
@@ -253,11 +263,35 @@ impl Deliverer {
         if let Some(hook) = FAULT_HOOK.get() {
             hook(msg);
         }
-        let (content, seal_used) = match self.seal(msg, &rcpts, content).await? {
-            Sealed::Ready { bytes, seal } => (bytes, seal),
+        let (content, seal_used, not_sealed) = match self.seal(msg, &rcpts, content).await? {
+            Sealed::Ready { bytes, seal } => (bytes, seal, None),
             Sealed::Held => return Ok(()),
+            // Nothing is handed over; the DSNs this attempt may cause (delayed, or expired)
+            // quote the message as it was queued.
+            Sealed::Deferred { reason } => (
+                tokio::fs::read(&path).await.unwrap_or_default(),
+                None,
+                Some(reason),
+            ),
         };
-        let (outcomes, dsn_passed_on) = self.hand_over(msg, &rcpts, &content).await;
+        let (outcomes, dsn_passed_on) = match not_sealed {
+            None => self.hand_over(msg, &rcpts, &content).await,
+            Some(reason) => (
+                rcpts
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.clone(),
+                            Outcome::TempFail(super::transport::Diagnostic {
+                                reply: None,
+                                text: reason.clone(),
+                            }),
+                        )
+                    })
+                    .collect(),
+                false,
+            ),
+        };
 
         let now = now_ms();
         let lifetime_ms = self.config.queue.max_lifetime_hours as i64 * 3_600_000;
@@ -524,14 +558,12 @@ impl Deliverer {
                     None => PdfSealing::Off,
                 };
                 let signed = tokio::task::spawn_blocking(move || {
-                    let (prepared, parts) =
-                        match pdf.seal(prepared, &identity, seal_image.as_deref(), now) {
-                            Ok(r) => r,
-                            Err(reason) => return Err(reason),
-                        };
+                    let (prepared, parts) = pdf
+                        .seal(prepared, &identity, seal_image.as_deref(), now)
+                        .map_err(SealStep::Pdf)?;
                     crate::smime::sign::sign_message(&prepared, &identity, now)
                         .map(|s| (s, parts))
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| SealStep::Smime(e.to_string()))
                 })
                 .await;
                 match signed {
@@ -547,7 +579,28 @@ impl Deliverer {
                             }),
                         })
                     }
-                    Ok(Err(e)) => {
+                    // No time-stamp: the document waits for the TSA, never goes without it.
+                    Ok(Err(SealStep::Pdf(f @ PdfSealFailure::TimeStamp { .. }))) => {
+                        let reason = f.to_string();
+                        match &f {
+                            PdfSealFailure::TimeStamp { error, .. } if error.is_temporary() => {
+                                tracing::warn!(queue_id = %msg.id, %reason, "time-stamping service unavailable; deferring")
+                            }
+                            _ => {
+                                tracing::error!(queue_id = %msg.id, %reason, "time-stamping service gave no usable time-stamp; deferring (check [pdf] tsa_url and the TSA)")
+                            }
+                        }
+                        Ok(Sealed::Deferred { reason })
+                    }
+                    Ok(Err(SealStep::Pdf(f))) => {
+                        self.hold_unsigned(
+                            msg,
+                            rcpts,
+                            format!("cannot sign with identity {id}: {f}"),
+                        )
+                        .await
+                    }
+                    Ok(Err(SealStep::Smime(e))) => {
                         self.hold_unsigned(
                             msg,
                             rcpts,

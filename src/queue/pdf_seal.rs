@@ -3,6 +3,11 @@
 //! part that carries a valid signature of a competent signer gets the office's PAdES
 //! signature with the same identity as the S/MIME seal; the register records each part in
 //! the transaction that records the attempt.
+//!
+//! With `[pdf] tsa_url`, each seal is time-stamped (PAdES B-T). A TSA that cannot give a
+//! time-stamp makes the message wait (deferred with backoff, like an upstream's 4xx), never
+//! held and never sent without it: [`PdfSealFailure`] tells that case from a PDF that cannot
+//! be sealed at all, which holds the message.
 
 use std::sync::Arc;
 
@@ -10,7 +15,9 @@ use sea_orm::DbErr;
 use time::OffsetDateTime;
 
 use super::delivery::Deliverer;
-use crate::pdf::{Authorised, CheckContext, PartSealed, SealImage, SealOptions};
+use crate::pdf::{
+    Authorised, CheckContext, PartSealed, SealError, SealImage, SealOptions, TimeStamper, TsaError,
+};
 use crate::pki::identity::SigningIdentity;
 use crate::smime::verify::{TrustStore, VerifyOptions};
 use crate::store::entity::message;
@@ -26,7 +33,32 @@ pub(super) enum PdfSealing {
         max_depth: usize,
         /// The signers' certificates are judged at the time of reception, as at end of DATA.
         received_at: OffsetDateTime,
+        /// `[pdf] tsa_url`: the seals are time-stamped (PAdES B-T).
+        tsa: Option<TimeStamper>,
     },
+}
+
+/// Why the PDF parts could not be sealed.
+#[derive(Debug)]
+pub(super) enum PdfSealFailure {
+    /// The TSA gave no time-stamp: the message is deferred and tried again.
+    TimeStamp { part: String, error: TsaError },
+    /// The part cannot be sealed: the message is held.
+    Seal { part: String, error: SealError },
+}
+
+impl std::fmt::Display for PdfSealFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PdfSealFailure::TimeStamp { part, error } => write!(
+                f,
+                "the PDF \"{part}\" is not sealed yet: no time-stamp (RFC 3161) from [pdf] tsa_url: {error}"
+            ),
+            PdfSealFailure::Seal { part, error } => {
+                write!(f, "the PDF \"{part}\" cannot be sealed: {error}")
+            }
+        }
+    }
 }
 
 impl PdfSealing {
@@ -40,7 +72,7 @@ impl PdfSealing {
         identity: &SigningIdentity,
         seal_image: Option<&SealImage>,
         now: OffsetDateTime,
-    ) -> Result<(Vec<u8>, Vec<PartSealed>), String> {
+    ) -> Result<(Vec<u8>, Vec<PartSealed>), PdfSealFailure> {
         let PdfSealing::On {
             anchors,
             crls,
@@ -48,6 +80,7 @@ impl PdfSealing {
             authorised,
             max_depth,
             received_at,
+            tsa,
         } = self
         else {
             return Ok((prepared, Vec::new()));
@@ -66,9 +99,12 @@ impl PdfSealing {
             at: now,
             organisation: &organisation,
             seal_image,
+            tsa: tsa.as_ref(),
         };
-        crate::pdf::seal_message(&prepared, &opts, &ctx)
-            .map_err(|(name, e)| format!("the PDF \"{name}\" cannot be sealed: {e}"))
+        crate::pdf::seal_message(&prepared, &opts, &ctx).map_err(|(part, e)| match e {
+            SealError::TimeStamp(error) => PdfSealFailure::TimeStamp { part, error },
+            error => PdfSealFailure::Seal { part, error },
+        })
     }
 }
 
@@ -100,6 +136,7 @@ impl Deliverer {
             authorised,
             max_depth: self.config.limits.max_mime_depth,
             received_at,
+            tsa: policy.rules.pdf.tsa_url.as_deref().map(TimeStamper::new),
         }))
     }
 }

@@ -9,7 +9,12 @@
       a competent signer's signature made with pyHanko (PAdES B-B), visible when --box is given
   tool.py validate IN --trust ROOT.pem [--crl CRL.der]...
       pyHanko's validation of every signature: one line per signature, as
-      `<field> intact=<bool> valid=<bool> trusted=<bool> coverage=<...> modification=<...>`
+      `<field> intact=<bool> valid=<bool> trusted=<bool> coverage=<...> modification=<...>`,
+      then ` timestamp=<intact>/<valid>/<trusted>/<ISO time>` for a signature with a signature
+      time-stamp (PAdES B-T), the timestamp's trust judged with the same roots
+  tool.py token IN OUT
+      the last signature's signature time-stamp token (DER) into OUT; prints the SHA-256 (hex)
+      of that signature's value, which the token's message imprint must equal
   tool.py append IN OUT
       an incremental update that changes page content after the last signature
 """
@@ -102,7 +107,26 @@ def validate(args):
             print(
                 f"{sig.field_name} intact={st.intact} valid={st.valid} trusted={st.trusted} "
                 f"coverage={st.coverage.name} modification={st.modification_level.name if st.modification_level else None}"
+                + (f" timestamp={ts.intact}/{ts.valid}/{ts.trusted}/{ts.timestamp.isoformat()}"
+                   if (ts := st.timestamp_validity) is not None else "")
             )
+
+
+def token(args):
+    import hashlib
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    with open(args.inp, "rb") as f:
+        r = PdfFileReader(f, strict=False)
+        si = r.embedded_signatures[-1].signer_info
+        attrs = si["unsigned_attrs"]
+        tokens = [a["values"][0] for a in (attrs if attrs.native is not None else [])
+                  if a["type"].native == "signature_time_stamp_token"]
+        if len(tokens) != 1:
+            sys.exit(f"{len(tokens)} signature time-stamp tokens")
+        with open(args.out, "wb") as o:
+            o.write(tokens[0].dump())
+        print(hashlib.sha256(si["signature"].native).hexdigest())
 
 
 def append(args):
@@ -148,11 +172,14 @@ def main():
     v.add_argument("inp")
     v.add_argument("--trust", action="append", required=True)
     v.add_argument("--crl", action="append")
+    t = sub.add_parser("token")
+    t.add_argument("inp")
+    t.add_argument("out")
     a = sub.add_parser("append")
     a.add_argument("inp")
     a.add_argument("out")
     args = p.parse_args()
-    {"make": make, "sign": sign, "validate": validate, "append": append}[args.cmd](args)
+    {"make": make, "sign": sign, "validate": validate, "append": append, "token": token}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,61 @@ pub struct PdfRules {
     /// What happens to an incoming document with a PDF part that carries no valid signature
     /// (`deliver`, the default, or `quarantine`).
     pub incoming_action: IncomingAction,
-    /// An RFC 3161 time-stamping service for the organisation's signature (PAdES B-T).
+    /// An RFC 3161 time-stamping service for the organisation's signature (PAdES B-T): an
+    /// `http://` or `https://` URL with a host.
+    #[serde(deserialize_with = "deserialize_tsa_url")]
     pub tsa_url: Option<String>,
+}
+
+/// `tsa_url`: refused at load time rather than at the first delivery, which would defer
+/// every document on a typo.
+fn deserialize_tsa_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(d)?;
+    check_tsa_url(&url).map_err(serde::de::Error::custom)?;
+    Ok(Some(url))
+}
+
+/// An `http://` or `https://` URL with a host (a name, an IPv4 address or a bracketed IPv6
+/// address, an optional port), no spaces or control characters.
+fn check_tsa_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{url:?} is not a time-stamping service URL: {why}"));
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    else {
+        return bad("it must begin with http:// or https://");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains spaces or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return bad("user names and passwords do not belong in it");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) if h.parse::<std::net::Ipv6Addr>().is_ok() => (h, p.strip_prefix(':')),
+            _ => return bad("the IPv6 address is malformed"),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return bad("it has no host");
+    }
+    if !authority.starts_with('[') && !valid_domain(host) {
+        return bad("the host is not a domain name or address");
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |p| p == 0) {
+            return bad("the port is not a number from 1 to 65535");
+        }
+    }
+    Ok(())
 }
 
 /// The authorised-signers list: per From domain suffix, certificate fingerprints and e-mail
@@ -130,6 +183,40 @@ mod tests {
         );
         assert_eq!(s.for_domain("hue.gov.vn").emails, ["a@gov.vn"]);
         assert_eq!(s.for_domain("example.com"), Authorised::default());
+    }
+
+    #[test]
+    fn tsa_urls() {
+        for good in [
+            "http://tsa.example.vn",
+            "https://tsa.ca.gov.vn:8443/tsa?x=1",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:318/tsa",
+        ] {
+            assert_eq!(check_tsa_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "tsa.example.vn",
+            "ftp://tsa.example.vn",
+            "http://",
+            "http:///tsa",
+            "https://user:pw@tsa.example.vn/",
+            "http://tsa.example.vn:0/",
+            "http://tsa.example.vn:99999/",
+            "http://tsa example.vn/",
+            "http://[::1/",
+        ] {
+            assert!(check_tsa_url(bad).is_err(), "{bad}");
+        }
+        let text = "[pdf]\nseal_pdf = true\ntsa_url = \"tsa.example.vn\"\n";
+        let e = crate::policy::file::parse_profile(Path::new("default.toml"), text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("default.toml:3:"), "{e}");
+        assert!(
+            e.contains("pdf.tsa_url") && e.contains("http:// or https://"),
+            "{e}"
+        );
     }
 
     #[test]

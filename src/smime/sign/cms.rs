@@ -180,6 +180,60 @@ pub(crate) fn signed_data_with(
     .map_err(cms_err)
 }
 
+/// The SignedData of a ContentInfo this module wrote, and its one SignerInfo.
+fn decode_own(cms: &[u8]) -> Result<SignedData, SignError> {
+    let ci = ContentInfo::from_der(cms).map_err(cms_err)?;
+    ci.content.decode_as::<SignedData>().map_err(cms_err)
+}
+
+/// The signature value of the one SignerInfo of `cms` (a ContentInfo from
+/// [`signed_data_with`]): what a signature time-stamp (RFC 3161 Appendix A) is asked for.
+pub(crate) fn signature_value(cms: &[u8]) -> Result<Vec<u8>, SignError> {
+    let signed = decode_own(cms)?;
+    let si = signed.signer_infos.0.iter().next().ok_or(SignError::Cms {
+        reason: "no SignerInfo".into(),
+    })?;
+    Ok(si.signature.as_bytes().to_vec())
+}
+
+/// `cms` (a ContentInfo from [`signed_data_with`]) with one unsigned attribute added to its
+/// one SignerInfo: `oid` with the single value `value` (DER). The signed part is unchanged,
+/// so the signature stays valid; this is the second step of a signature that carries a
+/// time-stamp token over its own signature value (PAdES B-T), which cannot be asked for
+/// before the signature exists.
+pub(crate) fn with_unsigned_attribute(
+    cms: &[u8],
+    oid: const_oid::ObjectIdentifier,
+    value: &[u8],
+) -> Result<Vec<u8>, SignError> {
+    let mut signed = decode_own(cms)?;
+    let mut infos = signed.signer_infos.0.into_vec();
+    let [si] = infos.as_mut_slice() else {
+        return Err(SignError::Cms {
+            reason: format!("{} SignerInfos, one expected", infos.len()),
+        });
+    };
+    let attribute = Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![Any::from_der(value).map_err(cms_err)?])
+            .map_err(cms_err)?,
+    };
+    let mut unsigned = si
+        .unsigned_attrs
+        .take()
+        .map(SetOfVec::into_vec)
+        .unwrap_or_default();
+    unsigned.push(attribute);
+    si.unsigned_attrs = Some(SetOfVec::try_from(unsigned).map_err(cms_err)?);
+    signed.signer_infos = SignerInfos::try_from(infos).map_err(cms_err)?;
+    ContentInfo {
+        content_type: rfc5911::ID_SIGNED_DATA,
+        content: Any::encode_from(&signed).map_err(cms_err)?,
+    }
+    .to_der()
+    .map_err(cms_err)
+}
+
 /// signingTime (RFC 5652 §11.3): UTCTime from 1950 to 2049, GeneralizedTime otherwise;
 /// whole seconds.
 fn cms_time(t: OffsetDateTime) -> Result<Any, SignError> {

@@ -56,6 +56,7 @@ mod algorithms;
 mod authres;
 mod cms;
 mod detached;
+mod encapsulated;
 mod locate;
 mod path;
 mod result;
@@ -64,6 +65,7 @@ mod tests;
 
 pub use authres::{authentication_results_header, strip_own_results};
 pub use detached::{verify_detached, DetachedSigner};
+pub use encapsulated::{verify_encapsulated, EncapsulatedContent};
 pub use result::{Failure, SmimeResult, Verdict};
 
 // ---------------------------------------------------------------------------------------------
