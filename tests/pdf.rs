@@ -1917,6 +1917,47 @@ async fn the_seal_image_is_checked_when_it_is_given() {
         serde_json::from_slice(&env.cli(&["cert", "show", &id, "--json"]).stdout).unwrap();
     assert_eq!(json["seal_image"]["width_px"], 200);
 
+    // At import: a bad image imports nothing; a good one comes with the new identity.
+    let p384 = &fx().pki.p384;
+    let import = |png: &Path| {
+        env.cli(&[
+            "cert",
+            "import",
+            "--cert",
+            s(&p384.chain_pem),
+            "--key",
+            s(&p384.key_pem),
+            "--domain",
+            "hadong.gov.vn",
+            "--seal-image",
+            s(png),
+        ])
+    };
+    let bad = env.path().join("bad.png");
+    std::fs::write(&bad, seal_png(200, None)).unwrap();
+    let out = import(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let count = |env: &Env| {
+        let list = env.cli(&["cert", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+        v.as_array().unwrap().len()
+    };
+    assert_eq!(count(&env), 1, "nothing imported");
+    let good = env.path().join("good.png");
+    std::fs::write(&good, seal_png(400, Some(10_000))).unwrap();
+    let out = import(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("seal image: 400×400 px, 40.0 mm wide"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(count(&env), 2);
+
     let out = env.cli(&["cert", "seal-image", &id, "--remove"]);
     assert!(out.status.success());
     let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
