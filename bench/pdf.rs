@@ -11,7 +11,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use congvan::pdf::{check_pdf, seal_pdf, CheckContext, SealOptions};
+use congvan::pdf::{check_pdf, seal_pdf, CheckContext, Placement, SealImage, SealOptions};
 use congvan::pki::identity::SigningIdentity;
 use congvan::pki::testpki::{self, KeySpec, LeafOptions};
 use congvan::smime::verify::{TrustStore, VerifyOptions};
@@ -34,6 +34,33 @@ fn arg(name: &str, default: usize) -> usize {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
+}
+
+/// A seal image: a red disc of 400×400 pixels on a transparent background, 40 mm wide.
+fn seal_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 400, 400);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: 10_000,
+        yppu: 10_000,
+        unit: png::Unit::Meter,
+    }));
+    let mut writer = enc.write_header().expect("png");
+    let data: Vec<u8> = (0..400 * 400)
+        .flat_map(|i: i32| {
+            let (x, y) = (i % 400 - 200, i / 400 - 200);
+            if x * x + y * y <= 200 * 200 {
+                [220, 0, 0, 255]
+            } else {
+                [0; 4]
+            }
+        })
+        .collect();
+    writer.write_image_data(&data).expect("png");
+    drop(writer);
+    out
 }
 
 /// A one-page PDF holding an uncompressed RGB image of about `mb` MB.
@@ -131,6 +158,8 @@ fn main() {
                 signer.cert_pem.to_str().unwrap(),
             ])
             .args(["--chain", pki.intermediate.cert_pem.to_str().unwrap()])
+            // Visible, so that the seal is visible too (the seal image over it).
+            .args(["--field", "ChuKy", "--box", "330,80,530,150"])
             .status()
             .expect("python3")
     };
@@ -161,31 +190,45 @@ fn main() {
         &std::fs::read(&pki.p256.key_pem).unwrap(),
     )
     .expect("seal");
+    let image = SealImage::from_png(&seal_png(), None).expect("seal image");
     let seal_opts = SealOptions {
         identity: &identity,
         at: time::OffsetDateTime::now_utc(),
         organisation: "UBND bench",
-        seal_image: None,
+        seal_image: Some(&image),
         tsa: None,
     };
     let rss_before = vm_kb("VmRSS");
     let mut checks = Vec::new();
     let mut seals = Vec::new();
     let mut sealed_len = 0;
+    let mut visible = false;
     for _ in 0..runs {
         let t = Instant::now();
         let f = check_pdf("bench.pdf", &signed, &ctx);
         checks.push(t.elapsed().as_secs_f64());
         assert_eq!(f.refusal(), None, "the signer's signature counts");
+        let over = f
+            .outcome
+            .as_ref()
+            .ok()
+            .and_then(|c| c.iter().find_map(|c| c.found.widget))
+            .map(|(page, rect)| Placement { page, rect });
+        visible = over.is_some();
         let t = Instant::now();
-        let sealed = seal_pdf(&signed, &seal_opts, None).expect("seal");
+        let sealed = seal_pdf(&signed, &seal_opts, over).expect("seal");
         seals.push(t.elapsed().as_secs_f64());
         sealed_len = sealed.len();
     }
     let peak = vm_kb("VmHWM");
     println!("check (signer's signature):  {:.3} s", median(checks));
     println!(
-        "seal (organisation's, P-256): {:.3} s  ({} bytes added)",
+        "seal (organisation's, P-256, {}): {:.3} s  ({} bytes added)",
+        if visible {
+            "visible, a 40 mm seal image of 400x400 px"
+        } else {
+            "invisible: the signer's signature has no widget"
+        },
         median(seals),
         sealed_len - signed.len()
     );
