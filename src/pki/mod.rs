@@ -7,4 +7,5 @@ pub mod store;
 #[doc(hidden)]
 #[cfg(any(test, feature = "testing"))]
 pub mod testpki;
+pub mod token;
 pub mod trust;

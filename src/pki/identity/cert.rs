@@ -71,6 +71,34 @@ impl Curve {
 }
 
 impl CertPublicKey {
+    /// The scheme to try this key with and ring's verifier for it (RSA's size is not known
+    /// here: `bits` is 0).
+    pub(super) fn verifier(
+        &self,
+    ) -> Option<(KeyAlgorithm, &'static dyn signature::VerificationAlgorithm)> {
+        match self {
+            CertPublicKey::Rsa(_) => Some((
+                KeyAlgorithm::Rsa { bits: 0 },
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+            )),
+            CertPublicKey::Ec(Curve::P256, _) => {
+                Some((KeyAlgorithm::EcdsaP256, &signature::ECDSA_P256_SHA256_ASN1))
+            }
+            CertPublicKey::Ec(Curve::P384, _) => {
+                Some((KeyAlgorithm::EcdsaP384, &signature::ECDSA_P384_SHA384_ASN1))
+            }
+            CertPublicKey::Other => None,
+        }
+    }
+
+    /// The key as ring's verifiers take it (RSAPublicKey DER, or the EC point).
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            CertPublicKey::Rsa(k) | CertPublicKey::Ec(_, k) => k,
+            CertPublicKey::Other => &[],
+        }
+    }
+
     pub(super) fn matches(&self, algorithm: KeyAlgorithm, public: &[u8]) -> bool {
         match (self, algorithm) {
             (CertPublicKey::Rsa(key), KeyAlgorithm::Rsa { .. }) => key.as_slice() == public,

@@ -75,6 +75,8 @@ pub enum IdentityError {
     #[error("wrong PKCS#12 password")]
     WrongPassword,
     /// The PKCS#12 file is malformed or uses an unsupported scheme.
+    #[error(transparent)]
+    Token(#[from] crate::pki::token::TokenError),
     #[error("the PKCS#12 file could not be read: {reason}")]
     Pkcs12 { reason: String },
 }
@@ -126,4 +128,16 @@ impl Unusable {
             Unusable::NoEmailAddress => "Chứng thư số không chứa địa chỉ thư điện tử".to_string(),
         }
     }
+}
+
+/// Why a private-key operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// ring refused (never seen with a key that loaded).
+    #[error("the private-key operation failed")]
+    Software,
+    /// The token is missing, locked or refused.
+    #[error(transparent)]
+    Token(#[from] crate::pki::token::TokenError),
 }

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use self::cert::{order_chain, CertInfo};
 use self::key::{load_key, KeyMaterial};
+use super::token::TokenKey;
 
 mod algorithm;
 mod cert;
@@ -33,7 +34,7 @@ mod names;
 mod tests;
 
 pub use algorithm::{DigestAlgorithm, KeyAlgorithm};
-pub use error::{IdentityError, PemSource, Unusable};
+pub use error::{IdentityError, KeyError, PemSource, Unusable};
 pub use names::{name_to_rfc4514, serial_hex};
 
 /// An office's signing identity: the certificate chain (DER, signer first) and its private key.
@@ -48,6 +49,8 @@ pub struct SigningIdentity {
 enum PrivateKey {
     Rsa(RsaKeyPair),
     Ecdsa(EcdsaKeyPair),
+    /// On a token: every signature goes through it (SPEC "Keys on a token").
+    Token(TokenKey),
 }
 
 impl fmt::Debug for SigningIdentity {
@@ -148,12 +151,76 @@ impl SigningIdentity {
         let public = match &key {
             PrivateKey::Rsa(k) => k.public().as_ref(),
             PrivateKey::Ecdsa(k) => k.public_key().as_ref(),
+            PrivateKey::Token(_) => &[],
         };
         let leaf = parsed
             .iter()
             .position(|c| c.public_key.matches(algorithm, public))
             .ok_or(IdentityError::KeyMismatch)?;
+        Self::with_key(certs, parsed, leaf, key, algorithm)
+    }
 
+    /// An identity whose private key is on a token: the chain from `chain_pem`, or the
+    /// certificate stored on the token beside the key. The signer is the certificate whose
+    /// public key verifies a signature the token makes now (which also proves the token, the
+    /// PIN and the key work).
+    pub fn from_token(token: TokenKey, chain_pem: Option<&[u8]>) -> Result<Self, IdentityError> {
+        let certs = match chain_pem {
+            Some(pem) => {
+                let mut certs = Vec::new();
+                for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+                    let (kind, der) = item.map_err(|e| IdentityError::Pem {
+                        source_file: PemSource::Chain,
+                        reason: e.to_string(),
+                    })?;
+                    if kind == SectionKind::Certificate {
+                        certs.push(der);
+                    }
+                }
+                certs
+            }
+            None => vec![token.certificate()?],
+        };
+        if certs.is_empty() {
+            return Err(IdentityError::NoCertificate);
+        }
+        let parsed: Vec<CertInfo> = certs
+            .iter()
+            .enumerate()
+            .map(|(index, der)| CertInfo::parse(index, der))
+            .collect::<Result<_, _>>()?;
+        const PROBE: &[u8] = b"congvan: the seal's key on its token";
+        let mut found = None;
+        for (index, cert) in parsed.iter().enumerate() {
+            let Some((algorithm, verifier)) = cert.public_key.verifier() else {
+                continue;
+            };
+            let sig = token.sign(algorithm, PROBE)?;
+            let key = signature::UnparsedPublicKey::new(verifier, cert.public_key.bytes());
+            if key.verify(PROBE, &sig).is_ok() {
+                let algorithm = match algorithm {
+                    KeyAlgorithm::Rsa { .. } => KeyAlgorithm::Rsa {
+                        bits: sig.len() * 8,
+                    },
+                    other => other,
+                };
+                found = Some((index, algorithm));
+                break;
+            }
+        }
+        let (leaf, algorithm) = found.ok_or(IdentityError::KeyMismatch)?;
+        Self::with_key(certs, parsed, leaf, PrivateKey::Token(token), algorithm)
+    }
+
+    /// The identity of `key`, whose certificate is `certs[leaf]`: the chain ordered from it
+    /// and checked to re-encode as given.
+    fn with_key(
+        certs: Vec<Vec<u8>>,
+        parsed: Vec<CertInfo>,
+        leaf: usize,
+        key: PrivateKey,
+        algorithm: KeyAlgorithm,
+    ) -> Result<Self, IdentityError> {
         let order = order_chain(&certs, &parsed, leaf)?;
         for &index in &order {
             let reencoded = x509_cert::Certificate::from_der(&certs[index])
@@ -277,14 +344,27 @@ impl SigningIdentity {
 
     /// Signs `data` with the identity's scheme (the hash is part of the scheme). Only the CMS
     /// builder calls this, with the DER of the signed attributes.
-    pub(crate) fn sign_bytes(&self, data: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
+    pub(crate) fn sign_bytes(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let software = |_| KeyError::Software;
         match &self.key {
             PrivateKey::Rsa(k) => {
                 let mut sig = vec![0; k.public().modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, data, &mut sig)?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, data, &mut sig)
+                    .map_err(software)?;
                 Ok(sig)
             }
-            PrivateKey::Ecdsa(k) => Ok(k.sign(&self.rng, data)?.as_ref().to_vec()),
+            PrivateKey::Ecdsa(k) => {
+                Ok(k.sign(&self.rng, data).map_err(software)?.as_ref().to_vec())
+            }
+            PrivateKey::Token(t) => Ok(t.sign(self.algorithm, data)?),
+        }
+    }
+
+    /// Where the private key lives: `None` for a key file, the token and object otherwise.
+    pub fn token(&self) -> Option<String> {
+        match &self.key {
+            PrivateKey::Token(t) => Some(t.describe()),
+            _ => None,
         }
     }
 }

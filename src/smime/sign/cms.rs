@@ -119,9 +119,7 @@ pub(crate) fn signed_data_with(
     // RFC 5652 §5.4: the signature is over the DER of the SET OF (tag 0x31), not over the
     // [0] IMPLICIT form that sits in the SignerInfo.
     let to_sign = attrs.to_der().map_err(cms_err)?;
-    let signature = identity
-        .sign_bytes(&to_sign)
-        .map_err(|_| SignError::Signature)?;
+    let signature = identity.sign_bytes(&to_sign)?;
 
     let certs: Vec<Certificate> = identity
         .chain_der()

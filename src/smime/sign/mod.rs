@@ -109,6 +109,9 @@ pub enum SignError {
     /// The private-key operation failed.
     #[error("the private-key operation failed")]
     Signature,
+    /// The key cannot sign now (a token missing, locked, refusing): hold the message.
+    #[error("the seal's key cannot sign: {0}")]
+    Key(#[from] crate::pki::identity::KeyError),
 }
 
 /// One outer header field as it will be written.
