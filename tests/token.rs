@@ -107,6 +107,9 @@ fn fx() -> &'static Fixture {
         let pki = testpki::generate(&dir, "hadong.gov.vn").unwrap();
         import(&dir, LABEL, &pki.rsa2048, "seal-rsa", "01");
         import(&dir, LABEL, &pki.p256, "seal-ec", "02");
+        // Here, before any test logs in: PKCS#11 keeps a token logged in for the whole
+        // process once a session has logged in, whatever PIN comes next.
+        a_wrong_pin_a_missing_token_or_key_are_told_apart();
         Fixture { dir, pki }
     })
 }
@@ -115,12 +118,9 @@ fn key(uri: &str, pin: &str) -> TokenKey {
     TokenKey::new(Path::new(MODULE), Pkcs11Uri::parse(uri).unwrap(), pin)
 }
 
-/// One test, in this order: PKCS#11 keeps a token logged in for the whole process once a
-/// session has logged in, whatever PIN comes next, so the wrong PIN is tried first.
 #[test]
 fn the_token_signs_and_openssl_verifies() {
     let fx = fx();
-    a_wrong_pin_a_missing_token_or_key_are_told_apart();
     for (object, who, algorithm) in [
         (
             "seal-rsa",
@@ -176,4 +176,105 @@ fn a_wrong_pin_a_missing_token_or_key_are_told_apart() {
         matches!(err, IdentityError::Token(TokenError::NoKey { .. })),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_import_pkcs11_and_the_daemon_seals_with_the_token() {
+    use common::{addr, Client, Env, Setup};
+    use congvan::config::Role;
+    let fx = fx();
+    let env = Env::new(Setup::default()).await;
+    let pin_file = env.path().join("pin");
+    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    let uri = format!("pkcs11:token={};object=seal-rsa", LABEL.replace(' ', "%20"));
+    let import = |pin: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "cert",
+            "import",
+            "--pkcs11",
+            &uri,
+            "--module",
+            MODULE,
+            "--pin-file",
+            pin.to_str().unwrap(),
+            "--domain",
+            "hadong.gov.vn",
+        ];
+        args.extend_from_slice(extra);
+        env.cli(&args)
+    };
+    // Not a URI congvan takes: nothing imported.
+    let out = env.cli(&[
+        "cert",
+        "import",
+        "--pkcs11",
+        "pkcs11:object=seal-rsa?pin-value=1234",
+        "--module",
+        MODULE,
+        "--pin-file",
+        pin_file.to_str().unwrap(),
+        "--domain",
+        "hadong.gov.vn",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pin-value"));
+
+    let chain = fx.pki.rsa2048.chain_pem.to_str().unwrap().to_string();
+    let out = import(&pin_file, &["--cert", &chain]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value =
+        serde_json::from_slice(&env.cli(&["cert", "list", "--json"]).stdout).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key_store"] == "token")
+        .expect("the token identity");
+    assert_eq!(row["pkcs11_uri"], uri.as_str());
+    assert_eq!(row["serial"], fx.pki.rsa2048.serial_hex.as_str());
+    let id = row["id"].to_string();
+    let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
+    assert!(
+        shown.contains("key:         on a token: pkcs11:"),
+        "{shown}"
+    );
+    assert!(shown.contains("usable for signing"), "{shown}");
+    // Nothing of the key under the data directory.
+    let keys: Vec<_> = std::fs::read_dir(env.path().join("keys"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys.iter()
+            .filter(|n| n.to_string_lossy().ends_with(".key.pem"))
+            .count(),
+        1,
+        "only the dev identity's key file: {keys:?}"
+    );
+
+    let gw = env.start().await;
+    let mut c = Client::connect(addr(&gw, Role::Relay)).await;
+    assert_eq!(c.reply().await.0, 220);
+    c.expect("EHLO mail.hadong.gov.vn", 250).await;
+    c.expect(&format!("MAIL FROM:<{}>", fx.pki.rsa2048.email), 250)
+        .await;
+    c.expect("RCPT TO:<vanphong@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(
+        format!(
+            "From: {}\r\nTo: vanphong@hanoi.gov.vn\r\nSubject: Cong van so 26\r\nMessage-ID: <token@hadong.gov.vn>\r\n\r\nKinh gui.\r\n.\r\n",
+            fx.pki.rsa2048.email
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(c.reply().await.0, 250);
+    let emls = common::wait_files(&env.outbox(), 1, 20).await;
+    assert_eq!(emls.len(), 1, "delivered");
+    let (ok, out) = common::openssl_verify(&emls[0], &fx.pki.root.cert_pem);
+    assert!(ok, "sealed on the token: {out}");
+    gw.stop().await;
 }

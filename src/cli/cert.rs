@@ -44,7 +44,7 @@ pub enum CertCmd {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["p12", "cert"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["p12", "cert", "pkcs11"])))]
 pub struct ImportArgs {
     /// A PKCS#12 (.p12/.pfx) file holding the certificate chain and key.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
@@ -52,12 +52,29 @@ pub struct ImportArgs {
     /// The PKCS#12 password: first line of this file (prompted for when absent).
     #[arg(long, value_name = "F", requires = "p12")]
     password_file: Option<PathBuf>,
-    /// PEM certificate chain, signer first or in any order.
-    #[arg(long, value_name = "CHAIN.pem", requires = "key")]
+    /// PEM certificate chain, signer first or in any order (with --key; or with --pkcs11 when
+    /// the token does not keep the certificate).
+    #[arg(long, value_name = "CHAIN.pem")]
     cert: Option<PathBuf>,
     /// PEM private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
-    #[arg(long, value_name = "KEY.pem", requires = "cert")]
+    #[arg(
+        long,
+        value_name = "KEY.pem",
+        requires = "cert",
+        conflicts_with = "pkcs11"
+    )]
     key: Option<PathBuf>,
+    /// The key on a token or HSM, as an RFC 7512 URI: "pkcs11:token=<label>;object=<label>".
+    /// The key never leaves the token.
+    #[arg(long, value_name = "URI", requires = "module", conflicts_with = "p12")]
+    pkcs11: Option<String>,
+    /// The token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so.
+    #[arg(long, value_name = "PATH", requires = "pkcs11")]
+    module: Option<PathBuf>,
+    /// The token's PIN: first line of this file (0600), which the daemon also reads unless
+    /// the systemd credential congvan-pin-<ID> is given (prompted for when absent).
+    #[arg(long, value_name = "F", requires = "pkcs11")]
+    pin_file: Option<PathBuf>,
     /// From domain(s) this identity seals.
     #[arg(long = "domain", value_name = "D", required = true, num_args = 1..)]
     domains: Vec<String>,
@@ -141,6 +158,25 @@ async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportAr
     // The image is checked before anything is stored: a bad one imports nothing.
     let image = a.image.read()?;
     let info = match (&a.p12, &a.cert, &a.key) {
+        _ if a.pkcs11.is_some() => {
+            let (Some(uri), Some(module)) = (&a.pkcs11, &a.module) else {
+                return Err(Failure::usage("--pkcs11 URI needs --module PATH"));
+            };
+            let pin = read_secret(a.pin_file.as_ref(), "token PIN: ", false)?;
+            let chain = a.cert.as_ref().map(read).transpose()?;
+            store::import_pkcs11(
+                db,
+                actor,
+                &cfg.data_dir,
+                uri,
+                module,
+                &pin,
+                a.pin_file.as_deref(),
+                chain.as_deref(),
+                &a.domains,
+            )
+            .await
+        }
         (Some(p12), _, _) => {
             let data = read(p12)?;
             let pw = read_secret(a.password_file.as_ref(), "PKCS#12 password: ", false)?;
@@ -157,11 +193,9 @@ async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportAr
             )
             .await
         }
-        _ => {
-            return Err(Failure::usage(
-                "give --p12 FILE, or --cert CHAIN.pem with --key KEY.pem",
-            ))
-        }
+        _ => return Err(Failure::usage(
+            "give --p12 FILE, --cert CHAIN.pem with --key KEY.pem, or --pkcs11 URI --module PATH",
+        )),
     }
     .map_err(Failure::refused)?;
     println!(
@@ -296,6 +330,12 @@ async fn show(db: &DatabaseConnection, id: i64, as_json: bool) -> CliResult {
             i.not_before, i.not_after, i.days_left
         );
         println!("status:      {} ({usable})", i.status);
+        match (&i.pkcs11_uri, &i.pkcs11_module) {
+            (Some(uri), Some(module)) => {
+                println!("key:         on a token: {uri} (module {module})")
+            }
+            _ => println!("key:         in a file under the data directory"),
+        }
         match &i.seal_image {
             Some(s) => println!(
                 "seal image:  {}×{} px, {:.1} mm wide (sha256 {})",

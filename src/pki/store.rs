@@ -58,6 +58,10 @@ pub enum PkiError {
     Kek(#[from] super::kek::KekError),
     #[error(transparent)]
     SealImage(#[from] SealImageError),
+    #[error(transparent)]
+    Uri(#[from] super::token::UriError),
+    #[error("identity {0} is on a token and has no PIN: give the systemd credential congvan-pin-{0} or import it with --pin-file")]
+    NoPin(i64),
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -79,6 +83,13 @@ pub struct IdentityInfo {
     pub status: String,
     /// The office's seal image shown on sealed PDFs, when one was given.
     pub seal_image: Option<SealImageInfo>,
+    /// Where the private key is: `file` or `token` (SPEC "Keys on a token").
+    pub key_store: &'static str,
+    /// For a key on a token: its URI and module.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs11_module: Option<String>,
 }
 
 /// What `cert show` and `cert list` say of an identity's seal image.
@@ -132,6 +143,13 @@ fn info(m: &identity::Model) -> IdentityInfo {
         days_left: days_left(m.not_after),
         status: status_of(m).into(),
         seal_image: None,
+        key_store: if m.pkcs11_uri.is_some() {
+            "token"
+        } else {
+            "file"
+        },
+        pkcs11_uri: m.pkcs11_uri.clone(),
+        pkcs11_module: m.pkcs11_module.clone(),
     }
 }
 
@@ -273,7 +291,16 @@ pub async fn import_pem(
         .iter()
         .map(|d| pem("CERTIFICATE", d))
         .collect();
-    store(db, actor, data_dir, &id, chain.as_bytes(), key_pem, domains).await
+    store(
+        db,
+        actor,
+        data_dir,
+        &id,
+        chain.as_bytes(),
+        KeyPlace::File(key_pem),
+        domains,
+    )
+    .await
 }
 
 /// Imports an identity from a PKCS#12 file; the key is kept as PKCS#8 PEM.
@@ -305,10 +332,53 @@ pub async fn import_p12(
         data_dir,
         &id,
         chain.as_bytes(),
-        key_pem.as_bytes(),
+        KeyPlace::File(key_pem.as_bytes()),
         domains,
     )
     .await
+}
+
+/// Where an imported identity's private key is kept.
+enum KeyPlace<'a> {
+    /// A PEM file under `data_dir/keys` (sealed with the key-encryption key when one is set).
+    File(&'a [u8]),
+    /// On a token: nothing of the key is stored, only how to reach it.
+    Token {
+        uri: &'a str,
+        module: &'a Path,
+        pin_file: Option<&'a Path>,
+    },
+}
+
+/// Imports an identity whose key is on a token (`cert import --pkcs11`): the token is asked
+/// for a signature now, which proves the module, the PIN and the key; the chain is `chain_pem`
+/// or the certificate the token keeps beside the key.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_pkcs11(
+    db: &DatabaseConnection,
+    actor: &str,
+    data_dir: &Path,
+    uri: &str,
+    module: &Path,
+    pin: &str,
+    pin_file: Option<&Path>,
+    chain_pem: Option<&[u8]>,
+    domains: &[String],
+) -> Result<IdentityInfo, PkiError> {
+    let parsed = super::token::Pkcs11Uri::parse(uri)?;
+    let token = super::token::TokenKey::new(module, parsed, pin);
+    let id = SigningIdentity::from_token(token, chain_pem)?;
+    let chain: String = id
+        .chain_der()
+        .iter()
+        .map(|d| pem("CERTIFICATE", d))
+        .collect();
+    let place = KeyPlace::Token {
+        uri,
+        module,
+        pin_file,
+    };
+    store(db, actor, data_dir, &id, chain.as_bytes(), place, domains).await
 }
 
 async fn store(
@@ -317,7 +387,7 @@ async fn store(
     data_dir: &Path,
     id: &SigningIdentity,
     chain_pem: &[u8],
-    key_pem: &[u8],
+    key: KeyPlace<'_>,
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
     if domains.is_empty() {
@@ -348,14 +418,24 @@ async fn store(
     })?;
     let _ = std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700));
     let stem = &fingerprint[..16];
-    let key_file = keys.join(format!("{stem}.key.pem"));
     let chain_file = keys.join(format!("{stem}.chain.pem"));
-    // Sealed with the key-encryption key when one is configured.
-    let stored_key = match super::kek::load_kek()? {
-        Some(kek) => super::kek::seal(&kek, key_pem)?.into_bytes(),
-        None => key_pem.to_vec(),
+    let (key_file, token) = match key {
+        KeyPlace::File(key_pem) => {
+            let key_file = keys.join(format!("{stem}.key.pem"));
+            // Sealed with the key-encryption key when one is configured.
+            let stored_key = match super::kek::load_kek()? {
+                Some(kek) => super::kek::seal(&kek, key_pem)?.into_bytes(),
+                None => key_pem.to_vec(),
+            };
+            write_file(&key_file, &stored_key, 0o600)?;
+            (key_file.display().to_string(), None)
+        }
+        KeyPlace::Token {
+            uri,
+            module,
+            pin_file,
+        } => (String::new(), Some((uri, module, pin_file))),
     };
-    write_file(&key_file, &stored_key, 0o600)?;
     write_file(&chain_file, chain_pem, 0o644)?;
     let now = now_ms();
     let txn = audit::begin(db).await?;
@@ -369,7 +449,10 @@ async fn store(
         not_before: Set(ms(id.not_before())),
         not_after: Set(ms(id.not_after())),
         disabled: Set(false),
-        key_file: Set(key_file.display().to_string()),
+        key_file: Set(key_file),
+        pkcs11_uri: Set(token.map(|(uri, _, _)| uri.to_string())),
+        pkcs11_module: Set(token.map(|(_, m, _)| m.display().to_string())),
+        pin_file: Set(token.and_then(|(_, _, p)| p.map(|p| p.display().to_string()))),
         chain_file: Set(chain_file.display().to_string()),
         fingerprint: Set(fingerprint),
         created_at: Set(now),
@@ -718,6 +801,18 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
             source,
         })
     };
+    if let (Some(uri), Some(module)) = (&m.pkcs11_uri, &m.pkcs11_module) {
+        let pin = token_pin(m)?;
+        let token = super::token::TokenKey::new(
+            Path::new(module),
+            super::token::Pkcs11Uri::parse(uri)?,
+            &pin,
+        );
+        return Ok(SigningIdentity::from_token(
+            token,
+            Some(&read(&m.chain_file)?),
+        )?);
+    }
     let key_file = read(&m.key_file)?;
     let key = if super::kek::is_sealed(&key_file) {
         super::kek::open(super::kek::load_kek()?.as_ref(), &key_file)?
@@ -727,6 +822,22 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
     Ok(SigningIdentity::from_pem(&read(&m.chain_file)?, &key)?)
 }
 
+/// The PIN of a token identity: the systemd credential `congvan-pin-<id>` when the daemon
+/// has one (it wins), else the identity's PIN file; the first line, without its ending.
+fn token_pin(m: &identity::Model) -> Result<String, PkiError> {
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|d| PathBuf::from(d).join(format!("congvan-pin-{}", m.id)))
+        .filter(|p| p.exists());
+    let path = credential
+        .or_else(|| m.pin_file.as_ref().map(PathBuf::from))
+        .ok_or(PkiError::NoPin(m.id))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| PkiError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
 /// Refuses key files that group or others can read (checked when the daemon starts).
 pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiError> {
     for m in identity::Entity::find()
@@ -734,6 +845,9 @@ pub async fn check_key_permissions(db: &DatabaseConnection) -> Result<(), PkiErr
         .all(db)
         .await?
     {
+        if m.pkcs11_uri.is_some() {
+            continue;
+        }
         let path = PathBuf::from(&m.key_file);
         // A missing key makes that identity unusable (its messages are held), not the daemon.
         let meta = match std::fs::metadata(&path) {

@@ -169,12 +169,18 @@ pub mod identity {
         pub not_before: i64,
         pub not_after: i64,
         pub disabled: bool,
+        /// Empty for a key on a token.
         pub key_file: String,
         pub chain_file: String,
         /// SHA-256 of the signer certificate, hex.
         pub fingerprint: String,
         pub created_at: i64,
         pub updated_at: i64,
+        /// The key on a token: its RFC 7512 URI, the PKCS#11 module, and the file the daemon
+        /// reads the PIN from when no systemd credential `congvan-pin-<id>` is given.
+        pub pkcs11_uri: Option<String>,
+        pub pkcs11_module: Option<String>,
+        pub pin_file: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ mod m0009_delay_notice;
 mod m0010_delivery_lease;
 mod m0011_pdf_document;
 mod m0012_seal_image;
+mod m0013_token_key;
 
 use sea_orm_migration::prelude::*;
 
@@ -28,6 +29,7 @@ use m0009_delay_notice::*;
 use m0010_delivery_lease::*;
 use m0011_pdf_document::*;
 use m0012_seal_image::*;
+use m0013_token_key::*;
 
 pub struct Migrator;
 
@@ -47,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0010DeliveryLease),
             Box::new(M0011PdfDocument),
             Box::new(M0012SealImage),
+            Box::new(M0013TokenKey),
         ]
     }
 }
