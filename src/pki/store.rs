@@ -803,15 +803,32 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
     };
     if let (Some(uri), Some(module)) = (&m.pkcs11_uri, &m.pkcs11_module) {
         let pin = token_pin(m)?;
+        // A PIN the token refused is not offered again (a token locks after a few wrong
+        // PINs): only a changed PIN (file or credential) is tried.
+        let tried = (m.id, sha256_hex(pin.as_bytes()));
+        let refused = || {
+            PIN_REFUSED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if refused().contains(&tried) {
+            return Err(PkiError::Identity(IdentityError::Token(
+                super::token::TokenError::PinIncorrect,
+            )));
+        }
         let token = super::token::TokenKey::new(
             Path::new(module),
             super::token::Pkcs11Uri::parse(uri)?,
             &pin,
         );
-        return Ok(SigningIdentity::from_token(
-            token,
-            Some(&read(&m.chain_file)?),
-        )?);
+        return match SigningIdentity::from_token(token, Some(&read(&m.chain_file)?)) {
+            Err(e @ IdentityError::Token(super::token::TokenError::PinIncorrect)) => {
+                tracing::error!(identity = m.id, "the token refused the PIN; it will not be tried again until the PIN file or credential changes");
+                refused().insert(tried);
+                Err(e.into())
+            }
+            other => Ok(other?),
+        };
     }
     let key_file = read(&m.key_file)?;
     let key = if super::kek::is_sealed(&key_file) {
@@ -821,6 +838,10 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
     };
     Ok(SigningIdentity::from_pem(&read(&m.chain_file)?, &key)?)
 }
+
+/// PINs a token refused, by identity (SHA-256 of the PIN, never the PIN).
+static PIN_REFUSED: Mutex<std::collections::BTreeSet<(i64, String)>> =
+    Mutex::new(std::collections::BTreeSet::new());
 
 /// The PIN of a token identity: the systemd credential `congvan-pin-<id>` when the daemon
 /// has one (it wins), else the identity's PIN file; the first line, without its ending.
