@@ -286,21 +286,7 @@ pub async fn import_pem(
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
     let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
-    let chain: String = id
-        .chain_der()
-        .iter()
-        .map(|d| pem("CERTIFICATE", d))
-        .collect();
-    store(
-        db,
-        actor,
-        data_dir,
-        &id,
-        chain.as_bytes(),
-        KeyPlace::File(key_pem),
-        domains,
-    )
-    .await
+    store(db, actor, data_dir, &id, KeyPlace::File(key_pem), domains).await
 }
 
 /// Imports an identity from a PKCS#12 file; the key is kept as PKCS#8 PEM.
@@ -321,17 +307,11 @@ pub async fn import_p12(
         .map(|k| k.key.as_der().to_vec())
         .ok_or(IdentityError::NoPrivateKey)?;
     let key_pem = pem("PRIVATE KEY", &key_der);
-    let chain: String = id
-        .chain_der()
-        .iter()
-        .map(|d| pem("CERTIFICATE", d))
-        .collect();
     store(
         db,
         actor,
         data_dir,
         &id,
-        chain.as_bytes(),
         KeyPlace::File(key_pem.as_bytes()),
         domains,
     )
@@ -368,17 +348,12 @@ pub async fn import_pkcs11(
     let parsed = super::token::Pkcs11Uri::parse(uri)?;
     let token = super::token::TokenKey::new(module, parsed, pin);
     let id = SigningIdentity::from_token(token, chain_pem)?;
-    let chain: String = id
-        .chain_der()
-        .iter()
-        .map(|d| pem("CERTIFICATE", d))
-        .collect();
     let place = KeyPlace::Token {
         uri,
         module,
         pin_file,
     };
-    store(db, actor, data_dir, &id, chain.as_bytes(), place, domains).await
+    store(db, actor, data_dir, &id, place, domains).await
 }
 
 async fn store(
@@ -386,7 +361,6 @@ async fn store(
     actor: &str,
     data_dir: &Path,
     id: &SigningIdentity,
-    chain_pem: &[u8],
     key: KeyPlace<'_>,
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
@@ -436,7 +410,13 @@ async fn store(
             pin_file,
         } => (String::new(), Some((uri, module, pin_file))),
     };
-    write_file(&chain_file, chain_pem, 0o644)?;
+    // The chain as the identity ordered it (signer first), whatever order it came in.
+    let chain_pem: String = id
+        .chain_der()
+        .iter()
+        .map(|d| pem("CERTIFICATE", d))
+        .collect();
+    write_file(&chain_file, chain_pem.as_bytes(), 0o644)?;
     let now = now_ms();
     let txn = audit::begin(db).await?;
     let row = identity::ActiveModel {

@@ -73,16 +73,7 @@ impl SigningIdentity {
     /// public key matches the key, and the rest are ordered by issuer from there. Certificates
     /// that are not on the signer's path are dropped.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, IdentityError> {
-        let mut certs = Vec::new();
-        for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(chain_pem) {
-            let (kind, der) = item.map_err(|e| IdentityError::Pem {
-                source_file: PemSource::Chain,
-                reason: e.to_string(),
-            })?;
-            if kind == SectionKind::Certificate {
-                certs.push(der);
-            }
-        }
+        let certs = pem_certificates(chain_pem)?;
         if certs.is_empty() {
             return Err(IdentityError::NoCertificate);
         }
@@ -166,19 +157,7 @@ impl SigningIdentity {
     /// PIN and the key work).
     pub fn from_token(token: TokenKey, chain_pem: Option<&[u8]>) -> Result<Self, IdentityError> {
         let certs = match chain_pem {
-            Some(pem) => {
-                let mut certs = Vec::new();
-                for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
-                    let (kind, der) = item.map_err(|e| IdentityError::Pem {
-                        source_file: PemSource::Chain,
-                        reason: e.to_string(),
-                    })?;
-                    if kind == SectionKind::Certificate {
-                        certs.push(der);
-                    }
-                }
-                certs
-            }
+            Some(pem) => pem_certificates(pem)?,
             None => vec![token.certificate()?],
         };
         if certs.is_empty() {
@@ -395,6 +374,21 @@ fn key_usage_names(flags: u16) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// The certificates (DER) of a PEM chain, in the order given; other sections are skipped.
+fn pem_certificates(chain_pem: &[u8]) -> Result<Vec<Vec<u8>>, IdentityError> {
+    let mut certs = Vec::new();
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(chain_pem) {
+        let (kind, der) = item.map_err(|e| IdentityError::Pem {
+            source_file: PemSource::Chain,
+            reason: e.to_string(),
+        })?;
+        if kind == SectionKind::Certificate {
+            certs.push(der);
+        }
+    }
+    Ok(certs)
 }
 
 fn is_encrypted_pem(pem: &[u8]) -> bool {
