@@ -107,6 +107,38 @@ pub async fn open(
     Ok(Arc::new(ServerCtx::new(intake, tls, shutdown)))
 }
 
+/// A test signature with every enabled identity at start (SPEC "Operating it"): a seal
+/// that cannot sign does not stop the daemon (its documents are held), but the log says so
+/// now, and a token's failure is audited.
+async fn test_seals(deliverer: &Deliverer, db: &sea_orm::DatabaseConnection) {
+    let tests = match deliverer
+        .seals
+        .test_all(db, time::OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "could not test the seals at start");
+            return;
+        }
+    };
+    for t in tests {
+        let domains = t.domains.join(", ");
+        match &t.result {
+            Ok(()) => {
+                tracing::info!(identity = t.id, %domains, token = t.token, "seal tested: it signs")
+            }
+            Err(problem) => {
+                tracing::error!(identity = t.id, %domains, token = t.token, %problem, "seal tested: it CANNOT sign; documents needing it will be held");
+                // Audited now; the administrator is mailed with the first document held.
+                if let Some(e) = problem.token_error() {
+                    crate::queue::token_watch::audit_failure(db, t.id, e).await;
+                }
+            }
+        }
+    }
+}
+
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -130,7 +162,13 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         leases: Arc::new(crate::queue::lease::Leases::new(&config)),
         connections: Default::default(),
         trust: Default::default(),
+        tokens: Default::default(),
     });
+    test_seals(&deliverer, &db).await;
+    tokio::spawn(crate::queue::token_watch::run(
+        deliverer.clone(),
+        stop_rx.clone(),
+    ));
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
     tokio::spawn(crate::queue::monitor::run(
         queue.clone(),

@@ -5,16 +5,15 @@
 
 mod common;
 
+use common::softhsm::{self, import, MODULE, PIN};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use congvan::pki::identity::{IdentityError, KeyAlgorithm, SigningIdentity};
-use congvan::pki::testpki::{self, IdentityFiles, TestPki};
+use congvan::pki::testpki::{self, TestPki};
 use congvan::pki::token::{Pkcs11Uri, TokenError, TokenKey};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "1234";
 const LABEL: &str = "Con dau UBND";
 
 struct Fixture {
@@ -22,88 +21,13 @@ struct Fixture {
     pki: TestPki,
 }
 
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Puts `who`'s key and certificate on `token` as `label` with CKA_ID `id`.
-fn import(dir: &Path, token: &str, who: &IdentityFiles, label: &str, id: &str) {
-    let der = dir.join(format!("{label}.der"));
-    std::fs::write(&der, &who.cert_der).unwrap();
-    run(
-        "softhsm2-util",
-        &[
-            "--import",
-            who.key_pem.to_str().unwrap(),
-            "--token",
-            token,
-            "--label",
-            label,
-            "--id",
-            id,
-            "--pin",
-            PIN,
-        ],
-    );
-    run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            MODULE,
-            "--token-label",
-            token,
-            "--login",
-            "--pin",
-            PIN,
-            "--write-object",
-            der.to_str().unwrap(),
-            "--type",
-            "cert",
-            "--id",
-            id,
-            "--label",
-            label,
-        ],
-    );
-}
-
 /// One token for the whole file: SoftHSM reads its configuration once per process.
 fn fx() -> &'static Fixture {
     static FX: OnceLock<Fixture> = OnceLock::new();
     FX.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("congvan-token-{}", std::process::id()));
-        let tokens = dir.join("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        // Before the module is first loaded, in this process and the tools'.
-        std::env::set_var("SOFTHSM2_CONF", &conf);
-        run(
-            "softhsm2-util",
-            &[
-                "--init-token",
-                "--free",
-                "--label",
-                LABEL,
-                "--pin",
-                PIN,
-                "--so-pin",
-                "5678",
-            ],
-        );
+        softhsm::configure(&dir);
+        softhsm::init_token(LABEL);
         let pki = testpki::generate(&dir, "hadong.gov.vn").unwrap();
         import(&dir, LABEL, &pki.rsa2048, "seal-rsa", "01");
         import(&dir, LABEL, &pki.p256, "seal-ec", "02");
@@ -154,7 +78,57 @@ fn the_token_signs_and_openssl_verifies() {
         std::fs::write(&eml, &signed.bytes).unwrap();
         let (ok, out) = common::openssl_verify(&eml, &fx.pki.root.cert_pem);
         assert!(ok, "{object}: {out}");
+        let (ok, out) = common::gpgsm_verify(&eml, &fx.pki.root.cert_pem);
+        assert!(ok, "gpgsm, {object}: {out}");
     }
+}
+
+/// The organisation's PDF signature made on the token: pyHanko finds it valid, intact and
+/// trusted, as for a key in a file.
+#[test]
+fn the_token_seals_a_pdf_and_pyhanko_validates_it() {
+    let fx = fx();
+    const TOOL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pdf/tool.py");
+    let python = |args: &[&str]| {
+        let out = std::process::Command::new("python3")
+            .arg(TOOL)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tool.py {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plain = fx.dir.join("cong-van.pdf");
+    python(&["make", plain.to_str().unwrap(), "--producer", "reportlab"]);
+    let chain = std::fs::read(&fx.pki.p256.chain_pem).unwrap();
+    let id = SigningIdentity::from_token(key(&softhsm::uri(LABEL, "seal-ec"), PIN), Some(&chain))
+        .unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    let sealed = congvan::pdf::seal_pdf(
+        &bytes,
+        &congvan::pdf::SealOptions {
+            identity: &id,
+            at: time::OffsetDateTime::now_utc(),
+            organisation: "Ủy ban nhân dân quận Hà Đông",
+            seal_image: None,
+            tsa: None,
+        },
+        None,
+    )
+    .unwrap();
+    let out = fx.dir.join("cong-van-sealed.pdf");
+    std::fs::write(&out, sealed).unwrap();
+    let said = python(&[
+        "validate",
+        out.to_str().unwrap(),
+        "--trust",
+        fx.pki.root.cert_pem.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        said.matches("intact=True valid=True trusted=True").count(),
+        1,
+        "pyHanko: {said}"
+    );
 }
 
 fn a_wrong_pin_a_missing_token_or_key_are_told_apart() {
@@ -242,7 +216,12 @@ async fn cert_import_pkcs11_and_the_daemon_seals_with_the_token() {
         shown.contains("key:         on a token: pkcs11:"),
         "{shown}"
     );
-    assert!(shown.contains("usable for signing"), "{shown}");
+    // The CLI does not log in to the token (each wrong PIN counts towards locking it).
+    assert!(shown.contains("the daemon tests it"), "{shown}");
+    assert!(
+        shown.contains("signatures:  0 document(s) and 0 PDF part(s)"),
+        "{shown}"
+    );
     // Nothing of the key under the data directory.
     let keys: Vec<_> = std::fs::read_dir(env.path().join("keys"))
         .map(|d| d.flatten().map(|e| e.file_name()).collect())

@@ -50,6 +50,13 @@ pub enum Action {
     IdentityDisable,
     /// The office's seal image set or removed (`cert import --seal-image`, `cert seal-image`).
     IdentitySealImage,
+    /// A token identity could not sign (token missing, refused, module error): once per
+    /// outage, when its first document is held.
+    IdentityTokenFailed,
+    /// The token refused the PIN or is locked: once per outage.
+    IdentityPinRefused,
+    /// The token signs again; the documents held for it are released.
+    IdentityTokenRecovered,
     TrustAdd,
     TrustRemove,
     CrlAdd,
@@ -80,6 +87,9 @@ impl Action {
             Action::IdentityImport => "identity.import",
             Action::IdentityDisable => "identity.disable",
             Action::IdentitySealImage => "identity.seal_image",
+            Action::IdentityTokenFailed => "identity.token_failed",
+            Action::IdentityPinRefused => "identity.pin_refused",
+            Action::IdentityTokenRecovered => "identity.token_recovered",
             Action::TrustAdd => "trust.add",
             Action::TrustRemove => "trust.remove",
             Action::CrlAdd => "crl.add",

@@ -312,12 +312,11 @@ async fn list(db: &DatabaseConnection, as_json: bool) -> CliResult {
 
 /// `cert show`.
 async fn show(db: &DatabaseConnection, id: i64, as_json: bool) -> CliResult {
-    let (i, usable) = store::show(db, id).await.map_err(Failure::refused)?;
+    let d = store::show(db, id).await.map_err(Failure::refused)?;
     if as_json {
-        let mut v = serde_json::to_value(&i).unwrap_or_default();
-        v["usable"] = serde_json::Value::String(usable);
-        println!("{}", json(&v));
+        println!("{}", json(&d));
     } else {
+        let (i, usable) = (&d.info, &d.usable);
         println!("id:          {}", i.id);
         println!("subject:     {}", i.subject);
         println!("issuer:      {}", i.issuer);
@@ -342,6 +341,21 @@ async fn show(db: &DatabaseConnection, id: i64, as_json: bool) -> CliResult {
                 s.width_px, s.height_px, s.width_mm, s.sha256
             ),
             None => println!("seal image:  none (PDF seals are invisible)"),
+        }
+        println!(
+            "signatures:  {} document(s) and {} PDF part(s) sealed with this certificate",
+            d.signatures.messages, d.signatures.pdf_parts
+        );
+        if let Some(r) = &d.token_report {
+            let what = match r.action.as_str() {
+                "identity.token_recovered" => "signs again",
+                "identity.pin_refused" => "PIN refused",
+                _ => "cannot sign",
+            };
+            match &r.reason {
+                Some(why) => println!("token:       {what} ({} by the daemon): {why}", r.at),
+                None => println!("token:       {what} ({} by the daemon)", r.at),
+            }
         }
     }
     Ok(())

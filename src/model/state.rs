@@ -207,6 +207,9 @@ pub enum HoldKind {
     /// An outgoing document that cannot be sealed: no usable signing identity, signing
     /// failed, or nested too deep to seal safely. It is never sent unsigned.
     CannotSeal,
+    /// An outgoing document whose identity's key is on a token that cannot sign now
+    /// (missing, locked, PIN refused): released by the token watch when it signs again.
+    Token,
     /// Anything else: an administrator's `queue hold` with its own words.
     Admin,
 }
@@ -230,6 +233,8 @@ impl HoldKind {
             HoldKind::InternalError
         } else if reason.starts_with("spool file ") {
             HoldKind::SpoolUnreadable
+        } else if token_of_hold(reason).is_some() {
+            HoldKind::Token
         } else if CANNOT_SEAL.iter().any(|p| reason.starts_with(p))
             || reason.ends_with(CANNOT_SEAL_SAFELY)
         {
@@ -247,9 +252,27 @@ impl HoldKind {
             HoldKind::InternalError => "panic",
             HoldKind::SpoolUnreadable => "spool",
             HoldKind::CannotSeal => "seal",
+            HoldKind::Token => "token",
             HoldKind::Admin => "admin",
         }
     }
+}
+
+/// The start of the reason a document is held for when its identity's token cannot sign;
+/// the identity's id follows, then ` cannot sign: ` and the token's error.
+pub const TOKEN_HOLD: &str = "the token of identity ";
+
+/// The reason a document is held for its identity's token.
+pub fn token_hold_reason(identity: i64, error: &dyn std::fmt::Display) -> String {
+    format!("{TOKEN_HOLD}{identity} cannot sign: {error}")
+}
+
+/// The identity whose token a hold reason waits for.
+pub fn token_of_hold(reason: &str) -> Option<i64> {
+    let rest = reason.strip_prefix(TOKEN_HOLD)?;
+    let (id, rest) = rest.split_once(' ')?;
+    rest.starts_with("cannot sign: ").then_some(())?;
+    id.parse().ok()
 }
 
 /// The start of the reason a message is held for after a panic.
@@ -310,11 +333,17 @@ mod tests {
                 "MIME nesting deeper than 20 ([limits] max_mime_depth): it cannot be sealed safely",
                 CannotSeal,
             ),
+            (
+                token_hold_reason(7, &"no token \"Con dau\" is present").as_str(),
+                Token,
+            ),
+            ("the token of identity x cannot sign: y", Admin),
             ("waiting for the director", Admin),
             ("", Admin),
         ] {
             assert_eq!(HoldKind::of_reason(reason), kind, "{reason}");
         }
+        assert_eq!(token_of_hold(&token_hold_reason(7, &"gone")), Some(7));
     }
 
     /// The column stays plain text on both databases: bound as a string, never cast to an

@@ -18,6 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::identity::{IdentityError, SigningIdentity};
+use super::token::TokenError;
 use crate::audit::{self, Action, Event};
 use crate::pdf::{SealImage, SealImageError};
 use crate::store::entity::{crl, identity, seal_image, trust_anchor};
@@ -480,24 +481,126 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<IdentityInfo>, PkiError
     Ok(out)
 }
 
-pub async fn show(db: &DatabaseConnection, id: i64) -> Result<(IdentityInfo, String), PkiError> {
+/// What `cert show` says of an identity beyond [`IdentityInfo`].
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityDetail {
+    #[serde(flatten)]
+    pub info: IdentityInfo,
+    /// Whether it can sign now, in words.
+    pub usable: String,
+    /// The seals made with its certificate, from the outgoing register.
+    pub signatures: SignatureCount,
+    /// For a key on a token: the daemon's last report of it (audit log), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_report: Option<TokenReport>,
+}
+
+/// Seals made with a certificate: documents sealed (S/MIME) and PDF parts sealed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SignatureCount {
+    pub messages: u64,
+    pub pdf_parts: u64,
+}
+
+/// The daemon's last audit entry about a token: `identity.token_failed`,
+/// `identity.pin_refused` or `identity.token_recovered`, when, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenReport {
+    pub action: String,
+    pub at: String,
+    pub reason: Option<String>,
+}
+
+pub async fn show(db: &DatabaseConnection, id: i64) -> Result<IdentityDetail, PkiError> {
     let m = identity::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or(PkiError::NotFound(id))?;
-    let usable = match load(&m) {
-        Ok(idn) => match idn.usability(OffsetDateTime::now_utc()) {
-            Ok(()) if !m.disabled => "usable for signing".to_string(),
-            Ok(()) => "disabled".to_string(),
-            Err(e) => format!("cannot be used: {e}"),
-        },
-        Err(e) => format!("cannot be loaded: {e}"),
+    let mut info = info(&m);
+    // A key on a token is not tried from the command line: each try of a wrong PIN counts
+    // towards locking the token. The daemon tests it (at start and when it signs) and
+    // reports in the audit log.
+    let usable = if m.pkcs11_uri.is_some() {
+        match info.status.as_str() {
+            "active" => "the certificate is valid; the key is on the token (the daemon tests it)"
+                .to_string(),
+            other => other.to_string(),
+        }
+    } else {
+        match load(&m) {
+            Ok(idn) => match idn.usability(OffsetDateTime::now_utc()) {
+                Ok(()) if !m.disabled => "usable for signing".to_string(),
+                Ok(()) => "disabled".to_string(),
+                Err(e) => format!("cannot be used: {e}"),
+            },
+            Err(e) => format!("cannot be loaded: {e}"),
+        }
     };
-    let mut i = info(&m);
-    i.seal_image = seal_image_of(db, id)
+    info.seal_image = seal_image_of(db, id)
         .await?
         .map(|(img, png)| SealImageInfo::of(&img, &png));
-    Ok((i, usable))
+    let token_report = match m.pkcs11_uri {
+        Some(_) => token_report(db, id).await?,
+        None => None,
+    };
+    Ok(IdentityDetail {
+        signatures: signature_count(db, &m.serial).await?,
+        info,
+        usable,
+        token_report,
+    })
+}
+
+/// Counts the outgoing register's seals by certificate serial: the documents sealed, and
+/// the PDF parts of those documents the gateway sealed.
+async fn signature_count(db: &DatabaseConnection, serial: &str) -> Result<SignatureCount, DbErr> {
+    use crate::store::entity::{pdf_document, register_entry};
+    use sea_orm::sea_query::Query;
+    use sea_orm::PaginatorTrait;
+    let messages = register_entry::Entity::find()
+        .filter(register_entry::Column::SealSerial.eq(serial))
+        .count(db)
+        .await?;
+    let pdf_parts = pdf_document::Entity::find()
+        .filter(pdf_document::Column::Sha256After.is_not_null())
+        .filter(
+            pdf_document::Column::EntryId.in_subquery(
+                Query::select()
+                    .column(register_entry::Column::Id)
+                    .from(register_entry::Entity)
+                    .and_where(register_entry::Column::SealSerial.eq(serial))
+                    .to_owned(),
+            ),
+        )
+        .count(db)
+        .await?;
+    Ok(SignatureCount {
+        messages,
+        pdf_parts,
+    })
+}
+
+async fn token_report(db: &DatabaseConnection, id: i64) -> Result<Option<TokenReport>, DbErr> {
+    use crate::store::entity::audit_log;
+    let actions = [
+        Action::IdentityTokenFailed,
+        Action::IdentityPinRefused,
+        Action::IdentityTokenRecovered,
+    ]
+    .map(Action::as_str);
+    let last = audit_log::Entity::find()
+        .filter(audit_log::Column::Subject.eq(id.to_string()))
+        .filter(audit_log::Column::Action.is_in(actions))
+        .order_by_desc(audit_log::Column::Seq)
+        .one(db)
+        .await?;
+    Ok(last.map(|e| TokenReport {
+        reason: serde_json::from_str::<serde_json::Value>(&e.details)
+            .ok()
+            .and_then(|d| d["reason"].as_str().map(str::to_string)),
+        action: e.action,
+        at: rfc3339_ms(e.at),
+    }))
 }
 
 pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
@@ -782,33 +885,15 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
         })
     };
     if let (Some(uri), Some(module)) = (&m.pkcs11_uri, &m.pkcs11_module) {
-        let pin = token_pin(m)?;
-        // A PIN the token refused is not offered again (a token locks after a few wrong
-        // PINs): only a changed PIN (file or credential) is tried.
-        let tried = (m.id, sha256_hex(pin.as_bytes()));
-        let refused = || {
-            PIN_REFUSED
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if refused().contains(&tried) {
-            return Err(PkiError::Identity(IdentityError::Token(
-                super::token::TokenError::PinIncorrect,
-            )));
-        }
         let token = super::token::TokenKey::new(
             Path::new(module),
             super::token::Pkcs11Uri::parse(uri)?,
-            &pin,
+            &token_pin(m)?,
         );
-        return match SigningIdentity::from_token(token, Some(&read(&m.chain_file)?)) {
-            Err(e @ IdentityError::Token(super::token::TokenError::PinIncorrect)) => {
-                tracing::error!(identity = m.id, "the token refused the PIN; it will not be tried again until the PIN file or credential changes");
-                refused().insert(tried);
-                Err(e.into())
-            }
-            other => Ok(other?),
-        };
+        return Ok(SigningIdentity::from_token(
+            token,
+            Some(&read(&m.chain_file)?),
+        )?);
     }
     let key_file = read(&m.key_file)?;
     let key = if super::kek::is_sealed(&key_file) {
@@ -819,9 +904,51 @@ fn load(m: &identity::Model) -> Result<SigningIdentity, PkiError> {
     Ok(SigningIdentity::from_pem(&read(&m.chain_file)?, &key)?)
 }
 
-/// PINs a token refused, by identity (SHA-256 of the PIN, never the PIN).
-static PIN_REFUSED: Mutex<std::collections::BTreeSet<(i64, String)>> =
-    Mutex::new(std::collections::BTreeSet::new());
+/// What [`SealCache::test_all`] found for one identity.
+#[derive(Debug)]
+pub struct SealTest {
+    pub id: i64,
+    pub domains: Vec<String>,
+    /// The key is on a token.
+    pub token: bool,
+    pub result: Result<(), SealProblem>,
+}
+
+/// Why an identity cannot seal now.
+#[derive(Debug, thiserror::Error)]
+pub enum SealProblem {
+    #[error("cannot be loaded: {0}")]
+    Load(String, Option<TokenError>),
+    #[error("{0}")]
+    Unusable(String),
+    #[error("the test signature failed: {0}")]
+    Signature(String, Option<TokenError>),
+}
+
+impl SealProblem {
+    /// The token's error, when the token is what failed.
+    pub fn token_error(&self) -> Option<&TokenError> {
+        match self {
+            SealProblem::Load(_, t) | SealProblem::Signature(_, t) => t.as_ref(),
+            SealProblem::Unusable(_) => None,
+        }
+    }
+}
+
+fn token_error(e: PkiError) -> Option<TokenError> {
+    match e {
+        PkiError::Identity(IdentityError::Token(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// Whether a loaded identity's token refused its PIN and the PIN file or credential now
+/// holds another one (the identity is then loaded again, with it).
+fn pin_changed_since_refused(identity: &SigningIdentity, m: &identity::Model) -> bool {
+    identity
+        .token_key()
+        .is_some_and(|t| t.pin_refused() && token_pin(m).is_ok_and(|pin| !t.has_pin(&pin)))
+}
 
 /// The PIN of a token identity: the systemd credential `congvan-pin-<id>` when the daemon
 /// has one (it wins), else the identity's PIN file; the first line, without its ending.
@@ -890,8 +1017,12 @@ pub enum Seal {
         /// The office's seal image for visible PDF seals.
         seal_image: Option<Arc<SealImage>>,
     },
-    /// Identities exist but none can be used now; the reason says why.
-    Unusable(String),
+    /// Identities exist but none can be used now; the reason says why. `token` names an
+    /// identity whose token could not be used, and why: its documents wait for the token.
+    Unusable {
+        reason: String,
+        token: Option<(i64, TokenError)>,
+    },
 }
 
 type Loaded = (Arc<SigningIdentity>, Option<Arc<SealImage>>);
@@ -923,6 +1054,7 @@ impl SealCache {
             return Ok(Seal::None);
         }
         let mut reasons = Vec::new();
+        let mut token = None;
         for m in &rows {
             if m.disabled {
                 reasons.push(format!(
@@ -931,23 +1063,15 @@ impl SealCache {
                 ));
                 continue;
             }
-            let key = (m.id, m.updated_at);
-            let cached = self.loaded.lock().ok().and_then(|c| c.get(&key).cloned());
-            let (identity, seal_image) = match cached {
-                Some(i) => i,
-                None => match load(m) {
-                    Ok(i) => {
-                        let loaded = (Arc::new(i), self.seal_image(db, m.id).await?);
-                        if let Ok(mut c) = self.loaded.lock() {
-                            c.insert(key, loaded.clone());
-                        }
-                        loaded
+            let (identity, seal_image) = match self.load(db, m).await? {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    reasons.push(format!("identity {} cannot be loaded: {e}", m.id));
+                    if let Some(t) = token_error(e) {
+                        token.get_or_insert((m.id, t));
                     }
-                    Err(e) => {
-                        reasons.push(format!("identity {} cannot be loaded: {e}", m.id));
-                        continue;
-                    }
-                },
+                    continue;
+                }
             };
             match identity.usability(now) {
                 Ok(()) => {
@@ -960,7 +1084,100 @@ impl SealCache {
                 Err(e) => reasons.push(format!("identity {} (serial {}): {e}", m.id, m.serial)),
             }
         }
-        Ok(Seal::Unusable(reasons.join("; ")))
+        Ok(Seal::Unusable {
+            reason: reasons.join("; "),
+            token,
+        })
+    }
+
+    /// The identity of row `m` and its seal image, from the cache or loaded now (and kept
+    /// until the row changes, or its token refused the PIN and the PIN changed).
+    async fn load(
+        &self,
+        db: &DatabaseConnection,
+        m: &identity::Model,
+    ) -> Result<Result<Loaded, PkiError>, DbErr> {
+        let key = (m.id, m.updated_at);
+        let cached = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+            .filter(|(identity, _)| !pin_changed_since_refused(identity, m));
+        if let Some(loaded) = cached {
+            return Ok(Ok(loaded));
+        }
+        let identity = match load(m) {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        let loaded = (Arc::new(identity), self.seal_image(db, m.id).await?);
+        if let Ok(mut c) = self.loaded.lock() {
+            c.insert(key, loaded.clone());
+        }
+        Ok(Ok(loaded))
+    }
+
+    /// Loads every enabled identity and makes a test signature with it now (through its
+    /// token, for a token identity), and checks it can sign mail today: what `serve` logs at
+    /// start. The loaded identities stay cached for delivery.
+    pub async fn test_all(
+        &self,
+        db: &DatabaseConnection,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SealTest>, DbErr> {
+        let rows = identity::Entity::find()
+            .filter(identity::Column::Disabled.eq(false))
+            .order_by_asc(identity::Column::Id)
+            .all(db)
+            .await?;
+        let mut out = Vec::new();
+        for m in rows {
+            let result = match self.load(db, &m).await? {
+                Err(e) => Err(SealProblem::Load(e.to_string(), token_error(e))),
+                Ok((identity, _)) => match identity.usability(now) {
+                    Err(e) => Err(SealProblem::Unusable(e.to_string())),
+                    Ok(()) => tokio::task::spawn_blocking(move || identity.self_test())
+                        .await
+                        .map_err(|e| SealProblem::Signature(e.to_string(), None))
+                        .and_then(|r| {
+                            r.map_err(|e| {
+                                let token = match &e {
+                                    super::identity::KeyError::Token(t) => Some(t.clone()),
+                                    _ => None,
+                                };
+                                SealProblem::Signature(e.to_string(), token)
+                            })
+                        }),
+                },
+            };
+            out.push(SealTest {
+                id: m.id,
+                domains: serde_json::from_str(&m.domains).unwrap_or_default(),
+                token: m.pkcs11_uri.is_some(),
+                result,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The enabled identity `id`, for the token watch's test signature.
+    pub async fn by_id(
+        &self,
+        db: &DatabaseConnection,
+        id: i64,
+    ) -> Result<Result<Arc<SigningIdentity>, String>, DbErr> {
+        let Some(m) = identity::Entity::find_by_id(id).one(db).await? else {
+            return Ok(Err(format!("identity {id} no longer exists")));
+        };
+        if m.disabled {
+            return Ok(Err(format!("identity {id} is disabled")));
+        }
+        Ok(self
+            .load(db, &m)
+            .await?
+            .map(|(identity, _)| identity)
+            .map_err(|e| e.to_string()))
     }
 
     /// An identity's seal image; one that no longer decodes is logged and left out (the

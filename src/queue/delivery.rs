@@ -27,8 +27,9 @@ use super::{
     RecipientState, Route,
 };
 use crate::config::Config;
-use crate::model::state::{CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
+use crate::model::state::{token_hold_reason, CANNOT_SEAL_SAFELY, INTERNAL_ERROR};
 use crate::pki::store::{Seal, SealCache};
+use crate::pki::token::TokenError;
 use crate::store::entity::{message, recipient};
 use crate::util::{now_ms, rfc3339_ms};
 
@@ -47,6 +48,8 @@ pub struct Deliverer {
     pub connections: transport::ConnectionCache,
     /// Trust anchors and CRLs, for the signer's signatures of the PDF parts it seals.
     pub trust: crate::pki::trust::TrustCache,
+    /// Token identities that cannot sign now, so that an outage is reported once.
+    pub tokens: super::token_watch::Outages,
 }
 
 /// The seal put on the bytes sent: the certificate's serial and the content's digest (hex),
@@ -74,7 +77,27 @@ enum Sealed {
 /// Which step of sealing failed.
 enum SealStep {
     Pdf(PdfSealFailure),
-    Smime(String),
+    Smime(crate::smime::sign::SignError),
+}
+
+impl SealStep {
+    /// The token's error, when sealing failed because the key's token could not sign.
+    fn token_error(&self) -> Option<&TokenError> {
+        use crate::pki::identity::KeyError;
+        use crate::smime::sign::SignError;
+        let sign = match self {
+            SealStep::Smime(e) => e,
+            SealStep::Pdf(PdfSealFailure::Seal {
+                error: crate::pdf::SealError::Sign(e),
+                ..
+            }) => e,
+            SealStep::Pdf(_) => return None,
+        };
+        match sign {
+            SignError::Key(KeyError::Token(t)) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// One delivery attempt's result, as it is committed: the message's next state, each
@@ -524,6 +547,7 @@ impl Deliverer {
                     msg,
                     rcpts,
                     format!("{e} ([limits] max_mime_depth): {CANNOT_SEAL_SAFELY}"),
+                    true,
                 )
                 .await;
         }
@@ -563,11 +587,14 @@ impl Deliverer {
                         .map_err(SealStep::Pdf)?;
                     crate::smime::sign::sign_message(&prepared, &identity, now)
                         .map(|s| (s, parts))
-                        .map_err(|e| SealStep::Smime(e.to_string()))
+                        .map_err(SealStep::Smime)
                 })
                 .await;
                 match signed {
                     Ok(Ok((s, parts))) => {
+                        if self.tokens.recovered(id) {
+                            super::token_watch::audit_recovered(self.db(), id, 0).await;
+                        }
                         log_pdf_parts(msg, &parts);
                         tracing::info!(queue_id = %msg.id, identity = id, serial = %s.signer_serial_hex, digest = %s.digest_sha256_hex, opaque = s.opaque, "sealed");
                         Ok(Sealed::Ready {
@@ -592,31 +619,31 @@ impl Deliverer {
                         }
                         Ok(Sealed::Deferred { reason })
                     }
-                    Ok(Err(SealStep::Pdf(f))) => {
+                    Ok(Err(step)) => {
+                        if let Some(t) = step.token_error() {
+                            return self.hold_for_token(msg, rcpts, id, t).await;
+                        }
+                        let why = match step {
+                            SealStep::Pdf(f) => f.to_string(),
+                            SealStep::Smime(e) => e.to_string(),
+                        };
                         self.hold_unsigned(
                             msg,
                             rcpts,
-                            format!("cannot sign with identity {id}: {f}"),
-                        )
-                        .await
-                    }
-                    Ok(Err(SealStep::Smime(e))) => {
-                        self.hold_unsigned(
-                            msg,
-                            rcpts,
-                            format!("cannot sign with identity {id}: {e}"),
+                            format!("cannot sign with identity {id}: {why}"),
+                            true,
                         )
                         .await
                     }
                     Err(e) => {
-                        self.hold_unsigned(msg, rcpts, format!("signing task failed: {e}"))
+                        self.hold_unsigned(msg, rcpts, format!("signing task failed: {e}"), true)
                             .await
                     }
                 }
             }
             // The gateway's own mail and mail that stays inside the office go out unsigned
             // when no seal can be used.
-            Seal::None | Seal::Unusable(_) if msg.generated || !leaves => Ok(Sealed::Ready {
+            Seal::None | Seal::Unusable { .. } if msg.generated || !leaves => Ok(Sealed::Ready {
                 bytes: prepared(),
                 seal: None,
             }),
@@ -625,14 +652,20 @@ impl Deliverer {
                     msg,
                     rcpts,
                     format!("no signing identity (digital seal) is configured for {domain}"),
+                    true,
                 )
                 .await
             }
-            Seal::Unusable(reason) => {
+            Seal::Unusable {
+                token: Some((id, t)),
+                ..
+            } => self.hold_for_token(msg, rcpts, id, &t).await,
+            Seal::Unusable { reason, .. } => {
                 self.hold_unsigned(
                     msg,
                     rcpts,
                     format!("the signing identity for {domain} cannot be used: {reason}"),
+                    true,
                 )
                 .await
             }
@@ -740,27 +773,59 @@ impl Deliverer {
         }
     }
 
-    /// Holds a message that cannot be sealed, tells the administrator (log and a notice to
-    /// the escalation addresses) and sends the sender a delay notice, in one transaction.
+    /// Holds a document whose identity's token cannot sign. The first in an outage of that
+    /// token is audited and tells the administrator; the token watch releases them all when
+    /// the token signs again.
+    async fn hold_for_token(
+        &self,
+        msg: &message::Model,
+        rcpts: &[recipient::Model],
+        identity: i64,
+        error: &TokenError,
+    ) -> Result<Sealed, DbErr> {
+        let first = self.tokens.failed(identity, error);
+        if first {
+            super::token_watch::audit_failure(self.db(), identity, error).await;
+        }
+        let reason = token_hold_reason(identity, error);
+        self.hold_unsigned(msg, rcpts, reason, first).await
+    }
+
+    /// Holds a message that cannot be sealed, tells the administrator (log and, with
+    /// `tell_admin`, a notice to the escalation addresses) and sends the sender a delay
+    /// notice, in one transaction.
     async fn hold_unsigned(
         &self,
         msg: &message::Model,
         rcpts: &[recipient::Model],
         reason: String,
+        tell_admin: bool,
     ) -> Result<Sealed, DbErr> {
-        tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
+        let kind = HoldKind::of_reason(&reason);
         let mut notices = Notices::default();
-        self.stage_admin_notice(
-            &mut notices,
-            msg,
-            &format!("[Giữ lại] {} / held: cannot be sealed", msg.subject),
-            &format!(
-                "A document is held and will not be sent unsigned. Fix the signing identity (congvan cert ...), then: congvan queue release {id}\nVăn bản bị giữ lại, không gửi khi chưa ký số.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {reason}\n",
-                id = msg.id,
-                from = msg.header_from,
-            ),
-        )
-        .await;
+        if kind == HoldKind::Token {
+            tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; released by itself when the token signs again");
+        } else {
+            tracing::error!(queue_id = %msg.id, %reason, "HELD: not sent unsigned; fix the identity (congvan cert ...) then congvan queue release");
+        }
+        if tell_admin {
+            let what_to_do = if kind == HoldKind::Token {
+                "Put the token back, unlock it or correct its PIN (file or systemd credential): the documents held for it are sent by themselves once it signs again (checked every minute), or run: congvan queue release"
+            } else {
+                "Fix the signing identity (congvan cert ...), then: congvan queue release"
+            };
+            self.stage_admin_notice(
+                &mut notices,
+                msg,
+                &format!("[Giữ lại] {} / held: cannot be sealed", msg.subject),
+                &format!(
+                    "A document is held and will not be sent unsigned. {what_to_do} {id}\nVăn bản bị giữ lại, không gửi khi chưa ký số.\n\nQueue ID: {id}\nFrom: {from}\nReason / Lý do: {reason}\n",
+                    id = msg.id,
+                    from = msg.header_from,
+                ),
+            )
+            .await;
+        }
         if !msg.sender.is_empty() && !msg.generated {
             // RFC 3461: a delay notice only when NOTIFY was not given or includes DELAY.
             let delay = smtp_proto::RCPT_NOTIFY_DELAY as i32;
@@ -780,7 +845,7 @@ impl Deliverer {
                 .unwrap_or_default();
             self.stage_dsn(&mut notices, msg, list, &original).await;
         }
-        self.hold(msg, &reason, notices, Holder::ThisRun, HoldKind::CannotSeal)
+        self.hold(msg, &reason, notices, Holder::ThisRun, kind)
             .await?;
         Ok(Sealed::Held)
     }

@@ -16,6 +16,7 @@ mod pdf_seal;
 pub mod prepare;
 pub mod scheduler;
 pub mod staged;
+pub mod token_watch;
 pub mod transport;
 
 use std::io::Write;

@@ -2,6 +2,8 @@
 //! outbox/inbox), a raw SMTP client over real sockets, and helpers to run Python's smtplib.
 #![allow(dead_code)]
 
+pub mod softhsm;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -519,4 +521,77 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// GnuPG's S/MIME verifier on a `multipart/signed` message: the signed part's exact bytes
+/// and the detached CMS, with `ca` as the one trusted root (no CRL checks). True when gpgsm
+/// says the signature is good; its output either way.
+pub fn gpgsm_verify(eml: &Path, ca: &Path) -> (bool, String) {
+    let bytes = std::fs::read(eml).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a multipart/signed boundary")
+        .to_string();
+    let delim = format!("\r\n--{boundary}");
+    let first = text.find(&format!("--{boundary}\r\n")).unwrap() + boundary.len() + 4;
+    let end = first + text[first..].find(&delim).unwrap();
+    let signed = &bytes[first..end];
+    let sig_part = &text[end + delim.len()..];
+    let sig_b64: String = sig_part
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split(&format!("--{boundary}"))
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_b64)
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::write(h.join("signed.txt"), signed).unwrap();
+    std::fs::write(h.join("sig.p7s"), sig).unwrap();
+    let gpgsm = |args: &[&str]| {
+        std::process::Command::new("gpgsm")
+            .arg("--homedir")
+            .arg(h)
+            .args(["--batch", "--disable-crl-checks", "--disable-dirmngr"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = gpgsm(&["--import", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "gpgsm --import: {out:?}");
+    let fpr = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(ca)
+        .output()
+        .unwrap();
+    let fpr = String::from_utf8_lossy(&fpr.stdout)
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    std::fs::write(h.join("trustlist.txt"), format!("{fpr} S relax\n")).unwrap();
+    let out = gpgsm(&[
+        "--verify",
+        h.join("sig.p7s").to_str().unwrap(),
+        h.join("signed.txt").to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && said.contains("Good signature"),
+        said,
+    )
 }

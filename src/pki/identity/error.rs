@@ -137,6 +137,9 @@ pub enum KeyError {
     /// ring refused (never seen with a key that loaded).
     #[error("the private-key operation failed")]
     Software,
+    /// The key made a signature its certificate's public key does not verify.
+    #[error("the key's signature does not verify with the certificate's public key")]
+    Mismatch,
     /// The token is missing, locked or refused.
     #[error(transparent)]
     Token(#[from] crate::pki::token::TokenError),

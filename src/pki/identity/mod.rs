@@ -339,6 +339,36 @@ impl SigningIdentity {
         }
     }
 
+    /// The key on its token, for a token identity.
+    pub fn token_key(&self) -> Option<&TokenKey> {
+        match &self.key {
+            PrivateKey::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Makes a signature now and checks it with the certificate's public key: what `serve`
+    /// does at start and the token watch does before releasing held documents (a token
+    /// that is present, unlocked, and holds the key that matches the certificate).
+    pub fn self_test(&self) -> Result<(), KeyError> {
+        const PROBE: &[u8] = b"congvan: a test signature with the office's seal";
+        let sig = self.sign_bytes(PROBE)?;
+        let ok = self
+            .info
+            .public_key
+            .verifier()
+            .is_some_and(|(_, verifier)| {
+                signature::UnparsedPublicKey::new(verifier, self.info.public_key.bytes())
+                    .verify(PROBE, &sig)
+                    .is_ok()
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(KeyError::Mismatch)
+        }
+    }
+
     /// Where the private key lives: `None` for a key file, the token and object otherwise.
     pub fn token(&self) -> Option<String> {
         match &self.key {
