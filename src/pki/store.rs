@@ -926,6 +926,27 @@ pub enum SealProblem {
 }
 
 impl SealProblem {
+    fn load(e: PkiError) -> SealProblem {
+        let text = e.to_string();
+        SealProblem::Load(text, token_error(e))
+    }
+
+    fn signature(e: super::identity::KeyError) -> SealProblem {
+        let token = match &e {
+            super::identity::KeyError::Token(t) => Some(t.clone()),
+            _ => None,
+        };
+        SealProblem::Signature(e.to_string(), token)
+    }
+
+    /// Signs a test signature with `identity` on a blocking thread.
+    pub async fn test(identity: Arc<SigningIdentity>) -> Result<(), SealProblem> {
+        tokio::task::spawn_blocking(move || identity.self_test())
+            .await
+            .map_err(|e| SealProblem::Signature(e.to_string(), None))?
+            .map_err(SealProblem::signature)
+    }
+
     /// The token's error, when the token is what failed.
     pub fn token_error(&self) -> Option<&TokenError> {
         match self {
@@ -1134,21 +1155,10 @@ impl SealCache {
         let mut out = Vec::new();
         for m in rows {
             let result = match self.load(db, &m).await? {
-                Err(e) => Err(SealProblem::Load(e.to_string(), token_error(e))),
+                Err(e) => Err(SealProblem::load(e)),
                 Ok((identity, _)) => match identity.usability(now) {
                     Err(e) => Err(SealProblem::Unusable(e.to_string())),
-                    Ok(()) => tokio::task::spawn_blocking(move || identity.self_test())
-                        .await
-                        .map_err(|e| SealProblem::Signature(e.to_string(), None))
-                        .and_then(|r| {
-                            r.map_err(|e| {
-                                let token = match &e {
-                                    super::identity::KeyError::Token(t) => Some(t.clone()),
-                                    _ => None,
-                                };
-                                SealProblem::Signature(e.to_string(), token)
-                            })
-                        }),
+                    Ok(()) => SealProblem::test(identity).await,
                 },
             };
             out.push(SealTest {
@@ -1166,18 +1176,22 @@ impl SealCache {
         &self,
         db: &DatabaseConnection,
         id: i64,
-    ) -> Result<Result<Arc<SigningIdentity>, String>, DbErr> {
+    ) -> Result<Result<Arc<SigningIdentity>, SealProblem>, DbErr> {
         let Some(m) = identity::Entity::find_by_id(id).one(db).await? else {
-            return Ok(Err(format!("identity {id} no longer exists")));
+            return Ok(Err(SealProblem::Unusable(format!(
+                "identity {id} no longer exists"
+            ))));
         };
         if m.disabled {
-            return Ok(Err(format!("identity {id} is disabled")));
+            return Ok(Err(SealProblem::Unusable(format!(
+                "identity {id} is disabled"
+            ))));
         }
         Ok(self
             .load(db, &m)
             .await?
             .map(|(identity, _)| identity)
-            .map_err(|e| e.to_string()))
+            .map_err(SealProblem::load))
     }
 
     /// An identity's seal image; one that no longer decodes is logged and left out (the

@@ -16,6 +16,7 @@ use super::delivery::Deliverer;
 use super::{admin, Direction, MessageState};
 use crate::audit::{self, Action, Event};
 use crate::model::state::{token_of_hold, TOKEN_HOLD};
+use crate::pki::store::SealProblem;
 use crate::pki::token::TokenError;
 use crate::store::entity::message;
 
@@ -108,14 +109,17 @@ pub async fn sweep(d: &Deliverer) -> Result<usize, DbErr> {
     let mut released = 0;
     for (id, messages) in waiting {
         let tested = match d.seals.by_id(db, id).await? {
-            Ok(identity) => tokio::task::spawn_blocking(move || identity.self_test())
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string())),
+            Ok(identity) => SealProblem::test(identity).await,
             Err(e) => Err(e),
         };
-        if let Err(why) = tested {
-            tracing::debug!(identity = id, held = messages.len(), %why, "the seal's token still cannot sign");
+        if let Err(problem) = tested {
+            // Reported when it fails otherwise than before (put back, but the PIN refused).
+            if let Some(e) = problem.token_error() {
+                if d.tokens.failed(id, e) {
+                    audit_failure(db, id, e).await;
+                }
+            }
+            tracing::debug!(identity = id, held = messages.len(), %problem, "the seal's token still cannot sign");
             continue;
         }
         let mut n = 0;
