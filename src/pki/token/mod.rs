@@ -1,11 +1,13 @@
 //! Keys on a token (SPEC "Keys on a token (PKCS#11)"): the office's seal whose private key
 //! never leaves a USB token or an HSM. The admin names the module (`--module`, loaded at run
 //! time with cryptoki) and the key (an RFC 7512 URI); every signature goes through the token
-//! (RSA PKCS#1 v1.5 with SHA-256, or ECDSA on a digest made here), in one logged-in session
-//! per key that is opened again when the token says it is gone.
+//! (RSA PKCS#1 v1.5 with SHA-256, or ECDSA on a digest made here), in a small pool of
+//! logged-in sessions per key, each opened again when the token says it is gone.
 //!
-//! A module is initialised once per process (PKCS#11 allows one `C_Initialize`), and shared
-//! by every key that uses it. The PIN is held as a secret in memory and is never logged.
+//! A module is initialised once per process and shared by every key that uses it; after a
+//! token is pulled and put back it is finalised and initialised again (a module sees the
+//! token again only then). The PIN is held as a secret in memory and is never logged; a PIN
+//! the token refused is not offered to it again.
 
 mod uri;
 
@@ -60,6 +62,10 @@ impl TokenError {
     }
 }
 
+/// Sessions per key: as many signatures at once as delivery has workers on a small machine,
+/// without holding many of a token's (often few) sessions.
+const POOL: usize = 4;
+
 /// The office's private key on a token.
 pub struct TokenKey {
     module: PathBuf,
@@ -67,8 +73,11 @@ pub struct TokenKey {
     pin: AuthPin,
     /// SHA-256 of the PIN: what the refused-PIN memory and a changed PIN file compare.
     pin_digest: [u8; 32],
-    /// The logged-in session and the key's handle, opened on first use.
-    open: Mutex<Option<Open>>,
+    /// The pool: logged-in sessions with the key's handle, each opened on first use. A
+    /// session does one operation at a time; several let deliveries sign at once.
+    open: Vec<Mutex<Option<Open>>>,
+    /// Where the next signature starts looking for a free session.
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -224,7 +233,8 @@ impl TokenKey {
             uri,
             pin_digest: digest(pin),
             pin: AuthPin::from(pin.to_string()),
-            open: Mutex::new(None),
+            open: (0..POOL).map(|_| Mutex::new(None)).collect(),
+            next: Default::default(),
         }
     }
 
@@ -353,10 +363,7 @@ impl TokenKey {
             Reopen(CkError),
             Reinitialize(u64),
         }
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = self.session_slot();
         let mut reopened = false;
         let mut reinitialised = false;
         loop {
@@ -416,6 +423,19 @@ impl TokenKey {
                 }
             }
         }
+    }
+
+    /// A free session slot of the pool, or the next one in turn when all are busy.
+    fn session_slot(&self) -> std::sync::MutexGuard<'_, Option<Open>> {
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..self.open.len() {
+            if let Ok(slot) = self.open[(start + i) % self.open.len()].try_lock() {
+                return slot;
+            }
+        }
+        self.open[start % self.open.len()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The certificate stored beside the key (same label and id), DER.
