@@ -126,6 +126,7 @@ async fn a_pulled_token_holds_documents_until_it_is_back_and_a_changed_pin_until
 
     let env = Env::new(Setup {
         extra: "monitor_interval_secs = 1\n".into(),
+        local_domains: vec!["dev.gov.vn", "hadong.gov.vn"],
         ..Setup::default()
     })
     .await;
@@ -164,6 +165,17 @@ async fn a_pulled_token_holds_documents_until_it_is_back_and_a_changed_pin_until
         .unwrap()["id"]
         .to_string();
 
+    // `check` makes a test signature through the token.
+    let out = env.cli(&["check"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "seal: hadong.gov.vn identity {id} signs (on the token"
+        )),
+        "{said}"
+    );
+
     let gw = env.start().await;
     send(&gw, &seal.email, 1).await;
     assert_eq!(
@@ -193,6 +205,11 @@ async fn a_pulled_token_holds_documents_until_it_is_back_and_a_changed_pin_until
     assert_eq!(count(&actions, "queue.hold"), 2, "{actions:?}");
     let shown = String::from_utf8(env.cli(&["cert", "show", &id]).stdout).unwrap();
     assert!(shown.contains("token:       cannot sign"), "{shown}");
+    let out = env.cli(&["check"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("PROBLEM  seal: hadong.gov.vn"), "{said}");
+    assert!(said.contains("no token"), "{said}");
 
     // Put back: both go out by themselves, sealed on the token.
     move_token(&saved, &tokens);

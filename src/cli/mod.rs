@@ -58,6 +58,15 @@ pub enum Command {
     Audit(audit::AuditCmd),
     /// Dispatch compliance report: early, on time and late documents by month and urgency.
     Report(report::ReportArgs),
+    /// Check the configuration, policy, TLS files, data directory, database and each local
+    /// domain's seal (a test signature, through its token for a key on a token), as the user
+    /// that runs it; print each problem with what to do. Exit 1 on any problem (warnings,
+    /// such as a TLS certificate that expires within 30 days, do not fail).
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure with its exit status and message.
@@ -120,6 +129,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Register(cmd) => register::run(&cli, cmd).await,
         Command::Audit(cmd) => audit::run(&cli, cmd).await,
         Command::Report(args) => report::run(&cli, args).await,
+        Command::Check { json } => check(&cli, *json).await,
     }
 }
 
@@ -134,9 +144,85 @@ async fn serve(cli: &Cli, dev: bool) -> CliResult {
     } else {
         load_config(cli)?
     };
+    // What stops all mail stops the daemon here, before READY (the seals are tested by the
+    // daemon itself once it runs: one that cannot sign holds only its domain's documents).
+    let report = crate::check::run(
+        &config,
+        crate::check::Scope {
+            seals: false,
+            database_must_exist: false,
+        },
+    )
+    .await;
+    let fatal: Vec<String> = report
+        .fatal()
+        .map(|p| format!("{}: {} ({})", p.area, p.message, p.fix))
+        .collect();
+    if !fatal.is_empty() {
+        for f in &fatal {
+            tracing::error!(problem = %f, "cannot start");
+        }
+        return Err(Failure::refused(format!(
+            "congvan serve: {} problem(s) stop all mail; nothing was started:\n  {}",
+            fatal.len(),
+            fatal.join("\n  ")
+        )));
+    }
     crate::server::serve(config)
         .await
         .map_err(|e| Failure::refused(format!("congvan serve: {e}")))
+}
+
+/// `congvan check`.
+async fn check(cli: &Cli, as_json: bool) -> CliResult {
+    use crate::check::Severity;
+    let config = load_config(cli).map_err(|f| Failure {
+        code: 1,
+        message: format!(
+            "check: configuration {}: {}",
+            config_path(cli).display(),
+            f.message
+        ),
+    })?;
+    let report = crate::check::run(
+        &config,
+        crate::check::Scope {
+            seals: true,
+            database_must_exist: true,
+        },
+    )
+    .await;
+    let failing = report
+        .problems
+        .iter()
+        .filter(|p| p.severity != Severity::Warning)
+        .count();
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for ok in &report.ok {
+            println!("ok       {ok}");
+        }
+        for p in &report.problems {
+            let label = match p.severity {
+                Severity::Fatal => "FATAL",
+                Severity::Seal => "PROBLEM",
+                Severity::Warning => "warning",
+            };
+            println!("{label:<8} {}: {}", p.area, p.message);
+            println!("         what to do: {}", p.fix);
+        }
+        if failing == 0 {
+            println!("no problems found");
+        }
+    }
+    if failing > 0 {
+        return Err(Failure::refused(format!("check: {failing} problem(s)")));
+    }
+    Ok(())
 }
 
 /// Prints rows as an aligned table. Cells come from messages, peers and the database:
