@@ -56,6 +56,24 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub register: RegisterConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`: how the daemon writes its log (to standard error, for the journal or a file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// Plain text (colours only on a terminal) or one JSON object per line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 fn default_max_message_size() -> u64 {

@@ -20,6 +20,19 @@ pub struct HeaderInfo {
     pub fields: Vec<(String, String)>,
 }
 
+impl HeaderInfo {
+    /// The Message-ID field as a log may show it: control characters escaped, at most 255
+    /// characters.
+    pub fn message_id(&self) -> Option<String> {
+        let (_, v) = self
+            .fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Message-ID"))?;
+        let v: String = crate::util::printable(v.trim()).chars().take(255).collect();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
 /// The header section with its final CRLF (without the empty line), or the whole input
 /// when there is no body.
 pub fn header_section(msg: &[u8]) -> &[u8] {

@@ -311,3 +311,74 @@ async fn cli_provisions_a_fresh_database_before_the_daemon_runs() {
         "the SQLite file is created"
     );
 }
+
+/// The log as the journal or a file gets it (SPEC "Operating it"): plain text without colour
+/// codes when not on a terminal, or JSON lines; the lines about a message name its queue id
+/// and its Message-ID. And `--version` names the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_or_json_and_name_the_queue_id_and_message_id() {
+    let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.starts_with("congvan 0.") && version.contains("(commit "),
+        "{version}"
+    );
+    for json in [false, true] {
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let env = Env::new(Setup {
+            ports: Some(ports),
+            extra: if json {
+                "[log]\nformat = \"json\"\n".into()
+            } else {
+                String::new()
+            },
+            ..Setup::default()
+        })
+        .await;
+        let daemon = spawn_daemon(&env);
+        wait_port(ports[2]).await;
+        let relay: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+        let mut c = Client::connect(relay).await;
+        c.reply().await;
+        c.expect("EHLO x", 250).await;
+        c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+        c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+        c.expect("DATA", 354).await;
+        c.send(b"From: a@dev.gov.vn\r\nMessage-ID: <nhat-ky-1@dev.gov.vn>\r\nSubject: log\r\n\r\nx\r\n.\r\n")
+            .await;
+        let (code, t) = c.reply().await;
+        assert_eq!(code, 250, "{t}");
+        let id = t.split_whitespace().last().unwrap().to_string();
+        assert_eq!(wait_files(&env.outbox(), 1, 20).await.len(), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(daemon.stop().success());
+        let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap();
+        assert!(!log.contains('\u{1b}'), "colour codes in the log: {log}");
+        assert!(!log.contains("Some("), "Rust debug text in the log: {log}");
+        let about: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+        for what in ["accepted", "sealed", "delivery attempt"] {
+            let line = about
+                .iter()
+                .find(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("no {what} line for {id}: {log}"));
+            assert!(line.contains("<nhat-ky-1@dev.gov.vn>"), "{line}");
+            if json {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["queue_id"], id.as_str(), "{line}");
+                let mid = v["message_id"]
+                    .as_str()
+                    .or(v["span"]["message_id"].as_str());
+                assert_eq!(mid, Some("<nhat-ky-1@dev.gov.vn>"), "{line}");
+            }
+        }
+        if json {
+            for line in log.lines() {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 #[derive(Parser, Debug)]
 #[command(
     name = "congvan",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CONGVAN_COMMIT"), ")"),
     about = "Mail gateway for official documents (công văn): signs outgoing, verifies incoming, enforces dispatch rules",
     propagate_version = true
 )]
@@ -109,14 +109,27 @@ pub async fn open_db(cfg: &Config) -> Result<sea_orm::DatabaseConnection, Failur
         .map_err(Failure::refused)
 }
 
-pub fn init_tracing(verbose_default: &str) {
+/// The log on standard error: `CONGVAN_LOG` (an `EnvFilter`) or `verbose_default`; plain
+/// text, coloured only on a terminal, or JSON lines (`[log] format = "json"`).
+pub fn init_tracing(verbose_default: &str, format: crate::config::LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONGVAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(verbose_default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        crate::config::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 pub async fn run(cli: Cli) -> CliResult {
@@ -134,15 +147,18 @@ pub async fn run(cli: Cli) -> CliResult {
 }
 
 async fn serve(cli: &Cli, dev: bool) -> CliResult {
-    init_tracing("info,sea_orm_migration=warn");
+    const LEVELS: &str = "info,sea_orm_migration=warn";
     let config = if dev {
+        init_tracing(LEVELS, Default::default());
         let setup = crate::dev::prepare(std::path::Path::new("."))
             .await
             .map_err(|e| Failure::refused(format!("cannot prepare ./congvan-dev: {e:#}")))?;
         println!("{}", crate::dev::banner(&setup));
         setup.config
     } else {
-        load_config(cli)?
+        let config = load_config(cli)?;
+        init_tracing(LEVELS, config.log.format);
+        config
     };
     // What stops all mail stops the daemon here, before READY (the seals are tested by the
     // daemon itself once it runs: one that cannot sign holds only its domain's documents).

@@ -243,7 +243,7 @@ impl Intake {
             }
         }
         if decision.late {
-            tracing::warn!(queue_id = %id, rule = %decision.rule, deadline = ?decision.deadline.as_ref().map(|d| d.date), "document accepted past its dispatch deadline (late)");
+            tracing::warn!(queue_id = %id, rule = %decision.rule, deadline = %decision.deadline.as_ref().map(|d| d.date.to_string()).unwrap_or_default(), "document accepted past its dispatch deadline (late)");
         }
         // The queue's urgency column is the delivery lane; the policy may put a level in
         // another level's lane (the shipped profiles do not).
@@ -269,6 +269,7 @@ impl Intake {
         }
         let quarantine = verified.as_ref().and_then(|v| v.hold_reason.clone());
         let accepted_ms = (accepted_at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let message_id = headers.message_id();
         let meta = NewMessage {
             direction: client.direction(),
             sender: env.sender,
@@ -296,6 +297,7 @@ impl Intake {
             number_reservation: reservation,
             // The register's day is the day the deadline was counted from.
             accepted_at: Some(accepted_ms),
+            message_id,
         };
         let admission = Box::new(Admission {
             id,
@@ -342,6 +344,12 @@ impl Intake {
             data,
         } = *admission;
         let queue_id = id.clone();
+        let (message_id, direction, rcpts, urgency) = (
+            meta.message_id.clone().unwrap_or_default(),
+            meta.direction,
+            meta.recipients.len(),
+            meta.classification.urgency.ascii(),
+        );
         let result = self
             .queue
             .enqueue_with_id(id, meta, trace.into_bytes(), data)
@@ -370,7 +378,10 @@ impl Intake {
             .await;
         }
         match result {
-            Ok(id) => std_replies::queued(&id),
+            Ok(id) => {
+                tracing::info!(queue_id = %id, %message_id, direction = direction.as_str(), %sender, rcpts, urgency, held = quarantine.is_some(), "accepted");
+                std_replies::queued(&id)
+            }
             Err(e) => {
                 let reply = Reply::from(&e);
                 tracing::error!(%queue_id, error = %e, %sender, %reply, "message not committed");

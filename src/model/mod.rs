@@ -97,6 +97,8 @@ pub struct NewMessage {
     pub accepted_at: Option<i64>,
     /// The PDF parts and the signatures found on them (incoming documents), for the register.
     pub pdfs: Vec<pdf::PartSealed>,
+    /// The message's Message-ID field, for the log.
+    pub message_id: Option<String>,
 }
 
 /// What is recorded about an incoming message's signature.
@@ -136,6 +138,7 @@ impl NewMessage {
             number_reservation: None,
             accepted_at: None,
             pdfs: Vec::new(),
+            message_id: None,
         }
     }
 }

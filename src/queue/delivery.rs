@@ -468,7 +468,7 @@ impl Deliverer {
                     rcpt = %r.address,
                     route = route.as_str(),
                     target = %cfg.upstream,
-                    result = ?o,
+                    result = %o,
                     "delivery attempt"
                 );
                 outcomes.push((r.clone(), o));

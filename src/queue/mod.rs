@@ -357,6 +357,7 @@ async fn commit_batch(
             smime_result: Set(m.smime.as_ref().map(|v| v.result.as_str().to_string())),
             smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
             smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
+            header_message_id: Set(m.message_id.clone()),
             claimed_by: Set(None),
             lease_until: Set(None),
             unfinished_attempts: Set(0),

@@ -259,6 +259,7 @@ pub(crate) mod tests {
             claimed_by: None,
             lease_until: None,
             unfinished_attempts: 0,
+            header_message_id: None,
         }
     }
 

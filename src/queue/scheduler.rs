@@ -159,12 +159,23 @@ async fn run_one(d: Arc<Deliverer>, m: message::Model) {
     let _in_flight = d.leases.track(&m.id);
     let snapshot = m.clone();
     let worker = d.clone();
-    let result = tokio::spawn(async move { worker.deliver(m).await }).await;
+    // Every line about this delivery names the message's Message-ID (its own lines name
+    // the queue id).
+    let span = tracing::info_span!(
+        "message",
+        message_id = %m.header_message_id.as_deref().unwrap_or("-")
+    );
+    let result = tokio::spawn(tracing::Instrument::instrument(
+        async move { worker.deliver(m).await },
+        span.clone(),
+    ))
+    .await;
     if let Err(e) = result {
         if e.is_panic() {
             let what = panic_text(e.into_panic().as_ref());
-            d.contain_panic(&snapshot, &what).await;
+            tracing::Instrument::instrument(d.contain_panic(&snapshot, &what), span).await;
         } else {
+            let _in = span.enter();
             tracing::warn!(queue_id = %snapshot.id, "delivery task cancelled; its lease will run out");
         }
     }

@@ -27,6 +27,18 @@ pub enum Outcome {
     PermFail(Diagnostic),
 }
 
+impl std::fmt::Display for Outcome {
+    /// As the log writes it: `delivered: 250 2.0.0 ok`, `deferred: ...`, `failed: ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, d) = match self {
+            Outcome::Delivered(d) => ("delivered", d),
+            Outcome::TempFail(d) => ("deferred", d),
+            Outcome::PermFail(d) => ("failed", d),
+        };
+        write!(f, "{what}: {}", d.text)
+    }
+}
+
 /// The next hop's reply to a command, as the SMTP client got it: its code, the enhanced
 /// status code (RFC 3463) its text begins with, if any, and its text (lines joined by
 /// spaces, the enhanced code included).
@@ -282,12 +294,15 @@ fn read_credentials(path: &Path) -> Result<Credentials, String> {
     Ok(Credentials::new(user, pass))
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum DeliverError {
     /// Could not reach or talk to the server: temporary.
+    #[error("{0}")]
     Temp(String),
     /// A configuration problem on our side: temporary, so the admin can fix it.
+    #[error("local configuration: {0}")]
     Local(String),
+    #[error(transparent)]
     Lettre(lettre::transport::smtp::Error),
 }
 
@@ -419,7 +434,7 @@ async fn smtp_deliver(
                 return Ok(report);
             }
             Err(TxError::BeforeMail(e)) => {
-                tracing::debug!(queue_id = %env.queue_id, %host, error = ?e, "cached upstream connection gone stale; opening a new one");
+                tracing::debug!(queue_id = %env.queue_id, %host, error = %e, "cached upstream connection gone stale; opening a new one");
                 c.conn.abort().await;
             }
             Err(TxError::After(e)) => {

@@ -102,8 +102,11 @@ pub async fn accept_loop(
     slots: Arc<ListenerSlots>,
 ) {
     let mut shutdown = ctx.shutdown.clone();
-    let local = sock.local_addr().ok();
-    tracing::info!(role = listener.role.as_str(), addr = ?local, max_connections = slots.size, "listening");
+    let local = sock
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| listener.bind.to_string());
+    tracing::info!(role = listener.role.as_str(), addr = %local, max_connections = slots.size, "listening");
     loop {
         let accepted = tokio::select! {
             a = sock.accept() => a,

@@ -90,6 +90,9 @@ pub mod message {
         /// Delivery attempts started (counted by the claim) and never finished: the daemon
         /// stopped under them. Two make the message poison (held).
         pub unfinished_attempts: i32,
+        /// The message's Message-ID field as received (printable, at most 255 characters),
+        /// for the log; None for the gateway's own mail or a message without one.
+        pub header_message_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

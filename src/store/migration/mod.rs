@@ -14,6 +14,7 @@ mod m0010_delivery_lease;
 mod m0011_pdf_document;
 mod m0012_seal_image;
 mod m0013_token_key;
+mod m0014_message_id;
 
 use sea_orm_migration::prelude::*;
 
@@ -30,6 +31,7 @@ use m0010_delivery_lease::*;
 use m0011_pdf_document::*;
 use m0012_seal_image::*;
 use m0013_token_key::*;
+use m0014_message_id::*;
 
 pub struct Migrator;
 
@@ -50,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0011PdfDocument),
             Box::new(M0012SealImage),
             Box::new(M0013TokenKey),
+            Box::new(M0014MessageId),
         ]
     }
 }
