@@ -48,6 +48,7 @@ pub const DAEMON: &str = "daemon";
 pub enum Action {
     IdentityImport,
     IdentityDisable,
+    IdentityEnable,
     /// The office's seal image set or removed (`cert import --seal-image`, `cert seal-image`).
     IdentitySealImage,
     /// A token identity could not sign (token missing, refused, module error): once per
@@ -86,6 +87,7 @@ impl Action {
         match self {
             Action::IdentityImport => "identity.import",
             Action::IdentityDisable => "identity.disable",
+            Action::IdentityEnable => "identity.enable",
             Action::IdentitySealImage => "identity.seal_image",
             Action::IdentityTokenFailed => "identity.token_failed",
             Action::IdentityPinRefused => "identity.pin_refused",

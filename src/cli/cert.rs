@@ -26,6 +26,9 @@ pub enum CertCmd {
     },
     /// Retire an identity: messages needing it are held, never sent unsigned.
     Disable { id: i64 },
+    /// Put a disabled identity back in service (documents held meanwhile wait for
+    /// `queue release`).
+    Enable { id: i64 },
     /// Set or remove the office's seal image shown on sealed PDFs (Decree 30/2020 Appendix I).
     SealImage(SealImageArgs),
     /// Exit 1 when an active identity or a trust anchor expires within N days (for a timer).
@@ -144,6 +147,13 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
         CertCmd::List { json } => list(&db, *json).await,
         CertCmd::Show { id, json } => show(&db, *id, *json).await,
         CertCmd::Disable { id } => disable(&db, &actor, *id).await,
+        CertCmd::Enable { id } => {
+            store::enable(&db, &actor, *id)
+                .await
+                .map_err(Failure::refused)?;
+            println!("identity {id} enabled");
+            Ok(())
+        }
         CertCmd::SealImage(a) => seal_image(&db, &actor, a).await,
         CertCmd::Expiring { days, json } => expiring(&db, *days, *json).await,
         CertCmd::Trust(TrustCmd::Add { file }) => trust_add(&db, &actor, file).await,
@@ -207,10 +217,17 @@ async fn import(db: &DatabaseConnection, actor: &str, cfg: &Config, a: &ImportAr
         info.not_after,
         info.domains.join(", ")
     );
-    if info.status != "active" {
+    let others = store::others_for(db, info.id, &info.domains)
+        .await
+        .map_err(Failure::refused)?;
+    for o in &others {
         println!(
-            "warning: this identity is {} and will not be used to sign",
-            info.status
+            "note: identity {} (serial {}, until {}) also seals for {}; the usable one that expires last signs. After a renewal, once this one works: congvan cert disable {}",
+            o.id,
+            o.serial,
+            o.not_after,
+            o.domains.join(", "),
+            o.id
         );
     }
     if let Some((png, width)) = &image {

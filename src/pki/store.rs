@@ -63,6 +63,10 @@ pub enum PkiError {
     Uri(#[from] super::token::UriError),
     #[error("identity {0} is on a token and has no PIN: give the systemd credential congvan-pin-{0} or import it with --pin-file")]
     NoPin(i64),
+    #[error("this certificate cannot sign mail: {0}")]
+    CannotSign(super::identity::Unusable),
+    #[error("the certificate has no e-mail address in {domain} (it has: {emails}): a seal for {domain} needs one (RFC 8550 §3)")]
+    NoAddressInDomain { domain: String, emails: String },
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -287,7 +291,49 @@ pub async fn import_pem(
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
     let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
+    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
     store(db, actor, data_dir, &id, KeyPlace::File(key_pem), domains).await
+}
+
+/// As [`import_pem`], without refusing a certificate that cannot sign mail now: what a
+/// database holds for an identity imported before these checks, or one that has expired
+/// since. The daemon holds the documents that need it (tests of that path use this).
+pub async fn import_pem_as_is(
+    db: &DatabaseConnection,
+    actor: &str,
+    data_dir: &Path,
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    domains: &[String],
+) -> Result<IdentityInfo, PkiError> {
+    let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
+    store(db, actor, data_dir, &id, KeyPlace::File(key_pem), domains).await
+}
+
+/// What `cert import` refuses (SPEC "Operating it"): a certificate that cannot sign mail at
+/// `now` (not yet valid, expired, no emailProtection EKU, key usage without
+/// digitalSignature, no e-mail address), or that has no e-mail address in a domain it is
+/// imported for.
+fn can_sign_mail(
+    id: &SigningIdentity,
+    domains: &[String],
+    now: OffsetDateTime,
+) -> Result<(), PkiError> {
+    id.usability(now).map_err(PkiError::CannotSign)?;
+    for d in domains {
+        let d = d.trim().to_ascii_lowercase();
+        let has = id
+            .email_addresses()
+            .iter()
+            .any(|e| crate::address::domain_of(e).is_some_and(|ed| ed.eq_ignore_ascii_case(&d)));
+        if !has {
+            return Err(PkiError::NoAddressInDomain {
+                domain: d,
+                emails: id.email_addresses().join(", "),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Imports an identity from a PKCS#12 file; the key is kept as PKCS#8 PEM.
@@ -308,6 +354,7 @@ pub async fn import_p12(
         .map(|k| k.key.as_der().to_vec())
         .ok_or(IdentityError::NoPrivateKey)?;
     let key_pem = pem("PRIVATE KEY", &key_der);
+    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
     store(
         db,
         actor,
@@ -349,6 +396,7 @@ pub async fn import_pkcs11(
     let parsed = super::token::Pkcs11Uri::parse(uri)?;
     let token = super::token::TokenKey::new(module, parsed, pin);
     let id = SigningIdentity::from_token(token, chain_pem)?;
+    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
     let place = KeyPlace::Token {
         uri,
         module,
@@ -604,13 +652,28 @@ async fn token_report(db: &DatabaseConnection, id: i64) -> Result<Option<TokenRe
 }
 
 pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
+    set_disabled(db, actor, id, true).await
+}
+
+/// `cert enable`: an identity disabled by mistake signs again (its held documents wait for
+/// `queue release`).
+pub async fn enable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<(), PkiError> {
+    set_disabled(db, actor, id, false).await
+}
+
+async fn set_disabled(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    disabled: bool,
+) -> Result<(), PkiError> {
     let txn = audit::begin(db).await?;
     let m = identity::Entity::find_by_id(id)
         .one(&txn)
         .await?
         .ok_or(PkiError::NotFound(id))?;
     let res = identity::Entity::update_many()
-        .col_expr(identity::Column::Disabled, Expr::value(true))
+        .col_expr(identity::Column::Disabled, Expr::value(disabled))
         .col_expr(identity::Column::UpdatedAt, Expr::value(now_ms()))
         .filter(identity::Column::Id.eq(id))
         .exec(&txn)
@@ -618,11 +681,16 @@ pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<()
     if res.rows_affected == 0 {
         return Err(PkiError::NotFound(id));
     }
+    let action = if disabled {
+        Action::IdentityDisable
+    } else {
+        Action::IdentityEnable
+    };
     audit::append(
         &txn,
         &Event::new(
             actor,
-            Action::IdentityDisable,
+            action,
             id.to_string(),
             json!({
                 "subject": m.subject,
@@ -634,8 +702,30 @@ pub async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> Result<()
     )
     .await?;
     txn.commit().await?;
-    tracing::info!(identity = id, "signing identity disabled");
+    tracing::info!(identity = id, %action, "signing identity changed");
     Ok(())
+}
+
+/// The other enabled identities that seal for any of `domains` (a renewal, or a mistake),
+/// for `cert import` to say so.
+pub async fn others_for(
+    db: &DatabaseConnection,
+    id: i64,
+    domains: &[String],
+) -> Result<Vec<IdentityInfo>, PkiError> {
+    let mut out = Vec::new();
+    for m in identity::Entity::find()
+        .filter(identity::Column::Disabled.eq(false))
+        .filter(identity::Column::Id.ne(id))
+        .order_by_asc(identity::Column::Id)
+        .all(db)
+        .await?
+    {
+        if domains.iter().any(|d| seals_domain(&m, d)) {
+            out.push(info(&m));
+        }
+    }
+    Ok(out)
 }
 
 /// Something that expires: an active identity or a trust anchor.
