@@ -129,8 +129,9 @@ pub enum CrlCmd {
     Add { file: PathBuf },
 }
 
+/// A file the administrator names, read as the user who ran the command.
 fn read(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path)
+    super::as_invoker(|| std::fs::read(path))
         .map_err(|e| Failure::refused(format!("cannot read {}: {e}", path.display())))
 }
 

@@ -4,6 +4,7 @@
 mod account;
 mod audit;
 mod cert;
+mod owner;
 mod policy;
 mod queue;
 mod register;
@@ -12,6 +13,8 @@ mod report;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use owner::as_invoker;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 
@@ -103,7 +106,10 @@ pub fn load_config(cli: &Cli) -> Result<Config, Failure> {
     Config::load(&config_path(cli)).map_err(Failure::refused)
 }
 
+/// The database of `cfg`, opened (created and migrated when needed) as the data directory's
+/// owner when the command runs as root.
 pub async fn open_db(cfg: &Config) -> Result<sea_orm::DatabaseConnection, Failure> {
+    owner::act_as_owner_of(&cfg.data_dir)?;
     crate::store::open(&cfg.database_url())
         .await
         .map_err(Failure::refused)
@@ -289,7 +295,7 @@ pub fn read_password(file: Option<&PathBuf>, prompt: &str) -> Result<String, Fai
 /// As [`read_password`]; `confirm` asks twice on a terminal (for new passwords).
 pub fn read_secret(file: Option<&PathBuf>, prompt: &str, confirm: bool) -> Result<String, Failure> {
     if let Some(f) = file {
-        let pw = crate::util::read_password_file(f)
+        let pw = owner::as_invoker(|| crate::util::read_password_file(f))
             .map_err(|e| Failure::refused(format!("cannot read {}: {e}", f.display())))?;
         if pw.is_empty() {
             return Err(Failure::refused(format!(

@@ -145,7 +145,7 @@ pub async fn run(cli: &Cli, cmd: &PolicyCmd) -> CliResult {
         } => {
             let (dir, cfg) = policy_dir(cli, dir)?;
             let policy = load_policy(&dir)?;
-            let raw = std::fs::read(file)
+            let raw = super::as_invoker(|| std::fs::read(file))
                 .map_err(|e| Failure::refused(format!("cannot read {}: {e}", file.display())))?;
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);
             let report = explain(&policy, cfg.as_ref(), &raw, from.as_deref(), rcpt, at).await?;

@@ -105,7 +105,7 @@ pub async fn run(cli: &Cli, a: &ReportArgs) -> CliResult {
         Format::Html => html::page(&r),
     };
     match &a.output {
-        Some(path) => std::fs::write(path, body)
+        Some(path) => super::as_invoker(|| std::fs::write(path, body))
             .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display()))),
         None => {
             use std::io::Write;
