@@ -29,6 +29,8 @@ pub enum AccountError {
     BadAddress(String),
     #[error("the password must not be empty")]
     EmptyPassword,
+    #[error("the password is {chars} character(s) long: a clerk's password needs at least {MIN_PASSWORD_CHARS} (a phrase of several words is easiest to remember)")]
+    ShortPassword { chars: usize },
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("database: {0}")]
@@ -69,6 +71,19 @@ fn valid_allowed(a: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The shortest password `account add` and `account passwd` take: the accounts send
+/// official documents under the office's seal, over the network.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Refuses a clerk's password shorter than [`MIN_PASSWORD_CHARS`] characters.
+fn strong_enough(password: &str) -> Result<(), AccountError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(AccountError::ShortPassword { chars });
+    }
+    Ok(())
 }
 
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
@@ -124,6 +139,7 @@ pub async fn add(
     if let Some(bad) = allowed_from.iter().find(|a| !valid_allowed(a)) {
         return Err(AccountError::BadAddress(bad.clone()));
     }
+    strong_enough(password)?;
     if find(db, name).await?.is_some() {
         return Err(AccountError::Exists(name.into()));
     }
@@ -229,6 +245,7 @@ pub async fn set_password(
     if find(db, name).await?.is_none() {
         return Err(AccountError::NotFound(name.into()));
     }
+    strong_enough(password)?;
     let pw = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
         .await

@@ -174,6 +174,23 @@ async fn cli_accounts_exit_codes_and_json() {
         pw.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
+    // A 5-character password is refused, with the rule.
+    let short = env.path().join("short.txt");
+    std::fs::write(&short, "12345\n").unwrap();
+    let out = env.cli(&[
+        "account",
+        "add",
+        "ngan",
+        "--allow-from",
+        "ngan@dev.gov.vn",
+        "--password-file",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs at least 12"),
+        "{out:?}"
+    );
     let out = env.cli(&["account", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let a = list
@@ -290,7 +307,7 @@ async fn cli_provisions_a_fresh_database_before_the_daemon_runs() {
     )
     .unwrap();
     let pw = d.join("pw");
-    std::fs::write(&pw, "x\n").unwrap();
+    std::fs::write(&pw, "mot mat khau du dai\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_congvan"))
         .args([
             "--config",
