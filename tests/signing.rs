@@ -822,4 +822,35 @@ async fn import_checks_and_enable() {
     assert_eq!(env.cli(&["cert", "enable", "9"]).status.code(), Some(1));
     let audit = text(&env.cli(&["audit", "list", "--json"]));
     assert!(audit.contains("identity.enable"), "{audit}");
+
+    // Files of the wrong kind are named in words, not by the parser's internals.
+    let pw = env.path().join("p12.pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    let out = env.cli(&[
+        "cert",
+        "import",
+        "--p12",
+        pki.p256.cert_pem.to_str().unwrap(),
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--domain",
+        DOMAIN,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .contains("the file is PEM text with a \"CERTIFICATE\" block, not a PKCS#12 file"),
+        "{}",
+        text(&out)
+    );
+    let garbage = env.path().join("garbage.crl");
+    std::fs::write(&garbage, "not a crl\n").unwrap();
+    let out = env.cli(&["cert", "crl", "add", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("the file is text, not a certificate revocation list"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("Nom"), "{}", text(&out));
 }

@@ -1,6 +1,7 @@
 //! Certificates and keys: signing identities (the office's digital seal), trust anchors and
 //! revocation lists, and where they are kept.
 
+pub mod describe;
 pub mod identity;
 pub mod kek;
 pub mod store;

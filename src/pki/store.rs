@@ -922,8 +922,15 @@ pub async fn crl_add(
     } else {
         bytes.to_vec()
     };
-    let (_, parsed) = x509_parser::parse_x509_crl(&der)
-        .map_err(|e| PkiError::BadCrl(format!("not a CRL: {e}")))?;
+    let (_, parsed) = x509_parser::parse_x509_crl(&der).map_err(|e| {
+        tracing::debug!(error = %e, "CRL parse");
+        PkiError::BadCrl(if bytes.starts_with(b"-----BEGIN") {
+            "the file's X509 CRL block does not hold a valid CRL: it is truncated or damaged"
+                .to_string()
+        } else {
+            super::describe::not_what_expected(&der, "a certificate revocation list (X.509 CRL)")
+        })
+    })?;
     let issuer = parsed.issuer().to_string();
     let this_update = parsed.last_update().timestamp() * 1000;
     let next_update = parsed.next_update().map(|t| t.timestamp() * 1000);

@@ -105,7 +105,13 @@ impl SigningIdentity {
         let archive = Pkcs12Archive::from_pkcs12(data, password).map_err(|e| match e {
             P12Error::MacError(_) | P12Error::UnpadError => IdentityError::WrongPassword,
             other => IdentityError::Pkcs12 {
-                reason: other.to_string(),
+                reason: match other {
+                    // A DER file that is a PKCS#12 archive of a kind not supported.
+                    P12Error::UnsupportedEncryptionScheme | P12Error::UnsupportedMacAlgorithm => {
+                        format!("a PKCS#12 file of a kind congvan cannot read: {other} (export it again with AES-256 and SHA-256)")
+                    }
+                    _ => super::describe::not_what_expected(data, "a PKCS#12 file (.p12/.pfx)"),
+                },
             },
         })?;
         let certs: Vec<Vec<u8>> = archive
