@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod address;
 pub mod audit;
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;

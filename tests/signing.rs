@@ -564,11 +564,16 @@ async fn cert_cli_lists_expiring_trust_crl_and_p12() {
         String::from_utf8_lossy(&out.stdout).contains("usable for signing"),
         "{out:?}"
     );
-    // Expiring: the one-year seal is inside 400 days, not inside 30.
+    // Expiring: the one-year seal is inside 400 days, not inside 20; the harness's TLS
+    // certificate (30 days) is inside 40.
     assert_eq!(
-        env.cli(&["cert", "expiring", "--days", "30"]).status.code(),
+        env.cli(&["cert", "expiring", "--days", "20"]).status.code(),
         Some(0)
     );
+    let out = env.cli(&["cert", "expiring", "--days", "40", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let soon: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(soon[0]["kind"], "TLS certificate", "{soon}");
     assert_eq!(
         env.cli(&["cert", "expiring", "--days", "400"])
             .status
@@ -589,6 +594,13 @@ async fn cert_cli_lists_expiring_trust_crl_and_p12() {
         String::from_utf8_lossy(&out.stdout).contains("1 revoked"),
         "{out:?}"
     );
+    // The CRL's nextUpdate is in 7 days: inside 10.
+    let out = env.cli(&["cert", "expiring", "--days", "10", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let soon: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(soon.as_array().unwrap().len(), 1, "{soon}");
+    assert_eq!(soon[0]["kind"], "CRL", "{soon}");
+    assert_eq!(soon[0]["days_left"], 6, "{soon}");
     let der = env.path().join("crl.der");
     std::fs::write(&der, &pki.crl_der).unwrap();
     assert!(env

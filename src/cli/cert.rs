@@ -31,7 +31,8 @@ pub enum CertCmd {
     Enable { id: i64 },
     /// Set or remove the office's seal image shown on sealed PDFs (Decree 30/2020 Appendix I).
     SealImage(SealImageArgs),
-    /// Exit 1 when an active identity or a trust anchor expires within N days (for a timer).
+    /// Exit 1 when an active identity, a trust anchor, the TLS certificate or a CRL (its
+    /// nextUpdate, the newest of each issuer) expires within N days (for a daily timer).
     Expiring {
         #[arg(long, default_value_t = 30)]
         days: i64,
@@ -156,7 +157,10 @@ pub async fn run(cli: &Cli, cmd: &CertCmd) -> CliResult {
             Ok(())
         }
         CertCmd::SealImage(a) => seal_image(&db, &actor, a).await,
-        CertCmd::Expiring { days, json } => expiring(&db, *days, *json).await,
+        CertCmd::Expiring { days, json } => {
+            let tls = cfg.tls.as_ref().map(|t| t.cert.as_path());
+            expiring(&db, tls, *days, *json).await
+        }
         CertCmd::Trust(TrustCmd::Add { file }) => trust_add(&db, &actor, file).await,
         CertCmd::Trust(TrustCmd::List { json }) => trust_list(&db, *json).await,
         CertCmd::Trust(TrustCmd::Remove { id }) => trust_remove(&db, &actor, *id).await,
@@ -389,8 +393,15 @@ async fn disable(db: &DatabaseConnection, actor: &str, id: i64) -> CliResult {
 }
 
 /// `cert expiring`: fails when anything expires within `days`.
-async fn expiring(db: &DatabaseConnection, days: i64, as_json: bool) -> CliResult {
-    let list = store::expiring(db, days).await.map_err(Failure::refused)?;
+async fn expiring(
+    db: &DatabaseConnection,
+    tls: Option<&std::path::Path>,
+    days: i64,
+    as_json: bool,
+) -> CliResult {
+    let list = store::expiring(db, days, tls)
+        .await
+        .map_err(Failure::refused)?;
     if as_json {
         println!("{}", json(&list));
     } else if list.is_empty() {

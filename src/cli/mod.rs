@@ -70,6 +70,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Take a consistent copy of the database (SQLite; for PostgreSQL it says how to use
+    /// pg_dump), the keys, the spool and the archive into a new directory, while the daemon
+    /// runs. Written as the data directory's owner. docs/restore.md says how to restore.
+    Backup {
+        /// The directory to create (it must not exist).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure with its exit status and message.
@@ -149,6 +159,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Audit(cmd) => audit::run(&cli, cmd).await,
         Command::Report(args) => report::run(&cli, args).await,
         Command::Check { json } => check(&cli, *json).await,
+        Command::Backup { to, json } => backup(&cli, to, *json).await,
     }
 }
 
@@ -193,6 +204,38 @@ async fn serve(cli: &Cli, dev: bool) -> CliResult {
     crate::server::serve(config)
         .await
         .map_err(|e| Failure::refused(format!("congvan serve: {e}")))
+}
+
+/// `congvan backup`.
+async fn backup(cli: &Cli, to: &std::path::Path, as_json: bool) -> CliResult {
+    let cfg = load_config(cli)?;
+    let db = open_db(&cfg).await?;
+    let b = crate::backup::run(&cfg, &db, to)
+        .await
+        .map_err(|e| Failure::refused(format!("backup: {e}")))?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default());
+        return Ok(());
+    }
+    match (&b.database, &b.postgres) {
+        (Some(db), _) => println!("database: {}", db.display()),
+        (None, Some(cmd)) => println!(
+            "database: PostgreSQL is not copied by congvan; back it up with pg_dump, e.g.\n  {cmd}"
+        ),
+        _ => {}
+    }
+    println!(
+        "backup in {}: {} file(s), {} bytes (keys, spool, archive{})",
+        b.dir.display(),
+        b.files,
+        b.bytes,
+        if b.database.is_some() {
+            ", database"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }
 
 /// `congvan check`.

@@ -738,7 +738,13 @@ pub struct Expiring {
     pub days_left: i64,
 }
 
-pub async fn expiring(db: &DatabaseConnection, days: i64) -> Result<Vec<Expiring>, PkiError> {
+/// What expires within `days`: active identities, trust anchors, each issuer's newest CRL
+/// (its nextUpdate), and the TLS certificate at `tls_cert`.
+pub async fn expiring(
+    db: &DatabaseConnection,
+    days: i64,
+    tls_cert: Option<&Path>,
+) -> Result<Vec<Expiring>, PkiError> {
     let limit = now_ms() + days * 86_400_000;
     let mut out: Vec<Expiring> = identity::Entity::find()
         .filter(identity::Column::Disabled.eq(false))
@@ -768,8 +774,60 @@ pub async fn expiring(db: &DatabaseConnection, days: i64) -> Result<Vec<Expiring
                 days_left: days_left(m.not_after),
             }),
     );
+    // The newest CRL of each issuer: when its nextUpdate passes, revocation data is stale
+    // (a policy that requires it fails every message from that issuer's signers).
+    let mut newest: HashMap<String, crl::Model> = HashMap::new();
+    for c in crl::Entity::find().all(db).await? {
+        match newest.get(&c.issuer) {
+            Some(n) if n.this_update >= c.this_update => {}
+            _ => {
+                newest.insert(c.issuer.clone(), c);
+            }
+        }
+    }
+    out.extend(newest.into_values().filter_map(|c| {
+        let next = c.next_update.filter(|&n| n <= limit)?;
+        Some(Expiring {
+            kind: "CRL",
+            id: c.id,
+            subject: c.issuer,
+            not_after: rfc3339_ms(next),
+            days_left: days_left(next),
+        })
+    }));
+    // The listeners' TLS certificate (a renewed one is read at SIGHUP or restart).
+    if let Some(path) = tls_cert {
+        let (subject, not_after) = tls_certificate_expiry(path)?;
+        if not_after <= limit {
+            out.push(Expiring {
+                kind: "TLS certificate",
+                id: 0,
+                subject: format!("{subject} ({})", path.display()),
+                not_after: rfc3339_ms(not_after),
+                days_left: days_left(not_after),
+            });
+        }
+    }
     out.sort_by_key(|e| e.days_left);
     Ok(out)
+}
+
+/// The subject and notAfter (Unix ms) of the first certificate of a PEM file.
+fn tls_certificate_expiry(path: &Path) -> Result<(String, i64), PkiError> {
+    let pem = std::fs::read(path).map_err(|source| PkiError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = || PkiError::BadCertificate(format!("{}: no PEM certificate in it", path.display()));
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .ok_or_else(bad)?
+        .map_err(|_| bad())?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| bad())?;
+    Ok((
+        cert.subject().to_string(),
+        cert.validity().not_after.timestamp() * 1000,
+    ))
 }
 
 #[derive(Debug, Clone, Serialize)]
