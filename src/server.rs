@@ -41,6 +41,8 @@ pub struct Running {
     pub addrs: Vec<(Role, SocketAddr)>,
     /// The policy in force; `serve` reloads it on SIGHUP.
     pub policy: Arc<SharedPolicy>,
+    /// The listeners' certificate; `serve` reloads it on SIGHUP.
+    pub tls_cert: Option<Arc<crate::smtp::tls::ReloadableCert>>,
     /// For the audit entries of SIGHUP reloads.
     db: sea_orm::DatabaseConnection,
     stop: watch::Sender<bool>,
@@ -209,6 +211,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     Ok(Running {
         addrs,
         policy,
+        tls_cert: ctx.tls_cert.clone(),
         db,
         stop: stop_tx,
         done,
@@ -222,7 +225,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(role = role.as_str(), %addr, "ready");
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    wait_for_signal(&running.policy, &running.db).await;
+    wait_for_signal(&running.policy, running.tls_cert.as_deref(), &running.db).await;
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     running.stop().await;
@@ -253,7 +256,11 @@ async fn audit_policy(
     audit::record_or_log(db, &Event::new(audit::DAEMON, action, "", details)).await;
 }
 
-async fn wait_for_signal(policy: &SharedPolicy, db: &sea_orm::DatabaseConnection) {
+async fn wait_for_signal(
+    policy: &SharedPolicy,
+    tls_cert: Option<&crate::smtp::tls::ReloadableCert>,
+    db: &sea_orm::DatabaseConnection,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -263,7 +270,8 @@ async fn wait_for_signal(policy: &SharedPolicy, db: &sea_orm::DatabaseConnection
         }
     };
     // SIGHUP must not kill the daemon (systemd's ExecReload sends it). It re-reads the policy
-    // directory, keeping the policy in force when the new one does not check. Accounts,
+    // directory, keeping the policy in force when the new one does not check, and the TLS
+    // certificate and key, keeping the ones in use when the files do not load. Accounts,
     // identities and queue changes are read from the database as they happen.
     let mut hup = signal(SignalKind::hangup()).ok();
     loop {
@@ -271,6 +279,12 @@ async fn wait_for_signal(policy: &SharedPolicy, db: &sea_orm::DatabaseConnection
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                if let Some(cert) = tls_cert {
+                    match cert.reload() {
+                        Ok(said) => tracing::info!(certificate = %said, "SIGHUP: TLS certificate reloaded"),
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the one in use is kept"),
+                    }
+                }
                 match policy.reload() {
                     Ok(p) => {
                         tracing::info!(profile = %p.profile, "SIGHUP: policy reloaded");

@@ -399,3 +399,56 @@ async fn logs_are_plain_or_json_and_name_the_queue_id_and_message_id() {
         }
     }
 }
+
+/// SIGHUP reloads the TLS certificate (a renewal without a restart); files that do not load
+/// leave the certificate in use, and the daemon running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tls_certificate() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        ..Setup::default()
+    })
+    .await;
+    let mut daemon = spawn_daemon(&env);
+    wait_port(ports[1]).await;
+    // The SHA-256 of the certificate the submissions listener (implicit TLS) presents.
+    let served = || {
+        let (ok, out) = python(&format!(
+            "import ssl, socket, hashlib\n\
+             ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+             s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {})), server_hostname='localhost')\n\
+             print(hashlib.sha256(s.getpeercert(True)).hexdigest())",
+            ports[1]
+        ));
+        assert!(ok, "{out}");
+        out.trim().to_string()
+    };
+    let before = served();
+    // A broken key file: the certificate in use stays.
+    let key = env.path().join("key.pem");
+    let good_key = std::fs::read(&key).unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(served(), before, "kept after a failed reload");
+    std::fs::write(&key, good_key).unwrap();
+    // A renewed certificate and key.
+    let renewed = congvan::testkit::TestTls::generate();
+    std::fs::write(env.path().join("cert.pem"), &renewed.cert_pem).unwrap();
+    std::fs::write(&key, &renewed.key_pem).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let mut after = before.clone();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = served();
+        if after != before {
+            break;
+        }
+    }
+    assert_ne!(after, before, "the renewed certificate is served");
+    assert!(daemon.stop().success());
+    let log = std::fs::read_to_string(env.path().join("daemon.log")).unwrap();
+    assert!(log.contains("TLS certificate not reloaded"), "{log}");
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
+}

@@ -14,6 +14,8 @@ pub struct ServerCtx {
     /// End of DATA: configuration, database, queue, policy and trust material.
     pub intake: Intake,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The certificate `tls` serves, reloaded on SIGHUP.
+    pub tls_cert: Option<Arc<crate::smtp::tls::ReloadableCert>>,
     pub throttle: AuthThrottle,
     pub shutdown: watch::Receiver<bool>,
     /// Memory for messages being received, shared by all sessions (`[limits]
@@ -29,9 +31,16 @@ impl ServerCtx {
     /// asks every session to finish.
     pub fn new(
         intake: Intake,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<(
+            Arc<rustls::ServerConfig>,
+            Arc<crate::smtp::tls::ReloadableCert>,
+        )>,
         shutdown: watch::Receiver<bool>,
     ) -> ServerCtx {
+        let (tls, tls_cert) = match tls {
+            Some((c, r)) => (Some(c), Some(r)),
+            None => (None, None),
+        };
         let limits = &intake.config.limits;
         let units = limits.max_data_memory_mb * (1 << 20) / BUDGET_UNIT;
         let budget = |units: usize| {
@@ -44,6 +53,7 @@ impl ServerCtx {
                 Duration::from_secs(limits.auth_block_secs),
             ),
             tls,
+            tls_cert,
             shutdown,
             data_budget: budget(units),
             inbound_data_budget: budget(units / 2),

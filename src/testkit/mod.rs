@@ -52,5 +52,6 @@ impl TestTls {
         self.write(dir).expect("write tls files");
         crate::smtp::tls::load_server_config(&dir.join("cert.pem"), &dir.join("key.pem"))
             .expect("tls config")
+            .0
     }
 }
