@@ -58,6 +58,16 @@ pub struct Config {
     pub register: RegisterConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: where `/metrics` (Prometheus text) and `/health` are served; none without
+/// `bind`. Keep it on a loopback or management address: it needs no password.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub bind: Option<SocketAddr>,
 }
 
 /// `[log]`: how the daemon writes its log (to standard error, for the journal or a file).

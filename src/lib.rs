@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod intake;
+pub mod metrics;
 pub mod mime;
 pub mod model;
 pub mod nesting;

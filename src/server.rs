@@ -26,6 +26,11 @@ pub enum ServeError {
     Tls(String),
     #[error("{0}")]
     Bind(std::io::Error),
+    #[error("[metrics] bind {addr}: {source}")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("signing identities: {0}")]
     Pki(#[from] crate::pki::store::PkiError),
     /// A broken policy directory: the daemon does not start on it.
@@ -167,6 +172,18 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         tokens: Default::default(),
     });
     test_seals(&deliverer, &db).await;
+    if let Some(bind) = config.metrics.bind {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| ServeError::MetricsBind { addr: bind, source })?;
+        tracing::info!(addr = %bind, "metrics and health served on /metrics and /health");
+        let endpoint = Arc::new(crate::metrics::Endpoint {
+            db: db.clone(),
+            config: config.clone(),
+            deliverer: deliverer.clone(),
+        });
+        tokio::spawn(crate::metrics::serve(listener, endpoint, stop_rx.clone()));
+    }
     tokio::spawn(crate::queue::token_watch::run(
         deliverer.clone(),
         stop_rx.clone(),

@@ -77,3 +77,12 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
             .collect(),
     )
 }
+
+/// Runs its closure when dropped: a measurement that ends however the scope ends.
+pub struct OnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}

@@ -452,3 +452,105 @@ async fn sighup_reloads_the_tls_certificate() {
     assert!(log.contains("TLS certificate not reloaded"), "{log}");
     assert!(log.contains("TLS certificate reloaded"), "{log}");
 }
+
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// `[metrics] bind`: Prometheus text on /metrics with what happened to a message, and
+/// /health that says 503 while a local domain has no usable seal (SPEC "Operating it").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_happened_and_health_names_an_unusable_seal() {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let metrics = free_port();
+    let env = Env::new(Setup {
+        ports: Some(ports),
+        extra: format!("[metrics]\nbind = \"127.0.0.1:{metrics}\"\n"),
+        ..Setup::default()
+    })
+    .await;
+    let daemon = spawn_daemon(&env);
+    wait_port(ports[2]).await;
+    wait_port(metrics).await;
+    let (code, body) = http_get(metrics, "/health").await;
+    assert_eq!(code, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["seals"]["dev.gov.vn"], "ok", "{health}");
+
+    let relay: std::net::SocketAddr = format!("127.0.0.1:{}", ports[2]).parse().unwrap();
+    let mut c = Client::connect(relay).await;
+    c.reply().await;
+    c.expect("EHLO x", 250).await;
+    c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@dev.gov.vn\r\nSubject: m\r\n\r\nx\r\n.\r\n")
+        .await;
+    assert_eq!(c.reply().await.0, 250);
+    // A confidential document, refused by its rule.
+    c.expect("MAIL FROM:<a@dev.gov.vn>", 250).await;
+    c.expect("RCPT TO:<b@hanoi.gov.vn>", 250).await;
+    c.expect("DATA", 354).await;
+    c.send(b"From: a@dev.gov.vn\r\nSubject: m\r\nX-Congvan-Secrecy: mat\r\n\r\nx\r\n.\r\n")
+        .await;
+    assert_eq!(c.reply().await.0, 550);
+    assert_eq!(wait_files(&env.outbox(), 1, 20).await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (code, text) = http_get(metrics, "/metrics").await;
+    assert_eq!(code, 200, "{text}");
+    for line in [
+        "congvan_messages_accepted_total{direction=\"out\"} 1",
+        "congvan_messages_refused_total{rule=\"secrecy.mat\"} 1",
+        "congvan_delivery_attempts_total{route=\"outbound\",outcome=\"delivered\"} 1",
+        "congvan_seal_duration_seconds_count 1",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE congvan_queue_messages gauge"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    assert_eq!(http_get(metrics, "/nothing").await.0, 404);
+
+    // A local domain without a seal: unhealthy, and says which.
+    assert!(daemon.stop().success());
+    let text = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        text.replace(
+            "local_domains = [\"dev.gov.vn\"]",
+            "local_domains = [\"dev.gov.vn\", \"hadong.gov.vn\"]",
+        ),
+    )
+    .unwrap();
+    let daemon = spawn_daemon(&env);
+    wait_port(metrics).await;
+    let (code, body) = http_get(metrics, "/health").await;
+    assert_eq!(code, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        health["seals"]["hadong.gov.vn"], "no signing identity",
+        "{health}"
+    );
+    assert!(daemon.stop().success());
+}

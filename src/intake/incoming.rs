@@ -112,7 +112,14 @@ pub async fn verify(
     let data = crate::pdf::incoming::strip_fields(&data).unwrap_or(data);
     let max_depth = intake.config.limits.max_mime_depth;
     let (verdict, pdfs, data) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let verdict = verify::verify_message(&data, &anchors, &crls, at, opts);
+        crate::metrics::get()
+            .verify_seconds
+            .get_or_create(&crate::metrics::Result_ {
+                result: verdict.result.as_str().into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         let ctx = crate::pdf::CheckContext {
             anchors: &anchors,
             crls: &crls,

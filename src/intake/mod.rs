@@ -321,6 +321,11 @@ impl Intake {
                 record,
                 audit,
             } => {
+                let rule = record.as_ref().map(|r| r.rule.as_str()).unwrap_or("smtp");
+                crate::metrics::get()
+                    .refused
+                    .get_or_create(&crate::metrics::Rule { rule: rule.into() })
+                    .inc();
                 if let Some(a) = audit {
                     let actor = client.actor();
                     let event = Event::new(&actor, a.action, a.rule, a.details);
@@ -379,6 +384,19 @@ impl Intake {
         }
         match result {
             Ok(id) => {
+                let m = crate::metrics::get();
+                m.accepted
+                    .get_or_create(&crate::metrics::Direction {
+                        direction: direction.as_str().into(),
+                    })
+                    .inc();
+                if quarantine.is_some() {
+                    m.held
+                        .get_or_create(&crate::metrics::Cause {
+                            cause: "quarantine".into(),
+                        })
+                        .inc();
+                }
                 tracing::info!(queue_id = %id, %message_id, direction = direction.as_str(), %sender, rcpts, urgency, held = quarantine.is_some(), "accepted");
                 std_replies::queued(&id)
             }

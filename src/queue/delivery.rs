@@ -471,6 +471,13 @@ impl Deliverer {
                     result = %o,
                     "delivery attempt"
                 );
+                crate::metrics::get()
+                    .attempts
+                    .get_or_create(&crate::metrics::Outcome {
+                        route: route.as_str().into(),
+                        outcome: o.kind().into(),
+                    })
+                    .inc();
                 outcomes.push((r.clone(), o));
             }
         }
@@ -582,6 +589,12 @@ impl Deliverer {
                     None => PdfSealing::Off,
                 };
                 let signed = tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
+                    let _timed = crate::util::OnDrop(move || {
+                        crate::metrics::get()
+                            .seal_seconds
+                            .observe(started.elapsed().as_secs_f64())
+                    });
                     let (prepared, parts) = pdf
                         .seal(prepared, &identity, seal_image.as_deref(), now)
                         .map_err(SealStep::Pdf)?;
@@ -686,7 +699,15 @@ impl Deliverer {
     ) -> Result<bool, DbErr> {
         let r = self.hold_txn(msg, reason, &notices, holder, kind).await;
         match r {
-            Ok(true) => notices.log_committed(&msg.id),
+            Ok(true) => {
+                crate::metrics::get()
+                    .held
+                    .get_or_create(&crate::metrics::Cause {
+                        cause: kind.cause().into(),
+                    })
+                    .inc();
+                notices.log_committed(&msg.id)
+            }
             _ => notices.discard(),
         }
         if matches!(r, Ok(true)) {

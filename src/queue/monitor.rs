@@ -128,6 +128,7 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
             }
             Escalation::Violation => {
                 tracing::error!(queue_id = %m.id, deadline = %m.deadline_at.map(rfc3339_ms).unwrap_or_default(), state = %m.state, "deadline missed: violation recorded");
+                crate::metrics::get().deadline_violations.inc();
                 (
                     message::Column::ViolatedAt,
                     format!("[Quá hạn gửi] {} / dispatch deadline missed", m.subject),

@@ -45,6 +45,11 @@ impl Outages {
         new
     }
 
+    /// The error identity `id`'s token failed with last, while it cannot sign.
+    pub fn failing(&self, id: i64) -> Option<TokenError> {
+        self.lock().get(&id).cloned()
+    }
+
     /// Records that identity `id`'s token signs; true when that ends an outage.
     pub fn recovered(&self, id: i64) -> bool {
         self.lock().remove(&id).is_some()

@@ -27,15 +27,24 @@ pub enum Outcome {
     PermFail(Diagnostic),
 }
 
+impl Outcome {
+    /// `delivered`, `deferred` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Delivered(_) => "delivered",
+            Outcome::TempFail(_) => "deferred",
+            Outcome::PermFail(_) => "failed",
+        }
+    }
+}
+
 impl std::fmt::Display for Outcome {
     /// As the log writes it: `delivered: 250 2.0.0 ok`, `deferred: ...`, `failed: ...`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (what, d) = match self {
-            Outcome::Delivered(d) => ("delivered", d),
-            Outcome::TempFail(d) => ("deferred", d),
-            Outcome::PermFail(d) => ("failed", d),
+        let d = match self {
+            Outcome::Delivered(d) | Outcome::TempFail(d) | Outcome::PermFail(d) => d,
         };
-        write!(f, "{what}: {}", d.text)
+        write!(f, "{}: {}", self.kind(), d.text)
     }
 }
 

@@ -178,9 +178,13 @@ async fn serve_connection(
             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
             Ok(Err(e)) => {
                 tracing::info!(%peer, error = %e, "TLS handshake failed");
+                crate::metrics::get().tls_failures.inc();
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                crate::metrics::get().tls_failures.inc();
+                return;
+            }
         }
     } else {
         Stream::Plain(tcp)

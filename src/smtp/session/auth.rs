@@ -60,6 +60,7 @@ impl<T: SessionStream> Session<T> {
                         // Acting for another identity is not offered: refused as bad
                         // credentials (the attempt counts), the password is not checked.
                         let delay = self.ctx.throttle.delay(ip);
+                        crate::metrics::get().auth_failures.inc();
                         tracing::warn!(peer = %self.peer, account = %user, "AUTH PLAIN authorization identity is not the user name: refused");
                         tokio::time::sleep(delay).await;
                         self.push(&std_replies::auth_authzid_not_user());
@@ -108,6 +109,7 @@ impl<T: SessionStream> Session<T> {
             }
             Ok(AuthOutcome::Invalid) => {
                 let delay = self.ctx.throttle.delay(ip);
+                crate::metrics::get().auth_failures.inc();
                 tracing::warn!(peer = %self.peer, account = %user, "authentication failed");
                 tokio::time::sleep(delay).await;
                 self.push(&std_replies::auth_invalid());

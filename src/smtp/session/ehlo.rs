@@ -70,9 +70,11 @@ impl<T: SessionStream> Session<T> {
         let handshake = std::time::Duration::from_secs(self.ctx.config().limits.tls_handshake_secs);
         let tls = tokio::time::timeout(handshake, acceptor.accept(plain))
             .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
-            })??;
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout"))
+            .and_then(|r| r)
+            .inspect_err(|_| {
+                crate::metrics::get().tls_failures.inc();
+            })?;
         self.stream = Stream::Tls(Box::new(tls));
         // RFC 3207: forget everything learnt before TLS.
         self.helo = None;
