@@ -242,6 +242,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(role = role.as_str(), %addr, "ready");
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    // With WatchdogSec= in the unit, systemd restarts a daemon whose runtime stops
+    // answering: the pings come from a task on the same runtime as the sessions.
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        tokio::spawn(async move {
+            loop {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                tokio::time::sleep(every / 2).await;
+            }
+        });
+    }
     wait_for_signal(&running.policy, running.tls_cert.as_deref(), &running.db).await;
     tracing::info!("shutting down: no new connections, finishing sessions in progress");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
