@@ -102,3 +102,44 @@ async fn unreadable_tls_files_stop_serve_before_ready() {
     assert!(err.contains("problem(s) stop all mail"), "{err}");
     assert!(err.contains("tls.key"), "{err}");
 }
+
+/// Manual pages for every command, and shell completions (for a package to install).
+#[test]
+fn manual_pages_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_congvan");
+    let out = std::process::Command::new(bin)
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for page in [
+        "congvan.1",
+        "congvan-check.1",
+        "congvan-backup.1",
+        "congvan-cert-enable.1",
+        "congvan-cert-import.1",
+        "congvan-queue-release.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page}: {text}"
+        );
+    }
+    assert!(!dir.path().join("congvan-help.1").exists());
+    let out = std::process::Command::new(bin)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let script = dir.path().join("congvan.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("check"));
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+}

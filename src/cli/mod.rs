@@ -80,6 +80,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write the manual pages (congvan.1, congvan-cert.1, congvan-cert-import.1, ...) into DIR.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// A failure with its exit status and message.
@@ -160,6 +167,17 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Report(args) => report::run(&cli, args).await,
         Command::Check { json } => check(&cli, *json).await,
         Command::Backup { to, json } => backup(&cli, to, *json).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut cmd = Cli::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "congvan", &mut script);
+            // A reader that stops early (| head) is not an error.
+            let _ = std::io::stdout().write_all(&script);
+            Ok(())
+        }
+        Command::Man { dir } => man_pages(dir),
     }
 }
 
@@ -204,6 +222,39 @@ async fn serve(cli: &Cli, dev: bool) -> CliResult {
     crate::server::serve(config)
         .await
         .map_err(|e| Failure::refused(format!("congvan serve: {e}")))
+}
+
+/// `congvan man --dir DIR`: one page per command and subcommand.
+fn man_pages(dir: &std::path::Path) -> CliResult {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::refused(format!("{}: {e}", dir.display())))?;
+    let mut written = 0;
+    fn walk(
+        cmd: &clap::Command,
+        name: &str,
+        dir: &std::path::Path,
+        written: &mut usize,
+    ) -> std::io::Result<()> {
+        let cmd = cmd.clone().name(name.to_string());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        *written += 1;
+        let pages = cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help");
+        for sub in pages {
+            walk(sub, &format!("{name}-{}", sub.get_name()), dir, written)?;
+        }
+        Ok(())
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    walk(&cmd, "congvan", dir, &mut written)
+        .map_err(|e| Failure::refused(format!("{}: {e}", dir.display())))?;
+    println!("{written} manual page(s) written in {}", dir.display());
+    Ok(())
 }
 
 /// `congvan backup`.
