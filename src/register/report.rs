@@ -224,7 +224,7 @@ async fn median(
     if let Some(u) = urgency {
         q = q.filter(entry::Column::Urgency.eq(u.rank()));
     }
-    let take = if n % 2 == 0 { 2 } else { 1 };
+    let take = if n.is_multiple_of(2) { 2 } else { 1 };
     let values: Vec<i64> = q
         .order_by_asc(entry::Column::DelayMs)
         .offset((n - 1) / 2)

@@ -505,7 +505,7 @@ fn ecdsa_der(raw: &[u8]) -> Result<Vec<u8>, TokenError> {
         s: der::asn1::UintRef<'a>,
     }
     let bad = |e: der::Error| TokenError::Refused(format!("the token's ECDSA signature: {e}"));
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(TokenError::Refused(format!(
             "the token's ECDSA signature has {} bytes",
             raw.len()
