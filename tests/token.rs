@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use congvan::pki::identity::{IdentityError, KeyAlgorithm, SigningIdentity};
-use congvan::pki::testpki::{self, TestPki};
+use congvan::pki::testpki::{self, IssuedCert, LeafOptions, TestPki};
 use congvan::pki::token::{Pkcs11Uri, TokenError, TokenKey};
 
 const LABEL: &str = "Con dau UBND";
@@ -19,6 +19,8 @@ const LABEL: &str = "Con dau UBND";
 struct Fixture {
     dir: PathBuf,
     pki: TestPki,
+    /// Certificates for keys generated on the token (RSA-2048, P-256).
+    generated: Vec<(&'static str, IssuedCert, KeyAlgorithm)>,
 }
 
 /// One token for the whole file: SoftHSM reads its configuration once per process.
@@ -31,10 +33,32 @@ fn fx() -> &'static Fixture {
         let pki = testpki::generate(&dir, "hadong.gov.vn").unwrap();
         import(&dir, LABEL, &pki.rsa2048, "seal-rsa", "01");
         import(&dir, LABEL, &pki.p256, "seal-ec", "02");
+        // Keys made by the token itself, certified by the test CA.
+        let mut generated = Vec::new();
+        for (label, id, key_type, algorithm) in [
+            (
+                "gen-rsa",
+                "03",
+                "rsa:2048",
+                KeyAlgorithm::Rsa { bits: 2048 },
+            ),
+            ("gen-ec", "04", "EC:prime256v1", KeyAlgorithm::EcdsaP256),
+        ] {
+            let spki = softhsm::generate_on_token(&dir, LABEL, key_type, label, id);
+            let cert = pki
+                .issue_for_public_key(label, &spki, &LeafOptions::office("hadong.gov.vn"))
+                .unwrap();
+            softhsm::write_certificate(&dir, LABEL, &cert.cert_der, label, id);
+            generated.push((label, cert, algorithm));
+        }
         // Here, before any test logs in: PKCS#11 keeps a token logged in for the whole
         // process once a session has logged in, whatever PIN comes next.
         a_wrong_pin_a_missing_token_or_key_are_told_apart();
-        Fixture { dir, pki }
+        Fixture {
+            dir,
+            pki,
+            generated,
+        }
     })
 }
 
@@ -80,6 +104,34 @@ fn the_token_signs_and_openssl_verifies() {
         assert!(ok, "{object}: {out}");
         let (ok, out) = common::gpgsm_verify(&eml, &fx.pki.root.cert_pem);
         assert!(ok, "gpgsm, {object}: {out}");
+    }
+}
+
+/// Keys generated on the token (never outside it): the certificate read from the token, a
+/// seal OpenSSL and gpgsm verify.
+#[test]
+fn keys_generated_on_the_token_seal_and_openssl_and_gpgsm_verify() {
+    let fx = fx();
+    for (label, cert, algorithm) in &fx.generated {
+        let id = SigningIdentity::from_token(key(&softhsm::uri(LABEL, label), PIN), None).unwrap();
+        assert_eq!(id.algorithm(), *algorithm);
+        assert_eq!(id.serial_hex(), cert.serial_hex);
+        let chain = std::fs::read(&cert.chain_pem).unwrap();
+        let id = SigningIdentity::from_token(key(&softhsm::uri(LABEL, label), PIN), Some(&chain))
+            .unwrap();
+        let msg = "From: vanthu@hadong.gov.vn\r\nTo: vanphong@hanoi.gov.vn\r\nSubject: Khoa tao tren token\r\n\r\nKinh gui.\r\n";
+        let signed = congvan::smime::sign::sign_message(
+            msg.as_bytes(),
+            &id,
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let eml = fx.dir.join(format!("{label}.eml"));
+        std::fs::write(&eml, &signed.bytes).unwrap();
+        let (ok, out) = common::openssl_verify(&eml, &fx.pki.root.cert_pem);
+        assert!(ok, "{label}: {out}");
+        let (ok, out) = common::gpgsm_verify(&eml, &fx.pki.root.cert_pem);
+        assert!(ok, "gpgsm, {label}: {out}");
     }
 }
 

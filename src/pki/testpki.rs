@@ -335,40 +335,8 @@ pub fn generate(dir: &Path, domain: &str) -> Result<TestPki, TestPkiError> {
     })
 }
 
-fn issue_leaf(
-    dir: &Path,
-    name: &str,
-    key: KeySpec,
-    options: &LeafOptions,
-    issuer: &Issuer<'_, &KeyPair>,
-    intermediate: &CaFiles,
-) -> Result<IdentityFiles, TestPkiError> {
-    let intermediate_der = intermediate.cert_der.as_slice();
-    let key_pair = match key {
-        KeySpec::P521 => return issue_leaf_openssl(dir, name, options, intermediate),
-        KeySpec::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
-        KeySpec::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
-        KeySpec::Rsa(bits) => {
-            let path = dir.join(format!("{name}.key.pem"));
-            let path_str = path.to_string_lossy().into_owned();
-            let bits = format!("rsa_keygen_bits:{bits}");
-            run_openssl(&[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                &bits,
-                "-out",
-                &path_str,
-            ])?;
-            let pem = fs::read_to_string(&path).map_err(|source| TestPkiError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            KeyPair::from_pem(&pem)?
-        }
-    };
-
+/// The certificate parameters of a leaf as `options` say, and its fresh serial (hex).
+fn leaf_params(options: &LeafOptions) -> Result<(CertificateParams, String), TestPkiError> {
     let mut params = CertificateParams::default();
     let mut name_parts = vec![
         (DnType::CountryName, DnValue::from("VN")),
@@ -404,6 +372,112 @@ fn issue_leaf(
     let serial_hex = hex::encode(serial.to_bytes());
     params.serial_number = Some(serial);
     params.use_authority_key_identifier_extension = true;
+    Ok((params, serial_hex))
+}
+
+/// A public key held elsewhere (on a token), given as its SubjectPublicKeyInfo, for rcgen
+/// to certify.
+struct ForeignKey {
+    bits: Vec<u8>,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+impl rcgen::PublicKeyData for ForeignKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+/// A certificate for a key made elsewhere, with its chain.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    pub cert_pem: PathBuf,
+    pub chain_pem: PathBuf,
+    pub cert_der: Vec<u8>,
+    pub serial_hex: String,
+}
+
+impl TestPki {
+    /// Certifies the public key `spki_der` (an RSA or P-256 SubjectPublicKeyInfo, as a token
+    /// that generated the key gives it) under the intermediate, as `options` say.
+    pub fn issue_for_public_key(
+        &self,
+        name: &str,
+        spki_der: &[u8],
+        options: &LeafOptions,
+    ) -> Result<IssuedCert, TestPkiError> {
+        let bad = |m: String| TestPkiError::Io {
+            path: PathBuf::from(name),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, m),
+        };
+        use x509_parser::prelude::FromDer;
+        let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| bad(e.to_string()))?;
+        let algorithm = match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.1" => &rcgen::PKCS_RSA_SHA256,
+            "1.2.840.10045.2.1" => &rcgen::PKCS_ECDSA_P256_SHA256,
+            other => return Err(bad(format!("key algorithm {other}"))),
+        };
+        let key = ForeignKey {
+            bits: spki.subject_public_key.data.to_vec(),
+            algorithm,
+        };
+        let (params, serial_hex) = leaf_params(options)?;
+        let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
+        let cert = params.signed_by(&key, &issuer)?;
+        let cert_pem_text = cert.pem();
+        let intermediate_pem = pem_block("CERTIFICATE", &self.intermediate.cert_der);
+        Ok(IssuedCert {
+            cert_pem: write(&self.dir, &format!("{name}.pem"), cert_pem_text.as_bytes())?,
+            chain_pem: write(
+                &self.dir,
+                &format!("{name}.chain.pem"),
+                format!("{cert_pem_text}{intermediate_pem}").as_bytes(),
+            )?,
+            cert_der: cert.der().to_vec(),
+            serial_hex,
+        })
+    }
+}
+
+fn issue_leaf(
+    dir: &Path,
+    name: &str,
+    key: KeySpec,
+    options: &LeafOptions,
+    issuer: &Issuer<'_, &KeyPair>,
+    intermediate: &CaFiles,
+) -> Result<IdentityFiles, TestPkiError> {
+    let intermediate_der = intermediate.cert_der.as_slice();
+    let key_pair = match key {
+        KeySpec::P521 => return issue_leaf_openssl(dir, name, options, intermediate),
+        KeySpec::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+        KeySpec::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
+        KeySpec::Rsa(bits) => {
+            let path = dir.join(format!("{name}.key.pem"));
+            let path_str = path.to_string_lossy().into_owned();
+            let bits = format!("rsa_keygen_bits:{bits}");
+            run_openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                &bits,
+                "-out",
+                &path_str,
+            ])?;
+            let pem = fs::read_to_string(&path).map_err(|source| TestPkiError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            KeyPair::from_pem(&pem)?
+        }
+    };
+
+    let (params, serial_hex) = leaf_params(options)?;
     let cert = params.signed_by(&key_pair, issuer)?;
 
     let key_pem = key_pair.serialize_pem();

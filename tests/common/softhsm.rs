@@ -121,3 +121,74 @@ pub fn change_pin(token: &str, old: &str, new: &str) {
 pub fn uri(token: &str, object: &str) -> String {
     format!("pkcs11:token={};object={object}", token.replace(' ', "%20"))
 }
+
+/// Generates a key pair on `token` itself (the private key never exists outside it), as
+/// `key_type` says (`rsa:2048`, `EC:prime256v1`), labelled `label` with CKA_ID `id`; returns
+/// its public key as a DER SubjectPublicKeyInfo.
+pub fn generate_on_token(
+    dir: &Path,
+    token: &str,
+    key_type: &str,
+    label: &str,
+    id: &str,
+) -> Vec<u8> {
+    let common = [
+        "--module",
+        MODULE,
+        "--token-label",
+        token,
+        "--login",
+        "--pin",
+        PIN,
+    ];
+    let mut args = common.to_vec();
+    args.extend([
+        "--keypairgen",
+        "--key-type",
+        key_type,
+        "--label",
+        label,
+        "--id",
+        id,
+    ]);
+    run("pkcs11-tool", &args);
+    let out = dir.join(format!("{label}.spki.der"));
+    let mut args = common.to_vec();
+    args.extend([
+        "--read-object",
+        "--type",
+        "pubkey",
+        "--id",
+        id,
+        "--output-file",
+        out.to_str().unwrap(),
+    ]);
+    run("pkcs11-tool", &args);
+    std::fs::read(out).unwrap()
+}
+
+/// Writes `cert_der` on `token` beside the key `label`/`id`.
+pub fn write_certificate(dir: &Path, token: &str, cert_der: &[u8], label: &str, id: &str) {
+    let der = dir.join(format!("{label}.der"));
+    std::fs::write(&der, cert_der).unwrap();
+    run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            token,
+            "--login",
+            "--pin",
+            PIN,
+            "--write-object",
+            der.to_str().unwrap(),
+            "--type",
+            "cert",
+            "--id",
+            id,
+            "--label",
+            label,
+        ],
+    );
+}
