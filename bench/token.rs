@@ -273,29 +273,27 @@ fn main() {
             push("file", "", file_1, None);
             push("token", "", token_1, Some(file_1));
             push("file", ", 2 threads", file_2, None);
-            push("token", ", 2 threads, 1 session", token_2, Some(file_2));
-            push("token", ", 2 threads, 2 sessions", token_2s, Some(file_2));
+            push("token", ", 2 threads, 1 identity", token_2, Some(file_2));
+            push("token", ", 2 threads, 2 identities", token_2s, Some(file_2));
         }
     }
 
     println!();
     println!(
-        "{:<9} {:<6} {:<36} {:>11} {:>11}",
+        "{:<9} {:<6} {:<40} {:>11} {:>11}",
         "key", "place", "op", "per second", "token/file"
     );
     for r in &rows {
         let ratio = r.ratio.map(|x| format!("{x:.2}")).unwrap_or_default();
         println!(
-            "{:<9} {:<6} {:<36} {:>11.1} {:>11}",
+            "{:<9} {:<6} {:<40} {:>11.1} {:>11}",
             r.key, r.place, r.op, r.per_second, ratio
         );
     }
     println!();
     println!("token/file: over the file key's row for the same operation and number of threads.");
     println!(
-        "1 session: both threads on one identity (one TokenKey, one logged-in session behind a"
+        "1 identity: both threads on one TokenKey (its pool of logged-in sessions), as the daemon"
     );
-    println!(
-        "mutex), as the daemon has it; 2 sessions: each thread its own identity on the same key."
-    );
+    println!("has it; 2 identities: each thread its own TokenKey on the same key.");
 }
