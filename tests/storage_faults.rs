@@ -525,7 +525,9 @@ async fn exclusive_lock_held_by_another_process() {
             assert_eq!(line.trim(), "locked");
             *start.lock().unwrap() = Some(child);
         },
-        Duration::from_secs(20),
+        // Longer than a commit can wait: the pool's acquire timeout and SQLite's busy
+        // timeout (15 s each) can both pass before the first 451, as on a loaded machine.
+        Duration::from_secs(35),
         async move || {
             use std::io::Write;
             let mut child = stop.lock().unwrap().take().unwrap();
