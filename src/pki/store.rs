@@ -291,8 +291,8 @@ pub async fn import_pem(
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
     let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
-    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
-    store(db, actor, data_dir, &id, KeyPlace::File(key_pem), domains).await
+    let key = KeyPlace::File(key_pem);
+    store(db, actor, data_dir, &id, key, domains, Checks::CanSignMail).await
 }
 
 /// As [`import_pem`], without refusing a certificate that cannot sign mail now: what a
@@ -307,7 +307,15 @@ pub async fn import_pem_as_is(
     domains: &[String],
 ) -> Result<IdentityInfo, PkiError> {
     let id = SigningIdentity::from_pem(chain_pem, key_pem)?;
-    store(db, actor, data_dir, &id, KeyPlace::File(key_pem), domains).await
+    let key = KeyPlace::File(key_pem);
+    store(db, actor, data_dir, &id, key, domains, Checks::AsIs).await
+}
+
+/// Whether [`store`] refuses a certificate that cannot sign mail ([`can_sign_mail`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    CanSignMail,
+    AsIs,
 }
 
 /// What `cert import` refuses (SPEC "Operating it"): a certificate that cannot sign mail at
@@ -354,7 +362,6 @@ pub async fn import_p12(
         .map(|k| k.key.as_der().to_vec())
         .ok_or(IdentityError::NoPrivateKey)?;
     let key_pem = pem("PRIVATE KEY", &key_der);
-    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
     store(
         db,
         actor,
@@ -362,6 +369,7 @@ pub async fn import_p12(
         &id,
         KeyPlace::File(key_pem.as_bytes()),
         domains,
+        Checks::CanSignMail,
     )
     .await
 }
@@ -396,13 +404,21 @@ pub async fn import_pkcs11(
     let parsed = super::token::Pkcs11Uri::parse(uri)?;
     let token = super::token::TokenKey::new(module, parsed, pin);
     let id = SigningIdentity::from_token(token, chain_pem)?;
-    can_sign_mail(&id, domains, OffsetDateTime::now_utc())?;
     let place = KeyPlace::Token {
         uri,
         module,
         pin_file,
     };
-    store(db, actor, data_dir, &id, place, domains).await
+    store(
+        db,
+        actor,
+        data_dir,
+        &id,
+        place,
+        domains,
+        Checks::CanSignMail,
+    )
+    .await
 }
 
 async fn store(
@@ -412,9 +428,13 @@ async fn store(
     id: &SigningIdentity,
     key: KeyPlace<'_>,
     domains: &[String],
+    checks: Checks,
 ) -> Result<IdentityInfo, PkiError> {
     if domains.is_empty() {
         return Err(PkiError::NoDomain);
+    }
+    if checks == Checks::CanSignMail {
+        can_sign_mail(id, domains, OffsetDateTime::now_utc())?;
     }
     let domains: Vec<String> = domains
         .iter()

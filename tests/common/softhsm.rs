@@ -59,8 +59,6 @@ pub fn init_token(label: &str) {
 
 /// Puts `who`'s key and certificate on `token` as `label` with CKA_ID `id`.
 pub fn import(dir: &Path, token: &str, who: &IdentityFiles, label: &str, id: &str) {
-    let der = dir.join(format!("{label}.der"));
-    std::fs::write(&der, &who.cert_der).unwrap();
     run(
         "softhsm2-util",
         &[
@@ -76,26 +74,7 @@ pub fn import(dir: &Path, token: &str, who: &IdentityFiles, label: &str, id: &st
             PIN,
         ],
     );
-    run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            MODULE,
-            "--token-label",
-            token,
-            "--login",
-            "--pin",
-            PIN,
-            "--write-object",
-            der.to_str().unwrap(),
-            "--type",
-            "cert",
-            "--id",
-            id,
-            "--label",
-            label,
-        ],
-    );
+    write_certificate(dir, token, &who.cert_der, label, id);
 }
 
 /// Changes the user PIN of `token` from `old` to `new`, as the admin would with OpenSC.
