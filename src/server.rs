@@ -161,15 +161,17 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         .filter_map(|(l, s)| s.local_addr().ok().map(|a| (l.role, a)))
         .collect();
 
+    let leases = Arc::new(crate::queue::lease::Leases::new(&config));
     let deliverer = Arc::new(Deliverer {
         config: config.clone(),
         queue: queue.clone(),
         seals: Default::default(),
         policy: policy.clone(),
-        leases: Arc::new(crate::queue::lease::Leases::new(&config)),
+        leases: leases.clone(),
         connections: Default::default(),
         trust: Default::default(),
         tokens: Default::default(),
+        results: crate::queue::outcome::ResultWriter::start(db.clone(), leases, queue.wake()),
     });
     test_seals(&deliverer, &db).await;
     if let Some(bind) = config.metrics.bind {
@@ -189,6 +191,10 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         stop_rx.clone(),
     ));
     let sched = tokio::spawn(scheduler::run(deliverer, stop_rx.clone()));
+    tokio::spawn(crate::register::archive::run_syncer(
+        config.data_dir.clone(),
+    ));
+    let archive_dir = config.data_dir.clone();
     tokio::spawn(crate::queue::monitor::run(
         queue.clone(),
         config.clone(),
@@ -223,6 +229,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             tracing::warn!("sessions still open after 60 s; stopping anyway");
         }
         let _ = sched.await;
+        crate::register::archive::flush(&archive_dir).await;
         tracing::info!("stopped");
     });
     Ok(Running {

@@ -368,7 +368,14 @@ fn show(
         );
     }
     if let Some(p) = &e.archive_path {
-        println!("archived copy: {}", printable(p));
+        // A crash within a second of the delivery can lose the copy (it is flushed to disk
+        // once a second): say so rather than name a file that is not there.
+        let missing = if std::path::Path::new(p).is_file() {
+            ""
+        } else {
+            " (missing: not on disk)"
+        };
+        println!("archived copy: {}{missing}", printable(p));
     }
     print_pdfs(&pdfs);
     if rcpts.is_empty() {

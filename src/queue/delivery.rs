@@ -12,10 +12,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
@@ -50,15 +47,17 @@ pub struct Deliverer {
     pub trust: crate::pki::trust::TrustCache,
     /// Token identities that cannot sign now, so that an outage is reported once.
     pub tokens: super::token_watch::Outages,
+    /// Commits the attempts' results, several in one transaction.
+    pub results: super::outcome::ResultWriter,
 }
 
 /// The seal put on the bytes sent: the certificate's serial and the content's digest (hex),
 /// and what the organisation's signature did to each PDF part.
 #[derive(Debug, Clone)]
-struct SealUsed {
-    serial: String,
-    digest: String,
-    pdfs: Vec<crate::model::pdf::PartSealed>,
+pub(super) struct SealUsed {
+    pub(super) serial: String,
+    pub(super) digest: String,
+    pub(super) pdfs: Vec<crate::model::pdf::PartSealed>,
 }
 
 /// The bytes to send (with the seal used on them, when sealed), held, or not sealable yet
@@ -100,20 +99,30 @@ impl SealStep {
     }
 }
 
-/// One delivery attempt's result, as it is committed: the message's next state, each
-/// recipient's outcome (recipient id, address, state, the next hop's reply), and what the
-/// register keeps of it.
-struct AttemptResult<'a> {
-    updates: &'a [(i64, &'a str, RecipientState, String)],
-    next_state: MessageState,
-    reason: Option<String>,
-    next_at: i64,
-    attempts: i32,
-    seal: Option<SealUsed>,
-    archive: Option<(String, i64)>,
+/// One delivery attempt's result, as it is committed (by `outcome::ResultWriter`): the
+/// message's next state, each recipient's outcome, and what the register keeps of it.
+#[derive(Debug, Clone)]
+pub(super) struct AttemptResult {
+    pub(super) updates: Vec<RecipientUpdate>,
+    pub(super) next_state: MessageState,
+    pub(super) reason: Option<String>,
+    pub(super) next_at: i64,
+    pub(super) attempts: i32,
+    pub(super) seal: Option<SealUsed>,
+    pub(super) archive: Option<(String, i64)>,
     /// This attempt sent the sender's one "delayed" notice.
-    delay_notified: bool,
-    now: i64,
+    pub(super) delay_notified: bool,
+    pub(super) now: i64,
+}
+
+/// One recipient's outcome: its row, its address, its state after the attempt and the
+/// next hop's reply.
+#[derive(Debug, Clone)]
+pub(super) struct RecipientUpdate {
+    pub(super) id: i64,
+    pub(super) address: String,
+    pub(super) state: RecipientState,
+    pub(super) reply: String,
 }
 
 /// Who must still hold a `delivering` message for a change to apply to it.
@@ -134,10 +143,14 @@ pub struct Notices {
 }
 
 impl Notices {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.staged.is_empty()
     }
-    async fn insert<C: ConnectionTrait>(&self, txn: &C, entry_id: &str) -> Result<(), DbErr> {
+    pub(super) async fn insert<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        entry_id: &str,
+    ) -> Result<(), DbErr> {
         for s in &self.staged {
             s.insert(txn).await?;
         }
@@ -346,7 +359,12 @@ impl Deliverer {
                     (RecipientState::Pending, d.text.clone())
                 }
             };
-            updates.push((r.id, r.address.as_str(), st, reply));
+            updates.push(RecipientUpdate {
+                id: r.id,
+                address: r.address.clone(),
+                state: st,
+                reply,
+            });
         }
 
         // A long deferral: the sender hears once that the message is delayed (RFC 3464).
@@ -398,7 +416,7 @@ impl Deliverer {
         // message sent again: a storage fault must not mean a document delivered twice, nor
         // one left `delivering`.
         let result = AttemptResult {
-            updates: &updates,
+            updates,
             next_state,
             reason,
             next_at,
@@ -408,7 +426,7 @@ impl Deliverer {
             delay_notified: delay_notice.is_some(),
             now,
         };
-        if !self.commit_result(msg, &result, notices).await? {
+        if !self.commit_result(msg, result, notices).await? {
             return Ok(());
         }
         if temp_reason.is_none() {
@@ -491,35 +509,43 @@ impl Deliverer {
     async fn commit_result(
         &self,
         msg: &message::Model,
-        result: &AttemptResult<'_>,
-        notices: Notices,
+        result: AttemptResult,
+        mut notices: Notices,
     ) -> Result<bool, DbErr> {
+        use super::outcome::Recorded;
         let mut tries: u64 = 0;
         loop {
-            match self.record(msg, result, &notices).await {
-                Ok(true) => {
-                    notices.log_committed(&msg.id);
+            match self.results.record(msg, result.clone(), notices).await {
+                Recorded::Committed(n) => {
+                    n.log_committed(&msg.id);
                     return Ok(true);
                 }
-                Ok(false) => {
+                Recorded::TakenOver(n) => {
                     // An administrator (or another daemon, once our lease ran out) took the
                     // message over: its state is theirs now.
                     tracing::error!(queue_id = %msg.id, "the message was taken over during the attempt; its result is not recorded");
-                    notices.discard();
+                    n.discard();
                     return Ok(false);
                 }
                 // A storage fault passes: wait for it rather than send the message again.
                 // Anything else (a constraint, a trigger) would fail the same way for ever:
                 // after a few tries the attempt is put back and made again later.
-                Err(e) if tries < 10 || crate::store::is_transient(&e) => {
+                Recorded::Failed {
+                    notices: n,
+                    transient,
+                    error,
+                } if tries < 10 || transient => {
                     tries += 1;
-                    tracing::warn!(queue_id = %msg.id, error = %e, tries, "recording the delivery result failed; retrying");
+                    notices = n;
+                    tracing::warn!(queue_id = %msg.id, %error, tries, "recording the delivery result failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis((200 * tries).min(5_000)))
                         .await;
                 }
-                Err(e) => {
-                    notices.discard();
-                    return Err(e);
+                Recorded::Failed {
+                    notices: n, error, ..
+                } => {
+                    n.discard();
+                    return Err(DbErr::Custom(error));
                 }
             }
         }
@@ -747,10 +773,13 @@ impl Deliverer {
                 super::lease::unfinished_plus(-1),
             );
         }
-        let res = self
-            .held_by(update.filter(message::Column::Id.eq(&msg.id)), holder)
-            .exec(&txn)
-            .await?;
+        let res = held_by(
+            update.filter(message::Column::Id.eq(&msg.id)),
+            &self.leases,
+            holder,
+        )
+        .exec(&txn)
+        .await?;
         if res.rows_affected != 1 {
             txn.rollback().await?;
             return Ok(false);
@@ -782,16 +811,6 @@ impl Deliverer {
         notices.insert(&txn, &msg.id).await?;
         txn.commit().await?;
         Ok(true)
-    }
-
-    /// Restricts an update to a message still `delivering` under `holder`.
-    fn held_by<Q: QueryFilter>(&self, q: Q, holder: Holder<'_>) -> Q {
-        let q = q.filter(message::Column::State.eq(MessageState::Delivering));
-        match holder {
-            Holder::ThisRun => q.filter(message::Column::ClaimedBy.eq(self.leases.claim())),
-            Holder::Stopped(Some(by)) => q.filter(message::Column::ClaimedBy.eq(by)),
-            Holder::Stopped(None) => q.filter(message::Column::ClaimedBy.is_null()),
-        }
     }
 
     /// Holds a document whose identity's token cannot sign. The first in an outage of that
@@ -871,85 +890,6 @@ impl Deliverer {
         Ok(Sealed::Held)
     }
 
-    /// Records an attempt and the mail it causes in one transaction; false when this run no
-    /// longer holds the message (nothing is then recorded).
-    async fn record(
-        &self,
-        msg: &message::Model,
-        result: &AttemptResult<'_>,
-        notices: &Notices,
-    ) -> Result<bool, DbErr> {
-        let AttemptResult {
-            updates,
-            next_state,
-            ref reason,
-            next_at,
-            attempts,
-            ref seal,
-            ref archive,
-            delay_notified,
-            now,
-        } = *result;
-        let txn = self.db().begin().await?;
-        if !self
-            .end_attempt(&txn, &msg.id, next_state, reason.clone(), next_at, attempts)
-            .await?
-        {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        if delay_notified {
-            message::Entity::update_many()
-                .col_expr(message::Column::DelayNotifiedAt, Expr::value(now))
-                .filter(message::Column::Id.eq(&msg.id))
-                .exec(&txn)
-                .await?;
-        }
-        for (id, _, st, reply) in updates {
-            recipient::Entity::update_many()
-                .col_expr(recipient::Column::State, Expr::value(*st))
-                .col_expr(recipient::Column::LastReply, Expr::value(reply.clone()))
-                .col_expr(recipient::Column::UpdatedAt, Expr::value(now))
-                .filter(recipient::Column::Id.eq(*id))
-                .exec(&txn)
-                .await?;
-        }
-        if !msg.generated {
-            crate::register::book::record_attempt(
-                &txn,
-                &crate::register::book::Attempt {
-                    entry_id: &msg.id,
-                    accepted_at: msg.received_at,
-                    deadline_at: msg.deadline_at,
-                    at: now,
-                    recipients: updates
-                        .iter()
-                        .map(|(_, address, st, reply)| (*address, *st, reply.as_str()))
-                        .collect(),
-                    // Only an attempt that delivered something names the seal recipients got.
-                    seal: seal
-                        .as_ref()
-                        .filter(|_| updates.iter().any(|u| u.2 == RecipientState::Delivered))
-                        .map(|s| (s.serial.as_str(), s.digest.as_str())),
-                    deferred: reason.as_deref(),
-                    archive: archive.clone(),
-                },
-            )
-            .await?;
-            // The PDF parts as this attempt sealed them (an earlier attempt's are replaced).
-            if let Some(s) = seal.as_ref().filter(|s| !s.pdfs.is_empty()) {
-                crate::register::pdf::replace_parts(&txn, &msg.id, msg.direction, &s.pdfs, now)
-                    .await?;
-            }
-        }
-        notices.insert(&txn, &msg.id).await?;
-        txn.commit().await?;
-        if !notices.is_empty() {
-            self.queue.wake().notify_one();
-        }
-        Ok(true)
-    }
-
     /// Whether a deferred message is due its one "delayed" notice: old enough, not yet told,
     /// and with a sender to tell (not the gateway's own mail, not the null sender).
     fn delay_notice_due(&self, msg: &message::Model, now: i64) -> bool {
@@ -1008,29 +948,7 @@ impl Deliverer {
         next: i64,
         attempts: i32,
     ) -> Result<bool, DbErr> {
-        let res = self
-            .held_by(
-                message::Entity::update_many()
-                    .col_expr(message::Column::State, Expr::value(st))
-                    .col_expr(message::Column::Reason, Expr::value(reason))
-                    .col_expr(message::Column::NextAttemptAt, Expr::value(next))
-                    .col_expr(message::Column::Attempts, Expr::value(attempts))
-                    .col_expr(message::Column::UpdatedAt, Expr::value(now_ms()))
-                    .col_expr(
-                        message::Column::ClaimedBy,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        message::Column::LeaseUntil,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        message::Column::UnfinishedAttempts,
-                        super::lease::unfinished_plus(-1),
-                    )
-                    .filter(message::Column::Id.eq(id)),
-                Holder::ThisRun,
-            )
+        let res = end_attempt_update(&self.leases, id, st, reason, next, attempts, now_ms())
             .exec(db)
             .await?;
         Ok(res.rows_affected == 1)
@@ -1204,4 +1122,51 @@ fn delayed_recipients(outcomes: &[(recipient::Model, Outcome)]) -> Vec<DsnRecipi
             _ => None,
         })
         .collect()
+}
+
+/// Restricts an update to a message still `delivering` under `holder`.
+pub(super) fn held_by<Q: QueryFilter>(q: Q, leases: &Leases, holder: Holder<'_>) -> Q {
+    let q = q.filter(message::Column::State.eq(MessageState::Delivering));
+    match holder {
+        Holder::ThisRun => q.filter(message::Column::ClaimedBy.eq(leases.claim())),
+        Holder::Stopped(Some(by)) => q.filter(message::Column::ClaimedBy.eq(by)),
+        Holder::Stopped(None) => q.filter(message::Column::ClaimedBy.is_null()),
+    }
+}
+
+/// The update that ends this run's attempt on message `id`: its next state, the claim and
+/// lease released, the attempt no longer unfinished; it applies only while this run holds
+/// the message.
+pub(super) fn end_attempt_update(
+    leases: &Leases,
+    id: &str,
+    st: MessageState,
+    reason: Option<String>,
+    next: i64,
+    attempts: i32,
+    now: i64,
+) -> sea_orm::UpdateMany<message::Entity> {
+    held_by(
+        message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value(st))
+            .col_expr(message::Column::Reason, Expr::value(reason))
+            .col_expr(message::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(message::Column::Attempts, Expr::value(attempts))
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                message::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                message::Column::UnfinishedAttempts,
+                super::lease::unfinished_plus(-1),
+            )
+            .filter(message::Column::Id.eq(id)),
+        leases,
+        Holder::ThisRun,
+    )
 }

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod dsn;
 pub mod lease;
 pub mod monitor;
+pub mod outcome;
 mod pdf_seal;
 pub mod prepare;
 pub mod scheduler;

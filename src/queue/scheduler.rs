@@ -14,9 +14,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sea_orm::sea_query::{Expr, NullOrdering, Order};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, NullOrdering, Order};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 use tokio::sync::{watch, Semaphore};
 
@@ -101,29 +102,32 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
     Ok(done)
 }
 
-/// Due messages in dispatch order.
-async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<message::Model>, DbErr> {
+/// The messages due now, in dispatch order (urgent lanes first, then earliest deadline, then
+/// arrival).
+fn due() -> sea_orm::Select<message::Entity> {
     message::Entity::find()
         .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]))
         .filter(message::Column::NextAttemptAt.lte(now_ms()))
         .order_by(message::Column::Urgency, Order::Desc)
         .order_by_with_nulls(message::Column::DeadlineAt, Order::Asc, NullOrdering::Last)
         .order_by(message::Column::ReceivedAt, Order::Asc)
-        .limit(limit)
-        .all(db)
-        .await
 }
 
-/// Claims the given messages in one statement: each gets this run's lease and its attempt
-/// is counted before it starts. Returns those that were still due (a CLI hold or delete in
-/// between leaves a message out).
-async fn claim(
+/// Claims up to `limit` due messages: each gets this run's lease and its attempt is counted
+/// before it starts. Returns them in dispatch order.
+///
+/// On PostgreSQL, where several nodes share the queue, one statement picks and claims them,
+/// skipping rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so nodes
+/// never wait on each other nor pick the same message. SQLite has one writer: the due rows
+/// are read, then claimed by a conditional UPDATE (a CLI hold or delete in between leaves a
+/// message out).
+async fn claim_due(
     db: &DatabaseConnection,
     leases: &Leases,
-    ids: Vec<String>,
+    limit: u64,
 ) -> Result<Vec<message::Model>, DbErr> {
     let now = now_ms();
-    message::Entity::update_many()
+    let claim = message::Entity::update_many()
         .col_expr(
             message::Column::State,
             Expr::value(MessageState::Delivering),
@@ -138,10 +142,47 @@ async fn claim(
             message::Column::UnfinishedAttempts,
             super::lease::unfinished_plus(1),
         )
-        .filter(message::Column::Id.is_in(ids))
-        .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]))
-        .exec_with_returning(db)
-        .await
+        .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]));
+    let mut claimed = if db.get_database_backend() == DbBackend::Postgres {
+        let picked = due()
+            .select_only()
+            .column(message::Column::Id)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_query();
+        claim
+            .filter(message::Column::Id.in_subquery(picked))
+            .exec_with_returning(db)
+            .await?
+    } else {
+        let ids: Vec<String> = due()
+            .select_only()
+            .column(message::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        claim
+            .filter(message::Column::Id.is_in(ids))
+            .exec_with_returning(db)
+            .await?
+    };
+    // RETURNING does not keep the order.
+    claimed.sort_by(|a, b| {
+        b.urgency
+            .cmp(&a.urgency)
+            .then_with(|| match (a.deadline_at, b.deadline_at) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.received_at.cmp(&b.received_at))
+    });
+    Ok(claimed)
 }
 
 /// The text of a panic's payload.
@@ -215,20 +256,7 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
         }
         let free = slots.available_permits();
         if free > 0 {
-            let picked = match due(&db, free as u64).await {
-                Ok(msgs) if msgs.is_empty() => Ok(Vec::new()),
-                Ok(msgs) => {
-                    // Keep dispatch order: RETURNING does not promise it.
-                    let order: Vec<String> = msgs.into_iter().map(|m| m.id).collect();
-                    claim(&db, &deliverer.leases, order.clone())
-                        .await
-                        .map(|mut claimed| {
-                            claimed.sort_by_key(|m| order.iter().position(|id| *id == m.id));
-                            claimed
-                        })
-                }
-                Err(e) => Err(e),
-            };
+            let picked = claim_due(&db, &deliverer.leases, free as u64).await;
             match picked {
                 Ok(claimed) => {
                     for m in claimed {

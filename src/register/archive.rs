@@ -1,7 +1,7 @@
 //! Copies of outgoing documents as sent (bản lưu): the sealed bytes of the attempt that first
 //! delivered, under `data_dir/archive/YYYY-MM/<id>.eml`, kept for `[register] archive_days`.
 //! The register row names the file; pruning removes the file and clears the name, the row
-//! stays.
+//! stays. Copies are flushed to disk by a once-a-second syncfs, not one fsync each.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,12 @@ pub fn path_for(data_dir: &Path, id: &str, at_ms: i64) -> PathBuf {
         .join(format!("{id}.eml"))
 }
 
-/// Writes `bytes` to `path` durably: a temporary name, fsync, rename, fsync of the folder.
+/// Writes `bytes` to `path` under a temporary name, then renames it. No fsync here: the copy
+/// is made after the document has gone out, and waiting for two fsyncs per document would
+/// cost the delivery path more than anything else it does. [`run_syncer`] flushes the
+/// archive's file system once a second while copies are being written, so a crash loses at
+/// most the copies of the last second (their register rows then name a missing file, which
+/// `register show` reports).
 pub async fn write(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || {
         let dir = path.parent().ok_or_else(|| {
@@ -35,12 +40,54 @@ pub async fn write(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
         let tmp = path.with_extension("eml.tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
-        f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
+        UNSYNCED.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Copies written since the archive was last flushed.
+static UNSYNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Flushes the archive's file system once a second while copies are being written. The
+/// daemon calls [`flush`] once more when its deliveries have stopped.
+pub async fn run_syncer(data_dir: PathBuf) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        flush(&data_dir).await;
+    }
+}
+
+/// Flushes `data_dir/archive`'s file system (syncfs) when copies were written since the
+/// last flush.
+pub async fn flush(data_dir: &Path) {
+    if !UNSYNCED.swap(false, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let dir = data_dir.join("archive");
+    let shown = dir.display().to_string();
+    let synced = tokio::task::spawn_blocking(move || sync_file_system(&dir))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+    if let Err(e) = synced {
+        UNSYNCED.store(true, std::sync::atomic::Ordering::Release);
+        tracing::error!(dir = %shown, error = %e, "archive copies not flushed to disk; will retry");
+    }
+}
+
+/// syncfs(2) on the file system that holds `dir`.
+fn sync_file_system(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir)?;
+    // SAFETY: syncfs takes an open descriptor, which `f` keeps open for the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Whether document `id` already has its archived copy.

@@ -1,0 +1,342 @@
+//! The delivery results' writer: every attempt's end (the message's next state, each
+//! recipient's outcome, the register's handover rows and the DSNs it causes) is committed by
+//! this one task, and the results that arrive together share one transaction (group commit,
+//! as acceptance does in `queue::writer_loop`). Each result runs in its own savepoint, so a
+//! message taken over meanwhile, or a result that fails, leaves the others in the batch
+//! untouched. A delivery waits for its result's commit before it removes the spool file.
+
+use std::sync::Arc;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::delivery::{end_attempt_update, AttemptResult, Notices};
+use super::lease::Leases;
+use crate::model::RecipientState;
+use crate::store::entity::{message, recipient};
+
+/// The most results one transaction commits.
+const MAX_BATCH: usize = 128;
+
+/// How the commit of one result ended.
+#[derive(Debug)]
+pub(super) enum Recorded {
+    /// Committed, with the mail it caused.
+    Committed(Notices),
+    /// This run no longer holds the message (an administrator or another daemon took it
+    /// over): nothing of the result was recorded.
+    TakenOver(Notices),
+    /// Not committed; `transient` when the database said so (a lock, a full disk, a lost
+    /// connection), so the caller waits and tries again.
+    Failed {
+        notices: Notices,
+        transient: bool,
+        error: String,
+    },
+}
+
+struct Job {
+    msg: message::Model,
+    result: AttemptResult,
+    notices: Notices,
+    reply: oneshot::Sender<Recorded>,
+}
+
+/// The handle deliveries send their results to.
+#[derive(Clone)]
+pub struct ResultWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl ResultWriter {
+    /// Starts the writer task; it ends when the last handle is dropped.
+    pub fn start(db: DatabaseConnection, leases: Arc<Leases>, wake: Arc<Notify>) -> ResultWriter {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(writer(db, leases, rx, wake));
+        ResultWriter { tx }
+    }
+
+    /// Commits one attempt's result with the mail it causes; returns once it is durable (or
+    /// certainly not recorded).
+    pub(super) async fn record(
+        &self,
+        msg: &message::Model,
+        result: AttemptResult,
+        notices: Notices,
+    ) -> Recorded {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            msg: msg.clone(),
+            result,
+            notices,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(job).await {
+            return Recorded::Failed {
+                notices: job.notices,
+                transient: false,
+                error: "the result writer has stopped".into(),
+            };
+        }
+        answer.await.unwrap_or_else(|_| Recorded::Failed {
+            notices: Notices::default(),
+            transient: false,
+            error: "the result writer stopped during the commit".into(),
+        })
+    }
+}
+
+async fn writer(
+    db: DatabaseConnection,
+    leases: Arc<Leases>,
+    mut rx: mpsc::Receiver<Job>,
+    wake: Arc<Notify>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let ends = commit_batch(&db, &leases, &batch).await;
+        let mut notify = false;
+        for (job, end) in batch.into_iter().zip(ends) {
+            let recorded = match end {
+                End::Committed => {
+                    notify |= !job.notices.is_empty();
+                    Recorded::Committed(job.notices)
+                }
+                End::TakenOver => Recorded::TakenOver(job.notices),
+                End::Failed { transient, error } => Recorded::Failed {
+                    notices: job.notices,
+                    transient,
+                    error,
+                },
+            };
+            // A delivery that stopped waiting (its task was cancelled) leaves its result
+            // recorded all the same.
+            let _ = job.reply.send(recorded);
+        }
+        if notify {
+            wake.notify_one();
+        }
+    }
+}
+
+enum End {
+    Committed,
+    TakenOver,
+    Failed { transient: bool, error: String },
+}
+
+impl End {
+    fn failed(e: &DbErr) -> End {
+        End::Failed {
+            transient: crate::store::is_transient(e),
+            error: e.to_string(),
+        }
+    }
+}
+
+/// One transaction for the batch, a savepoint per result.
+async fn commit_batch(db: &DatabaseConnection, leases: &Leases, batch: &[Job]) -> Vec<End> {
+    let txn = match db.begin().await {
+        Ok(t) => t,
+        Err(e) => return batch.iter().map(|_| End::failed(&e)).collect(),
+    };
+    let mut ends = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = match txn.begin().await {
+            Ok(s) => s,
+            Err(e) => {
+                // The transaction itself is unusable: nothing of the batch commits.
+                let _ = txn.rollback().await;
+                return batch.iter().map(|_| End::failed(&e)).collect();
+            }
+        };
+        let end = match record(&savepoint, leases, job).await {
+            Ok(true) => savepoint.commit().await.map(|_| End::Committed),
+            Ok(false) => savepoint.rollback().await.map(|_| End::TakenOver),
+            Err(e) => savepoint.rollback().await.map(|_| End::failed(&e)),
+        };
+        match end {
+            Ok(end) => ends.push(end),
+            Err(e) => {
+                let _ = txn.rollback().await;
+                return batch.iter().map(|_| End::failed(&e)).collect();
+            }
+        }
+    }
+    if let Err(e) = txn.commit().await {
+        return ends
+            .into_iter()
+            .map(|end| match end {
+                End::Committed => End::failed(&e),
+                other => other,
+            })
+            .collect();
+    }
+    ends
+}
+
+/// Records one attempt and the mail it causes; false when this run no longer holds the
+/// message (the caller then rolls the savepoint back).
+async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Result<bool, DbErr> {
+    let msg = &job.msg;
+    let r = &job.result;
+    let ended = end_attempt_update(
+        leases,
+        &msg.id,
+        r.next_state,
+        r.reason.clone(),
+        r.next_at,
+        r.attempts,
+        r.now,
+    )
+    .exec(db)
+    .await?;
+    if ended.rows_affected != 1 {
+        return Ok(false);
+    }
+    if r.delay_notified {
+        message::Entity::update_many()
+            .col_expr(message::Column::DelayNotifiedAt, Expr::value(r.now))
+            .filter(message::Column::Id.eq(&msg.id))
+            .exec(db)
+            .await?;
+    }
+    for u in &r.updates {
+        recipient::Entity::update_many()
+            .col_expr(recipient::Column::State, Expr::value(u.state))
+            .col_expr(recipient::Column::LastReply, Expr::value(u.reply.clone()))
+            .col_expr(recipient::Column::UpdatedAt, Expr::value(r.now))
+            .filter(recipient::Column::Id.eq(u.id))
+            .exec(db)
+            .await?;
+    }
+    if !msg.generated {
+        crate::register::book::record_attempt(
+            db,
+            &crate::register::book::Attempt {
+                entry_id: &msg.id,
+                accepted_at: msg.received_at,
+                deadline_at: msg.deadline_at,
+                at: r.now,
+                recipients: r
+                    .updates
+                    .iter()
+                    .map(|u| (u.address.as_str(), u.state, u.reply.as_str()))
+                    .collect(),
+                // Only an attempt that delivered something names the seal recipients got.
+                seal: r
+                    .seal
+                    .as_ref()
+                    .filter(|_| {
+                        r.updates
+                            .iter()
+                            .any(|u| u.state == RecipientState::Delivered)
+                    })
+                    .map(|s| (s.serial.as_str(), s.digest.as_str())),
+                deferred: r.reason.as_deref(),
+                archive: r.archive.clone(),
+            },
+        )
+        .await?;
+        // The PDF parts as this attempt sealed them (an earlier attempt's are replaced).
+        if let Some(s) = r.seal.as_ref().filter(|s| !s.pdfs.is_empty()) {
+            crate::register::pdf::replace_parts(db, &msg.id, msg.direction, &s.pdfs, r.now).await?;
+        }
+    }
+    job.notices.insert(db, &msg.id).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageState;
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+    fn delivered(attempts: i32) -> AttemptResult {
+        AttemptResult {
+            updates: Vec::new(),
+            next_state: MessageState::Delivered,
+            reason: None,
+            next_at: 1,
+            attempts,
+            seal: None,
+            archive: None,
+            delay_notified: false,
+            now: 1,
+        }
+    }
+
+    /// Three results in one transaction: the one whose message another daemon holds now is
+    /// left out, the other two commit.
+    #[tokio::test]
+    async fn a_batch_commits_each_result_that_still_holds_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/q.db", dir.path().display());
+        let db = crate::store::open(&url).await.unwrap();
+        let config = crate::config::Config::from_toml(
+            &format!(
+                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"{url}\"\n\
+                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
+                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
+                d = dir.path().display()
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        let leases = Leases::new(&config);
+        let mut jobs = Vec::new();
+        for (id, by) in [
+            ("a", leases.claim()),
+            ("b", "gw2/1.x"),
+            ("c", leases.claim()),
+        ] {
+            let mut m = crate::queue::monitor::tests::msg(None, 0, 0);
+            m.id = id.into();
+            m.generated = true;
+            m.state = MessageState::Delivering;
+            m.claimed_by = Some(by.to_string());
+            m.unfinished_attempts = 1;
+            m.clone().into_active_model().insert(&db).await.unwrap();
+            let (reply, _) = oneshot::channel();
+            jobs.push(Job {
+                msg: m,
+                result: delivered(1),
+                notices: Notices::default(),
+                reply,
+            });
+        }
+        let ends = commit_batch(&db, &leases, &jobs).await;
+        let kinds: Vec<&str> = ends
+            .iter()
+            .map(|e| match e {
+                End::Committed => "committed",
+                End::TakenOver => "taken over",
+                End::Failed { .. } => "failed",
+            })
+            .collect();
+        assert_eq!(kinds, ["committed", "taken over", "committed"]);
+        for (id, state, by) in [
+            ("a", MessageState::Delivered, None),
+            ("b", MessageState::Delivering, Some("gw2/1.x")),
+            ("c", MessageState::Delivered, None),
+        ] {
+            let m = message::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((m.state, m.claimed_by.as_deref()), (state, by), "{id}");
+        }
+    }
+}
