@@ -525,6 +525,8 @@ measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
   local n=${#ports[@]}
   local per=$(( MESSAGES / n )) sess=$(( SESSIONS / n ))
   base=$(sink_count)
+  local pflog0
+  pflog0=$(wc -l <"$PF/maillog" 2>/dev/null || echo 0)
   local logs=$W/runs/$sys-$size-$round
   mkdir -p "$logs"
   t0=$(now)
@@ -552,7 +554,8 @@ measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
   case $sys in
     postfix)
       postfix_drain || status="${status}+queue-left"
-      extra="deferred=$(grep -c 'status=deferred' "$PF/maillog" 2>/dev/null || true) bounced=$(grep -c 'status=bounced' "$PF/maillog" 2>/dev/null || true)"
+      tail -n +"$(( pflog0 + 1 ))" "$PF/maillog" >"$logs/maillog"
+      extra="deferred=$(grep -c 'status=deferred' "$logs/maillog" || true) bounced=$(grep -c 'status=bounced' "$logs/maillog" || true) warnings=$(grep -c -E 'warning:|fatal:|panic:' "$logs/maillog" || true)"
       ;;
     *)
       stop_congvan
@@ -574,6 +577,7 @@ measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
 SYSTEMS=(postfix congvan)
 (( NODES > 1 )) && SYSTEMS+=("congvanx$NODES")
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work directory $W; sink 127.0.0.1:$SINK_PORT, Postfix 127.0.0.1:$PF_PORT, congvan ${CV_PORTS[*]}"
 mkdir -p "$W/policies"
 cp -r "$ROOT/policies/." "$W/policies/"
@@ -641,6 +645,7 @@ done
 {
   echo
   echo "vs-postfix: $MESSAGES messages per run, $SESSIONS smtp-source sessions$( (( REUSE )) || echo ", a connection per message"), $ROUNDS rounds, $(nproc) cores, congvan seal ${KEY^^}$( [[ $KEY == rsa ]] && echo -2048 || echo " P-256"), database $( [[ -n $DATABASE_URL ]] && echo PostgreSQL || echo SQLite)$( (( NODES > 1 )) && echo ", congvanx$NODES: $NODES nodes on one database")"
+  echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "rates in messages/s: acc = accepted (messages / smtp-source's wall time), e2e = end to end (until the sink has them all)"
   awk -F'\t' -v systems="${SYSTEMS[*]}" '
     function lbl(b) { return b % 1048576 == 0 ? b / 1048576 " MB" : (b % 1024 == 0 ? b / 1024 " KB" : b " B") }
