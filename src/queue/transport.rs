@@ -471,6 +471,18 @@ async fn smtp_deliver(
     }
 }
 
+/// A TCP connection to the next hop, with Nagle's algorithm off, within the connect timeout.
+async fn connect_nodelay(host: &str, port: u16) -> Result<tokio::net::TcpStream, DeliverError> {
+    let stream = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| DeliverError::Temp(format!("connect to {host}:{port}: timed out")))?
+        .map_err(|e| DeliverError::Temp(format!("connect to {host}:{port}: {e}")))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| DeliverError::Temp(format!("connect to {host}:{port}: {e}")))?;
+    Ok(stream)
+}
+
 /// Connects, STARTTLS as configured, AUTH when configured, and reads what the hop offers.
 async fn open(
     cfg: &DeliveryConfig,
@@ -485,15 +497,25 @@ async fn open(
     } else {
         None
     };
-    let implicit = if implicit_tls { tls.clone() } else { None };
-    let mut conn = AsyncSmtpConnection::connect_tokio1(
-        (host, port),
-        Some(TIMEOUT),
-        &client_id,
-        implicit,
-        None,
-    )
-    .await
+    let mut conn = if implicit_tls {
+        // lettre does the implicit TLS handshake on a socket it opens itself (Nagle's
+        // algorithm stays on there: see below).
+        AsyncSmtpConnection::connect_tokio1(
+            (host, port),
+            Some(TIMEOUT),
+            &client_id,
+            tls.clone(),
+            None,
+        )
+        .await
+    } else {
+        // lettre writes a message's body and its final "CRLF . CRLF" in two writes; with
+        // Nagle's algorithm the second waits for the ACK of the first, which the next hop
+        // delays by up to 40 ms: 45 ms per message on a reused connection. TCP_NODELAY
+        // sends it at once (as Postfix's smtp client does).
+        let stream = connect_nodelay(host, port).await?;
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &client_id).await
+    }
     .map_err(|e| DeliverError::Temp(format!("connect to {host}:{port}: {e}")))?;
 
     if !implicit_tls {
@@ -708,6 +730,16 @@ fn notify_param(bits: i32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nagle's algorithm off on connections to the next hop: lettre's two writes per message
+    /// would otherwise wait for a delayed ACK each time (a benchmark measured 45 ms).
+    #[tokio::test]
+    async fn connections_to_the_next_hop_send_without_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = connect_nodelay("127.0.0.1", port).await.unwrap();
+        assert!(stream.nodelay().unwrap());
+    }
 
     #[test]
     fn outcomes_keep_their_wording_and_carry_the_reply() {
