@@ -399,14 +399,19 @@ async fn a_bounce_commits_exactly_with_the_result_that_causes_it() {
         .await
         .unwrap();
     assert_eq!(generated, 0);
+    // The original is kept (a spool file, or with PostgreSQL a row), the bounce's is gone.
     let spool: Vec<_> = std::fs::read_dir(env.path().join("spool"))
         .unwrap()
         .flatten()
         .collect();
+    let contents = congvan::store::entity::message_content::Entity::find()
+        .count(&db)
+        .await
+        .unwrap() as usize;
     assert_eq!(
-        spool.len(),
+        spool.len() + contents,
         1,
-        "the staged bounce's file is removed: {spool:?}"
+        "the staged bounce's content is removed: {spool:?}, {contents} row(s)"
     );
 
     // Without the fault the next attempt records the failure and its bounce together.

@@ -470,6 +470,7 @@ pub async fn delete(
         .exec(&txn)
         .await?
         .rows_affected;
+    super::remove_content_in(&txn, id).await?;
     let dispatched = crate::register::book::record_deleted(
         &txn,
         id,

@@ -20,7 +20,7 @@ use super::pdf_seal::{log_pdf_parts, PdfSealFailure, PdfSealing};
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
 use super::{
-    admin, prepare, spool_path, Direction, HoldKind, MessageState, NewMessage, NewRecipient, Queue,
+    admin, prepare, Direction, HoldKind, MessageState, NewMessage, NewRecipient, Queue,
     RecipientState, Route,
 };
 use crate::config::Config;
@@ -278,11 +278,10 @@ impl Deliverer {
 
     async fn try_deliver(&self, msg: &message::Model) -> Result<(), DbErr> {
         let rcpts = admin::pending_recipients(self.db(), &msg.id).await?;
-        let path = spool_path(self.queue.spool(), &msg.id);
-        let content = match tokio::fs::read(&path).await {
+        let content = match self.queue.content(&msg.id).await {
             Ok(c) => c,
-            Err(e) => {
-                let reason = format!("spool file {} unreadable: {e}", path.display());
+            Err(super::ContentError::Database(e)) => return Err(e),
+            Err(super::ContentError::Unreadable(reason)) => {
                 tracing::error!(queue_id = %msg.id, %reason, "holding message");
                 self.hold(
                     msg,
@@ -305,7 +304,7 @@ impl Deliverer {
             // Nothing is handed over; the DSNs this attempt may cause (delayed, or expired)
             // quote the message as it was queued.
             Sealed::Deferred { reason } => (
-                tokio::fs::read(&path).await.unwrap_or_default(),
+                self.queue.content(&msg.id).await.unwrap_or_default(),
                 None,
                 Some(reason),
             ),
@@ -430,7 +429,7 @@ impl Deliverer {
             return Ok(());
         }
         if temp_reason.is_none() {
-            let _ = tokio::fs::remove_file(&path).await;
+            self.queue.remove_spool_file(&msg.id).await;
         }
         Ok(())
     }
@@ -880,9 +879,7 @@ impl Deliverer {
                     diagnostic: Some(format!("held by the gateway: {reason}")),
                 })
                 .collect();
-            let original = tokio::fs::read(spool_path(self.queue.spool(), &msg.id))
-                .await
-                .unwrap_or_default();
+            let original = self.queue.content(&msg.id).await.unwrap_or_default();
             self.stage_dsn(&mut notices, msg, list, &original).await;
         }
         self.hold(msg, &reason, notices, Holder::ThisRun, kind)

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::store::entity::{message, recipient, register_recipient};
+use crate::store::entity::{message, message_content, recipient, register_recipient};
 use crate::util::{new_queue_id, now_ms};
 
 /// The types the queue shares with the intake stage and the registers (`crate::model`),
@@ -68,10 +68,22 @@ impl QueueError {
     }
 }
 
+/// Why a queued message's bytes could not be read.
+#[derive(Debug)]
+pub enum ContentError {
+    /// Gone or unreadable (the message is held with this reason, which begins
+    /// "spool file ").
+    Unreadable(String),
+    /// The database failed (PostgreSQL): try again later.
+    Database(DbErr),
+}
+
 struct CommitRequest {
     id: String,
     meta: NewMessage,
     size: i64,
+    /// The bytes, when they go into the database with the row (PostgreSQL).
+    content: Option<Vec<u8>>,
     reply: oneshot::Sender<Result<(), QueueError>>,
 }
 
@@ -80,6 +92,9 @@ struct CommitRequest {
 pub struct Queue {
     db: DatabaseConnection,
     spool: PathBuf,
+    /// The messages' bytes are `message_content` rows (PostgreSQL, where several nodes share
+    /// the queue), not spool files.
+    content_in_db: bool,
     tx: mpsc::Sender<CommitRequest>,
     wake: Arc<Notify>,
 }
@@ -98,10 +113,18 @@ impl Queue {
             .map_err(std::io::Error::other)?;
         let (tx, rx) = mpsc::channel(1024);
         let wake = Arc::new(Notify::new());
-        tokio::spawn(writer_loop(db.clone(), spool.clone(), rx, wake.clone()));
+        let content_in_db = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        tokio::spawn(writer_loop(
+            db.clone(),
+            spool.clone(),
+            content_in_db,
+            rx,
+            wake.clone(),
+        ));
         Ok(Queue {
             db,
             spool,
+            content_in_db,
             tx,
             wake,
         })
@@ -115,6 +138,39 @@ impl Queue {
     }
     pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+    /// Whether messages' bytes live in the database (PostgreSQL) rather than in the spool.
+    pub fn content_in_db(&self) -> bool {
+        self.content_in_db
+    }
+
+    /// The bytes of queued message `id`, wherever they live.
+    pub async fn content(&self, id: &str) -> Result<Vec<u8>, ContentError> {
+        if self.content_in_db {
+            match message_content::Entity::find_by_id(id.to_string())
+                .one(&self.db)
+                .await
+            {
+                Ok(Some(row)) => Ok(row.content),
+                Ok(None) => Err(ContentError::Unreadable(format!(
+                    "spool file of {id} missing from the database (message_content)"
+                ))),
+                Err(e) => Err(ContentError::Database(e)),
+            }
+        } else {
+            let path = spool_path(&self.spool, id);
+            tokio::fs::read(&path).await.map_err(|e| {
+                ContentError::Unreadable(format!("spool file {} unreadable: {e}", path.display()))
+            })
+        }
+    }
+
+    /// Forgets the bytes of a message that has left the queue (spool file; a database row
+    /// goes in the transaction that ends the message, see [`remove_content_in`]).
+    pub async fn remove_spool_file(&self, id: &str) {
+        if !self.content_in_db {
+            let _ = tokio::fs::remove_file(spool_path(&self.spool, id)).await;
+        }
     }
 
     /// Writes `trace` then `data` to the spool, syncs, and commits the row. Returns the
@@ -139,6 +195,11 @@ impl Queue {
     ) -> Result<String, QueueError> {
         let path = spool_path(&self.spool, &id);
         let size = (trace.len() + data.len()) as i64;
+        if self.content_in_db {
+            let mut content = trace;
+            content.extend_from_slice(&data);
+            return self.commit(id, meta, size, Some(content)).await;
+        }
         let write_path = path.clone();
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
@@ -158,16 +219,27 @@ impl Queue {
         .await
         .map_err(|e| QueueError::Io(e.to_string()))?;
         written.map_err(|e| QueueError::from_io(&e))?;
+        self.commit(id, meta, size, None).await
+    }
 
+    /// Hands the row (and, with PostgreSQL, the bytes) to the writer and waits for its commit.
+    async fn commit(
+        &self,
+        id: String,
+        meta: NewMessage,
+        size: i64,
+        content: Option<Vec<u8>>,
+    ) -> Result<String, QueueError> {
         let (reply, rx) = oneshot::channel();
         let req = CommitRequest {
             id: id.clone(),
             meta,
             size,
+            content,
             reply,
         };
         if self.tx.send(req).await.is_err() {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(spool_path(&self.spool, &id));
             return Err(QueueError::ShuttingDown);
         }
         match rx.await {
@@ -185,6 +257,7 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 async fn writer_loop(
     db: DatabaseConnection,
     spool: PathBuf,
+    content_in_db: bool,
     mut rx: mpsc::Receiver<CommitRequest>,
     wake: Arc<Notify>,
 ) {
@@ -198,10 +271,14 @@ async fn writer_loop(
             }
         }
         let dir = spool.clone();
-        let dir_synced = tokio::task::spawn_blocking(move || fsync_dir(&dir))
-            .await
-            .map_err(|e| QueueError::Io(e.to_string()))
-            .and_then(|r| r.map_err(|e| QueueError::from_io(&e)));
+        let dir_synced = if content_in_db {
+            Ok(())
+        } else {
+            tokio::task::spawn_blocking(move || fsync_dir(&dir))
+                .await
+                .map_err(|e| QueueError::Io(e.to_string()))
+                .and_then(|r| r.map_err(|e| QueueError::from_io(&e)))
+        };
         let outcome = match dir_synced {
             Ok(()) => match commit_batch(&db, &batch).await {
                 Ok(()) => BatchOutcome::Committed,
@@ -377,6 +454,9 @@ async fn commit_batch(
             ..Default::default()
         });
         recipient::Entity::insert_many(rows).exec(&txn).await?;
+        if let Some(content) = &r.content {
+            insert_content(&txn, &r.id, content.clone()).await?;
+        }
         // The register entry commits with the message: 250 means both are durable.
         if let Some((entry, rcpts)) =
             crate::register::book::accepted(&r.id, m, m.accepted_at.unwrap_or(now))
@@ -397,4 +477,33 @@ async fn commit_batch(
         }
     }
     txn.commit().await.map_err(CommitFailure::AtCommit)
+}
+
+/// Adds a message's bytes to the database (PostgreSQL), in the caller's transaction.
+pub(crate) async fn insert_content<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    id: &str,
+    content: Vec<u8>,
+) -> Result<(), DbErr> {
+    message_content::ActiveModel {
+        id: Set(id.to_string()),
+        content: Set(content),
+    }
+    .insert(txn)
+    .await
+    .map(|_| ())
+}
+
+/// Removes a message's bytes from the database, in the transaction that ends the message
+/// (delivered, failed or deleted); nothing with SQLite, whose bytes are spool files.
+pub(crate) async fn remove_content_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        message_content::Entity::delete_by_id(id.to_string())
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::delivery::{end_attempt_update, AttemptResult, Notices};
 use super::lease::Leases;
+use super::MessageState;
 use crate::model::RecipientState;
 use crate::store::entity::{message, recipient};
 
@@ -253,6 +254,9 @@ async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Resul
             crate::register::pdf::replace_parts(db, &msg.id, msg.direction, &s.pdfs, r.now).await?;
         }
     }
+    if matches!(r.next_state, MessageState::Delivered | MessageState::Failed) {
+        super::remove_content_in(db, &msg.id).await?;
+    }
     job.notices.insert(db, &msg.id).await?;
     Ok(true)
 }
@@ -260,7 +264,6 @@ async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MessageState;
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
     fn delivered(attempts: i32) -> AttemptResult {

@@ -4,7 +4,8 @@
 //! are durable together or not at all.
 //!
 //! The content is written to the spool and fsynced (file and directory) before the
-//! transaction, like any queued message; [`Staged::insert`] adds the rows inside it. A file
+//! transaction, like any queued message; [`Staged::insert`] adds the rows inside it (and,
+//! with PostgreSQL, the content itself: no file then). A file
 //! whose transaction does not commit is removed ([`Staged::discard`]), or at start-up with
 //! the other spool files that have no row.
 
@@ -23,7 +24,14 @@ pub struct Staged {
     id: String,
     meta: NewMessage,
     size: i64,
-    path: PathBuf,
+    /// Its spool file, or (PostgreSQL) its bytes, inserted with its row.
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    File(PathBuf),
+    Row(Vec<u8>),
 }
 
 impl Queue {
@@ -34,6 +42,14 @@ impl Queue {
         let id = new_queue_id();
         let path = spool_path(self.spool(), &id);
         let size = bytes.len() as i64;
+        if self.content_in_db() {
+            return Ok(Staged {
+                id,
+                meta,
+                size,
+                body: Body::Row(bytes),
+            });
+        }
         let (file, dir) = (path.clone(), self.spool().to_path_buf());
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut f = std::fs::OpenOptions::new()
@@ -56,7 +72,7 @@ impl Queue {
             id,
             meta,
             size,
-            path,
+            body: Body::File(path),
         })
     }
 }
@@ -113,12 +129,17 @@ impl Staged {
             ..Default::default()
         });
         recipient::Entity::insert_many(rows).exec(txn).await?;
+        if let Body::Row(bytes) = &self.body {
+            super::insert_content(txn, &self.id, bytes.clone()).await?;
+        }
         Ok(())
     }
 
     /// Removes the spool file of a message whose transaction did not commit.
     pub fn discard(self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Body::File(path) = &self.body {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -30,7 +30,8 @@ pub mod account {
 pub mod message {
     use sea_orm::entity::prelude::*;
 
-    /// One message in the queue. Its content is the spool file `spool/<id>.eml`.
+    /// One message in the queue. Its content is the spool file `spool/<id>.eml`, or with
+    /// PostgreSQL its `message_content` row.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "message")]
     pub struct Model {
@@ -251,6 +252,25 @@ pub mod seal_image {
         pub width_mm: f64,
         /// Unix ms.
         pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod message_content {
+    use sea_orm::entity::prelude::*;
+
+    /// A queued message's bytes when the database is PostgreSQL (several nodes read them);
+    /// with SQLite they are the spool file `spool/<id>.eml` (see `queue::Spool`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "message_content")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub content: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

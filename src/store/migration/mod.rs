@@ -15,6 +15,7 @@ mod m0011_pdf_document;
 mod m0012_seal_image;
 mod m0013_token_key;
 mod m0014_message_id;
+mod m0015_message_content;
 
 use sea_orm_migration::prelude::*;
 
@@ -32,6 +33,7 @@ use m0011_pdf_document::*;
 use m0012_seal_image::*;
 use m0013_token_key::*;
 use m0014_message_id::*;
+use m0015_message_content::*;
 
 pub struct Migrator;
 
@@ -53,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0012SealImage),
             Box::new(M0013TokenKey),
             Box::new(M0014MessageId),
+            Box::new(M0015MessageContent),
         ]
     }
 }
