@@ -393,6 +393,7 @@ async fn commit_batch(
     db: &DatabaseConnection,
     batch: &[CommitRequest],
 ) -> Result<(), CommitFailure> {
+    let _turn = crate::store::write_turn(db).await;
     let txn = db.begin().await?;
     let now = now_ms();
     for r in batch {

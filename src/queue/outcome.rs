@@ -147,6 +147,7 @@ impl End {
 
 /// One transaction for the batch, a savepoint per result.
 async fn commit_batch(db: &DatabaseConnection, leases: &Leases, batch: &[Job]) -> Vec<End> {
+    let _turn = crate::store::write_turn(db).await;
     let txn = match db.begin().await {
         Ok(t) => t,
         Err(e) => return batch.iter().map(|_| End::failed(&e)).collect(),

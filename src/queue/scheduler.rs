@@ -155,6 +155,7 @@ async fn claim_due(
             .exec_with_returning(db)
             .await?
     } else {
+        let _turn = crate::store::write_turn(db).await;
         let ids: Vec<String> = due()
             .select_only()
             .column(message::Column::Id)
