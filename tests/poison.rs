@@ -147,6 +147,16 @@ async fn a_message_left_delivering_once_is_retried_and_twice_is_held_as_poison()
     let claim = m.claimed_by.clone().expect("claimed_by");
     assert!(claim.starts_with("gw.test.gov.vn/"), "{claim}");
     assert!(m.lease_until.unwrap() > congvan::util::now_ms());
+    // `queue list` names the node that holds it (SPEC "Several nodes on one PostgreSQL").
+    let out = env.cli(&["queue", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["node"], "gw.test.gov.vn", "{list}");
+    let out = env.cli(&["queue", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("delivering (gw.test.gov.vn)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     kill(d);
 
     // Second run: one unfinished attempt is retried (and counted again), and dies again.

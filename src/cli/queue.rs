@@ -68,7 +68,10 @@ async fn list(db: &DatabaseConnection, json: bool) -> CliResult {
                 vec![
                     e.id.clone(),
                     e.direction.to_string(),
-                    e.state.to_string(),
+                    match &e.node {
+                        Some(node) => format!("{} ({node})", e.state),
+                        None => e.state.to_string(),
+                    },
                     e.urgency.clone(),
                     e.deadline.clone().unwrap_or_else(|| "-".into()),
                     if e.sender.is_empty() {

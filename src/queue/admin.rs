@@ -120,6 +120,8 @@ pub struct QueueEntry {
     pub deadline_warned: bool,
     /// The dispatch deadline passed while it was still here (a violation).
     pub deadline_missed: bool,
+    /// The node delivering it now (`[queue] node_id`), while it is `delivering`.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +187,13 @@ fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
         next_attempt_at: (m.state == MessageState::Deferred).then(|| rfc3339_ms(m.next_attempt_at)),
         deadline_warned: m.warned_at.is_some(),
         deadline_missed: m.violated_at.is_some(),
+        node: (m.state == MessageState::Delivering)
+            .then(|| {
+                m.claimed_by
+                    .as_deref()
+                    .map(|c| super::lease::node_of(c).to_string())
+            })
+            .flatten(),
     }
 }
 
