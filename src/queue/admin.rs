@@ -18,6 +18,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::json;
 
+use super::lease::Released;
 use super::{spool_path, Direction, HoldKind, MessageState, RecipientState};
 use crate::audit::{self, Action, Event};
 use crate::policy::Urgency;
@@ -321,14 +322,7 @@ async fn transition(
         .col_expr(message::Column::Reason, Expr::value(reason.clone()))
         .col_expr(message::Column::NextAttemptAt, Expr::value(now))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            message::Column::ClaimedBy,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            message::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        );
+        .released();
     if action == Action::QueueRelease {
         // A released message (a poison one too) gets its full number of chances again.
         update = update.col_expr(message::Column::UnfinishedAttempts, Expr::value(0));

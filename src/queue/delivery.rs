@@ -16,6 +16,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTra
 
 use super::dsn::{self, Action, DsnRecipient};
 use super::lease::Leases;
+use super::lease::Released;
 use super::pdf_seal::{log_pdf_parts, PdfSealFailure, PdfSealing};
 use super::staged::Staged;
 use super::transport::{self, EnvRcpt, Envelope, Outcome};
@@ -757,14 +758,7 @@ impl Deliverer {
             .col_expr(message::Column::Reason, Expr::value(reason.to_string()))
             .col_expr(message::Column::NextAttemptAt, Expr::value(now))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                message::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                message::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            );
+            .released();
         if matches!(holder, Holder::ThisRun) {
             // The attempt ended here: it is no longer unfinished.
             update = update.col_expr(
@@ -1150,14 +1144,7 @@ pub(super) fn end_attempt_update(
             .col_expr(message::Column::NextAttemptAt, Expr::value(next))
             .col_expr(message::Column::Attempts, Expr::value(attempts))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                message::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                message::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
+            .released()
             .col_expr(
                 message::Column::UnfinishedAttempts,
                 super::lease::unfinished_plus(-1),

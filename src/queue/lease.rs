@@ -32,6 +32,24 @@ pub fn unfinished_plus(delta: i32) -> sea_orm::sea_query::SimpleExpr {
     Expr::col(message::Column::UnfinishedAttempts).add(delta)
 }
 
+/// An update that gives up a message's claim: no holder, no lease.
+pub trait Released {
+    fn released(self) -> Self;
+}
+
+impl Released for sea_orm::UpdateMany<message::Entity> {
+    fn released(self) -> Self {
+        self.col_expr(
+            message::Column::ClaimedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+    }
+}
+
 /// This node's name in `claimed_by`: `[queue] node_id`, else the `hostname` key.
 pub fn node_name(config: &Config) -> String {
     config

@@ -22,6 +22,7 @@ use sea_orm::{
 use tokio::sync::{watch, Semaphore};
 
 use super::delivery::Deliverer;
+use super::lease::Released;
 use super::lease::{holder_gone, Leases};
 use super::MessageState;
 use crate::store::entity::message;
@@ -74,14 +75,7 @@ pub async fn recover(d: &Deliverer, at_start: bool) -> Result<Recovered, DbErr> 
             .col_expr(message::Column::State, Expr::value(MessageState::Waiting))
             .col_expr(message::Column::NextAttemptAt, Expr::value(now))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
-                message::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                message::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
+            .released()
             .filter(message::Column::Id.eq(&m.id))
             .filter(message::Column::State.eq(MessageState::Delivering));
         if ours {
