@@ -225,11 +225,17 @@ fn db_code(e: &DbErr) -> Option<DbCode> {
 /// The daemon's own writers of the queue (acceptance, delivery results, claims) take turns
 /// here on SQLite, which has one writer at a time: waiting in this queue hands the lock on at
 /// once, where SQLite's busy handler would sleep 1, 2, 5, 10... ms between tries (tens of
-/// milliseconds per delivery under load). PostgreSQL writers do not wait: `None`.
+/// milliseconds per delivery under load). A writer that has waited a second goes ahead
+/// without its turn: the holder is then stuck on a lock from outside the daemon (another
+/// process's transaction), and each writer must meet SQLite's busy timeout on its own, in
+/// parallel, so that a session gets its 451 within that timeout rather than after every
+/// writer ahead of it has timed out in turn. PostgreSQL writers do not wait: `None`.
 pub async fn write_turn(db: &DatabaseConnection) -> Option<tokio::sync::MutexGuard<'static, ()>> {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        Some(TURN.lock().await)
+        tokio::time::timeout(Duration::from_secs(1), TURN.lock())
+            .await
+            .ok()
     } else {
         None
     }
