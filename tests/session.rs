@@ -121,11 +121,23 @@ impl InProcess {
         admin::list(&self.ctx.intake.db).await.unwrap()
     }
 
-    fn spool_files(&self) -> Vec<PathBuf> {
+    /// The messages' contents stored: spool files, and with PostgreSQL `message_content`
+    /// rows (by id).
+    async fn stored_contents(&self) -> Vec<String> {
+        use sea_orm::EntityTrait;
         let dir = self.env.config.spool_dir();
-        let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        let mut out: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
             .unwrap_or_default();
+        let rows = congvan::store::entity::message_content::Entity::find()
+            .all(&self.ctx.intake.db)
+            .await
+            .unwrap();
+        out.extend(rows.into_iter().map(|r| r.id));
         out.sort();
         out
     }
@@ -192,7 +204,7 @@ async fn clerk_document_is_queued_exactly_as_sent_and_only_then_acknowledged() {
     );
     assert_eq!(q.recipients, vec!["vanthu@hanoi.gov.vn".to_string()]);
     // The spool holds the trace field and the message, dot-unstuffed, byte for byte.
-    let spooled = std::fs::read(gw.env.config.spool_dir().join(format!("{id}.eml"))).unwrap();
+    let spooled = gw.ctx.intake.queue.content(&id).await.unwrap();
     let text = String::from_utf8_lossy(&spooled);
     assert!(text.starts_with("Received: from clerk.test ([192.0.2.10]) (authenticated as vanthu)\r\n\tby gw.test.gov.vn (congvan) with ESMTPSA id "), "{text}");
     assert!(
@@ -244,7 +256,8 @@ async fn corpus_files_get_their_reply_through_an_in_process_relay_session() {
     }
     assert_eq!(names.len(), CORPUS.len(), "CORPUS names a missing file");
     // Only the accepted document left content on disk.
-    assert_eq!(gw.spool_files().len(), 1, "{:?}", gw.spool_files());
+    let stored = gw.stored_contents().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
 }
 
 #[tokio::test]
@@ -310,5 +323,5 @@ async fn intake_decides_without_a_session() {
     }
     // Examining wrote nothing: no message, no spool file.
     assert!(gw.queue().await.is_empty());
-    assert!(gw.spool_files().is_empty());
+    assert!(gw.stored_contents().await.is_empty());
 }

@@ -228,7 +228,13 @@ async fn limits_on_recipients_errors_and_line_length() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_spool_gives_4xx_never_a_false_250() {
-    let env = Env::new(Setup::default()).await;
+    // The spool directory holds messages' bytes with SQLite only (PostgreSQL keeps them in
+    // the database, where storage_faults tests its faults).
+    let env = Env::new(Setup {
+        database: TestDb::Sqlite,
+        ..Setup::default()
+    })
+    .await;
     let gw = env.start().await;
     let spool = env.config.spool_dir();
     std::fs::remove_dir_all(&spool).unwrap();
