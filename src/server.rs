@@ -171,7 +171,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         connections: Default::default(),
         trust: Default::default(),
         tokens: Default::default(),
-        results: crate::queue::outcome::ResultWriter::start(db.clone(), leases, queue.wake()),
+        results: crate::queue::outcome::ResultWriter::start(
+            db.clone(),
+            leases.clone(),
+            queue.wake(),
+        ),
     });
     test_seals(&deliverer, &db).await;
     if let Some(bind) = config.metrics.bind {
@@ -199,6 +203,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         queue.clone(),
         config.clone(),
         policy.clone(),
+        leases.claim().to_string(),
         stop_rx.clone(),
     ));
     let mut accepts = Vec::new();

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::*;
 use congvan::testkit::sink::{Sink, SinkConfig};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
 const LEASE_SECS: u64 = 4;
 const CONCURRENCY: usize = 8;
@@ -157,7 +158,7 @@ async fn two_nodes_share_the_queue_and_survive_one_killed() {
         upstream: Some(format!("smtp://{}", sink.addr)),
         ports: Some(ports_a),
         extra: format!(
-            "node_id = \"node-a\"\nlease_secs = {LEASE_SECS}\nconcurrency = {CONCURRENCY}\n"
+            "node_id = \"node-a\"\nlease_secs = {LEASE_SECS}\nconcurrency = {CONCURRENCY}\nmonitor_interval_secs = 1\n"
         ),
         ..Default::default()
     })
@@ -172,8 +173,22 @@ async fn two_nodes_share_the_queue_and_survive_one_killed() {
         &env.path().join("node-a.log"),
         relay(ports_a),
     );
-    let b = Node::spawn(&config_b, &dir_b.path().join("node-b.log"), relay(ports_b));
     wait_port(a.relay).await;
+    // A starts first, so it runs the deadline monitor and B must take it over after the kill.
+    let db = env.db().await;
+    let monitor = || congvan::queue::leader::holder(&db, congvan::queue::leader::MONITOR);
+    for _ in 0..100 {
+        if monitor().await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (first_holder, _) = monitor()
+        .await
+        .unwrap()
+        .expect("node A runs the deadline monitor");
+    assert!(first_holder.starts_with("node-a/"), "{first_holder}");
+    let b = Node::spawn(&config_b, &dir_b.path().join("node-b.log"), relay(ports_b));
     wait_port(b.relay).await;
 
     // 240 documents, half to each node over three connections each.
@@ -200,6 +215,12 @@ async fn two_nodes_share_the_queue_and_survive_one_killed() {
         arrived >= TOTAL / 4,
         "only {arrived} delivered before the kill"
     );
+    // B has not taken the monitor while A runs.
+    let (holder, _) = monitor()
+        .await
+        .unwrap()
+        .expect("a node runs the deadline monitor");
+    assert_eq!(holder, first_holder, "one node at a time");
     a_dead.store(true, Ordering::SeqCst);
     a.kill();
     for (to_a, s) in senders {
@@ -269,9 +290,48 @@ async fn two_nodes_share_the_queue_and_survive_one_killed() {
             "document {seq} delivered twice {gap:?} apart: by both nodes at once"
         );
     }
+    // A's lease on the monitor has run out by now: B holds it.
+    let (holder, _) = monitor()
+        .await
+        .unwrap()
+        .expect("a node runs the deadline monitor");
+    assert!(
+        holder.starts_with("node-b/"),
+        "node B took over the monitor from {first_holder}: {holder}"
+    );
+    // Each delivered document's copy is in the database, whichever node sent it.
+    use congvan::store::entity::register_entry as entry;
+    let copies: Vec<(String, Option<String>)> = entry::Entity::find()
+        .select_only()
+        .column(entry::Column::Id)
+        .column(entry::Column::ArchivePath)
+        .filter(entry::Column::State.eq("delivered"))
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(
+        copies.len() >= acked.len(),
+        "{} delivered entries",
+        copies.len()
+    );
+    for (id, path) in &copies {
+        assert_eq!(
+            path.as_deref(),
+            Some(congvan::register::archive::IN_DATABASE),
+            "{id}"
+        );
+    }
+    let archived = congvan::store::entity::archive_content::Entity::find()
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        archived as usize,
+        copies.len(),
+        "one archived copy per delivered document"
+    );
     // The queue is empty: nothing left held (a message whose bytes B could not read would be).
-    let db = env.db().await;
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let left = congvan::store::entity::message::Entity::find()
         .filter(congvan::store::entity::message::Column::State.is_in([
             "waiting",

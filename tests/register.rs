@@ -266,7 +266,7 @@ async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
         assert!(!r["seal_serial"].as_str().unwrap().is_empty(), "{r}");
         let digest = r["seal_digest"].as_str().unwrap();
         assert_eq!(digest.len(), 64, "{r}");
-        let copy = std::fs::read(r["archive_path"].as_str().unwrap()).unwrap();
+        let copy = archived_copy(&env, id, r["archive_path"].as_str().unwrap()).await;
         assert!(
             received.iter().any(|m| m.data == copy),
             "{id}: the archived copy is byte for byte what was sent"
@@ -628,4 +628,30 @@ async fn holds_deletions_and_partial_deliveries_keep_the_dispatch_time_of_the_de
     // The seal named is the one of the attempt that delivered to a.
     assert_eq!(settled["seal_digest"], first_x["seal_digest"], "{settled}");
     gw.stop().await;
+}
+
+/// A document's archived copy through `register show ID --copy`, checked against where the
+/// register says it is: its file (SQLite), or its row of `archive_content` (PostgreSQL, where
+/// every node must read it).
+async fn archived_copy(env: &Env, id: &str, path: &str) -> Vec<u8> {
+    let out = env.cli(&["register", "show", id, "--copy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = if path == congvan::register::archive::IN_DATABASE {
+        let db = env.db().await;
+        congvan::register::archive::content_in_database(&db, id)
+            .await
+            .unwrap()
+            .expect("the copy's row")
+    } else {
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(
+        out.stdout, kept,
+        "{id}: --copy writes the copy the register names"
+    );
+    out.stdout
 }

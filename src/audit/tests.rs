@@ -6,24 +6,8 @@ use super::*;
 use sea_orm::Statement;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-/// A fresh database: SQLite in a temp dir, or a new PostgreSQL database when
-/// CONGVAN_TEST_DATABASE_URL names a server (as the integration tests do).
 async fn db() -> (DatabaseConnection, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match std::env::var("CONGVAN_TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            let name = format!("congvan_a_{}", crate::util::new_queue_id());
-            let a = sea_orm::Database::connect(&admin).await.unwrap();
-            a.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            a.close().await.ok();
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}/audit.db", dir.path().display()),
-    };
-    (crate::store::open(&url).await.unwrap(), dir)
+    crate::store::test_database().await
 }
 
 async fn fill(db: &DatabaseConnection, n: usize) {

@@ -52,6 +52,10 @@ pub enum RegisterCmd {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Write the archived copy of the document as sent (its .eml bytes) to standard
+        /// output instead, from its file or, with PostgreSQL, from the database.
+        #[arg(long, conflicts_with = "json")]
+        copy: bool,
     },
 }
 
@@ -117,12 +121,15 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             };
             list(&db, &filter, limit, *json).await
         }
-        RegisterCmd::Show { id, json } => {
+        RegisterCmd::Show { id, json, copy } => {
             let cfg = load_config(cli)?;
             let db = open_db(&cfg).await?;
             let Some((entry, rcpts)) = query::show(&db, id).await.map_err(Failure::refused)? else {
                 return Err(Failure::refused(format!("no register entry {id}")));
             };
+            if *copy {
+                return write_copy(&db, id, entry.archive_path.as_deref()).await;
+            }
             let pdfs = crate::register::pdf::parts_of(&db, id)
                 .await
                 .map_err(Failure::refused)?;
@@ -134,6 +141,36 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             )
         }
     }
+}
+
+/// `register show ID --copy`: the archived copy's bytes on standard output.
+async fn write_copy(
+    db: &sea_orm::DatabaseConnection,
+    id: &str,
+    place: Option<&str>,
+) -> Result<(), Failure> {
+    use std::io::Write;
+    let bytes = match place {
+        None => {
+            return Err(Failure::refused(format!(
+                "register entry {id} has no archived copy (not delivered, not an outgoing document, or past [register] archive_days)"
+            )))
+        }
+        Some(crate::register::archive::IN_DATABASE) => {
+            crate::register::archive::content_in_database(db, id)
+                .await
+                .map_err(Failure::refused)?
+                .ok_or_else(|| {
+                    Failure::refused(format!("the archived copy of {id} is missing from the database"))
+                })?
+        }
+        Some(path) => std::fs::read(path)
+            .map_err(|e| Failure::refused(format!("archived copy {path} unreadable: {e}")))?,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(io_failure)
 }
 
 fn io_failure(e: std::io::Error) -> Failure {
@@ -370,12 +407,19 @@ fn show(
     if let Some(p) = &e.archive_path {
         // A crash within a second of the delivery can lose the copy (it is flushed to disk
         // once a second): say so rather than name a file that is not there.
-        let missing = if std::path::Path::new(p).is_file() {
-            ""
+        if p == crate::register::archive::IN_DATABASE {
+            println!(
+                "archived copy: in the database (table archive_content, id {})",
+                printable(&e.id)
+            );
         } else {
-            " (missing: not on disk)"
-        };
-        println!("archived copy: {}{missing}", printable(p));
+            let missing = if std::path::Path::new(p).is_file() {
+                ""
+            } else {
+                " (missing: not on disk)"
+            };
+            println!("archived copy: {}{missing}", printable(p));
+        }
     }
     print_pdfs(&pdfs);
     if rcpts.is_empty() {

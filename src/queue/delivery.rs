@@ -110,7 +110,7 @@ pub(super) struct AttemptResult {
     pub(super) next_at: i64,
     pub(super) attempts: i32,
     pub(super) seal: Option<SealUsed>,
-    pub(super) archive: Option<(String, i64)>,
+    pub(super) archive: Option<crate::register::archive::Copy>,
     /// This attempt sent the sender's one "delayed" notice.
     pub(super) delay_notified: bool,
     pub(super) now: i64,
@@ -277,6 +277,18 @@ impl Deliverer {
         .await
     }
 
+    /// The message as queued, read again for a DSN that quotes it (sealing drops the bytes
+    /// early: a document can be tens of megabytes). Unreadable, the notice goes without it.
+    async fn original_for_notice(&self, msg: &message::Model) -> Vec<u8> {
+        match self.queue.content(&msg.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(queue_id = %msg.id, error = %e, "message unreadable: the notice to its sender goes without a copy of it");
+                Vec::new()
+            }
+        }
+    }
+
     async fn try_deliver(&self, msg: &message::Model) -> Result<(), DbErr> {
         let rcpts = admin::pending_recipients(self.db(), &msg.id).await?;
         let content = match self.queue.content(&msg.id).await {
@@ -304,11 +316,9 @@ impl Deliverer {
             Sealed::Held => return Ok(()),
             // Nothing is handed over; the DSNs this attempt may cause (delayed, or expired)
             // quote the message as it was queued.
-            Sealed::Deferred { reason } => (
-                self.queue.content(&msg.id).await.unwrap_or_default(),
-                None,
-                Some(reason),
-            ),
+            Sealed::Deferred { reason } => {
+                (self.original_for_notice(msg).await, None, Some(reason))
+            }
         };
         let (outcomes, dsn_passed_on) = match not_sealed {
             None => self.hand_over(msg, &rcpts, &content).await,
@@ -873,7 +883,7 @@ impl Deliverer {
                     diagnostic: Some(format!("held by the gateway: {reason}")),
                 })
                 .collect();
-            let original = self.queue.content(&msg.id).await.unwrap_or_default();
+            let original = self.original_for_notice(msg).await;
             self.stage_dsn(&mut notices, msg, list, &original).await;
         }
         self.hold(msg, &reason, notices, Holder::ThisRun, kind)
@@ -900,7 +910,7 @@ impl Deliverer {
         content: &[u8],
         delivered: bool,
         now: i64,
-    ) -> Option<(String, i64)> {
+    ) -> Option<crate::register::archive::Copy> {
         let days = self.config.register.archive_days;
         if !delivered || days == 0 || msg.generated || msg.direction != Direction::Out {
             return None;
@@ -915,12 +925,22 @@ impl Deliverer {
                 return None;
             }
         }
+        let until = now + i64::from(days) * 86_400_000;
+        if self.db().get_database_backend() == sea_orm::DbBackend::Postgres {
+            // Every node reads and prunes it: the bytes go with the attempt's result.
+            return Some(crate::register::archive::Copy {
+                place: crate::register::archive::IN_DATABASE.to_string(),
+                until,
+                content: Some(content.into()),
+            });
+        }
         let path = crate::register::archive::path_for(&self.config.data_dir, &msg.id, now);
         match crate::register::archive::write(path.clone(), content.to_vec()).await {
-            Ok(()) => Some((
-                path.display().to_string(),
-                now + i64::from(days) * 86_400_000,
-            )),
+            Ok(()) => Some(crate::register::archive::Copy {
+                place: path.display().to_string(),
+                until,
+                content: None,
+            }),
             Err(e) => {
                 tracing::error!(queue_id = %msg.id, path = %path.display(), error = %e, "archive copy not written");
                 None

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod delivery;
 pub mod dsn;
+pub mod leader;
 pub mod lease;
 pub mod monitor;
 pub mod outcome;
@@ -69,12 +70,14 @@ impl QueueError {
 }
 
 /// Why a queued message's bytes could not be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ContentError {
     /// Gone or unreadable (the message is held with this reason, which begins
     /// "spool file ").
+    #[error("{0}")]
     Unreadable(String),
     /// The database failed (PostgreSQL): try again later.
+    #[error("database: {0}")]
     Database(DbErr),
 }
 
@@ -262,14 +265,9 @@ async fn writer_loop(
     wake: Arc<Notify>,
 ) {
     const MAX_BATCH: usize = 256;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut batch);
         let dir = spool.clone();
         let dir_synced = if content_in_db {
             Ok(())

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use tokio::sync::watch;
 
 use super::admin::QUEUED_STATES;
+use super::leader;
 use super::{NewMessage, NewRecipient, Queue, Route};
 use crate::config::Config;
 use crate::policy::{SharedPolicy, Urgency};
@@ -196,24 +197,56 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
     Ok(())
 }
 
+/// The monitor's beat: on the node that holds the job (see `leader`), the deadline sweep and
+/// archive pruning; on the others, nothing but the check whether the holder is gone.
 pub async fn run(
     queue: Queue,
     config: Arc<Config>,
     policy: Arc<SharedPolicy>,
+    holder: String,
     mut stop: watch::Receiver<bool>,
 ) {
     let every = Duration::from_secs(config.queue.monitor_interval_secs.max(1));
+    // Held across three beats at least, so a slow beat does not lose it to another node.
+    let ttl_ms = (config.queue.lease_secs.max(1) as i64)
+        .saturating_mul(1000)
+        .max(3 * every.as_millis() as i64);
+    let mut leading = false;
     loop {
-        if let Err(e) = sweep(&queue, &config, &policy).await {
-            tracing::error!(error = %e, "deadline monitor failed; will try again");
-        }
-        // The same beat ends the retention of archived copies (a cheap indexed look-up).
-        if let Err(e) = crate::register::archive::prune(queue.db(), crate::util::now_ms()).await {
-            tracing::error!(error = %e, "archive pruning failed; will try again");
+        match leader::hold(queue.db(), leader::MONITOR, &holder, now_ms(), ttl_ms).await {
+            Ok(true) => {
+                if !leading {
+                    tracing::info!(holder = %holder, "this node runs the deadline monitor and archive pruning");
+                    leading = true;
+                }
+                if let Err(e) = sweep(&queue, &config, &policy).await {
+                    tracing::error!(error = %e, "deadline monitor failed; will try again");
+                }
+                // The same beat ends the retention of archived copies (a cheap indexed look-up).
+                if let Err(e) = crate::register::archive::prune(queue.db(), now_ms()).await {
+                    tracing::error!(error = %e, "archive pruning failed; will try again");
+                }
+            }
+            Ok(false) => {
+                if leading {
+                    tracing::warn!(holder = %holder, "another node runs the deadline monitor now");
+                    leading = false;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not renew the deadline monitor's lease; will try again");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                if leading {
+                    if let Err(e) = leader::release(queue.db(), leader::MONITOR, &holder).await {
+                        tracing::warn!(error = %e, "could not give up the deadline monitor's lease; another node takes it when it runs out");
+                    }
+                }
+                return;
+            }
         }
     }
 }

@@ -97,14 +97,9 @@ async fn writer(
     mut rx: mpsc::Receiver<Job>,
     wake: Arc<Notify>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut batch);
         let ends = commit_batch(&db, &leases, &batch).await;
         let mut notify = false;
         for (job, end) in batch.into_iter().zip(ends) {

@@ -1,7 +1,9 @@
 //! Copies of outgoing documents as sent (bản lưu): the sealed bytes of the attempt that first
-//! delivered, under `data_dir/archive/YYYY-MM/<id>.eml`, kept for `[register] archive_days`.
-//! The register row names the file; pruning removes the file and clears the name, the row
-//! stays. Copies are flushed to disk by a once-a-second syncfs, not one fsync each.
+//! delivered, kept for `[register] archive_days`. With SQLite, a file under
+//! `data_dir/archive/YYYY-MM/<id>.eml`, flushed to disk by a once-a-second syncfs (not one
+//! fsync each); with PostgreSQL, a row of `archive_content` written in the attempt's
+//! transaction, so every node can read it and one node prunes it. The register row names
+//! the file (or [`IN_DATABASE`]); pruning removes the copy and clears the name, the row stays.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,9 +11,56 @@ use std::path::{Path, PathBuf};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
+use crate::store::entity::archive_content;
 use crate::store::entity::register_entry as entry;
+
+/// The register's `archive_path` of a copy kept in the database (`archive_content`).
+pub const IN_DATABASE: &str = "database: archive_content";
+
+/// A copy to record with the delivery attempt: where it is, until when it is kept, and, when
+/// it goes to the database, its bytes (shared: the attempt's result may be committed twice).
+#[derive(Debug, Clone)]
+pub struct Copy {
+    pub place: String,
+    pub until: i64,
+    pub content: Option<std::sync::Arc<[u8]>>,
+}
+
+/// Inserts a copy's bytes kept in the database, in the caller's transaction (a copy already
+/// there stays: the first delivery's copy is the one kept).
+pub async fn insert_content(
+    db: &impl ConnectionTrait,
+    id: &str,
+    content: &[u8],
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    archive_content::Entity::insert(archive_content::ActiveModel {
+        id: sea_orm::ActiveValue::Set(id.to_string()),
+        content: sea_orm::ActiveValue::Set(content.to_vec()),
+    })
+    .on_conflict(
+        OnConflict::column(archive_content::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The bytes of document `id`'s copy kept in the database, if there is one.
+pub async fn content_in_database(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<Vec<u8>>, DbErr> {
+    Ok(archive_content::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|r| r.content))
+}
 
 /// Where the copy of document `id`, sent at `at_ms`, goes.
 pub fn path_for(data_dir: &Path, id: &str, at_ms: i64) -> PathBuf {
@@ -102,7 +151,7 @@ pub async fn has_copy(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr
 }
 
 /// Removes the copies whose retention ended before `now_ms`; returns how many.
-pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbErr> {
+pub async fn prune(db: &sea_orm::DatabaseConnection, now_ms: i64) -> Result<usize, DbErr> {
     let due: Vec<(String, Option<String>)> = entry::Entity::find()
         .select_only()
         .column(entry::Column::Id)
@@ -114,10 +163,18 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
         .all(db)
         .await?;
     for (id, path) in &due {
-        if let Some(path) = path {
-            match std::fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        match path.as_deref() {
+            Some(IN_DATABASE) => {
+                let txn = db.begin().await?;
+                archive_content::Entity::delete_by_id(id.as_str())
+                    .exec(&txn)
+                    .await?;
+                clear(&txn, id).await?;
+                txn.commit().await?;
+            }
+            Some(path) => match std::fs::remove_file(path) {
+                Ok(()) => clear(db, id).await?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => clear(db, id).await?,
                 Err(e) => {
                     // Tried again in a day, so it does not hold up the copies behind it.
                     tracing::warn!(register_id = %id, %path, error = %e, "archived copy not removed; will retry");
@@ -131,17 +188,23 @@ pub async fn prune(db: &impl ConnectionTrait, now_ms: i64) -> Result<usize, DbEr
                         .await?;
                     continue;
                 }
-            }
+            },
+            None => clear(db, id).await?,
         }
-        entry::Entity::update_many()
-            .col_expr(entry::Column::ArchivePath, Expr::value(None::<String>))
-            .col_expr(entry::Column::ArchiveUntil, Expr::value(None::<i64>))
-            .filter(entry::Column::Id.eq(id.as_str()))
-            .exec(db)
-            .await?;
         tracing::info!(register_id = %id, "archived copy removed at the end of its retention");
     }
     Ok(due.len())
+}
+
+/// The register row no longer names a copy.
+async fn clear(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    entry::Entity::update_many()
+        .col_expr(entry::Column::ArchivePath, Expr::value(None::<String>))
+        .col_expr(entry::Column::ArchiveUntil, Expr::value(None::<i64>))
+        .filter(entry::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,10 +215,7 @@ mod tests {
 
     #[tokio::test]
     async fn copies_past_their_retention_are_removed_and_the_row_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::open(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
+        let (db, dir) = crate::store::test_database().await;
         let mut meta = NewMessage::generated(
             "vanthu@dev.gov.vn".into(),
             "Quyết định",
@@ -185,7 +245,28 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(prune(&db, now).await.unwrap(), 1);
+        // Copies kept in the database (PostgreSQL), one past its retention.
+        for (id, until) in [("old-db", now - 1), ("kept-db", now + 86_400_000)] {
+            let (row, _) = crate::register::book::accepted(id, &meta, now).unwrap();
+            row.insert(&db).await.unwrap();
+            insert_content(&db, id, b"sealed bytes").await.unwrap();
+            entry::Entity::update_many()
+                .col_expr(entry::Column::ArchivePath, Expr::value(IN_DATABASE))
+                .col_expr(entry::Column::ArchiveUntil, Expr::value(until))
+                .filter(entry::Column::Id.eq(id))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+        assert_eq!(prune(&db, now).await.unwrap(), 2);
+        assert_eq!(content_in_database(&db, "old-db").await.unwrap(), None);
+        assert_eq!(
+            content_in_database(&db, "kept-db")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"sealed bytes"[..])
+        );
         assert!(!path_for(dir.path(), "old", now).exists());
         assert!(path_for(dir.path(), "kept", now).exists());
         let old = entry::Entity::find_by_id("old")
@@ -194,6 +275,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(old.archive_path, None, "the row stays, without its copy");
+        let old_db = entry::Entity::find_by_id("old-db")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old_db.archive_path, None);
         assert_eq!(prune(&db, now).await.unwrap(), 0, "nothing left to prune");
         db.close().await.ok();
     }

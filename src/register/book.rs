@@ -250,8 +250,8 @@ pub struct Attempt<'a> {
     pub seal: Option<(&'a str, &'a str)>,
     /// Why recipients are still pending (the first temporary failure).
     pub deferred: Option<&'a str>,
-    /// The copy of the message as sent, and until when it is kept.
-    pub archive: Option<(String, i64)>,
+    /// The copy of the message as sent: where, and until when it is kept.
+    pub archive: Option<super::archive::Copy>,
 }
 
 /// Records an attempt; when no recipient is left pending, settles the entry: delivered,
@@ -286,14 +286,16 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
             .col_expr(entry::Column::SealDigest, Expr::value(digest))
             .col_expr(entry::Column::SignedAt, Expr::value(a.at));
     }
-    if let Some((path, until)) = &a.archive {
+    if let Some(copy) = &a.archive {
         any = true;
         first = first
-            .col_expr(entry::Column::ArchivePath, Expr::value(path.clone()))
-            .col_expr(entry::Column::ArchiveUntil, Expr::value(*until));
+            .col_expr(entry::Column::ArchivePath, Expr::value(copy.place.clone()))
+            .col_expr(entry::Column::ArchiveUntil, Expr::value(copy.until));
     }
-    if any {
-        first.exec(db).await?;
+    if any && first.exec(db).await?.rows_affected == 1 {
+        if let Some(bytes) = a.archive.as_ref().and_then(|c| c.content.as_deref()) {
+            super::archive::insert_content(db, a.entry_id, bytes).await?;
+        }
     }
     settle(
         db,

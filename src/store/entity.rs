@@ -279,6 +279,46 @@ pub mod message_content {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod leader_lease {
+    use sea_orm::entity::prelude::*;
+
+    /// A job that runs on one node at a time (the deadline monitor and archive pruning): the
+    /// daemon that holds it (`node/pid.random`, as in `message.claimed_by`) and until when
+    /// (Unix ms). See `queue::leader`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leader_lease")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub until: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod archive_content {
+    use sea_orm::entity::prelude::*;
+
+    /// The archived copy of a sent document when the database is PostgreSQL, keyed by its
+    /// register entry; with SQLite the copy is a file under `data_dir/archive`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "archive_content")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub content: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod pdf_document {
     use sea_orm::entity::prelude::*;
 

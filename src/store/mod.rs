@@ -335,6 +335,27 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 #[cfg(test)]
+/// A fresh database: SQLite in a temp dir, or a new PostgreSQL database when
+/// CONGVAN_TEST_DATABASE_URL names a server (as the integration tests do).
+pub(crate) async fn test_database() -> (DatabaseConnection, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match std::env::var("CONGVAN_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("congvan_u_{}", crate::util::new_queue_id());
+            let a = sea_orm::Database::connect(&admin).await.unwrap();
+            a.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            a.close().await.ok();
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/test.db", dir.path().display()),
+    };
+    (crate::store::open(&url).await.unwrap(), dir)
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     #[test]

@@ -16,6 +16,7 @@ mod m0012_seal_image;
 mod m0013_token_key;
 mod m0014_message_id;
 mod m0015_message_content;
+mod m0016_leader_archive;
 
 use sea_orm_migration::prelude::*;
 
@@ -34,6 +35,7 @@ use m0012_seal_image::*;
 use m0013_token_key::*;
 use m0014_message_id::*;
 use m0015_message_content::*;
+use m0016_leader_archive::*;
 
 pub struct Migrator;
 
@@ -56,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0013TokenKey),
             Box::new(M0014MessageId),
             Box::new(M0015MessageContent),
+            Box::new(M0016LeaderArchive),
         ]
     }
 }
