@@ -29,6 +29,7 @@ CONCURRENCY=""
 CONGVAN_LOG_FILTER=""
 REUSE=1
 CHECK=5
+URGENT_EVERY=0.1
 KEEP=0
 INSTALL=1
 
@@ -53,6 +54,10 @@ congvan/postfix.
   --concurrency N       congvan's [queue] concurrency (default: congvan's own, 16)
   --congvan-log FILTER  CONGVAN_LOG for the daemon (default: its own, info)
   --binary PATH         the congvan binary (default target/release/congvan; build it first)
+  --urgent-every S      during each congvan run's load, one hỏa tốc document every S seconds
+                        over its own connection (bench/urgent-probe.py); its time from 250 to
+                        the upstream's reply (p50, p99, max) is printed with the run
+                        (default $URGENT_EVERY; 0: none). Not counted in the rates.
   --check N             before measuring, send N messages through each and check that the
                         sink got them, congvan's multipart/signed (default $CHECK; 0: skip)
   --nodes N             also run congvan as N nodes sharing one PostgreSQL database (different
@@ -109,6 +114,7 @@ while (( $# )); do
     --congvan-log) CONGVAN_LOG_FILTER=$2; shift 2 ;;
     --binary) BINARY=$2; shift 2 ;;
     --check) CHECK=$2; shift 2 ;;
+    --urgent-every) URGENT_EVERY=$2; shift 2 ;;
     --nodes) NODES=$2; shift 2 ;;
     --database-url) DATABASE_URL=$2; shift 2 ;;
     --pg-port) PG_PORT=$2; shift 2 ;;
@@ -528,6 +534,17 @@ run_source() {   # run_source MSGFILE COUNT SESSIONS PORT LOG
     -F "$1" "127.0.0.1:$4" >"$5" 2>&1
 }
 
+cpu_busy() {   # jiffies the whole machine has been busy (user, nice, system, irq, softirq)
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+cpu_of() {   # jiffies used by the given processes (user + system)
+  local p t=0
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] && t=$(( t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }') ))
+  done
+  echo "$t"
+}
+
 measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
   local sys=$1 size=$2 round=$3 msg=$4 ports=() pids=() k rc=0 base t0 t1 t2 got status=ok extra=""
   case $sys in
@@ -542,18 +559,32 @@ measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
   pflog0=$(wc -l <"$PF/maillog" 2>/dev/null || echo 0)
   local logs=$W/runs/$sys-$size-$round
   mkdir -p "$logs"
+  local busy0 hz
+  hz=$(getconf CLK_TCK)
+  busy0=$(cpu_busy)
   t0=$(now)
   for (( k = 0; k < n; k++ )); do
     run_source "$msg" "$per" "$sess" "${ports[k]}" "$logs/source$k.log" &
     pids+=($!)
   done
+  local probe="" probes=0
+  if [[ $sys != postfix ]] && awk -v e="$URGENT_EVERY" 'BEGIN { exit !(e > 0) }'; then
+    python3 "$ROOT/bench/urgent-probe.py" send --port "${ports[0]}" --from "$SENDER" --to "$RCPT" \
+      --ids "$logs/urgent.ids" --stop "$logs/urgent.stop" --every "$URGENT_EVERY" 2>"$logs/urgent.log" &
+    probe=$!
+  fi
   for p in "${pids[@]}"; do wait "$p" || rc=$?; done
   t1=$(now)
+  if [[ -n $probe ]]; then
+    touch "$logs/urgent.stop"
+    wait "$probe" || true
+    probes=$(wc -l <"$logs/urgent.ids" 2>/dev/null || echo 0)
+  fi
   if (( rc != 0 )); then
     status="smtp-source-failed"
     echo "  $sys: smtp-source failed: $(tail -n 3 "$logs"/source*.log | tr '\n' ' ')" >&2
   fi
-  local want=$(( base + per * n )) deadline last=-1 last_at=$EPOCHSECONDS last_t=$t1
+  local want=$(( base + per * n + probes )) deadline last=-1 last_at=$EPOCHSECONDS last_t=$t1
   deadline=$(awk -v t="$t0" -v s="$TIMEOUT" 'BEGIN { printf "%.0f", t + s }')
   while :; do
     got=$(sink_count)
@@ -565,18 +596,26 @@ measure() {   # measure SYSTEM SIZE ROUND MSGFILE: appends a row to $RESULTS
     sleep 0.05
   done
   t2=$(now)
+  # CPU per message: the whole machine's (load generator and sink included, the same for
+  # both systems) and, for congvan, the daemon's own.
+  local cpu
+  cpu="cpu=$(awk -v b="$(( $(cpu_busy) - busy0 ))" -v hz="$hz" -v m="$(( per * n ))" 'BEGIN { printf "%.2f", b / hz * 1000 / m }')ms/msg"
+  [[ $sys == postfix ]] || cpu="$cpu congvan_cpu=$(awk -v b="$(cpu_of "${CV_PIDS[@]}")" -v hz="$hz" -v m="$(( per * n ))" 'BEGIN { printf "%.2f", b / hz * 1000 / m }')ms/msg"
   [[ $status != stalled ]] || t2=$last_t   # the rate of what arrived, without the wait
-  got=$(( got - base ))
+  got=$(( got - base - probes ))
   case $sys in
     postfix)
       postfix_drain || status="${status}+queue-left"
       tail -n +"$(( pflog0 + 1 ))" "$PF/maillog" >"$logs/maillog"
-      extra="deferred=$(grep -c 'status=deferred' "$logs/maillog" || true) bounced=$(grep -c 'status=bounced' "$logs/maillog" || true) warnings=$(grep -c -E 'warning:|fatal:|panic:' "$logs/maillog" || true)"
+      extra="$cpu deferred=$(grep -c 'status=deferred' "$logs/maillog" || true) bounced=$(grep -c 'status=bounced' "$logs/maillog" || true) warnings=$(grep -c -E 'warning:|fatal:|panic:' "$logs/maillog" || true)"
       ;;
     *)
       stop_congvan
-      extra=$CV_STATUS
+      extra="$cpu $CV_STATUS"
       for (( k = 0; k < ${#CV_DIRS[@]}; k++ )); do cp "${CV_DIRS[k]}/serve.log" "$logs/serve-node$((k + 1)).log"; done
+      if [[ -n $probe ]]; then
+        extra="$extra $(python3 "$ROOT/bench/urgent-probe.py" analyse --ids "$logs/urgent.ids" "$logs"/serve-node*.log)"
+      fi
       finish_congvan_run
       ;;
   esac

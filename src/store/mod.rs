@@ -51,13 +51,29 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
         let clock = failures.clone();
         opts.map_sqlx_sqlite_pool_opts(move |o| {
             let clock = clock.clone();
-            o.after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
-                .before_acquire(move |conn, meta| {
-                    let fresh = clock.opened_since_last_failure(meta.age);
-                    Box::pin(
-                        async move { Ok(fresh && connection_is_clean(&*conn, SqliteState::CLEAN)) },
-                    )
+            let released = clock.clone();
+            o.after_release(move |conn, _| {
+                // Asking SQLite itself is a round trip to the connection's worker thread,
+                // and this runs after every statement: done only when sqlx's own depth says
+                // a transaction is open or a statement failed lately (the states that
+                // `connection_is_clean` looks for all follow a failed statement, COMMIT or
+                // ROLLBACK, and a failed COMMIT or ROLLBACK leaves the depth above 0).
+                use sea_orm::sqlx::Connection as _;
+                let ask = conn.is_in_transaction() || released.failed_within(RECENT_FAILURE);
+                Box::pin(async move {
+                    if ask {
+                        sqlite_connection_is_clean(conn).await
+                    } else {
+                        Ok(true)
+                    }
                 })
+            })
+            .before_acquire(move |conn, meta| {
+                let fresh = clock.opened_since_last_failure(meta.age);
+                Box::pin(
+                    async move { Ok(fresh && connection_is_clean(&*conn, SqliteState::CLEAN)) },
+                )
+            })
         });
     } else {
         opts.max_connections(16);
@@ -118,6 +134,9 @@ pub fn connection_is_clean<C: sea_orm::sqlx::Connection>(conn: &C, sqlite: Sqlit
     clean
 }
 
+/// How long after a failed statement every released SQLite connection is asked for its state.
+const RECENT_FAILURE: Duration = Duration::from_secs(60);
+
 /// When a statement last failed on a SQLite pool. A connection that SQLite opened while the
 /// database or its WAL file could not be written is read-only for good (SQLite falls back to
 /// read-only when a read-write open fails), and nothing in its state says so after the
@@ -144,6 +163,12 @@ impl FailureClock {
 
     fn note(&self) {
         self.last.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    /// Whether a statement failed within the last `window`.
+    fn failed_within(&self, window: Duration) -> bool {
+        let last = self.last.load(Ordering::Acquire);
+        last != 0 && self.now_ms() < last.saturating_add(window.as_millis() as u64)
     }
 
     /// Whether a connection of this age was opened after the last failure.
