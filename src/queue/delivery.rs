@@ -916,13 +916,15 @@ impl Deliverer {
             return None;
         }
         // One copy: the first attempt that delivered (a later one finishing a partial
-        // delivery keeps it).
-        match crate::register::archive::has_copy(self.db(), &msg.id).await {
-            Ok(false) => {}
-            Ok(true) => return None,
-            Err(e) => {
-                tracing::error!(queue_id = %msg.id, error = %e, "archive look-up failed; no copy kept");
-                return None;
+        // delivery keeps it). Only an earlier recorded attempt can have made one.
+        if msg.attempts > 0 {
+            match crate::register::archive::has_copy(self.db(), &msg.id).await {
+                Ok(false) => {}
+                Ok(true) => return None,
+                Err(e) => {
+                    tracing::error!(queue_id = %msg.id, error = %e, "archive look-up failed; no copy kept");
+                    return None;
+                }
             }
         }
         let until = now + i64::from(days) * 86_400_000;
