@@ -622,4 +622,40 @@ async fn html_prints_one_a4_landscape_page_per_month_in_chromium() {
             assert!(pages[0].contains("Nguyễn Văn An"));
         }
     }
+
+    // The incoming book: December 2025 to February 2026, three pages again.
+    let page = env.path().join("so-den.html");
+    export(
+        &env,
+        &[
+            "--direction",
+            "in",
+            "--from",
+            "2025-12-01",
+            "--to",
+            "2026-02-28",
+            "--format",
+            "html",
+        ],
+        &page,
+    );
+    let png = shots.join("register-export-in.png");
+    let pdf = shots.join("register-export-in.pdf");
+    chromium(
+        &page,
+        &format!("--screenshot={}", png.display()),
+        profile.path(),
+    );
+    chromium(
+        &page,
+        &format!("--print-to-pdf={}", pdf.display()),
+        profile.path(),
+    );
+    eprintln!("screenshot: {}\nprinted: {}", png.display(), pdf.display());
+    let pdf_bytes = std::fs::read(&pdf).unwrap();
+    let pages = pdf_bytes
+        .windows(b"/Type /Page".len() + 1)
+        .filter(|w| w.starts_with(b"/Type /Page") && !w.ends_with(b"s"))
+        .count();
+    assert_eq!(pages, 3, "one page per month");
 }
