@@ -502,6 +502,25 @@ async fn html_is_self_contained_escaped_and_headed() {
         "refused documents are left out"
     );
     assert!(!page.contains("o-dec") && !page.contains("31/12/2025"));
+
+    // Months without documents still get their page, saying so.
+    let empty = env.path().join("empty.html");
+    let page = String::from_utf8(export(
+        &env,
+        &[
+            "--direction",
+            "out",
+            "--from",
+            "2026-04-01",
+            "--to",
+            "2026-05-31",
+        ],
+        &empty,
+    ))
+    .unwrap();
+    assert_eq!(page.matches("<section class=\"month\"").count(), 2);
+    assert_eq!(page.matches("Không có văn bản trong tháng.").count(), 2);
+    assert!(page.ends_with("</section>\n</body>\n</html>\n"));
 }
 
 /// Runs headless Chromium on `page` with `what` (`--screenshot=…` or `--print-to-pdf=…`).
@@ -658,4 +677,81 @@ async fn html_prints_one_a4_landscape_page_per_month_in_chromium() {
         .filter(|w| w.starts_with(b"/Type /Page") && !w.ends_with(b"s"))
         .count();
     assert_eq!(pages, 3, "one page per month");
+}
+
+/// More documents than one page of the reader (1,000), many received in the same
+/// millisecond: every one is in the book once, numbered without a gap, in reception order.
+#[tokio::test]
+async fn a_long_register_is_read_in_pages_without_gaps_or_repeats() {
+    use sea_orm::EntityTrait;
+    let env = Env::new(Setup::default()).await;
+    let db = env.db().await;
+    let base = ms("2026-03-02T08:00:00+07:00");
+    let n = 2_050usize;
+    let rows: Vec<entry::ActiveModel> = (0..n)
+        .map(|i| {
+            // Three documents per millisecond: pages end in the middle of a tie.
+            let at = base + (i / 3) as i64;
+            entry::ActiveModel {
+                id: Set(format!("p-{i:05}")),
+                direction: Set("in".parse().unwrap()),
+                state: Set("delivered".parse().unwrap()),
+                timeliness: Set(None),
+                rule: Set(None),
+                reason: Set(None),
+                number: Set(None),
+                number_key: Set(None),
+                subject: Set(format!("p-{i:05}")),
+                listener: Set("inbound".into()),
+                client_ip: Set("127.0.0.1".into()),
+                account: Set(None),
+                sender: Set("vanthu@hanoi.gov.vn".into()),
+                header_from: Set("vanthu@hanoi.gov.vn".into()),
+                recipients: Set("[\"vanphong@dev.gov.vn\"]".into()),
+                urgency: Set(0),
+                secrecy: Set(0),
+                signed_date: Set(None),
+                accepted_at: Set(at),
+                accepted_date: Set(register_date(at)),
+                deadline_at: Set(None),
+                seal_serial: Set(None),
+                seal_digest: Set(None),
+                signed_at: Set(None),
+                sent_at: Set(Some(at + 1000)),
+                delay_ms: Set(Some(1000)),
+                smime_result: Set(Some("pass".into())),
+                smime_signer: Set(None),
+                smime_reason: Set(None),
+                archive_path: Set(None),
+                archive_until: Set(None),
+                updated_at: Set(at),
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        entry::Entity::insert_many(chunk.to_vec())
+            .exec(&db)
+            .await
+            .unwrap();
+    }
+    db.close().await.ok();
+    let file = env.path().join("march.csv");
+    export(
+        &env,
+        &[
+            "--direction",
+            "in",
+            "--from",
+            "2026-03-01",
+            "--format",
+            "csv",
+        ],
+        &file,
+    );
+    let book = python_rows(&file);
+    assert_eq!(book.len(), n + 1);
+    for (i, row) in book[1..].iter().enumerate() {
+        assert_eq!(row[1], (i + 1).to_string(), "{row:?}");
+        assert_eq!(row[5], format!("p-{i:05}"), "{row:?}");
+    }
 }

@@ -255,30 +255,43 @@ async fn export(
     format: ExportFormat,
     output: Option<&std::path::Path>,
 ) -> CliResult {
-    use crate::register::export;
-    let lines = export::lines(db, req)
-        .await
-        .map_err(|e| Failure::refused(format!("cannot read the register: {e}")))?;
-    let body = match format {
-        ExportFormat::Csv => export::csv(req.direction, &lines),
-        ExportFormat::Html => export::html(
-            req,
-            &export::Heading {
-                office: cfg.hostname.clone(),
-                made_at: time::OffsetDateTime::now_utc(),
-            },
-            &lines,
-        ),
+    use crate::register::export::{self, CsvBook, ExportError, HtmlBook};
+    let heading = export::Heading {
+        office: cfg.hostname.clone(),
+        made_at: time::OffsetDateTime::now_utc(),
+    };
+    let write = async |w: &mut dyn Write| -> Result<(), ExportError> {
+        let mut w = std::io::BufWriter::new(w);
+        match format {
+            ExportFormat::Csv => {
+                CsvBook::begin(req.direction, &mut w)?;
+                export::each_line(db, req, |l| CsvBook::line(&l, &mut w)).await?;
+            }
+            ExportFormat::Html => {
+                let mut book = HtmlBook::begin(req, &heading, &mut w)?;
+                export::each_line(db, req, |l| book.line(&l, &mut w)).await?;
+                book.finish(&mut w)?;
+            }
+        }
+        w.flush()?;
+        Ok(())
     };
     match output {
-        Some(path) => super::as_invoker(|| std::fs::write(path, body))
-            .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display()))),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(body.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(io_failure)
+        // Written beside the target and renamed: an export that fails leaves no half file.
+        Some(path) => {
+            let tmp = path.with_extension("part");
+            let mut file = super::as_invoker(|| std::fs::File::create(&tmp))
+                .map_err(|e| Failure::refused(format!("cannot write {}: {e}", tmp.display())))?;
+            if let Err(e) = write(&mut file).await {
+                std::fs::remove_file(&tmp).ok();
+                return Err(Failure::refused(e));
+            }
+            std::fs::rename(&tmp, path)
+                .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))
         }
+        None => write(&mut std::io::stdout().lock())
+            .await
+            .map_err(Failure::refused),
     }
 }
 

@@ -14,8 +14,11 @@
 
 use std::collections::HashMap;
 
+use std::io::Write;
+
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use time::{Date, Month, OffsetDateTime};
 
@@ -283,38 +286,28 @@ fn year_start_ms(year: i32) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
-/// The lines of the book for `req`, in reception order (oldest first).
-pub async fn lines(db: &impl ConnectionTrait, req: &Request) -> Result<Vec<Line>, DbErr> {
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error("cannot read the register: {0}")]
+    Database(#[from] DbErr),
+    #[error("cannot write the export: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Rows read per query: a year of a busy office's register is never in memory at once.
+const PAGE: u64 = 1000;
+
+/// Calls `f` with each line of the book for `req`, in reception order (oldest first),
+/// reading the register a page at a time (keyset pages on `(accepted_at, id)`).
+pub async fn each_line(
+    db: &impl ConnectionTrait,
+    req: &Request,
+    mut f: impl FnMut(Line) -> std::io::Result<()>,
+) -> Result<(), ExportError> {
     let start = day_start_ms(req.from);
     let end = req.to.next_day().map(day_start_ms).unwrap_or(i64::MAX);
-    let entries = entry::Entity::find()
-        .filter(entry::Column::Direction.eq(req.direction))
-        .filter(entry::Column::AcceptedAt.gte(start))
-        .filter(entry::Column::AcceptedAt.lt(end))
-        .order_by_asc(entry::Column::AcceptedAt)
-        .order_by_asc(entry::Column::Id)
-        .all(db)
-        .await?;
-    // The PDF signatures, fetched in batches rather than one query per document.
-    let mut pdf: HashMap<String, Vec<SignatureSummary>> = HashMap::new();
-    let ids: Vec<&str> = entries
-        .iter()
-        .filter(|e| e.state != EntryState::Refused)
-        .map(|e| e.id.as_str())
-        .collect();
-    for chunk in ids.chunks(500) {
-        let rows = pdf_document::Entity::find()
-            .filter(pdf_document::Column::EntryId.is_in(chunk.iter().copied()))
-            .order_by_asc(pdf_document::Column::EntryId)
-            .order_by_asc(pdf_document::Column::Position)
-            .all(db)
-            .await?;
-        for r in rows {
-            let sigs: Vec<SignatureSummary> =
-                serde_json::from_str(&r.signatures).unwrap_or_default();
-            pdf.entry(r.entry_id).or_default().extend(sigs);
-        }
-    }
     // The incoming series starts on 1 January: count what the year received before `from`.
     let mut year = req.from.year();
     let mut counter = 0u64;
@@ -327,31 +320,70 @@ pub async fn lines(db: &impl ConnectionTrait, req: &Request) -> Result<Vec<Line>
             .count(db)
             .await?;
     }
-    let mut out = Vec::with_capacity(entries.len());
-    for e in &entries {
-        let refused = e.state == EntryState::Refused;
-        if refused && !req.include_refused {
-            continue;
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let mut q = entry::Entity::find()
+            .filter(entry::Column::Direction.eq(req.direction))
+            .filter(entry::Column::AcceptedAt.gte(start))
+            .filter(entry::Column::AcceptedAt.lt(end));
+        if !req.include_refused {
+            q = q.filter(entry::Column::State.ne(EntryState::Refused));
         }
-        let number = if req.direction == Direction::In && !refused {
-            let y: i32 = e
-                .accepted_date
-                .get(..4)
-                .and_then(|y| y.parse().ok())
-                .unwrap_or(year);
-            if y != year {
-                year = y;
-                counter = 0;
-            }
-            counter += 1;
-            Some(counter)
-        } else {
-            None
+        if let Some((at, id)) = &after {
+            q = q.filter(
+                Condition::any().add(entry::Column::AcceptedAt.gt(*at)).add(
+                    Condition::all()
+                        .add(entry::Column::AcceptedAt.eq(*at))
+                        .add(entry::Column::Id.gt(id.as_str())),
+                ),
+            );
+        }
+        let entries = q
+            .order_by_asc(entry::Column::AcceptedAt)
+            .order_by_asc(entry::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let Some(last) = entries.last() else {
+            return Ok(());
         };
-        let sigs = pdf.get(&e.id).map(Vec::as_slice).unwrap_or_default();
-        out.push(line(e, sigs, number));
+        after = Some((last.accepted_at, last.id.clone()));
+        // The PDF signatures of the page, in one query.
+        let mut pdf: HashMap<String, Vec<SignatureSummary>> = HashMap::new();
+        let rows = pdf_document::Entity::find()
+            .filter(pdf_document::Column::EntryId.is_in(entries.iter().map(|e| e.id.as_str())))
+            .order_by_asc(pdf_document::Column::EntryId)
+            .order_by_asc(pdf_document::Column::Position)
+            .all(db)
+            .await?;
+        for r in rows {
+            let sigs: Vec<SignatureSummary> =
+                serde_json::from_str(&r.signatures).unwrap_or_default();
+            pdf.entry(r.entry_id).or_default().extend(sigs);
+        }
+        for e in &entries {
+            let number = if req.direction == Direction::In && e.state != EntryState::Refused {
+                let y: i32 = e
+                    .accepted_date
+                    .get(..4)
+                    .and_then(|y| y.parse().ok())
+                    .unwrap_or(year);
+                if y != year {
+                    year = y;
+                    counter = 0;
+                }
+                counter += 1;
+                Some(counter)
+            } else {
+                None
+            };
+            let sigs = pdf.get(&e.id).map(Vec::as_slice).unwrap_or_default();
+            f(line(e, sigs, number))?;
+        }
+        if (entries.len() as u64) < PAGE {
+            return Ok(());
+        }
     }
-    Ok(out)
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. A field that
@@ -370,19 +402,24 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+fn csv_row<'a>(cells: impl Iterator<Item = &'a str>, w: &mut impl Write) -> std::io::Result<()> {
+    let fields: Vec<String> = cells.map(csv_field).collect();
+    w.write_all(fields.join(",").as_bytes())?;
+    w.write_all(b"\r\n")
+}
+
 /// The book as CSV: a UTF-8 byte-order mark, a header row, one row per document, CRLF.
-pub fn csv(direction: Direction, lines: &[Line]) -> String {
-    let mut s = String::from("\u{feff}");
-    let row = |cells: &mut dyn Iterator<Item = &str>, s: &mut String| {
-        let fields: Vec<String> = cells.map(csv_field).collect();
-        s.push_str(&fields.join(","));
-        s.push_str("\r\n");
-    };
-    row(&mut columns(direction).iter().copied(), &mut s);
-    for l in lines {
-        row(&mut l.cells.iter().map(String::as_str), &mut s);
+pub struct CsvBook;
+
+impl CsvBook {
+    pub fn begin(direction: Direction, w: &mut impl Write) -> std::io::Result<()> {
+        w.write_all("\u{feff}".as_bytes())?;
+        csv_row(columns(direction).iter().copied(), w)
     }
-    s
+
+    pub fn line(l: &Line, w: &mut impl Write) -> std::io::Result<()> {
+        csv_row(l.cells.iter().map(String::as_str), w)
+    }
 }
 
 /// The heading of the printed book.
@@ -439,68 +476,117 @@ fn months(from: Date, to: Date) -> Vec<String> {
 }
 
 /// The book as one self-contained page: inline CSS, no scripts, images, fonts or links; a
-/// section per month of the range, each starting a printed page (A4 landscape).
-pub fn html(req: &Request, heading: &Heading, lines: &[Line]) -> String {
-    let t = heading.made_at.to_offset(VIETNAM_OFFSET);
-    let made = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +07:00",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let title = title(req.direction);
-    let cols = columns(req.direction);
-    let mut s = format!(
-        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t} — {o} — {f} – {to}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n",
-        t = escape(title),
-        o = escape(&heading.office),
-        f = escape(&vn_date(&req.from.to_string())),
-        to = escape(&vn_date(&req.to.to_string())),
-    );
-    let mut colgroup = String::from("<colgroup>");
-    for w in widths(req.direction) {
-        colgroup.push_str(&format!("<col style=\"width:{w}%\">"));
-    }
-    colgroup.push_str("</colgroup>\n");
-    let mut head = String::from("<thead>\n<tr>");
-    for c in cols {
-        head.push_str(&format!("<th scope=\"col\">{}</th>", escape(c)));
-    }
-    head.push_str("</tr>\n</thead>\n");
-    for month in months(req.from, req.to) {
-        s.push_str(&format!(
-            "<section class=\"month\" data-month=\"{m}\">\n<header>\n<p class=\"office\">{o}</p>\n<div>\n<h1>{t}</h1>\n<p class=\"period\">{ml}</p>\n</div>\n<p class=\"made\">Lập lúc {made}</p>\n</header>\n<table>\n{colgroup}{head}<tbody>\n<tr class=\"col-no\">",
-            m = escape(&month),
+/// section per month of the range (one saying so when the month has no document), each
+/// starting a printed page (A4 landscape). Lines must come in order of their month.
+pub struct HtmlBook {
+    direction: Direction,
+    office: String,
+    made: String,
+    /// The months of the range not yet begun, in order.
+    months: std::collections::VecDeque<String>,
+    /// The month whose section is open, and whether it has a line.
+    open: Option<(String, bool)>,
+}
+
+impl HtmlBook {
+    pub fn begin(req: &Request, heading: &Heading, w: &mut impl Write) -> std::io::Result<Self> {
+        let t = heading.made_at.to_offset(VIETNAM_OFFSET);
+        let made = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +07:00",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        write!(
+            w,
+            "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t} — {o} — {f} – {to}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n",
+            t = escape(title(req.direction)),
             o = escape(&heading.office),
-            t = escape(title),
-            ml = escape(&month_label(&month)),
-        ));
-        for i in 1..=cols.len() {
-            s.push_str(&format!("<td>({i})</td>"));
-        }
-        s.push_str("</tr>\n");
-        let mut any = false;
-        for l in lines.iter().filter(|l| l.month == month) {
-            any = true;
-            s.push_str("<tr>");
-            for c in &l.cells {
-                s.push_str(&format!("<td>{}</td>", escape(c)));
-            }
-            s.push_str("</tr>\n");
-        }
-        if !any {
-            s.push_str(&format!(
-                "<tr><td class=\"empty\" colspan=\"{}\">Không có văn bản trong tháng.</td></tr>\n",
-                cols.len()
-            ));
-        }
-        s.push_str("</tbody>\n</table>\n</section>\n");
+            f = escape(&vn_date(&req.from.to_string())),
+            to = escape(&vn_date(&req.to.to_string())),
+        )?;
+        Ok(HtmlBook {
+            direction: req.direction,
+            office: heading.office.clone(),
+            made,
+            months: months(req.from, req.to).into(),
+            open: None,
+        })
     }
-    s.push_str("</body>\n</html>\n");
-    s
+
+    fn close_section(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+        if let Some((_, any)) = self.open.take() {
+            if !any {
+                writeln!(
+                    w,
+                    "<tr><td class=\"empty\" colspan=\"{}\">Không có văn bản trong tháng.</td></tr>",
+                    columns(self.direction).len()
+                )?;
+            }
+            w.write_all(b"</tbody>\n</table>\n</section>\n")?;
+        }
+        Ok(())
+    }
+
+    fn open_section(&mut self, month: String, w: &mut impl Write) -> std::io::Result<()> {
+        let cols = columns(self.direction);
+        write!(
+            w,
+            "<section class=\"month\" data-month=\"{m}\">\n<header>\n<p class=\"office\">{o}</p>\n<div>\n<h1>{t}</h1>\n<p class=\"period\">{ml}</p>\n</div>\n<p class=\"made\">Lập lúc {made}</p>\n</header>\n<table>\n<colgroup>",
+            m = escape(&month),
+            o = escape(&self.office),
+            t = escape(title(self.direction)),
+            ml = escape(&month_label(&month)),
+            made = self.made,
+        )?;
+        for width in widths(self.direction) {
+            write!(w, "<col style=\"width:{width}%\">")?;
+        }
+        w.write_all(b"</colgroup>\n<thead>\n<tr>")?;
+        for c in cols {
+            write!(w, "<th scope=\"col\">{}</th>", escape(c))?;
+        }
+        w.write_all(b"</tr>\n</thead>\n<tbody>\n<tr class=\"col-no\">")?;
+        for i in 1..=cols.len() {
+            write!(w, "<td>({i})</td>")?;
+        }
+        w.write_all(b"</tr>\n")?;
+        self.open = Some((month, false));
+        Ok(())
+    }
+
+    /// Opens the sections up to `month` (empty ones on the way).
+    fn reach(&mut self, month: &str, w: &mut impl Write) -> std::io::Result<()> {
+        while self.open.as_ref().is_none_or(|(m, _)| m.as_str() < month) {
+            let Some(next) = self.months.pop_front() else {
+                break;
+            };
+            self.close_section(w)?;
+            self.open_section(next, w)?;
+        }
+        Ok(())
+    }
+
+    pub fn line(&mut self, l: &Line, w: &mut impl Write) -> std::io::Result<()> {
+        self.reach(&l.month, w)?;
+        if let Some((_, any)) = &mut self.open {
+            *any = true;
+        }
+        w.write_all(b"<tr>")?;
+        for c in &l.cells {
+            write!(w, "<td>{}</td>", escape(c))?;
+        }
+        w.write_all(b"</tr>\n")
+    }
+
+    pub fn finish(mut self, w: &mut impl Write) -> std::io::Result<()> {
+        self.reach("9999-99", w)?;
+        self.close_section(w)?;
+        w.write_all(b"</body>\n</html>\n")
+    }
 }
 
 #[cfg(test)]
