@@ -485,6 +485,85 @@ async fn policy_explain_shows_sources_rule_action_and_deadline() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// Turns `[classification] subject_number` on in the env's copy of the default profile.
+fn enable_subject_number(env: &Env) {
+    let file = env.path().join("policies/default.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let off = "\nsubject_number = false";
+    assert!(text.contains(off), "the shipped profile has the key, off");
+    std::fs::write(&file, text.replacen(off, "\nsubject_number = true", 1)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_explain_names_the_subject_as_the_source_of_number_and_date() {
+    let env = Env::new(Setup::default()).await;
+    let eml = sample_eml(
+        env.path(),
+        "subject.eml",
+        &format!("From: {CLERK_ADDR}\nTo: vanphong@hanoi.gov.vn\nSubject: Số 26/CT-UBND ngày 13/02/2026 về việc phòng chống lụt bão\n\nNội dung.\n"),
+    );
+    let explain = |eml: &str| {
+        let out = env.cli(&[
+            "policy",
+            "explain",
+            eml,
+            "--at",
+            "2026-02-13T10:00:00+07:00",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Off in the shipped profile: the Subject is only text.
+    let text = explain(&eml);
+    assert!(text.contains("number:       -\n"), "{text}");
+
+    enable_subject_number(&env);
+    let text = explain(&eml);
+    for want in [
+        "number:       26/CT-UBND",
+        "26/CT-UBND from Subject \"Số 26/CT-UBND ngày 13/02/2026\"",
+        "signing date: 2026-02-13",
+        "2026-02-13 from Subject \"Số 26/CT-UBND ngày 13/02/2026\"",
+        "deadline:     2026-02-25\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert!(
+        !text.contains("phòng chống"),
+        "only the matched text is shown"
+    );
+
+    // NFD, no diacritics on the label, a date that does not exist: the number is taken,
+    // the date is not, and the output says why (without refusing the document).
+    let nfd: String =
+        unicode_normalization::UnicodeNormalization::nfd("so 27/CT-UBND ngày 31/02/2026 về việc")
+            .collect();
+    let eml = sample_eml(
+        env.path(),
+        "bad-date.eml",
+        &format!("From: {CLERK_ADDR}\nTo: vanphong@hanoi.gov.vn\nSubject: {nfd}\n\nx\n"),
+    );
+    let text = explain(&eml);
+    for want in [
+        "number:       27/CT-UBND",
+        "signing date: - (the day of acceptance counts)",
+        "not taken:\n  signed_date (Subject \"so 27/CT-UBND ngày 31/02/2026\"): \"31/02/2026\" is not a date",
+        "action:       accept",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+
+    // A header wins over the Subject.
+    let eml = sample_eml(
+        env.path(),
+        "both.eml",
+        &format!("From: {CLERK_ADDR}\nTo: vanphong@hanoi.gov.vn\nSubject: Số 26/CT-UBND ngày 13/02/2026 về việc\nX-Congvan-Number: 28/CT-UBND\n\nx\n"),
+    );
+    let text = explain(&eml);
+    assert!(text.contains("number:       28/CT-UBND"), "{text}");
+    assert!(text.contains("signing date: 2026-02-13"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_calendar_prints_the_domain_vectors() {
     let env = Env::new(Setup::default()).await;

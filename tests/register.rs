@@ -655,3 +655,86 @@ async fn archived_copy(env: &Env, id: &str, path: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// `[classification] subject_number`: a clerk whose mail program cannot set headers writes
+/// the number and signing date in the Subject (RFC 2047-encoded, as Outlook and Thunderbird
+/// send it); the register and its export hold them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_in_the_subject_reaches_the_register() {
+    use base64::Engine;
+    let env = Env::new(Setup::default()).await;
+    let profile = env.path().join("policies/default.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let off = "\nsubject_number = false";
+    assert!(text.contains(off), "the shipped profile has the key, off");
+    std::fs::write(&profile, text.replacen(off, "\nsubject_number = true", 1)).unwrap();
+    let gw = env.start().await;
+    // Signed today, so that the dispatch deadline is still ahead.
+    let today = congvan::policy::calendar::vietnam_date(time::OffsetDateTime::now_utc());
+    let signed = format!(
+        "{:02}/{:02}/{}",
+        today.day(),
+        today.month() as u8,
+        today.year()
+    );
+    let subject = format!("Số 26/CT-UBND ngày {signed} về việc phòng, chống lụt bão");
+    let encoded = format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(&subject)
+    );
+    let (code, text) = submit(
+        &gw,
+        &env,
+        &["vanphong@hanoi.gov.vn"],
+        &format!("Subject: {encoded}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"),
+    )
+    .await;
+    assert_eq!(code, 250, "{text}");
+    let rows = settled(&env, "out", 1).await;
+    assert_eq!(rows[0]["number"], "26/CT-UBND", "{}", rows[0]);
+    assert_eq!(rows[0]["signed_date"], today.to_string());
+    assert_eq!(rows[0]["subject"], subject.as_str());
+
+    // The same number again, without saying it is a resend: refused as a duplicate.
+    let (code, text) = submit(
+        &gw,
+        &env,
+        &["vanphong@hanoi.gov.vn"],
+        &format!("Subject: {encoded}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"),
+    )
+    .await;
+    assert_eq!(code / 100, 5, "{text}");
+
+    // The export of that month shows the number and the signing date in their columns.
+    let day = rows[0]["register_date"].as_str().unwrap();
+    let file = env.path().join("so-di.csv");
+    let out = env.cli(&[
+        "register",
+        "export",
+        "--direction",
+        "out",
+        "--format",
+        "csv",
+        "--from",
+        &format!("{}01", &day[..8]),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let (ok, printed) = python(&format!(
+        "import csv, json\nwith open({:?}, encoding='utf-8-sig', newline='') as f:\n    print(json.dumps(list(csv.reader(f))))",
+        file.to_str().unwrap()
+    ));
+    assert!(ok, "{printed}");
+    let book: Vec<Vec<String>> = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        book.len(),
+        2,
+        "the refused duplicate is not in the book: {book:?}"
+    );
+    assert_eq!(
+        book[1][..3],
+        ["26/CT-UBND", signed.as_str(), subject.as_str()]
+    );
+    gw.stop().await;
+}

@@ -616,6 +616,17 @@ impl Report<'_> {
                 line(format!("  {x}"));
             }
         }
+        if !c.ignored.is_empty() {
+            line("not taken:".into());
+            for p in &c.ignored {
+                line(format!(
+                    "  {} ({}): {}",
+                    p.field.as_str(),
+                    p.source,
+                    p.message
+                ));
+            }
+        }
         if !c.problems.is_empty() {
             line("problems:".into());
             for p in &c.problems {
@@ -736,6 +747,7 @@ impl Report<'_> {
             "findings": c.findings.iter().map(|f| json!({"field": f.field.as_str(), "value": f.value, "source": f.source.to_string()})).collect::<Vec<_>>(),
             "conflicts": c.conflicts,
             "problems": c.problems.iter().map(|p| json!({"field": p.field.as_str(), "source": p.source.to_string(), "message": p.message})).collect::<Vec<_>>(),
+            "not_taken": c.ignored.iter().map(|p| json!({"field": p.field.as_str(), "source": p.source.to_string(), "message": p.message})).collect::<Vec<_>>(),
             "pdf": self.pdfs.iter().map(|(p, problem)| json!({
                 "name": p.name,
                 "sha256": p.sha256_before,

@@ -1,4 +1,4 @@
-//! `congvan register list|show`: the outgoing register (sổ đăng ký văn bản đi), the incoming
+//! `congvan register list|show|export`: the outgoing register (sổ đăng ký văn bản đi), the incoming
 //! register (sổ đăng ký văn bản đến) and each document's handover book (sổ bàn giao).
 
 use std::io::Write;
@@ -47,6 +47,29 @@ pub enum RegisterCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a register in the layout of the paper book (Decree 30/2020 Appendix IV), as a
+    /// printable HTML page or CSV.
+    #[command(after_long_help = EXPORT_HELP)]
+    Export {
+        #[arg(long, value_enum)]
+        direction: DirectionArg,
+        /// First register day (YYYY-MM-DD, Asia/Ho_Chi_Minh), included (default: the first
+        /// day of the month of --to, or of the current month).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        from: Option<time::Date>,
+        /// Last register day, included (default: the last day of the month of --from, or of
+        /// the current month).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        to: Option<time::Date>,
+        #[arg(long, value_enum, default_value = "html")]
+        format: ExportFormat,
+        /// List refused documents too (left out by default: they were never issued or received).
+        #[arg(long)]
+        include_refused: bool,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Show one entry with its recipients (the handover book).
     Show {
         id: String,
@@ -58,6 +81,46 @@ pub enum RegisterCmd {
         copy: bool,
     },
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One self-contained page (no scripts, no network) that prints on A4 landscape, one
+    /// month per page.
+    Html,
+    /// RFC 4180 CSV, UTF-8 with a byte-order mark, CRLF line ends, a header row.
+    Csv,
+}
+
+const EXPORT_HELP: &str = "\
+Columns of the outgoing book (sổ đăng ký văn bản đi), --direction out:
+  (1) Số, ký hiệu văn bản         the document number (05/QĐ-UBND), when the message gave one
+  (2) Ngày tháng văn bản          the signing date, dd/mm/yyyy, when the message gave one
+  (3) Tên loại và trích yếu       the Subject
+  (4) Người ký                    the signers of the PDF parts (not the office's seal); else empty
+  (5) Nơi nhận văn bản            the recipients, one per line
+  (6) Đơn vị, người nhận bản lưu  empty: filled by hand
+  (7) Số lượng bản                the number of electronic copies sent (one per recipient)
+  (8) Ngày chuyển                 when the last recipient took it (dd/mm/yyyy HH:MM, +07:00)
+  (9) Ký nhận                     empty: the receipt signature, by hand
+  (10) Độ khẩn, (11) Độ mật       the level (Khẩn, Thượng khẩn, Hỏa tốc...); empty for Thường
+  (12) Ghi chú                    not yet sent, held, failed, partly sent, sent late
+
+Columns of the incoming book (sổ đăng ký văn bản đến), --direction in:
+  (1) Ngày đến                    when the gateway received it (dd/mm/yyyy HH:MM, +07:00)
+  (2) Số đến                      the running number in the year, in reception order (derived:
+                                  the register keeps no incoming number; refused mail is not counted)
+  (3) Tác giả                     the sender (the From address)
+  (4) Số, ký hiệu văn bản, (5) Ngày tháng văn bản, (6) Tên loại và trích yếu: as above
+  (7) Đơn vị hoặc người nhận      the office mailboxes it was delivered to
+  (8) Ký nhận                     empty: by hand
+  (9) Độ khẩn, (10) Độ mật        as above
+  (11) Ghi chú                    the S/MIME and PDF signature results, the state when not delivered
+
+Refused documents are left out (never issued or received); --include-refused lists them with
+the rule in the notes. HTML: a section per month of the range, each starting a new A4
+landscape page, headed with the office (the configuration's hostname), the book's title,
+the month and the time the page was made. CSV: the same columns; a field that starts with
+= + - or @ gets a leading ' so that a spreadsheet does not take it for a formula.";
 
 fn parse_date(s: &str) -> Result<time::Date, String> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
@@ -121,6 +184,28 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             };
             list(&db, &filter, limit, *json).await
         }
+        RegisterCmd::Export {
+            direction,
+            from,
+            to,
+            format,
+            include_refused,
+            output,
+        } => {
+            let (from, to) = export_range(*from, *to)?;
+            let req = crate::register::export::Request {
+                direction: match direction {
+                    DirectionArg::Out => Direction::Out,
+                    DirectionArg::In => Direction::In,
+                },
+                from,
+                to,
+                include_refused: *include_refused,
+            };
+            let cfg = load_config(cli)?;
+            let db = open_db(&cfg).await?;
+            export(&cfg, &db, &req, *format, output.as_deref()).await
+        }
         RegisterCmd::Show { id, json, copy } => {
             let cfg = load_config(cli)?;
             let db = open_db(&cfg).await?;
@@ -171,6 +256,80 @@ async fn write_copy(
     out.write_all(&bytes)
         .and_then(|()| out.flush())
         .map_err(io_failure)
+}
+
+/// The first and last day of a month.
+fn month_of(d: time::Date) -> (time::Date, time::Date) {
+    let first = d.replace_day(1).unwrap_or(d);
+    let last = first
+        .replace_day(d.month().length(d.year()))
+        .unwrap_or(first);
+    (first, last)
+}
+
+/// The export's range: what was given, the rest from the month of the given end (or this month).
+fn export_range(
+    from: Option<time::Date>,
+    to: Option<time::Date>,
+) -> Result<(time::Date, time::Date), Failure> {
+    let today = crate::policy::calendar::vietnam_date(time::OffsetDateTime::now_utc());
+    let (from, to) = match (from, to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, month_of(f).1),
+        (None, Some(t)) => (month_of(t).0, t),
+        (None, None) => month_of(today),
+    };
+    if from > to {
+        return Err(Failure::usage(format!("--from {from} is after --to {to}")));
+    }
+    Ok((from, to))
+}
+
+async fn export(
+    cfg: &crate::config::Config,
+    db: &sea_orm::DatabaseConnection,
+    req: &crate::register::export::Request,
+    format: ExportFormat,
+    output: Option<&std::path::Path>,
+) -> CliResult {
+    use crate::register::export::{self, CsvBook, ExportError, HtmlBook};
+    let heading = export::Heading {
+        office: cfg.hostname.clone(),
+        made_at: time::OffsetDateTime::now_utc(),
+    };
+    let write = async |w: &mut dyn Write| -> Result<(), ExportError> {
+        let mut w = std::io::BufWriter::new(w);
+        match format {
+            ExportFormat::Csv => {
+                CsvBook::begin(req.direction, &mut w)?;
+                export::each_line(db, req, |l| CsvBook::line(&l, &mut w)).await?;
+            }
+            ExportFormat::Html => {
+                let mut book = HtmlBook::begin(req, &heading, &mut w)?;
+                export::each_line(db, req, |l| book.line(&l, &mut w)).await?;
+                book.finish(&mut w)?;
+            }
+        }
+        w.flush()?;
+        Ok(())
+    };
+    match output {
+        // Written beside the target and renamed: an export that fails leaves no half file.
+        Some(path) => {
+            let tmp = path.with_extension("part");
+            let mut file = super::as_invoker(|| std::fs::File::create(&tmp))
+                .map_err(|e| Failure::refused(format!("cannot write {}: {e}", tmp.display())))?;
+            if let Err(e) = write(&mut file).await {
+                std::fs::remove_file(&tmp).ok();
+                return Err(Failure::refused(e));
+            }
+            std::fs::rename(&tmp, path)
+                .map_err(|e| Failure::refused(format!("cannot write {}: {e}", path.display())))
+        }
+        None => write(&mut std::io::stdout().lock())
+            .await
+            .map_err(Failure::refused),
+    }
 }
 
 fn io_failure(e: std::io::Error) -> Failure {

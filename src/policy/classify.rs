@@ -21,6 +21,7 @@ use super::edxml::{self, EdxmlError, EdxmlFields};
 use super::file::{ClassificationRules, SourceKind};
 use super::levels::{fold, Secrecy, Urgency};
 use super::number;
+use super::subject_number::SubjectDate;
 
 /// What classification found in a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub struct Classification {
     pub conflicts: Vec<String>,
     /// Values that could not be read.
     pub problems: Vec<Problem>,
+    /// Values found but not taken, and why (a Subject's `ngày 31/02/2026`): unlike a
+    /// problem, they do not refuse the message.
+    pub ignored: Vec<Problem>,
 }
 
 /// A classification field.
@@ -76,13 +80,16 @@ pub enum Source {
     SubjectTag(String),
     /// An element of the edXML part, e.g. `OtherInfo/Priority`.
     Edxml(&'static str),
+    /// The number and date written in the Subject (`[classification] subject_number`): the
+    /// matched text only, NFC (`Số 26/CT-UBND ngày 13/02/2026`).
+    SubjectNumber(String),
 }
 
 impl Source {
     pub fn kind(&self) -> SourceKind {
         match self {
             Source::Header(_) => SourceKind::Header,
-            Source::SubjectTag(_) => SourceKind::Subject,
+            Source::SubjectTag(_) | Source::SubjectNumber(_) => SourceKind::Subject,
             Source::Edxml(_) => SourceKind::Edxml,
         }
     }
@@ -94,6 +101,7 @@ impl fmt::Display for Source {
             Source::Header(name) => write!(f, "header {name}"),
             Source::SubjectTag(tag) => write!(f, "subject tag \"{tag}\""),
             Source::Edxml(path) => write!(f, "edXML {path}"),
+            Source::SubjectNumber(text) => write!(f, "Subject \"{text}\""),
         }
     }
 }
@@ -268,6 +276,25 @@ pub fn classify(rules: &ClassificationRules, facts: &MessageFacts<'_>) -> Classi
                         }
                     }
                 }
+            }
+        }
+    }
+
+    // After every listed source, so that a header or the edXML part wins over the Subject.
+    if rules.subject_number {
+        if let Some(found) = super::subject_number::find(facts.subject) {
+            let source = Source::SubjectNumber(found.matched.clone());
+            numbers.push((found.number, source.clone()));
+            match found.date {
+                SubjectDate::None => {}
+                SubjectDate::Date(d) => dates.push((d, source)),
+                SubjectDate::Invalid(text) => c.ignored.push(Problem {
+                    field: Field::SignedDate,
+                    source,
+                    message: format!(
+                        "\"{text}\" is not a date (day/month/year): the signing date is not taken from the Subject"
+                    ),
+                }),
             }
         }
     }
@@ -815,5 +842,65 @@ mod tests {
             Some(date!(2026 - 02 - 13))
         );
         assert_eq!(parse_edxml_date("2026-02-13x"), None);
+    }
+
+    #[test]
+    fn subject_number_only_when_enabled_and_after_headers() {
+        let subject = "Số 26/CT-UBND ngày 13/02/2026 về việc phòng chống lụt bão";
+        let facts = |h: &'static [(String, String)]| MessageFacts {
+            headers: h,
+            subject,
+            ..MessageFacts::default()
+        };
+        // Off by default: the Subject is only text.
+        let c = classify(&rules(), &facts(&[]));
+        assert_eq!((c.number, c.signed_date), (None, None));
+
+        let mut r = rules();
+        r.subject_number = true;
+        let c = classify(&r, &facts(&[]));
+        assert_eq!(c.number.as_deref(), Some("26/CT-UBND"));
+        assert_eq!(c.signed_date, Some(date!(2026 - 02 - 13)));
+        let src = Source::SubjectNumber("Số 26/CT-UBND ngày 13/02/2026".into());
+        assert!(c.findings.iter().all(|f| f.source == src), "{c:?}");
+        assert_eq!(src.to_string(), "Subject \"Số 26/CT-UBND ngày 13/02/2026\"");
+
+        // Headers win, whatever the order of the sources; the difference is a conflict.
+        let h: &'static [(String, String)] = Box::leak(
+            headers(&[
+                ("X-Congvan-Number", "27/CT-UBND"),
+                ("X-Congvan-Signed-Date", "2026-02-14"),
+            ])
+            .into_boxed_slice(),
+        );
+        r.sources = vec![SourceKind::Subject, SourceKind::Header];
+        let c = classify(&r, &facts(h));
+        assert_eq!(c.number.as_deref(), Some("27/CT-UBND"));
+        assert_eq!(c.signed_date, Some(date!(2026 - 02 - 14)));
+        assert_eq!(c.conflicts.len(), 2, "{:?}", c.conflicts);
+        assert!(
+            c.conflicts[0].contains("Subject \"Số 26/CT-UBND ngày 13/02/2026\" says 26/CT-UBND")
+        );
+    }
+
+    #[test]
+    fn an_impossible_subject_date_is_not_taken_and_says_why() {
+        let mut r = rules();
+        r.subject_number = true;
+        let c = classify(
+            &r,
+            &MessageFacts {
+                subject: "Số 26/CT-UBND ngày 31/02/2026 về việc",
+                ..MessageFacts::default()
+            },
+        );
+        assert_eq!(c.number.as_deref(), Some("26/CT-UBND"));
+        assert_eq!(c.signed_date, None);
+        assert!(c.problems.is_empty(), "not a refusal: {:?}", c.problems);
+        assert_eq!(c.ignored.len(), 1);
+        assert_eq!(c.ignored[0].field, Field::SignedDate);
+        assert!(c.ignored[0]
+            .message
+            .contains("\"31/02/2026\" is not a date"));
     }
 }

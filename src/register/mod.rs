@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod book;
+pub mod export;
 pub mod numbers;
 pub mod pdf;
 pub mod query;

@@ -20,6 +20,10 @@ pub struct ClassificationRules {
     pub sources: Vec<SourceKind>,
     pub headers: HeaderNames,
     pub subject_tags: SubjectTags,
+    /// Read the document number and signing date written in the Subject
+    /// (`Số 26/CT-UBND ngày 13/02/2026 về việc ...`), for clerks whose mail program cannot
+    /// set headers. Taken after every source in `sources`: a header or the edXML part wins.
+    pub subject_number: bool,
 }
 
 impl Default for ClassificationRules {
@@ -28,6 +32,7 @@ impl Default for ClassificationRules {
             sources: vec![SourceKind::Header, SourceKind::Edxml, SourceKind::Subject],
             headers: HeaderNames::default(),
             subject_tags: SubjectTags::default(),
+            subject_number: false,
         }
     }
 }
