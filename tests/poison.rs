@@ -152,11 +152,17 @@ async fn a_message_left_delivering_once_is_retried_and_twice_is_held_as_poison()
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["node"], "gw.test.gov.vn", "{list}");
     let out = env.cli(&["queue", "list"]);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("delivering (gw.test.gov.vn)"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(table.contains("delivering (gw.test.gov.vn)"), "{table}");
+    // The listing fits 120 columns and its short id names the message for `queue show`.
+    for line in table.lines() {
+        assert!(line.chars().count() <= 120, "wider than 120: {line:?}");
+    }
+    let short = &id[..12];
+    assert!(table.contains(short), "{table}");
+    let shown = env.cli(&["queue", "show", short, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["id"], id.as_str(), "{shown}");
     kill(d);
 
     // Second run: one unfinished attempt is retried (and counted again), and dies again.

@@ -478,10 +478,33 @@ async fn a_mixed_run_leaves_exactly_the_expected_register_rows() {
     assert_eq!(rows[0]["id"], out[0]["id"], "newest first");
     assert!(String::from_utf8_lossy(&limited.stderr).contains("2 of 6 entries"));
 
-    // The human listing names the count; bad usage exits 2.
+    // The human listing names the count, fits 120 columns, names levels in Vietnamese with
+    // the ASCII form, the rule of a refused document and the signature of an incoming one;
+    // the short id it shows is enough for `register show`. --wide shows whole ids.
     let text = env.cli(&["register", "list", "--direction", "out"]);
     assert!(text.status.success());
-    assert!(String::from_utf8_lossy(&text.stdout).contains("6 entries"));
+    let table = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(table.contains("6 entries"), "{table}");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 120, "wider than 120: {line:?}");
+    }
+    assert!(table.contains("Hỏa tốc (hoa-toc)"), "{table}");
+    assert!(table.contains("refused secrecy.mat"), "{table}");
+    let urgent_line = table
+        .lines()
+        .find(|l| l.contains("02/BC-UBND"))
+        .expect("the urgent document's row");
+    let short = urgent_line.split_whitespace().last().unwrap();
+    assert_eq!(short.len(), 12, "{urgent_line}");
+    assert!(urgent.starts_with(short));
+    let by_short = cli_json(&env, &["register", "show", short, "--json"]);
+    assert_eq!(by_short["id"], urgent.as_str(), "{by_short}");
+    let wide = env.cli(&["register", "list", "--direction", "out", "--wide"]);
+    assert!(String::from_utf8_lossy(&wide.stdout).contains(urgent.as_str()));
+    let incoming_text = env.cli(&["register", "list", "--direction", "in"]);
+    let incoming_table = String::from_utf8_lossy(&incoming_text.stdout).to_string();
+    assert!(incoming_table.contains("smime=pass"), "{incoming_table}");
+    assert!(incoming_table.contains("smime=none"), "{incoming_table}");
     let bad = env.cli(&[
         "register",
         "list",

@@ -343,6 +343,51 @@ async fn check(cli: &Cli, as_json: bool) -> CliResult {
 
 /// Prints rows as an aligned table. Cells come from messages, peers and the database:
 /// control characters are escaped (see [`crate::util::printable`]).
+/// How wide listings are by default (`--wide` lifts it): a terminal of 120 columns.
+pub const LISTING_WIDTH: usize = 120;
+
+/// `s` cut to `width` characters, its end replaced by "…" when cut.
+pub fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// [`print_table`] within `max` columns: when the table is wider, the columns `shrink`
+/// (in that order: the least needed first) give up characters, down to 8 each, and their
+/// cells are cut with "…".
+pub fn print_table_within(headers: &[&str], rows: &[Vec<String>], max: usize, shrink: &[usize]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(widths.len()) {
+            widths[i] = widths[i].max(crate::util::printable(c).chars().count());
+        }
+    }
+    let mut over =
+        (widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1)).saturating_sub(max);
+    for &i in shrink {
+        if over == 0 {
+            break;
+        }
+        let give = widths[i].saturating_sub(8).min(over);
+        widths[i] -= give;
+        over -= give;
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(c, w)| cut(&crate::util::printable(c), *w))
+                .collect()
+        })
+        .collect();
+    print_table(headers, &rows);
+}
+
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let rows: Vec<Vec<String>> = rows
         .iter()

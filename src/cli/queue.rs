@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use sea_orm::DatabaseConnection;
 
-use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
+use super::{load_config, open_db, print_table, print_table_within, Cli, CliResult, Failure};
 use crate::config::Config;
 use crate::queue::admin;
 use crate::util::printable;
@@ -11,10 +11,19 @@ use crate::util::printable;
 #[derive(Subcommand, Debug)]
 pub enum QueueCmd {
     /// List waiting, deferred, held and in-delivery messages.
+    ///
+    /// The table fits 120 columns: each id's first 12 characters (every command that takes
+    /// an id takes that), the document number and subject, the level, the state (with the
+    /// node delivering it), the deadline and the reason; subject and reason are cut with
+    /// "…" to fit. --wide shows whole ids, direction, sender and recipients, uncut.
     List {
-        /// A JSON array: id, direction, state, sender, recipients, urgency, deadline, reason.
+        /// A JSON array: id, direction, state, sender, recipients, urgency, deadline, reason,
+        /// subject, number...
         #[arg(long)]
         json: bool,
+        /// Every column, whole ids, nothing cut.
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
     },
     /// Show one message with its recipients and their last replies.
     Show {
@@ -44,43 +53,62 @@ pub async fn run(cli: &Cli, cmd: &QueueCmd) -> CliResult {
     let db = open_db(&cfg).await?;
     let actor = crate::audit::cli_actor();
     match cmd {
-        QueueCmd::List { json } => list(&db, *json).await,
-        QueueCmd::Show { id, json } => show(&db, id, *json).await,
-        QueueCmd::Hold { id, reason } => hold(&db, &actor, &cfg, id, reason).await,
-        QueueCmd::Release { id } => release(&db, &actor, id).await,
-        QueueCmd::Retry { id } => retry(&db, &actor, &cfg, id).await,
-        QueueCmd::Delete { id } => delete(&db, &actor, &cfg, id).await,
+        QueueCmd::List { json, wide } => list(&db, *json, *wide).await,
+        QueueCmd::Show { id, json } => show(&db, &whole(&db, id).await?, *json).await,
+        QueueCmd::Hold { id, reason } => {
+            hold(&db, &actor, &cfg, &whole(&db, id).await?, reason).await
+        }
+        QueueCmd::Release { id } => release(&db, &actor, &whole(&db, id).await?).await,
+        QueueCmd::Retry { id } => retry(&db, &actor, &cfg, &whole(&db, id).await?).await,
+        QueueCmd::Delete { id } => delete(&db, &actor, &cfg, &whole(&db, id).await?).await,
     }
 }
 
 /// `queue list`.
-async fn list(db: &DatabaseConnection, json: bool) -> CliResult {
+/// The queue id an argument names (a whole id, or the start of one).
+async fn whole(db: &DatabaseConnection, given: &str) -> Result<String, Failure> {
+    admin::resolve_id(db, given).await.map_err(Failure::refused)
+}
+
+async fn list(db: &DatabaseConnection, json: bool, wide: bool) -> CliResult {
     let list = admin::list(db).await.map_err(Failure::refused)?;
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
-    } else {
+        return Ok(());
+    }
+    let state = |e: &admin::QueueEntry| match &e.node {
+        Some(node) => format!("{} ({node})", e.state),
+        None => e.state.to_string(),
+    };
+    let level = |e: &admin::QueueEntry| {
+        let u = crate::policy::Urgency::parse(&e.urgency).unwrap_or_default();
+        format!("{} ({})", u.vietnamese(), u.ascii())
+    };
+    let number = |e: &admin::QueueEntry| e.number.clone().unwrap_or_else(|| "-".into());
+    let deadline = |e: &admin::QueueEntry| e.deadline.clone().unwrap_or_else(|| "-".into());
+    let reason = |e: &admin::QueueEntry| e.reason.clone().unwrap_or_default();
+    if wide {
         let rows: Vec<Vec<String>> = list
             .iter()
             .map(|e| {
                 vec![
                     e.id.clone(),
                     e.direction.to_string(),
-                    match &e.node {
-                        Some(node) => format!("{} ({node})", e.state),
-                        None => e.state.to_string(),
-                    },
-                    e.urgency.clone(),
-                    e.deadline.clone().unwrap_or_else(|| "-".into()),
+                    number(e),
+                    e.subject.clone(),
+                    level(e),
+                    state(e),
+                    deadline(e),
                     if e.sender.is_empty() {
                         "<>".into()
                     } else {
                         e.sender.clone()
                     },
                     e.recipients.join(","),
-                    e.reason.clone().unwrap_or_default(),
+                    reason(e),
                 ]
             })
             .collect();
@@ -88,8 +116,10 @@ async fn list(db: &DatabaseConnection, json: bool) -> CliResult {
             &[
                 "ID",
                 "DIR",
-                "STATE",
+                "NUMBER",
+                "SUBJECT",
                 "URGENCY",
+                "STATE",
                 "DEADLINE",
                 "SENDER",
                 "RECIPIENTS",
@@ -97,8 +127,31 @@ async fn list(db: &DatabaseConnection, json: bool) -> CliResult {
             ],
             &rows,
         );
-        println!("{} message(s) in the queue", list.len());
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.chars().take(admin::SHORT_ID).collect(),
+                    number(e),
+                    e.subject.clone(),
+                    level(e),
+                    state(e),
+                    deadline(e),
+                    reason(e),
+                ]
+            })
+            .collect();
+        print_table_within(
+            &[
+                "ID", "NUMBER", "SUBJECT", "URGENCY", "STATE", "DEADLINE", "REASON",
+            ],
+            &rows,
+            super::LISTING_WIDTH,
+            &[6, 2, 1],
+        );
     }
+    println!("{} message(s) in the queue", list.len());
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::{Subcommand, ValueEnum};
 use futures_util::StreamExt;
 
-use super::{load_config, open_db, print_table, Cli, CliResult, Failure};
+use super::{cut, load_config, open_db, print_table, Cli, CliResult, Failure};
 use crate::queue::Direction;
 use crate::register::query::{self, EntryView, Filter, RecipientView};
 use crate::util::printable;
@@ -46,6 +46,9 @@ pub enum RegisterCmd {
         /// A JSON array of every matching entry (or the newest --limit N), streamed.
         #[arg(long)]
         json: bool,
+        /// Every column, whole ids, nothing cut (the default table fits 120 columns).
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
     },
     /// Print a register in the layout of the paper book (Decree 30/2020 Appendix IV), as a
     /// printable HTML page or CSV.
@@ -148,6 +151,7 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
             limit,
             all,
             json,
+            wide,
         } => {
             if let Some(s) = state {
                 if !STATES.contains(&s.as_str()) {
@@ -182,7 +186,7 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
                 (false, None, true) => None,
                 (false, None, false) => Some(100),
             };
-            list(&db, &filter, limit, *json).await
+            list(&db, &filter, limit, *json, *wide).await
         }
         RegisterCmd::Export {
             direction,
@@ -209,6 +213,7 @@ pub async fn run(cli: &Cli, cmd: &RegisterCmd) -> CliResult {
         RegisterCmd::Show { id, json, copy } => {
             let cfg = load_config(cli)?;
             let db = open_db(&cfg).await?;
+            let id = &whole_entry_id(&db, id).await?;
             let Some((entry, rcpts)) = query::show(&db, id).await.map_err(Failure::refused)? else {
                 return Err(Failure::refused(format!("no register entry {id}")));
             };
@@ -337,11 +342,53 @@ fn io_failure(e: std::io::Error) -> Failure {
 }
 
 /// Streams the entries to standard output: a year of rows never sits in memory at once.
+/// The register id an argument names: a whole id, or the start of one (as listings show).
+async fn whole_entry_id(db: &sea_orm::DatabaseConnection, given: &str) -> Result<String, Failure> {
+    use crate::store::entity::register_entry as entry;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    if given.len() >= 32 || given.is_empty() || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(given.to_string());
+    }
+    let ids: Vec<String> = entry::Entity::find()
+        .select_only()
+        .column(entry::Column::Id)
+        .filter(entry::Column::Id.starts_with(given.to_ascii_lowercase()))
+        .limit(2)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(Failure::refused)?;
+    crate::queue::admin::whole_id(given, ids).map_err(Failure::refused)
+}
+
+/// The default table's columns, 120 in all: date, number, subject, level, result, id.
+const NARROW: [usize; 6] = [10, 12, 25, 25, 26, 12];
+
+/// What became of an entry, in few words: its state, with the timeliness of a sent
+/// document, the rule that refused one, or the signature result of an incoming one.
+fn result_of(row: &crate::store::entity::register_entry::Model) -> String {
+    let state = row.state.as_str();
+    match (row.direction, row.state) {
+        (_, crate::model::EntryState::Refused) => {
+            format!("{state} {}", row.rule.as_deref().unwrap_or("-"))
+        }
+        (crate::model::Direction::In, _) => format!(
+            "{state} smime={}",
+            row.smime_result.as_deref().unwrap_or("-")
+        ),
+        (crate::model::Direction::Out, _) => match row.timeliness.as_deref() {
+            Some(t) => format!("{state} {t}"),
+            None => state.to_string(),
+        },
+    }
+}
+
 async fn list(
     db: &sea_orm::DatabaseConnection,
     filter: &Filter,
     limit: Option<u64>,
     json: bool,
+    wide: bool,
 ) -> CliResult {
     let mut rows = query::stream(db, filter, limit)
         .await
@@ -351,11 +398,28 @@ async fn list(
     let mut shown = 0u64;
     if json {
         out.write_all(b"[").map_err(io_failure)?;
-    } else {
+    } else if wide {
         writeln!(
             out,
-            "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  SUBJECT",
-            "ID", "ACCEPTED (+07)", "NUMBER", "URGENCY", "STATE", "ON TIME", "FROM"
+            "{:<32}  {:<16}  {:<14}  {:<25}  {:<30}  {:<28}  {:<28}  SUBJECT",
+            "ID", "ACCEPTED (+07)", "NUMBER", "URGENCY", "RESULT", "FROM", "RECIPIENTS"
+        )
+        .map_err(io_failure)?;
+    } else {
+        let w = NARROW;
+        writeln!(
+            out,
+            "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {:<e$}  ID",
+            "ACCEPTED",
+            "NUMBER",
+            "SUBJECT",
+            "URGENCY",
+            "RESULT",
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3],
+            e = w[4]
         )
         .map_err(io_failure)?;
     }
@@ -369,25 +433,52 @@ async fn list(
             serde_json::to_writer(&mut out, &EntryView::from(row))
                 .map_err(|e| Failure::refused(format!("cannot write the listing: {e}")))?;
         } else {
-            // The table straight from the row: no RFC 3339 round trip, no recipients parsed.
+            // The table straight from the row: no RFC 3339 round trip.
             let from = if row.header_from.is_empty() {
                 &row.sender
             } else {
                 &row.header_from
             };
-            writeln!(
-                out,
-                "{:<32}  {:<16}  {:<14}  {:<35}  {:<9}  {:<8}  {:<28}  {}",
-                row.id,
-                local_time_ms(row.accepted_at),
-                printable(row.number.as_deref().unwrap_or("-")),
-                level_name(crate::policy::Urgency::from_rank(row.urgency)),
-                row.state.as_str(),
-                row.timeliness.as_deref().unwrap_or("-"),
-                printable(from),
-                printable(&row.subject)
-            )
-            .map_err(io_failure)?;
+            let level = level_name(crate::policy::Urgency::from_rank(row.urgency));
+            let number = printable(row.number.as_deref().unwrap_or("-")).into_owned();
+            let result = result_of(&row);
+            if wide {
+                writeln!(
+                    out,
+                    "{:<32}  {:<16}  {:<14}  {:<25}  {:<30}  {:<28}  {:<28}  {}",
+                    row.id,
+                    local_time_ms(row.accepted_at),
+                    number,
+                    level,
+                    printable(&result),
+                    printable(from),
+                    printable(
+                        &serde_json::from_str::<Vec<String>>(&row.recipients)
+                            .unwrap_or_default()
+                            .join(",")
+                    ),
+                    printable(&row.subject)
+                )
+                .map_err(io_failure)?;
+            } else {
+                let w = NARROW;
+                writeln!(
+                    out,
+                    "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {:<e$}  {}",
+                    &local_time_ms(row.accepted_at)[..10],
+                    cut(&number, w[1]),
+                    cut(&printable(&row.subject), w[2]),
+                    level,
+                    cut(&printable(&result), w[4]),
+                    &row.id[..row.id.len().min(w[5])],
+                    a = w[0],
+                    b = w[1],
+                    c = w[2],
+                    d = w[3],
+                    e = w[4]
+                )
+                .map_err(io_failure)?;
+            }
         }
         shown += 1;
     }

@@ -22,7 +22,7 @@ use super::lease::Released;
 use super::{spool_path, Direction, HoldKind, MessageState, RecipientState};
 use crate::audit::{self, Action, Event};
 use crate::policy::Urgency;
-use crate::store::entity::{message, recipient};
+use crate::store::entity::{message, recipient, register_entry};
 use crate::util::{now_ms, rfc3339_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +43,52 @@ pub enum AdminError {
         claimed_by: String,
         until: String,
     },
+    #[error(
+        "{prefix:?} is the start of several queue ids ({first}, {second}...): give more of it"
+    )]
+    Ambiguous {
+        prefix: String,
+        first: String,
+        second: String,
+    },
     #[error("database: {0}")]
     Db(#[from] DbErr),
+}
+
+/// Queue and register ids are 32 hex digits; listings show the first [`SHORT_ID`], and every
+/// command that takes an id also takes such a start of one, when it names one message.
+pub const SHORT_ID: usize = 12;
+
+/// The whole id that `given` (an id, or the start of one) names among `ids`, the ids that
+/// start with it (at most two are needed); `given` itself when none does (the caller then
+/// reports it as not found).
+pub fn whole_id(given: &str, ids: Vec<String>) -> Result<String, AdminError> {
+    match &ids[..] {
+        [one] => Ok(one.clone()),
+        [first, second, ..] => Err(AdminError::Ambiguous {
+            prefix: given.to_string(),
+            first: first.clone(),
+            second: second.clone(),
+        }),
+        [] => Ok(given.to_string()),
+    }
+}
+
+/// The queue id `given` names: itself when whole, else the one message whose id starts with
+/// it.
+pub async fn resolve_id(db: &DatabaseConnection, given: &str) -> Result<String, AdminError> {
+    if given.len() >= 32 || given.is_empty() || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(given.to_string());
+    }
+    let ids: Vec<String> = message::Entity::find()
+        .select_only()
+        .column(message::Column::Id)
+        .filter(message::Column::Id.starts_with(given.to_ascii_lowercase()))
+        .limit(2)
+        .into_tuple()
+        .all(db)
+        .await?;
+    whole_id(given, ids)
 }
 
 /// What the caller knows about the daemons that may hold a `delivering` message: its own
@@ -113,6 +157,8 @@ pub struct QueueEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub subject: String,
+    /// The document number (số, ký hiệu) its register entry gives.
+    pub number: Option<String>,
     pub size: i64,
     pub received_at: String,
     pub attempts: i32,
@@ -170,7 +216,7 @@ fn deadline_date(ms: Option<i64>) -> Option<String> {
     })
 }
 
-fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
+fn entry(m: &message::Model, rcpts: Vec<String>, number: Option<String>) -> QueueEntry {
     let shows_reason = m.state == MessageState::Held || m.state == MessageState::Deferred;
     QueueEntry {
         id: m.id.clone(),
@@ -182,6 +228,7 @@ fn entry(m: &message::Model, rcpts: Vec<String>) -> QueueEntry {
         deadline: deadline_date(m.deadline_at),
         reason: if shows_reason { m.reason.clone() } else { None },
         subject: m.subject.clone(),
+        number,
         size: m.size,
         received_at: rfc3339_ms(m.received_at),
         attempts: m.attempts,
@@ -218,9 +265,28 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<QueueEntry>, AdminError
             rcpts.entry(r.message_id).or_default().push(r.address);
         }
     }
+    let mut numbers = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, Option<String>)> = register_entry::Entity::find()
+            .select_only()
+            .column(register_entry::Column::Id)
+            .column(register_entry::Column::Number)
+            .filter(register_entry::Column::Id.is_in(chunk.to_vec()))
+            .filter(register_entry::Column::Number.is_not_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+        numbers.extend(rows);
+    }
     Ok(msgs
         .iter()
-        .map(|m| entry(m, rcpts.remove(&m.id).unwrap_or_default()))
+        .map(|m| {
+            entry(
+                m,
+                rcpts.remove(&m.id).unwrap_or_default(),
+                numbers.remove(&m.id).flatten(),
+            )
+        })
         .collect())
 }
 
@@ -234,7 +300,17 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<QueueDetail, Admi
         .order_by_asc(recipient::Column::Id)
         .all(db)
         .await?;
-    let mut e = entry(&m, rows.iter().map(|r| r.address.clone()).collect());
+    let number: Option<Option<String>> = register_entry::Entity::find_by_id(id)
+        .select_only()
+        .column(register_entry::Column::Number)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let mut e = entry(
+        &m,
+        rows.iter().map(|r| r.address.clone()).collect(),
+        number.flatten(),
+    );
     e.reason = m.reason.clone();
     Ok(QueueDetail {
         entry: e,
@@ -544,4 +620,21 @@ pub async fn pending_recipients(
         .order_by_asc(recipient::Column::Id)
         .all(db)
         .await
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_id_names_one_message_or_is_refused_as_ambiguous() {
+        assert_eq!(whole_id("01a2", vec!["01a2ff".into()]).unwrap(), "01a2ff");
+        assert_eq!(
+            whole_id("01a2", vec![]).unwrap(),
+            "01a2",
+            "not found: reported by the caller"
+        );
+        let e = whole_id("01a2", vec!["01a2ff".into(), "01a2ee".into()]).unwrap_err();
+        assert!(e.to_string().contains("several queue ids"), "{e}");
+    }
 }
