@@ -86,3 +86,13 @@ impl<F: FnMut()> Drop for OnDrop<F> {
         (self.0)()
     }
 }
+
+/// `s` cut to `width` characters, its end replaced by "…" when cut.
+pub fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

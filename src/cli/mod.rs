@@ -346,15 +346,7 @@ async fn check(cli: &Cli, as_json: bool) -> CliResult {
 /// How wide listings are by default (`--wide` lifts it): a terminal of 120 columns.
 pub const LISTING_WIDTH: usize = 120;
 
-/// `s` cut to `width` characters, its end replaced by "…" when cut.
-pub fn cut(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
+pub use crate::util::cut;
 
 /// [`print_table`] within `max` columns: when the table is wider, the columns `shrink`
 /// (in that order: the least needed first) give up characters, down to 8 each, and their

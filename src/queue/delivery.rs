@@ -1032,6 +1032,14 @@ impl Deliverer {
                 )
             })
             .collect();
+        // The document's number, for the notice's first line (a clerk knows documents by it).
+        let number = match crate::register::query::number_of(self.db(), &msg.id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(queue_id = %msg.id, error = %e, "register look-up failed: the notice names the document by its subject only");
+                None
+            }
+        };
         let bytes = dsn::build(&dsn::DsnInput {
             hostname: &self.config.hostname,
             queue_id: &msg.id,
@@ -1041,6 +1049,8 @@ impl Deliverer {
             recipients: list,
             return_full: msg.dsn_ret.as_deref() == Some("FULL"),
             original: content,
+            number: number.as_deref(),
+            subject: &msg.subject,
         });
         let rcpt = NewRecipient {
             address: msg.sender.clone(),

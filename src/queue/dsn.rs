@@ -43,6 +43,22 @@ pub struct DsnInput<'a> {
     /// RET=FULL: include the whole message, else only its header.
     pub return_full: bool,
     pub original: &'a [u8],
+    /// The document it speaks of, as its register has it: number (số, ký hiệu) and
+    /// subject (trích yếu). The notice leads with them, in Vietnamese, then in English.
+    pub number: Option<&'a str>,
+    pub subject: &'a str,
+}
+
+/// "văn bản số 26/CT-UBND «Về việc…»": the document as a clerk names it (the subject cut
+/// to 80 characters), or None when the message has neither number nor subject.
+fn document_vi(number: Option<&str>, subject: &str) -> Option<String> {
+    let subject = crate::util::cut(subject.trim(), 80);
+    match (number.filter(|n| !n.is_empty()), subject.is_empty()) {
+        (Some(n), false) => Some(format!("Văn bản số {n} «{subject}»")),
+        (Some(n), true) => Some(format!("Văn bản số {n}")),
+        (None, false) => Some(format!("Văn bản «{subject}»")),
+        (None, true) => None,
+    }
 }
 
 /// The enhanced status code near the start of a text, if any ("550 5.1.1 ..." → 5.1.1).
@@ -81,24 +97,47 @@ fn header_section(msg: &[u8]) -> &[u8] {
 pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     let boundary = format!("dsn-{}", crate::util::new_queue_id());
     let any_failed = input.recipients.iter().any(|r| r.action == Action::Failed);
-    let (subject, en, vi) = if any_failed {
+    // (Vietnamese subject, English subject, English lead, Vietnamese lead)
+    let (subject_vi, subject_en, en, vi) = if any_failed {
         (
-            "Undelivered Mail Returned to Sender / Thư không gửi được",
+            "không gửi được",
+            "Undelivered Mail Returned to Sender",
             "Your message could not be delivered to one or more recipients.",
-            "Văn bản của bạn không gửi được tới một hoặc nhiều người nhận.",
+            "không gửi được tới một hoặc nhiều người nhận.",
         )
     } else if input.recipients.iter().any(|r| r.action == Action::Delayed) {
         (
-            "Delayed Mail (still being retried) / Thư đang bị chậm",
+            "đang bị chậm",
+            "Delayed Mail (still being retried)",
             "Your message has not been delivered yet; delivery is still being attempted.",
-            "Văn bản của bạn chưa được gửi; hệ thống vẫn đang thử gửi lại.",
+            "chưa được gửi; hệ thống vẫn đang thử gửi lại.",
         )
     } else {
         (
-            "Successful Mail Delivery Report / Báo cáo gửi thư thành công",
+            "đã gửi thành công",
+            "Successful Mail Delivery Report",
             "Your message was delivered or relayed to the recipients below.",
-            "Văn bản của bạn đã được gửi tới những người nhận dưới đây.",
+            "đã được gửi tới những người nhận dưới đây.",
         )
+    };
+    let document = document_vi(input.number, input.subject);
+    let subject = format!(
+        "{} {subject_vi} / {subject_en}",
+        document.as_deref().unwrap_or("Văn bản")
+    );
+    let lead_vi = format!("{} {vi}", document.as_deref().unwrap_or("Văn bản của bạn"));
+    let about_en = match input.number.filter(|n| !n.is_empty()) {
+        Some(n) => format!(
+            "Document: {n}, \"{}\"\r\n",
+            crate::util::cut(input.subject.trim(), 80)
+        ),
+        None if !input.subject.trim().is_empty() => {
+            format!(
+                "Document: \"{}\"\r\n",
+                crate::util::cut(input.subject.trim(), 80)
+            )
+        }
+        None => String::new(),
     };
     let mut out = String::new();
     out.push_str(&format!(
@@ -108,7 +147,7 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
     out.push_str(&format!("To: <{}>\r\n", input.original_sender));
     out.push_str(&format!(
         "Subject: {}\r\n",
-        crate::mime::encode_header_value(subject)
+        crate::mime::encode_header_value(&subject)
     ));
     out.push_str(&format!("Date: {}\r\n", rfc5322_now()));
     out.push_str(&format!(
@@ -128,7 +167,7 @@ pub fn build(input: &DsnInput<'_>) -> Vec<u8> {
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
     );
     out.push_str(&format!(
-        "{en}\r\n{vi}\r\n\r\nQueue ID: {}\r\n\r\n",
+        "{lead_vi}\r\n\r\n{en}\r\n{about_en}\r\nQueue ID: {}\r\n\r\n",
         input.queue_id
     ));
     for r in &input.recipients {
@@ -216,6 +255,60 @@ mod tests {
     }
 
     #[test]
+    fn a_notice_leads_with_the_documents_number_and_subject_in_vietnamese() {
+        let d = build(&DsnInput {
+            hostname: "gw",
+            queue_id: "q1",
+            original_sender: "vanthu@dev.gov.vn",
+            envid: None,
+            arrival_date: String::new(),
+            recipients: vec![DsnRecipient {
+                address: "b@x.gov.vn".into(),
+                orcpt: None,
+                action: Action::Delayed,
+                status: "4.4.1".into(),
+                diagnostic: None,
+            }],
+            return_full: false,
+            original: b"Subject: x\r\n\r\nb\r\n",
+            number: Some("26/CT-UBND"),
+            subject: "Về việc phòng, chống lụt bão",
+        });
+        let s = String::from_utf8(d).unwrap();
+        // The Subject field, unfolded.
+        let start = s.find("\r\nSubject: ").unwrap() + "\r\nSubject: ".len();
+        let mut end = start;
+        while let Some(i) = s[end..].find("\r\n") {
+            end += i + 2;
+            if !s[end..].starts_with(' ') {
+                break;
+            }
+        }
+        let decoded = crate::address::decode_encoded_words(&s[start..end - 2].replace("\r\n", ""));
+        assert!(
+            decoded.starts_with(
+                "Văn bản số 26/CT-UBND «Về việc phòng, chống lụt bão» đang bị chậm / Delayed Mail"
+            ),
+            "{decoded}"
+        );
+        let text = s.split("8bit\r\n\r\n").nth(1).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("Văn bản số 26/CT-UBND «Về việc phòng, chống lụt bão» chưa được gửi; hệ thống vẫn đang thử gửi lại.")
+        );
+        assert_eq!(lines.next(), Some(""));
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("Your message has not been delivered yet"));
+        assert_eq!(
+            lines.next(),
+            Some("Document: 26/CT-UBND, \"Về việc phòng, chống lụt bão\"")
+        );
+    }
+
+    #[test]
     fn envid_and_orcpt_cannot_inject_fields() {
         let d = build(&DsnInput {
             hostname: "gw",
@@ -232,6 +325,8 @@ mod tests {
             }],
             return_full: false,
             original: b"Subject: x\r\n\r\nb\r\n",
+            number: None,
+            subject: "",
         });
         let s = String::from_utf8(d).unwrap();
         assert!(
@@ -260,6 +355,8 @@ mod tests {
             }],
             return_full: false,
             original,
+            number: None,
+            subject: "",
         });
         let s = String::from_utf8(d).unwrap();
         assert!(s.contains("report-type=delivery-status"));
@@ -294,6 +391,8 @@ mod tests {
                 }],
                 return_full: true,
                 original: &original,
+                number: None,
+                subject: "",
             });
             let depth = crate::nesting::check(&d, crate::nesting::MAX_DEPTH_CEILING);
             if n == 3 {

@@ -205,3 +205,15 @@ impl From<rr::Model> for RecipientView {
         }
     }
 }
+
+/// The document number its register entry gives a message, if any.
+pub async fn number_of(db: &impl ConnectionTrait, id: &str) -> Result<Option<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    let n: Option<Option<String>> = entry::Entity::find_by_id(id)
+        .select_only()
+        .column(entry::Column::Number)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(n.flatten())
+}
