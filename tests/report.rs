@@ -905,8 +905,12 @@ async fn html_charts_render_in_headless_chromium() {
     }
 }
 
-const PAGES_OUT: std::ops::RangeInclusive<usize> = 1..=99;
-const PAGES_IN: std::ops::RangeInclusive<usize> = 1..=99;
+/// The outgoing page prints on 4 A4 pages here (lead and summary; months and the urgency
+/// chart; the urgency table and refusals; the median delay), the incoming one on 2; one more
+/// page is allowed for other fonts. A page that printed as one long sheet, or that cut
+/// every chart across pages, would fall outside.
+const PAGES_OUT: std::ops::RangeInclusive<usize> = 4..=5;
+const PAGES_IN: std::ops::RangeInclusive<usize> = 2..=3;
 
 /// The incoming rows: March 2026, with S/MIME results and PDF parts.
 /// (id, state, smime_result, delay ms)
