@@ -65,9 +65,16 @@ pub struct ReportArgs {
 }
 
 const JSON_SHAPE: &str = "\
-On-time share = (early + on time) / dispatched; dispatched = sent to at least one recipient
-(delivered or partial). Text and HTML lead with it (66,7 %); JSON and CSV give a fraction
-(0.6667), null / empty when nothing was dispatched.
+On-time share (tỷ lệ gửi đúng hạn) = (early + on time) / dispatched. A document is dispatched
+when the gateway sent it to at least one recipient (register state delivered or partial, with
+a dispatch time); pending, held, failed, refused and deleted documents are not dispatched and
+count neither way. Early / on time / late compare the dispatch time with the document's
+deadline under the policy's dispatch rules. Text and HTML lead with the share (66,7 %), overall,
+per month and per urgency; JSON and CSV give it as a fraction (0.6667), null / empty when
+nothing was dispatched. Refusals name the rule in Vietnamese with its code.
+
+--direction in: the incoming register, with S/MIME and PDF signature results and the time from
+reception to delivery (median, per month) instead of timeliness.
 
 JSON (--format json):
   { \"direction\": \"out\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"on_time_share\": F|null,
