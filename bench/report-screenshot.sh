@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders the HTML report of a generated register in headless Chromium and saves a
-# screenshot: bench/report-screenshot.sh [ROWS] [OUT.png]   (default 20000 rows, ./report.png)
+# screenshot and an A4 print: bench/report-screenshot.sh [ROWS] [OUT.png]   (default 20000 rows,
+# ./report.png; the print goes beside it as OUT.pdf)
 # Needs Debian's chromium (apt-get install chromium). HEIGHT=2000 sets the window height.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,9 @@ cargo run --release --example register-1m -- --binary "${CARGO_TARGET_DIR:-targe
   --hide-scrollbars --force-color-profile=srgb --force-device-scale-factor=1 \
   --user-data-dir="$PROFILE" --screenshot="$OUT" --window-size="1280,${HEIGHT:-2000}" \
   "file://$DIR/report.html" </dev/null >/dev/null 2>&1
+/usr/bin/chromium --headless --no-sandbox --disable-gpu --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync --no-pdf-header-footer \
+  --user-data-dir="$PROFILE" --print-to-pdf="${OUT%.png}.pdf" \
+  "file://$DIR/report.html" </dev/null >/dev/null 2>&1
 echo "screenshot: $OUT"
+echo "A4 print: ${OUT%.png}.pdf"

@@ -31,8 +31,18 @@ pub enum DirectionArg {
     In,
 }
 
-/// Dispatch compliance: documents sent before, on and after their deadline, by month and
-/// urgency; pending, held and failed ones; refusals by rule; median dispatch delay.
+/// Dispatch compliance: the share of documents sent on time first, then documents sent
+/// before, on and after their deadline, by month and urgency; pending, held and failed ones;
+/// refusals by rule; median dispatch delay.
+///
+/// On-time share = (early + on time) / dispatched. A document is dispatched when the gateway
+/// sent it to at least one recipient (register state delivered or partial, with a dispatch
+/// time); pending, held, failed, refused and deleted documents are not dispatched and do not
+/// count either way. Early / on time / late compare the dispatch time with the document's
+/// deadline under the policy's dispatch rules.
+///
+/// `--direction in` reports the incoming register instead: S/MIME and PDF signature results
+/// and the time from reception to delivery (median, per month).
 #[derive(Args, Debug)]
 #[command(after_long_help = JSON_SHAPE)]
 pub struct ReportArgs {
@@ -55,19 +65,34 @@ pub struct ReportArgs {
 }
 
 const JSON_SHAPE: &str = "\
+On-time share (tỷ lệ gửi đúng hạn) = (early + on time) / dispatched. A document is dispatched
+when the gateway sent it to at least one recipient (register state delivered or partial, with
+a dispatch time); pending, held, failed, refused and deleted documents are not dispatched and
+count neither way. Early / on time / late compare the dispatch time with the document's
+deadline under the policy's dispatch rules. Text and HTML lead with the share (66,7 %), overall,
+per month and per urgency; JSON and CSV give it as a fraction (0.6667), null / empty when
+nothing was dispatched. Refusals name the rule in Vietnamese with its code.
+
+--direction in: the incoming register, with S/MIME and PDF signature results and the time from
+reception to delivery (median, per month) instead of timeliness.
+
 JSON (--format json):
-  { \"direction\": \"out\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\",
-    \"totals\": {COUNTS, \"median_delay_ms\": N|null},
-    \"months\": [ {\"month\": \"YYYY-MM\", COUNTS, \"median_delay_ms\": N|null,
-                 \"by_urgency\": [ {\"urgency\": \"hoa-toc\", \"name\": \"Hỏa tốc\", \"rank\": 3, COUNTS} ...5 ] } ],
-    \"urgencies\": [ {\"urgency\", \"name\", \"rank\", COUNTS, \"median_delay_ms\"?} ...5 ],
-    \"refusals\": [ {\"rule\": \"secrecy.mat\", \"count\": N} ] }
+  { \"direction\": \"out\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\", \"on_time_share\": F|null,
+    \"totals\": {\"on_time_share\", COUNTS, \"median_delay_ms\": N|null},
+    \"months\": [ {\"month\": \"YYYY-MM\", \"on_time_share\", COUNTS, \"median_delay_ms\": N|null,
+                 \"by_urgency\": [ {\"urgency\": \"hoa-toc\", \"name\": \"Hỏa tốc\", \"rank\": 3, \"on_time_share\", COUNTS} ...5 ] } ],
+    \"urgencies\": [ {\"urgency\", \"name\", \"rank\", \"on_time_share\", COUNTS, \"median_delay_ms\"?} ...5 ],
+    \"refusals\": [ {\"rule\": \"secrecy.mat\", \"name\": \"Văn bản mật không được gửi qua thư điện tử\"|null, \"count\": N} ],
+    \"signatures\": {\"smime\": [ {\"result\": \"pass\", \"count\": N} ...], \"pdf\": [ {\"result\", \"count\"} ...3 ]} }
+  \"signatures\" only with --direction in (S/MIME: pass fail none neutral temperror permerror;
+  PDF files: pass fail none); there median_delay_ms is reception to delivery.
   COUNTS = \"total\", \"dispatched\" (delivered or partial), \"early\", \"on_time\", \"late\",
            \"delivered\", \"partial\", \"pending\", \"held\", \"failed\", \"refused\", \"deleted\"
   Months run from the first to the last month with documents, gaps as zeros; delays in ms.
 
-CSV (--format csv): columns kind, month, urgency, urgency_name, rule, COUNTS, median_delay_ms;
-  kind = month_urgency | month | urgency | total | refusal.";
+CSV (--format csv, UTF-8 with a byte-order mark): columns kind, month, urgency, urgency_name,
+  rule, rule_name, on_time_share, COUNTS, median_delay_ms;
+  kind = month_urgency | month | urgency | total | refusal | smime | pdf.";
 
 fn parse_date(s: &str) -> Result<Date, String> {
     parse_iso_date(s).ok_or_else(|| format!("{s:?} is not a date YYYY-MM-DD"))
@@ -94,15 +119,28 @@ pub async fn run(cli: &Cli, a: &ReportArgs) -> CliResult {
     };
     let cfg = load_config(cli)?;
     let db = open_db(&cfg).await?;
-    let r = report::compute(&db, &period)
+    let mut r = report::compute(&db, &period)
         .await
         .map_err(|e| Failure::refused(format!("cannot compute the report: {e}")))?;
+    // Rules named as their refusals word them: the secrecy texts come from the policy in
+    // force; when it cannot be read, from the shipped defaults (the report still runs).
+    let secrecy = match crate::policy::file::load(&cfg.policy_dir) {
+        Ok(p) => p.rules.secrecy.clone(),
+        Err(_) => Default::default(),
+    };
+    for x in &mut r.refusals {
+        x.name = report::rules::vietnamese(&x.rule, &secrecy);
+    }
+    let meta = html::Meta {
+        office: cfg.hostname.clone(),
+        generated_at: time::OffsetDateTime::now_utc(),
+    };
     let format = if a.json { Format::Json } else { a.format };
     let body = match format {
         Format::Text => render::text(&r),
         Format::Csv => render::csv(&r),
         Format::Json => render::json(&r),
-        Format::Html => html::page(&r),
+        Format::Html => html::page(&r, &meta),
     };
     match &a.output {
         Some(path) => super::as_invoker(|| std::fs::write(path, body))

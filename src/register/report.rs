@@ -15,12 +15,14 @@
 
 pub mod html;
 pub mod render;
+pub mod rules;
 
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 use serde::Serialize;
 use time::Date;
@@ -29,6 +31,7 @@ use super::Timeliness;
 use crate::model::Direction;
 use crate::model::EntryState;
 use crate::policy::Urgency;
+use crate::store::entity::pdf_document;
 use crate::store::entity::register_entry as entry;
 
 /// What a report covers: one register, register days `from..=to` (Asia/Ho_Chi_Minh).
@@ -59,6 +62,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The share of documents sent on time: (early + on time) / dispatched, as a fraction
+    /// rounded to 4 decimals; `None` when nothing was dispatched.
+    pub fn on_time_share(&self) -> Option<f64> {
+        (self.dispatched > 0).then(|| {
+            let f = (self.early + self.on_time) as f64 / self.dispatched as f64;
+            (f * 10_000.0).round() / 10_000.0
+        })
+    }
+
     fn add(&mut self, timeliness: Option<&str>, st: &str, n: u64, dispatched: u64) {
         self.total += n;
         self.dispatched += dispatched;
@@ -100,10 +112,12 @@ impl From<Urgency> for Level {
 }
 
 /// One urgency level's figures (within a month, or over the period).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UrgencyRow {
     #[serde(flatten)]
     pub level: Level,
+    /// (early + on time) / dispatched; `null` when nothing was dispatched.
+    pub on_time_share: Option<f64>,
     #[serde(flatten)]
     pub counts: Counts,
     /// Median dispatch delay in ms; over the period only (not within a month), and `null`
@@ -113,9 +127,10 @@ pub struct UrgencyRow {
 }
 
 /// One month (`YYYY-MM`) of the period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MonthRow {
     pub month: String,
+    pub on_time_share: Option<f64>,
     #[serde(flatten)]
     pub counts: Counts,
     pub median_delay_ms: Option<i64>,
@@ -127,25 +142,41 @@ pub struct MonthRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleCount {
     pub rule: String,
+    /// The rule's Vietnamese text, as its refusals give it (see [`rules`]).
+    pub name: Option<String>,
     pub count: u64,
 }
 
+impl RuleCount {
+    /// `Văn bản mật không được gửi qua thư điện tử (secrecy.mat)`, or the code alone.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.rule),
+            None => self.rule.clone(),
+        }
+    }
+}
+
 /// The totals over the period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Totals {
+    pub on_time_share: Option<f64>,
     #[serde(flatten)]
     pub counts: Counts,
     pub median_delay_ms: Option<i64>,
 }
 
 /// A dispatch compliance report. Serialised as-is for `--format json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// `out` or `in`.
     pub direction: Direction,
     /// First and last register day, `YYYY-MM-DD`, both included.
     pub from: String,
     pub to: String,
+    /// The share of dispatched documents sent on time over the period: (early + on time) /
+    /// dispatched, 0..1, `null` when nothing was dispatched. The figure reported upward.
+    pub on_time_share: Option<f64>,
     pub totals: Totals,
     /// Every month from the first to the last that has documents (gaps as zeros).
     pub months: Vec<MonthRow>,
@@ -153,6 +184,28 @@ pub struct Report {
     pub urgencies: Vec<UrgencyRow>,
     /// Refused documents by rule, most frequent first.
     pub refusals: Vec<RuleCount>,
+    /// Incoming register only: the signature results of the documents received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<Signatures>,
+}
+
+/// How many incoming documents had each signature result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Signatures {
+    /// S/MIME: `pass`, `fail`, `none`, `neutral`, `temperror`, `permerror` (always all six,
+    /// in that order), then any other value the register holds; rows without a result
+    /// count as `none`.
+    pub smime: Vec<ResultCount>,
+    /// PDF parts (`pdf_document`): `pass` (every signature valid), `fail` (one or more
+    /// invalid), `none` (no signature).
+    pub pdf: Vec<ResultCount>,
+}
+
+/// Documents (or PDF parts) with one signature result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResultCount {
+    pub result: String,
+    pub count: u64,
 }
 
 fn base(p: &Period, from: Date, to: Date) -> sea_orm::Select<entry::Entity> {
@@ -197,6 +250,7 @@ async fn refusals(db: &impl ConnectionTrait, p: &Period) -> Result<Vec<RuleCount
         .into_iter()
         .map(|(rule, n)| RuleCount {
             rule: rule.unwrap_or_else(|| "(none)".into()),
+            name: None,
             count: n.max(0) as u64,
         })
         .collect();
@@ -307,12 +361,14 @@ pub async fn compute(db: &impl ConnectionTrait, p: &Period) -> Result<Report, Db
         };
         month_rows.push(MonthRow {
             month,
+            on_time_share: counts.on_time_share(),
             counts,
             median_delay_ms,
             by_urgency: Urgency::ALL
                 .into_iter()
                 .map(|u| UrgencyRow {
                     level: u.into(),
+                    on_time_share: levels[u.rank() as usize].on_time_share(),
                     counts: levels[u.rank() as usize],
                     median_delay_ms: None,
                 })
@@ -324,22 +380,90 @@ pub async fn compute(db: &impl ConnectionTrait, p: &Period) -> Result<Report, Db
         let counts = per_urgency[u.rank() as usize];
         urgencies.push(UrgencyRow {
             level: u.into(),
+            on_time_share: counts.on_time_share(),
             counts,
             median_delay_ms: median(db, p, p.from, p.to, Some(u), counts.dispatched).await?,
         });
     }
+    let signatures = match p.direction {
+        Direction::In => Some(signatures(db, p).await?),
+        Direction::Out => None,
+    };
     Ok(Report {
         direction: p.direction,
         from: p.from.to_string(),
         to: p.to.to_string(),
+        on_time_share: totals.on_time_share(),
         totals: Totals {
+            on_time_share: totals.on_time_share(),
             counts: totals,
             median_delay_ms: median(db, p, p.from, p.to, None, totals.dispatched).await?,
         },
         months: month_rows,
         urgencies,
         refusals: refusals(db, p).await?,
+        signatures,
     })
+}
+
+/// The S/MIME results of the incoming documents (one `GROUP BY smime_result`) and the PDF
+/// parts' results (one aggregate over `pdf_document`, reading the stored signature list:
+/// an empty list is `none`, any `"result":"fail` is `fail`, otherwise `pass`).
+async fn signatures(db: &impl ConnectionTrait, p: &Period) -> Result<Signatures, DbErr> {
+    let rows: Vec<(Option<String>, i64)> = base(p, p.from, p.to)
+        .select_only()
+        .column(entry::Column::SmimeResult)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .group_by(entry::Column::SmimeResult)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut smime: Vec<ResultCount> = ["pass", "fail", "none", "neutral", "temperror", "permerror"]
+        .into_iter()
+        .map(|r| ResultCount {
+            result: r.into(),
+            count: 0,
+        })
+        .collect();
+    for (result, n) in rows {
+        let result = result.unwrap_or_else(|| "none".into());
+        let n = n.max(0) as u64;
+        match smime.iter_mut().find(|x| x.result == result) {
+            Some(x) => x.count += n,
+            None => smime.push(ResultCount { result, count: n }),
+        }
+    }
+
+    let in_period = base(p, p.from, p.to)
+        .select_only()
+        .column(entry::Column::Id)
+        .into_query();
+    let outcome = Expr::cust(
+        "CASE WHEN signatures = '[]' OR signatures = '' THEN 'none' \
+         WHEN signatures LIKE '%\"result\":\"fail%' THEN 'fail' ELSE 'pass' END",
+    );
+    let rows: Vec<(String, i64)> = pdf_document::Entity::find()
+        .select_only()
+        .column_as(outcome.clone(), "outcome")
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(pdf_document::Column::Direction.eq(p.direction))
+        .filter(pdf_document::Column::EntryId.in_subquery(in_period))
+        .group_by(outcome)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let pdf = ["pass", "fail", "none"]
+        .into_iter()
+        .map(|r| ResultCount {
+            result: r.into(),
+            count: rows
+                .iter()
+                .filter(|(o, _)| o == r)
+                .map(|(_, n)| (*n).max(0) as u64)
+                .sum(),
+        })
+        .collect();
+    Ok(Signatures { smime, pdf })
 }
 
 fn sum_into(a: &mut Counts, b: &Counts) {

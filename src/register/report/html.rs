@@ -1,14 +1,33 @@
 //! The report as one self-contained HTML page: inline CSS and SVG charts drawn here, no
 //! scripts, fonts, images or links, so it opens in a browser with no network access.
 //!
-//! Charts: documents per month as stacked bars early / on time / late (all levels, then one
-//! small chart per urgency level that has documents), refusals by rule, and the median
-//! dispatch delay per month. Each chart has a title, axis labels, a legend and the same
-//! figures in a table under it. Every string that comes from the database goes through
-//! [`escape`].
+//! The outgoing report leads with the on-time share (the largest figure on the page), then
+//! per month and per urgency; charts: documents per month as stacked bars early / on time /
+//! late, one chart comparing the urgency levels, refusals by rule (in Vietnamese, code
+//! beside), and the median dispatch delay per month in a unit chosen by its size. The
+//! incoming report leads with the S/MIME and PDF signature results and the time from
+//! reception to delivery; it has no timeliness charts. Each chart has a title, axis labels,
+//! a legend and the same figures in a table under it. The page names the office, the
+//! period and when it was made (+07:00), and prints on A4 without cutting a chart or table.
+//! Every string that comes from the database or the configuration goes through [`escape`].
 
-use super::render::{human_delay, level_label, register_name};
-use super::{Counts, Report};
+use super::render::{human_delay, level_label, register_name, share_percent, share_text, title};
+use super::rules::{pdf_result_vietnamese, smime_result_vietnamese};
+use super::{Counts, Report, Signatures};
+
+/// What the page says about itself: the office it is for and when it was made.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// The office's name (today the configuration's `hostname`).
+    pub office: String,
+    pub generated_at: time::OffsetDateTime,
+}
+
+/// A time as people in Vietnam read it: `2026-03-01 08:05 +07:00`.
+pub fn vietnam_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!("{} {:02}:{:02} +07:00", t.date(), t.hour(), t.minute())
+}
 
 /// Fill colours of the chart series (the screenshot test looks for these exact values).
 pub const EARLY: &str = "#2c7fb8";
@@ -16,6 +35,7 @@ pub const ON_TIME: &str = "#31a354";
 pub const LATE: &str = "#de2d26";
 pub const REFUSED: &str = "#756bb1";
 pub const MEDIAN: &str = "#e6550d";
+pub const SIGNATURES: &str = "#3182bd";
 
 /// Escapes text for HTML (element content and quoted attribute values; also inside SVG).
 pub fn escape(s: &str) -> String {
@@ -49,11 +69,14 @@ fn nice_max(max: f64) -> (f64, f64) {
     (((max / step).ceil() * step).max(step), step)
 }
 
-fn fmt_tick(v: f64) -> String {
+/// A tick or value label: whole numbers as such, others with as many decimals as needed
+/// (at most 3), so that steps of 0.05 or 0.25 do not all print as the same figure.
+pub fn fmt_tick(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{}", v.round() as i64)
     } else {
-        format!("{v:.1}")
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -102,7 +125,8 @@ fn bar_chart(
     }
     // Bars.
     let band = pw / n;
-    let bw = (band * 0.7).max(1.0);
+    // Narrow enough that one month alone is still a bar, not a wall.
+    let bw = (band * 0.7).clamp(1.0, 160.0);
     let label_every = (categories.len() / 24).max(1);
     for (i, cat) in categories.iter().enumerate() {
         let x = ml + band * i as f64 + (band - bw) / 2.0;
@@ -167,18 +191,23 @@ fn legend<'a>(items: impl Iterator<Item = (&'a str, &'a str)>, x: f64, y: f64) -
     s
 }
 
-/// Horizontal bars: one per label (refusals by rule).
-fn hbar_chart(
-    id: &str,
-    title: &str,
-    x_label: &str,
-    rows: &[(String, u64)],
-    colour: &str,
-) -> String {
-    let (w, row_h, ml, mt) = (1000.0, 28.0, 300.0, 40.0);
+/// One bar of a horizontal bar chart: its label, a second line under it (a rule's code,
+/// a result's ASCII form; may be empty) and its value.
+struct HBar {
+    label: String,
+    code: String,
+    value: u64,
+}
+
+/// Horizontal bars: one per label (refusals by rule, signature results). Labels longer than
+/// the margin are cut with `…`; the code under each is never cut.
+fn hbar_chart(id: &str, title: &str, x_label: &str, rows: &[HBar], colour: &str) -> String {
+    let two_lines = rows.iter().any(|r| !r.code.is_empty());
+    let (w, ml, mt) = (1000.0, 330.0, 40.0);
+    let row_h = if two_lines { 40.0 } else { 28.0 };
     let pw = w - ml - 40.0;
     let h = mt + row_h * rows.len().max(1) as f64 + 50.0;
-    let max = rows.iter().map(|r| r.1).max().unwrap_or(0) as f64;
+    let max = rows.iter().map(|r| r.value).max().unwrap_or(0) as f64;
     let (top, step) = nice_max(max);
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\">\n<title id=\"{id}-t\">{t}</title>\n<desc id=\"{id}-d\">{t}; {x}. Số liệu ở bảng dưới biểu đồ (the figures are in the table below).</desc>\n",
@@ -196,26 +225,43 @@ fn hbar_chart(
         ));
         v += step;
     }
-    for (i, (label, n)) in rows.iter().enumerate() {
+    for (i, r) in rows.iter().enumerate() {
         let y = mt + row_h * i as f64;
-        let shown: String = if label.chars().count() > 40 {
-            label.chars().take(39).chain(['…']).collect()
+        let shown: String = if r.label.chars().count() > 46 {
+            r.label.chars().take(45).chain(['…']).collect()
         } else {
-            label.clone()
+            r.label.clone()
+        };
+        let (ty, cy) = if r.code.is_empty() {
+            (y + row_h / 2.0 + 4.0, 0.0)
+        } else {
+            (y + row_h / 2.0 - 2.0, y + row_h / 2.0 + 12.0)
         };
         s.push_str(&format!(
             "<text x=\"{lx}\" y=\"{ty}\" class=\"tick\" text-anchor=\"end\">{l}</text>\n",
             lx = ml - 8.0,
-            ty = y + row_h / 2.0 + 4.0,
             l = escape(&shown)
         ));
-        if *n > 0 {
+        if !r.code.is_empty() {
+            let code: String = if r.code.chars().count() > 50 {
+                r.code.chars().take(49).chain(['…']).collect()
+            } else {
+                r.code.clone()
+            };
+            s.push_str(&format!(
+                "<text x=\"{lx}\" y=\"{cy}\" class=\"code\" text-anchor=\"end\">{c}</text>\n",
+                lx = ml - 8.0,
+                c = escape(&code)
+            ));
+        }
+        if r.value > 0 {
             s.push_str(&format!(
                 "<rect x=\"{ml}\" y=\"{ry}\" width=\"{bw:.1}\" height=\"{bh}\" fill=\"{colour}\" shape-rendering=\"crispEdges\"><title>{l}: {n}</title></rect>\n",
-                ry = y + 4.0,
-                bw = *n as f64 / top * pw,
-                bh = row_h - 8.0,
-                l = escape(label)
+                ry = y + 6.0,
+                bw = r.value as f64 / top * pw,
+                bh = row_h - 12.0,
+                l = escape(&r.label),
+                n = r.value
             ));
         }
     }
@@ -273,16 +319,17 @@ fn month_table(caption: &str, months: &[String], counts: &[Counts]) -> String {
     s
 }
 
-/// The unit a set of delays reads best in: (divisor in ms, Vietnamese, English).
-fn delay_unit(max_ms: i64) -> (f64, &'static str, &'static str) {
-    if max_ms >= 2 * 86_400_000 {
-        (86_400_000.0, "ngày", "days")
-    } else if max_ms >= 2 * 3_600_000 {
-        (3_600_000.0, "giờ", "hours")
+/// The unit a set of delays reads best in, by the largest: (divisor in ms, Vietnamese,
+/// English). Under a second: ms; under 2 minutes: s; under 2 hours: min; else h.
+pub fn delay_unit(max_ms: i64) -> (f64, &'static str, &'static str) {
+    if max_ms >= 2 * 3_600_000 {
+        (3_600_000.0, "giờ", "h")
     } else if max_ms >= 2 * 60_000 {
-        (60_000.0, "phút", "minutes")
+        (60_000.0, "phút", "min")
+    } else if max_ms >= 1000 {
+        (1000.0, "giây", "s")
     } else {
-        (1000.0, "giây", "seconds")
+        (1.0, "mili giây", "ms")
     }
 }
 
@@ -291,34 +338,133 @@ h1{font-size:1.5em;margin:0 0 4px}h2{font-size:1.15em;margin:28px 0 8px;border-b
 p.meta{margin:0;color:#555555}
 figure{margin:0 0 8px}figcaption{font-weight:600;margin-bottom:4px}
 svg{max-width:100%;height:auto;background:#ffffff}
-svg .tick{font-size:12px;fill:#333333}svg .axis{font-size:13px;fill:#222222;font-weight:600}
+svg .tick{font-size:12px;fill:#333333}svg .code{font-size:11px;fill:#666666;font-family:monospace}svg .axis{font-size:13px;fill:#222222;font-weight:600}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 12px}caption{text-align:left;font-weight:600;padding:2px 0}
 th,td{border:1px solid #cccccc;padding:2px 8px}td{text-align:right}thead th{background:#f2f2f2}tbody th{text-align:left;font-weight:normal}
-.summary td{min-width:6em}";
+.summary td{min-width:6em}
+.lead{border:2px solid #31a354;border-radius:6px;padding:12px 16px;margin:16px 0;break-inside:avoid}
+.lead .big{font-size:3.2em;font-weight:700;color:#1b7a3a;line-height:1.1}
+.lead .what{font-size:1.1em;font-weight:600}.lead .how{color:#555555;font-size:.9em}
+@page{size:A4;margin:14mm 12mm}
+@media print{body{margin:0;max-width:none;padding:0;font-size:11pt}h2{break-after:avoid}
+figure,table,.lead,svg{break-inside:avoid;page-break-inside:avoid}svg{width:100%}
+h2{margin-top:14px}}";
 
 /// The report as one self-contained HTML page.
-pub fn page(r: &Report) -> String {
+pub fn page(r: &Report, meta: &Meta) -> String {
     let register = register_name(r.direction);
-    let title = format!(
-        "Báo cáo tình hình gửi văn bản đúng hạn — {register}, {} – {}",
-        r.from, r.to
-    );
+    let (vi, en) = title(r);
     let mut s = format!(
-        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<main>\n<h1>Báo cáo tình hình gửi văn bản đúng hạn</h1>\n<p class=\"meta\">Dispatch compliance report · {reg} · {from} – {to}</p>\n",
-        t = escape(&title),
+        "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<main>\n<h1>{h1}</h1>\n<p class=\"meta\">{en} · <strong>{office}</strong> · {reg} · Kỳ báo cáo (period) {from} – {to}</p>\n<p class=\"meta\">Lập lúc (made at) {made}</p>\n",
+        t = escape(&format!("{vi} — {}, {} – {}", meta.office, r.from, r.to)),
+        h1 = escape(vi),
+        en = escape(en),
+        office = escape(&meta.office),
         reg = escape(register),
         from = escape(&r.from),
         to = escape(&r.to),
+        made = escape(&vietnam_time(meta.generated_at)),
     );
 
     let months: Vec<String> = r.months.iter().map(|m| m.month.clone()).collect();
-    summary_section(r, &mut s);
-    months_section(r, &months, &mut s);
-    refusals_section(r, &mut s);
-    median_section(r, &months, &mut s);
-    urgency_section(r, &months, &mut s);
+    match &r.signatures {
+        Some(sig) => {
+            signatures_section(sig, &mut s);
+            median_section(r, &months, &mut s);
+            summary_section(r, &mut s);
+            refusals_section(r, &mut s);
+        }
+        None => {
+            share_section(r, &mut s);
+            summary_section(r, &mut s);
+            months_section(r, &months, &mut s);
+            urgency_section(r, &mut s);
+            refusals_section(r, &mut s);
+            median_section(r, &months, &mut s);
+        }
+    }
     s.push_str("</main>\n</body>\n</html>\n");
     s
+}
+
+/// `4/6`: documents sent early or on time, of those dispatched.
+fn ratio(c: &Counts) -> String {
+    format!("{}/{}", c.early + c.on_time, c.dispatched)
+}
+
+/// The lead: the on-time share over the period, large, then per month and per urgency.
+fn share_section(r: &Report, s: &mut String) {
+    let t = &r.totals.counts;
+    s.push_str(&format!(
+        "<section class=\"lead\" id=\"on-time-share\">\n<div class=\"what\">Tỷ lệ văn bản gửi đúng hạn (on-time share)</div>\n<div class=\"big\">{}</div>\n<div>{} / {} văn bản đã gửi trước hoặc đúng hạn (dispatched early or on time)</div>\n<div class=\"how\">Tỷ lệ = (trước hạn + đúng hạn) / đã gửi. Đã gửi: văn bản đã chuyển tới ít nhất một nơi nhận; văn bản chờ gửi, đang giữ, gửi lỗi, bị từ chối không tính. (share = (early + on time) / dispatched; dispatched = sent to at least one recipient.)</div>\n</section>\n",
+        escape(&share_percent(t.on_time_share())),
+        t.early + t.on_time,
+        t.dispatched
+    ));
+    s.push_str("<table>\n<caption>Tỷ lệ gửi đúng hạn theo tháng (on-time share per month)</caption>\n<thead><tr><th scope=\"col\">Tháng (month)</th><th scope=\"col\">Tỷ lệ (share)</th><th scope=\"col\">Trước + đúng hạn / đã gửi (early + on time / dispatched)</th></tr></thead>\n<tbody>\n");
+    for m in &r.months {
+        s.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>\n",
+            escape(&m.month),
+            escape(&share_percent(m.on_time_share)),
+            escape(&ratio(&m.counts))
+        ));
+    }
+    s.push_str("</tbody>\n</table>\n<table>\n<caption>Tỷ lệ gửi đúng hạn theo độ khẩn (on-time share per urgency)</caption>\n<thead><tr><th scope=\"col\">Độ khẩn (urgency)</th><th scope=\"col\">Tỷ lệ (share)</th><th scope=\"col\">Trước + đúng hạn / đã gửi (early + on time / dispatched)</th></tr></thead>\n<tbody>\n");
+    for u in &r.urgencies {
+        s.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>\n",
+            escape(&level_label(u)),
+            escape(&share_percent(u.on_time_share)),
+            escape(&ratio(&u.counts))
+        ));
+    }
+    s.push_str("</tbody>\n</table>\n");
+}
+
+/// The incoming report's lead: S/MIME results per document, PDF results per file.
+fn signatures_section(sig: &Signatures, s: &mut String) {
+    s.push_str("<h2>Kết quả kiểm tra chữ ký (signature results)</h2>\n");
+    for (id, caption, list, vi) in [
+        (
+            "chart-smime",
+            "Chữ ký S/MIME của văn bản đến (S/MIME results, documents)",
+            &sig.smime,
+            smime_result_vietnamese as fn(&str) -> Option<&'static str>,
+        ),
+        (
+            "chart-pdf",
+            "Chữ ký trên tệp PDF (PDF signatures, files)",
+            &sig.pdf,
+            pdf_result_vietnamese,
+        ),
+    ] {
+        let rows: Vec<HBar> = list
+            .iter()
+            .map(|x| HBar {
+                label: format!("{} ({})", vi(&x.result).unwrap_or("khác"), x.result),
+                code: String::new(),
+                value: x.count,
+            })
+            .collect();
+        s.push_str(&format!(
+            "<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+            escape(caption),
+            hbar_chart(id, caption, "Số lượng (count)", &rows, SIGNATURES)
+        ));
+        s.push_str(&format!(
+            "<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Kết quả (result)</th><th scope=\"col\">Số lượng (count)</th></tr></thead>\n<tbody>\n",
+            escape(caption)
+        ));
+        for r in &rows {
+            s.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
+                escape(&r.label),
+                r.value
+            ));
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
 }
 
 /// Summary: the whole period's counts and median delay.
@@ -330,18 +476,41 @@ fn summary_section(r: &Report, s: &mut String) {
         .median_delay_ms
         .map(human_delay)
         .unwrap_or_else(|| "-".into());
-    for (k, v) in [
+    let incoming = r.signatures.is_some();
+    let mut rows = vec![
         ("Tổng số văn bản (documents)", t.total.to_string()),
-        ("Đã gửi (dispatched)", t.dispatched.to_string()),
-        ("Trước hạn (early)", t.early.to_string()),
-        ("Đúng hạn (on time)", t.on_time.to_string()),
-        ("Quá hạn (late)", t.late.to_string()),
+        (
+            if incoming {
+                "Đã chuyển tới người nhận (delivered)"
+            } else {
+                "Đã gửi (dispatched)"
+            },
+            t.dispatched.to_string(),
+        ),
+    ];
+    if !incoming {
+        rows.extend([
+            ("Tỷ lệ gửi đúng hạn (on-time share)", share_text(t)),
+            ("Trước hạn (early)", t.early.to_string()),
+            ("Đúng hạn (on time)", t.on_time.to_string()),
+            ("Quá hạn (late)", t.late.to_string()),
+        ]);
+    }
+    rows.extend([
         ("Chờ gửi (pending)", t.pending.to_string()),
         ("Đang giữ (held)", t.held.to_string()),
         ("Gửi lỗi (failed)", t.failed.to_string()),
         ("Bị từ chối (refused)", t.refused.to_string()),
-        ("Thời gian gửi trung vị (median dispatch delay)", median),
-    ] {
+        (
+            if incoming {
+                "Thời gian từ khi nhận đến khi chuyển, trung vị (median reception to delivery)"
+            } else {
+                "Thời gian gửi trung vị (median dispatch delay)"
+            },
+            median,
+        ),
+    ]);
+    for (k, v) in rows {
         s.push_str(&format!(
             "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
             escape(k),
@@ -386,10 +555,18 @@ fn refusals_section(r: &Report, s: &mut String) {
     if r.refusals.is_empty() {
         s.push_str("<p>Không có văn bản bị từ chối (no refusals).</p>\n");
     } else {
-        let rows: Vec<(String, u64)> = r
+        let rows: Vec<HBar> = r
             .refusals
             .iter()
-            .map(|x| (x.rule.clone(), x.count))
+            .map(|x| HBar {
+                label: x.name.clone().unwrap_or_else(|| x.rule.clone()),
+                code: if x.name.is_some() {
+                    x.rule.clone()
+                } else {
+                    String::new()
+                },
+                value: x.count,
+            })
             .collect();
         let chart_title = "Văn bản bị từ chối theo quy tắc (refused documents by rule)";
         s.push_str(&format!(
@@ -407,7 +584,7 @@ fn refusals_section(r: &Report, s: &mut String) {
         for x in &r.refusals {
             s.push_str(&format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
-                escape(&x.rule),
+                escape(&x.label()),
                 x.count
             ));
         }
@@ -417,7 +594,18 @@ fn refusals_section(r: &Report, s: &mut String) {
 
 /// Median dispatch delay per month.
 fn median_section(r: &Report, months: &[String], s: &mut String) {
-    s.push_str("<h2>Thời gian gửi trung vị theo tháng (median dispatch delay per month)</h2>\n");
+    let (heading, chart_title) = if r.signatures.is_some() {
+        (
+            "Thời gian từ khi nhận đến khi chuyển, trung vị theo tháng (median reception to delivery per month)",
+            "Thời gian từ khi nhận đến khi chuyển, trung vị (median reception to delivery)",
+        )
+    } else {
+        (
+            "Thời gian gửi trung vị theo tháng (median dispatch delay per month)",
+            "Thời gian gửi trung vị (median dispatch delay)",
+        )
+    };
+    s.push_str(&format!("<h2>{}</h2>\n", escape(heading)));
     let max_median = r
         .months
         .iter()
@@ -428,7 +616,6 @@ fn median_section(r: &Report, months: &[String], s: &mut String) {
         s.push_str("<p>Chưa có văn bản nào được gửi (nothing dispatched).</p>\n");
     } else {
         let (div, vi, en) = delay_unit(max_median);
-        let chart_title = "Thời gian gửi trung vị (median dispatch delay)";
         let series = [Series {
             label: "Trung vị (median)",
             colour: MEDIAN,
@@ -451,7 +638,8 @@ fn median_section(r: &Report, months: &[String], s: &mut String) {
                 300,
             )
         ));
-        s.push_str("<table>\n<caption>Thời gian gửi trung vị (median dispatch delay)</caption>\n<thead><tr><th scope=\"col\">Tháng (month)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Trung vị (median)</th><th scope=\"col\">ms</th></tr></thead>\n<tbody>\n");
+        s.push_str(&format!("<table>\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">Tháng (month)</th><th scope=\"col\">Số văn bản (documents)</th>", escape(chart_title)));
+        s.push_str("<th scope=\"col\">Trung vị (median)</th><th scope=\"col\">ms</th></tr></thead>\n<tbody>\n");
         for m in &r.months {
             s.push_str(&format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>\n",
@@ -469,51 +657,46 @@ fn median_section(r: &Report, months: &[String], s: &mut String) {
     }
 }
 
-/// By urgency: one small chart per level with documents, and the levels' table.
-fn urgency_section(r: &Report, months: &[String], s: &mut String) {
+/// By urgency: one chart comparing the levels (early / on time / late stacked), and the
+/// levels' table.
+fn urgency_section(r: &Report, s: &mut String) {
     s.push_str("<h2>Theo độ khẩn (by urgency)</h2>\n");
-    for (i, u) in r.urgencies.iter().enumerate() {
-        if u.counts.total == 0 {
-            continue;
-        }
-        let label = level_label(u);
-        let counts: Vec<Counts> = r.months.iter().map(|m| m.by_urgency[i].counts).collect();
-        let chart_title = format!("{label}: văn bản đã gửi theo tháng (dispatched per month)");
-        s.push_str(&format!(
-            "<h3>{}</h3>\n<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
-            escape(&label),
-            escape(&chart_title),
-            bar_chart(
-                &format!("chart-urgency-{}", u.level.urgency),
-                &chart_title,
-                "Tháng (month)",
-                "Số văn bản (documents)",
-                months,
-                &timeliness_series(&counts),
-                240,
-            )
-        ));
-        s.push_str(&month_table(
-            &format!("{label}: số liệu theo tháng (figures per month)"),
-            months,
-            &counts,
-        ));
-    }
-    s.push_str("<table>\n<caption>Tổng hợp theo độ khẩn (totals by urgency)</caption>\n<thead><tr><th scope=\"col\">Độ khẩn (urgency)</th><th scope=\"col\">Trước hạn (early)</th><th scope=\"col\">Đúng hạn (on time)</th><th scope=\"col\">Quá hạn (late)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Từ chối (refused)</th><th scope=\"col\">Tổng (total)</th><th scope=\"col\">Trung vị (median)</th></tr></thead>\n<tbody>\n");
+    let levels: Vec<String> = r
+        .urgencies
+        .iter()
+        .map(|u| u.level.name.to_string())
+        .collect();
+    let counts: Vec<Counts> = r.urgencies.iter().map(|u| u.counts).collect();
+    let chart_title = "Văn bản đã gửi theo độ khẩn (documents dispatched per urgency)";
+    s.push_str(&format!(
+        "<figure>\n<figcaption>{}</figcaption>\n{}</figure>\n",
+        escape(chart_title),
+        bar_chart(
+            "chart-urgency",
+            chart_title,
+            "Độ khẩn (urgency)",
+            "Số văn bản (documents)",
+            &levels,
+            &timeliness_series(&counts),
+            300,
+        )
+    ));
+    s.push_str("<table>\n<caption>Tổng hợp theo độ khẩn (totals by urgency)</caption>\n<thead><tr><th scope=\"col\">Độ khẩn (urgency)</th><th scope=\"col\">Tỷ lệ đúng hạn (on-time share)</th><th scope=\"col\">Trước hạn (early)</th><th scope=\"col\">Đúng hạn (on time)</th><th scope=\"col\">Quá hạn (late)</th><th scope=\"col\">Đã gửi (dispatched)</th><th scope=\"col\">Từ chối (refused)</th><th scope=\"col\">Tổng (total)</th><th scope=\"col\">Trung vị (median)</th></tr></thead>\n<tbody>\n");
     for u in &r.urgencies {
         let c = &u.counts;
         s.push_str(&format!(
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             escape(&level_label(u)),
+            escape(&share_percent(u.on_time_share)),
             c.early,
             c.on_time,
             c.late,
             c.dispatched,
             c.refused,
             c.total,
-            u.median_delay_ms
+            escape(&u.median_delay_ms
                 .map(human_delay)
-                .unwrap_or_else(|| "-".into())
+                .unwrap_or_else(|| "-".into()))
         ));
     }
     s.push_str("</tbody>\n</table>\n");
@@ -538,5 +721,22 @@ mod tests {
         assert_eq!(nice_max(47.0), (50.0, 10.0));
         assert_eq!(nice_max(1370.0), (1500.0, 250.0));
         assert_eq!(nice_max(512.0), (600.0, 100.0));
+    }
+
+    #[test]
+    fn delays_get_a_unit_by_size_and_ticks_stay_distinct() {
+        assert_eq!(delay_unit(250).2, "ms");
+        assert_eq!(delay_unit(30_000).2, "s");
+        assert_eq!(delay_unit(240_000).2, "min");
+        assert_eq!(delay_unit(172_800_000).2, "h");
+        assert_eq!(fmt_tick(0.05), "0.05");
+        assert_eq!(fmt_tick(2.5), "2.5");
+        assert_eq!(fmt_tick(40.0), "40");
+    }
+
+    #[test]
+    fn times_are_given_in_vietnam() {
+        let t = time::macros::datetime!(2026-02-28 17:30 UTC);
+        assert_eq!(vietnam_time(t), "2026-03-01 00:30 +07:00");
     }
 }

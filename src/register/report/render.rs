@@ -2,7 +2,7 @@
 //! (RFC 4180, one row per month and urgency plus totals and refusals, told apart by a `kind`
 //! column) and JSON (the [`Report`] structure as serialised).
 
-use super::{Counts, Report, UrgencyRow};
+use super::{Counts, Report, Signatures, UrgencyRow};
 use crate::model::Direction;
 use crate::util::printable;
 
@@ -33,6 +33,42 @@ pub fn human_delay(ms: i64) -> String {
         format!("{} ms", ms.max(0))
     } else {
         format!("{sec} s")
+    }
+}
+
+/// An on-time share for people, Vietnamese style: `66,7 %`; `-` when nothing was dispatched.
+pub fn share_percent(share: Option<f64>) -> String {
+    match share {
+        Some(f) => format!("{:.1} %", f * 100.0).replace('.', ","),
+        None => "-".into(),
+    }
+}
+
+/// The share with the figures it comes from: `66,7 % (4/6)`.
+pub fn share_text(c: &Counts) -> String {
+    match c.on_time_share() {
+        Some(_) => format!(
+            "{} ({}/{})",
+            share_percent(c.on_time_share()),
+            c.early + c.on_time,
+            c.dispatched
+        ),
+        None => "-".into(),
+    }
+}
+
+/// The report's title, English after Vietnamese: the outgoing register's is about dispatch
+/// compliance, the incoming one's about documents received.
+pub fn title(r: &Report) -> (&'static str, &'static str) {
+    match r.direction {
+        Direction::Out => (
+            "Báo cáo tình hình gửi văn bản đúng hạn",
+            "Dispatch compliance report",
+        ),
+        Direction::In => (
+            "Báo cáo tình hình tiếp nhận văn bản đến",
+            "Incoming documents report",
+        ),
     }
 }
 
@@ -121,15 +157,21 @@ fn count_cells(c: &Counts) -> Vec<String> {
     .collect()
 }
 
-/// The report as readable text.
+/// The report as readable text. The outgoing report leads with the on-time share (overall,
+/// per month, per urgency level); the incoming one with its signature results.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
+    let (vi, en) = title(r);
     out.push_str(&format!(
-        "Báo cáo tình hình gửi văn bản đúng hạn / Dispatch compliance report\n{}: {} – {}\n\n",
+        "{vi} / {en}\n{}: {} – {}\n\n",
         register_name(r.direction),
         r.from,
         r.to
     ));
+    match (r.direction, &r.signatures) {
+        (Direction::In, Some(sig)) => signatures_text(&mut out, r, sig),
+        _ => share_text_block(&mut out, r),
+    }
     let t = &r.totals.counts;
     out.push_str("Tổng hợp (summary)\n");
     let summary: Vec<(String, String)> = vec![
@@ -210,11 +252,110 @@ pub fn text(r: &Report) -> String {
         let rows: Vec<Vec<String>> = r
             .refusals
             .iter()
-            .map(|x| vec![printable(&x.rule).into_owned(), x.count.to_string()])
+            .map(|x| vec![printable(&x.label()).into_owned(), x.count.to_string()])
             .collect();
         table(&mut out, &[vec!["Quy tắc (rule)", "Số (count)"]], &rows, 1);
     }
     out
+}
+
+/// The on-time share first: overall, then per month and per urgency level.
+fn share_text_block(out: &mut String, r: &Report) {
+    out.push_str(&format!(
+        "Tỷ lệ gửi đúng hạn (on-time share): {}\n",
+        share_text(&r.totals.counts)
+    ));
+    out.push_str("  = (trước hạn + đúng hạn) / đã gửi  (early + on time) / dispatched\n");
+    let mut rows: Vec<Vec<String>> = r
+        .months
+        .iter()
+        .map(|m| {
+            vec![
+                format!("  {}", m.month),
+                share_percent(m.on_time_share),
+                format!(
+                    "{}/{}",
+                    m.counts.early + m.counts.on_time,
+                    m.counts.dispatched
+                ),
+            ]
+        })
+        .collect();
+    rows.extend(r.urgencies.iter().filter(|u| u.counts.total > 0).map(|u| {
+        vec![
+            format!("  {}", level_label(u)),
+            share_percent(u.on_time_share),
+            format!(
+                "{}/{}",
+                u.counts.early + u.counts.on_time,
+                u.counts.dispatched
+            ),
+        ]
+    }));
+    table(
+        out,
+        &[vec![
+            "  Theo tháng / độ khẩn (by month / urgency)",
+            "Tỷ lệ",
+            "Số",
+        ]],
+        &rows,
+        1,
+    );
+    out.push('\n');
+}
+
+/// The incoming report's lead: signature results and the time from reception to delivery.
+fn signatures_text(out: &mut String, r: &Report, sig: &Signatures) {
+    out.push_str("Kết quả kiểm tra chữ ký S/MIME (S/MIME signature results)\n");
+    let rows: Vec<Vec<String>> = sig
+        .smime
+        .iter()
+        .map(|x| {
+            vec![
+                format!(
+                    "  {} ({})",
+                    super::rules::smime_result_vietnamese(&x.result).unwrap_or("khác"),
+                    printable(&x.result)
+                ),
+                x.count.to_string(),
+            ]
+        })
+        .collect();
+    table(out, &[], &rows, 1);
+    out.push_str("\nChữ ký trên tệp PDF (PDF signatures, per file)\n");
+    let rows: Vec<Vec<String>> = sig
+        .pdf
+        .iter()
+        .map(|x| {
+            vec![
+                format!(
+                    "  {} ({})",
+                    super::rules::pdf_result_vietnamese(&x.result).unwrap_or("khác"),
+                    x.result
+                ),
+                x.count.to_string(),
+            ]
+        })
+        .collect();
+    table(out, &[], &rows, 1);
+    out.push_str(&format!(
+        "\nThời gian từ khi nhận đến khi chuyển (reception to delivery), trung vị (median): {}\n",
+        median_text(r.totals.median_delay_ms)
+    ));
+    let rows: Vec<Vec<String>> = r
+        .months
+        .iter()
+        .map(|m| {
+            vec![
+                format!("  {}", m.month),
+                median_text(m.median_delay_ms),
+                format!("{} văn bản", m.counts.dispatched),
+            ]
+        })
+        .collect();
+    table(out, &[], &rows, 1);
+    out.push('\n');
 }
 
 /// One CSV field, quoted when RFC 4180 requires it.
@@ -226,21 +367,29 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// The CSV columns. `kind` is `month_urgency` (one row per month and urgency level, zeros
+/// The CSV columns. `on_time_share` is (early + on time) / dispatched as a fraction
+/// (`0.6667`), empty when nothing was dispatched and on `refusal` rows. `kind` is `month_urgency` (one row per month and urgency level, zeros
 /// included), `month` (a month's totals), `urgency` (a level over the period), `total`, or
-/// `refusal` (`rule` and its count in `refused`). `median_delay_ms` is empty for
+/// `refusal` (`rule`, its Vietnamese name in `rule_name` and its count in `refused`), or,
+/// for the incoming register, `smime` / `pdf` (a signature result in `rule`, its count in
+/// `total`). `median_delay_ms` is empty for
 /// `month_urgency` and `refusal` rows and when nothing was dispatched.
-pub const CSV_HEADER: &str = "kind,month,urgency,urgency_name,rule,total,dispatched,early,on_time,late,delivered,partial,pending,held,failed,refused,deleted,median_delay_ms";
+pub const CSV_HEADER: &str = "kind,month,urgency,urgency_name,rule,rule_name,on_time_share,total,dispatched,early,on_time,late,delivered,partial,pending,held,failed,refused,deleted,median_delay_ms";
 
 fn csv_row(
     out: &mut String,
     kind: &str,
     month: &str,
     level: Option<&UrgencyRow>,
-    rule: &str,
+    rule: (&str, &str),
     c: &Counts,
     median: Option<i64>,
 ) {
+    let share = if rule.0.is_empty() {
+        c.on_time_share().map(|f| f.to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let fields = [
         kind.to_string(),
         month.to_string(),
@@ -248,7 +397,9 @@ fn csv_row(
             .map(|u| u.level.urgency.to_string())
             .unwrap_or_default(),
         level.map(|u| u.level.name.to_string()).unwrap_or_default(),
-        rule.to_string(),
+        rule.0.to_string(),
+        rule.1.to_string(),
+        share,
         c.total.to_string(),
         c.dispatched.to_string(),
         c.early.to_string(),
@@ -268,9 +419,10 @@ fn csv_row(
     out.push_str("\r\n");
 }
 
-/// The report as CSV (CRLF line ends, as RFC 4180 writes them).
+/// The report as CSV (CRLF line ends, as RFC 4180 writes them), after a UTF-8 byte-order
+/// mark so that spreadsheet programs read the Vietnamese as UTF-8.
 pub fn csv(r: &Report) -> String {
-    let mut out = String::new();
+    let mut out = String::from('\u{feff}');
     out.push_str(CSV_HEADER);
     out.push_str("\r\n");
     for m in &r.months {
@@ -280,7 +432,7 @@ pub fn csv(r: &Report) -> String {
                 "month_urgency",
                 &m.month,
                 Some(u),
-                "",
+                ("", ""),
                 &u.counts,
                 None,
             );
@@ -292,7 +444,7 @@ pub fn csv(r: &Report) -> String {
             "month",
             &m.month,
             None,
-            "",
+            ("", ""),
             &m.counts,
             m.median_delay_ms,
         );
@@ -303,7 +455,7 @@ pub fn csv(r: &Report) -> String {
             "urgency",
             "",
             Some(u),
-            "",
+            ("", ""),
             &u.counts,
             u.median_delay_ms,
         );
@@ -313,7 +465,7 @@ pub fn csv(r: &Report) -> String {
         "total",
         "",
         None,
-        "",
+        ("", ""),
         &r.totals.counts,
         r.totals.median_delay_ms,
     );
@@ -323,7 +475,27 @@ pub fn csv(r: &Report) -> String {
             refused: x.count,
             ..Counts::default()
         };
-        csv_row(&mut out, "refusal", "", None, &x.rule, &c, None);
+        let name = x.name.clone().unwrap_or_default();
+        csv_row(&mut out, "refusal", "", None, (&x.rule, &name), &c, None);
+    }
+    if let Some(sig) = &r.signatures {
+        for (kind, list, vi) in [
+            (
+                "smime",
+                &sig.smime,
+                super::rules::smime_result_vietnamese as fn(&str) -> _,
+            ),
+            ("pdf", &sig.pdf, super::rules::pdf_result_vietnamese),
+        ] {
+            for x in list {
+                let c = Counts {
+                    total: x.count,
+                    ..Counts::default()
+                };
+                let name = vi(&x.result).unwrap_or_default();
+                csv_row(&mut out, kind, "", None, (&x.result, name), &c, None);
+            }
+        }
     }
     out
 }
