@@ -59,7 +59,8 @@ pub enum Command {
     /// The tamper-evident audit log: verify its hash chain, list entries.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
-    /// Dispatch compliance report: early, on time and late documents by month and urgency.
+    /// Dispatch compliance: the share of documents sent on time, then early, on time and late
+    /// documents by month and urgency; `--direction in`: signature results and reception times.
     Report(report::ReportArgs),
     /// Check the configuration, policy, TLS files, data directory, database and each local
     /// domain's seal (a test signature, through its token for a key on a token), as the user
