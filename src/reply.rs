@@ -430,7 +430,7 @@ pub mod std_replies {
             "5.7.1",
             format!("Sender domain of <{sender}> is not allowed by policy"),
         )
-        .vi("Tên miền người gửi không được phép")
+        .vi(crate::policy::rule_text::SENDER_DOMAIN)
     }
 
     pub fn sender_ok() -> Reply {
@@ -538,7 +538,7 @@ pub mod std_replies {
             "5.7.1",
             format!("Recipient domain {domain} is not allowed by policy"),
         )
-        .vi("Tên miền người nhận không được phép theo chính sách")
+        .vi(crate::policy::rule_text::RECIPIENT_DOMAIN)
     }
 
     pub fn recipient_ok() -> Reply {
@@ -579,7 +579,7 @@ pub mod std_replies {
             "5.7.1",
             format!("Header From <{from}> is not in an allowed domain"),
         )
-        .vi("Tên miền người gửi không được phép")
+        .vi(crate::policy::rule_text::SENDER_DOMAIN)
     }
 
     pub fn no_seal_for_domain(domain: &str) -> Reply {

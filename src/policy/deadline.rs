@@ -207,7 +207,7 @@ pub fn decide(
                 550,
                 "5.6.0",
                 format!("cannot classify the document: {}", p.message),
-                "Không đọc được độ khẩn, độ mật, số hoặc ngày ký của văn bản",
+                crate::policy::rule_text::CLASSIFICATION,
                 format!("classification.{}", p.field.as_str()),
             ),
         );
@@ -222,7 +222,7 @@ pub fn decide(
                         550,
                         "5.6.0",
                         format!("document number is not of the form 05/QĐ-UBND: {e}"),
-                        "Số văn bản không đúng thể thức",
+                        crate::policy::rule_text::NUMBER_FORM,
                         "number.form".into(),
                     ),
                 );
@@ -235,7 +235,7 @@ pub fn decide(
                     550,
                     "5.6.0",
                     format!("numbered document {n} has no attachment"),
-                    "Văn bản có số phải có tệp đính kèm",
+                    crate::policy::rule_text::ATTACHMENT_REQUIRED,
                     "attachment.required".into(),
                 ),
             );
@@ -254,7 +254,7 @@ pub fn decide(
             550,
             "5.7.1",
             format!("document is past its dispatch deadline ({})", deadline.date),
-            "Văn bản đã quá hạn phát hành",
+            crate::policy::rule_text::DISPATCH_LATE,
             "dispatch.late".into(),
         );
         decision.deadline = Some(deadline);

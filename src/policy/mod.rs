@@ -16,6 +16,7 @@ pub mod file;
 pub mod levels;
 pub mod lunar;
 pub mod number;
+pub mod rule_text;
 pub mod subject_number;
 
 use serde::de::{self, Deserializer};

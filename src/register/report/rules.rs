@@ -1,11 +1,7 @@
-//! Rules named in Vietnamese for reports, as the refusals themselves word them.
-//!
-//! Where the wording lives in one place already, it is taken from there: the secrecy rules'
-//! texts from the policy in force (`[secrecy.mat] text_vi`, configurable), `number.duplicate`
-//! and `pdf.signer` from their refusal constructors in `policy::deadline`. The rules whose
-//! Vietnamese text is written inline where the refusal is made (`policy::deadline::decide`,
-//! the domain checks, incoming S/MIME) have no such place yet: their texts are repeated
-//! below, word for word, until the policy module gives every rule's text one home.
+//! Rules named in Vietnamese for reports, as the refusals themselves word them: the secrecy
+//! rules' texts from the policy in force (`[secrecy.mat] text_vi`, configurable),
+//! `number.duplicate` and `pdf.signer` from their refusal constructors in `policy::deadline`,
+//! the others from `policy::rule_text`, which the refusals use too.
 
 use crate::policy::deadline::{duplicate_refusal, pdf_signer_refusal};
 use crate::policy::file::SecrecyRules;
@@ -19,20 +15,20 @@ pub fn vietnamese(rule: &str, secrecy: &SecrecyRules) -> Option<String> {
     Some(match family {
         "secrecy" => secrecy.rule(Secrecy::parse(detail)?)?.reply.text_vi.clone(),
         "number" if detail == "duplicate" => duplicate_refusal("", "", 0).text_vi,
-        "number" if detail == "form" => "Số văn bản không đúng thể thức".into(),
+        "number" if detail == "form" => crate::policy::rule_text::NUMBER_FORM.into(),
         "pdf" if detail == "signer" => pdf_signer_refusal("", "", "").text_vi.replace(" \"\"", ""),
         "pdf" if detail == "incoming" => "Tệp PDF của văn bản đến không hợp lệ".into(),
-        "classification" => "Không đọc được độ khẩn, độ mật, số hoặc ngày ký của văn bản".into(),
-        "attachment" if detail == "required" => "Văn bản có số phải có tệp đính kèm".into(),
-        "dispatch" if detail == "late" => "Văn bản đã quá hạn phát hành".into(),
+        "classification" => crate::policy::rule_text::CLASSIFICATION.into(),
+        "attachment" if detail == "required" => {
+            crate::policy::rule_text::ATTACHMENT_REQUIRED.into()
+        }
+        "dispatch" if detail == "late" => crate::policy::rule_text::DISPATCH_LATE.into(),
         "dispatch" => format!(
             "Thời hạn gửi văn bản {}",
             Urgency::parse(detail)?.vietnamese().to_lowercase()
         ),
-        "domains" if detail == "sender" => "Tên miền người gửi không được phép".into(),
-        "domains" if detail == "recipient" => {
-            "Tên miền người nhận không được phép theo chính sách".into()
-        }
+        "domains" if detail == "sender" => crate::policy::rule_text::SENDER_DOMAIN.into(),
+        "domains" if detail == "recipient" => crate::policy::rule_text::RECIPIENT_DOMAIN.into(),
         "incoming" => format!(
             "Chữ ký S/MIME của văn bản đến: {}",
             smime_result_vietnamese(detail)?
