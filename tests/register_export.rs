@@ -6,8 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::{python, Env, Setup};
 use congvan::register::book::register_date;
@@ -525,52 +524,12 @@ async fn html_is_self_contained_escaped_and_headed() {
 
 /// Runs headless Chromium on `page` with `what` (`--screenshot=…` or `--print-to-pdf=…`).
 fn chromium(page: &Path, what: &str, profile: &Path) {
-    let mut child = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-color-profile=srgb",
-            "--force-device-scale-factor=1",
-            "--no-pdf-header-footer",
-            "--window-size=1400,1000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(what)
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium {what}: {status:?}");
-            break;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("chromium did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::chromium::render(page, what, profile, (1400, 1000));
 }
 
 #[tokio::test]
 async fn html_prints_one_a4_landscape_page_per_month_in_chromium() {
-    if !Path::new("/usr/bin/chromium").exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("/usr/bin/chromium is missing (apt-get install chromium): the print test cannot run in CI");
-        }
-        eprintln!("skipped: /usr/bin/chromium is not installed (apt-get install chromium)");
+    if !common::chromium::available() {
         return;
     }
     let env = env_with_docs().await;

@@ -8,8 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::{Env, Setup};
 use congvan::model::pdf::SignatureSummary;
@@ -707,80 +706,24 @@ fn rgb(hex: &str) -> [u8; 3] {
     [p(0), p(2), p(4)]
 }
 
-/// Runs headless Chromium to screenshot `page` (`width` × `height`) into `png`.
+/// Runs headless Chromium to screenshot `page` (1280 × `height`) into `png`.
 fn screenshot(page: &Path, png: &Path, profile: &Path, height: u32) {
-    let mut child = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--force-color-profile=srgb",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("--window-size=1280,{height}"))
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "chromium: {status:?}");
-            break;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("chromium did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Whether Chromium is here; in CI its absence is a failure, elsewhere the test is skipped.
-fn have_chromium() -> bool {
-    if Path::new("/usr/bin/chromium").exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("/usr/bin/chromium is missing (apt-get install chromium): the screenshot test cannot run in CI");
-    }
-    eprintln!("skipped: /usr/bin/chromium is not installed (apt-get install chromium)");
-    false
+    common::chromium::render(
+        page,
+        &format!("--screenshot={}", png.display()),
+        profile,
+        (1280, height),
+    );
 }
 
 /// Runs headless Chromium to print `page` to `pdf` (A4, as the page's `@page` asks).
 fn print_to_pdf(page: &Path, pdf: &Path, profile: &Path) {
-    let status = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-pdf-header-footer",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--print-to-pdf={}", pdf.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("start chromium");
-    assert!(status.success(), "chromium --print-to-pdf: {status:?}");
+    common::chromium::render(
+        page,
+        &format!("--print-to-pdf={}", pdf.display()),
+        profile,
+        (1280, 1000),
+    );
 }
 
 /// The pages of a PDF and the size of the first one, in points.
@@ -832,7 +775,7 @@ fn assert_colours(page: &Path, png: &Path, colours: &[(&str, &str)], min: usize)
 
 #[tokio::test]
 async fn html_charts_render_in_headless_chromium() {
-    if !have_chromium() {
+    if !common::chromium::available() {
         return;
     }
     let env = env_with_incoming().await;

@@ -346,13 +346,13 @@ fn io_failure(e: std::io::Error) -> Failure {
 async fn whole_entry_id(db: &sea_orm::DatabaseConnection, given: &str) -> Result<String, Failure> {
     use crate::store::entity::register_entry as entry;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-    if given.len() >= 32 || given.is_empty() || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(prefix) = crate::queue::admin::short_id(given) else {
         return Ok(given.to_string());
-    }
+    };
     let ids: Vec<String> = entry::Entity::find()
         .select_only()
         .column(entry::Column::Id)
-        .filter(entry::Column::Id.starts_with(given.to_ascii_lowercase()))
+        .filter(entry::Column::Id.starts_with(prefix))
         .limit(2)
         .into_tuple()
         .all(db)

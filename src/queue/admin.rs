@@ -74,16 +74,23 @@ pub fn whole_id(given: &str, ids: Vec<String>) -> Result<String, AdminError> {
     }
 }
 
+/// `given` as the start of an id to look up (lower case), or None when it is a whole id or
+/// not hex at all (looked up as it is, and reported as not found).
+pub fn short_id(given: &str) -> Option<String> {
+    (!given.is_empty() && given.len() < 32 && given.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| given.to_ascii_lowercase())
+}
+
 /// The queue id `given` names: itself when whole, else the one message whose id starts with
 /// it.
 pub async fn resolve_id(db: &DatabaseConnection, given: &str) -> Result<String, AdminError> {
-    if given.len() >= 32 || given.is_empty() || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(prefix) = short_id(given) else {
         return Ok(given.to_string());
-    }
+    };
     let ids: Vec<String> = message::Entity::find()
         .select_only()
         .column(message::Column::Id)
-        .filter(message::Column::Id.starts_with(given.to_ascii_lowercase()))
+        .filter(message::Column::Id.starts_with(prefix))
         .limit(2)
         .into_tuple()
         .all(db)

@@ -2,6 +2,7 @@
 //! outbox/inbox), a raw SMTP client over real sockets, and helpers to run Python's smtplib.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod softhsm;
 
 use std::net::SocketAddr;
