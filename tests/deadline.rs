@@ -99,6 +99,11 @@ async fn a_deadline_passing_while_the_upstream_is_down_warns_then_records_a_viol
         .unwrap();
     let warning = wait_notice(&env, "Cảnh báo hạn gửi", &id).await;
     assert!(warning.contains("Báo cáo tháng"), "{warning}");
+    // It names the document as the office knows it: by its number first.
+    assert!(
+        warning.contains("Số, ký hiệu / Number: 41/BC-UBND\r\nTrích yếu / Subject: Báo cáo tháng"),
+        "{warning}"
+    );
     let violation = wait_notice(&env, "Quá hạn gửi", &id).await;
     assert!(violation.contains("violation is recorded"), "{violation}");
     let out = env.cli(&["queue", "list", "--json"]);

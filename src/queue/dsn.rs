@@ -51,7 +51,7 @@ pub struct DsnInput<'a> {
 
 /// "văn bản số 26/CT-UBND «Về việc…»": the document as a clerk names it (the subject cut
 /// to 80 characters), or None when the message has neither number nor subject.
-fn document_vi(number: Option<&str>, subject: &str) -> Option<String> {
+pub(crate) fn document_vi(number: Option<&str>, subject: &str) -> Option<String> {
     let subject = crate::util::cut(subject.trim(), 80);
     match (number.filter(|n| !n.is_empty()), subject.is_empty()) {
         (Some(n), false) => Some(format!("Văn bản số {n} «{subject}»")),

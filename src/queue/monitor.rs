@@ -87,11 +87,11 @@ pub async fn notify(queue: &Queue, config: &Config, to: &[String], subject: &str
     }
 }
 
-fn describe(m: &message::Model) -> String {
+fn describe(m: &message::Model, number: Option<&str>) -> String {
     let u = Urgency::from_rank(m.urgency);
     format!(
-        "Queue ID: {}\nSubject / Trích yếu: {}\nFrom: {}\nUrgency / Độ khẩn: {} ({})\nDeadline / Hạn gửi: {}\nState / Trạng thái: {}{}\nAttempts: {}\n",
-        m.id,
+        "Số, ký hiệu / Number: {}\nTrích yếu / Subject: {}\nFrom: {}\nĐộ khẩn / Urgency: {} ({})\nHạn gửi / Deadline: {}\nTrạng thái / State: {}{}\nAttempts: {}\nQueue ID: {}\n",
+        number.unwrap_or("-"),
         m.subject,
         m.header_from,
         u.vietnamese(),
@@ -100,6 +100,7 @@ fn describe(m: &message::Model) -> String {
         m.state,
         m.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
         m.attempts,
+        m.id,
     )
 }
 
@@ -118,12 +119,22 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
         let Some(kind) = assess(&m, now, before_ms) else {
             continue;
         };
+        // The document as the office knows it: its number (from the register) and subject.
+        let number = match crate::register::query::number_of(db, &m.id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(queue_id = %m.id, error = %e, "register look-up failed: the notice names the document by its subject only");
+                None
+            }
+        };
+        let document = super::dsn::document_vi(number.as_deref(), &m.subject)
+            .unwrap_or_else(|| "Văn bản".into());
         let (col, subject, lead) = match kind {
             Escalation::Warning => {
                 tracing::warn!(queue_id = %m.id, deadline = %m.deadline_at.map(rfc3339_ms).unwrap_or_default(), state = %m.state, "deadline warning: document not yet delivered");
                 (
                     message::Column::WarnedAt,
-                    format!("[Cảnh báo hạn gửi] {} / deadline warning", m.subject),
+                    format!("[Cảnh báo hạn gửi] {document} / deadline warning"),
                     "This document has not left yet and its dispatch deadline is near.\nVăn bản này chưa được gửi đi và sắp đến hạn gửi.\n\n",
                 )
             }
@@ -132,7 +143,7 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
                 crate::metrics::get().deadline_violations.inc();
                 (
                     message::Column::ViolatedAt,
-                    format!("[Quá hạn gửi] {} / dispatch deadline missed", m.subject),
+                    format!("[Quá hạn gửi] {document} / dispatch deadline missed"),
                     "This document missed its dispatch deadline; a violation is recorded.\nVăn bản này đã quá hạn gửi; vi phạm đã được ghi nhận.\n\n",
                 )
             }
@@ -143,7 +154,7 @@ async fn sweep(queue: &Queue, config: &Config, policy: &SharedPolicy) -> Result<
             config,
             &esc.notify,
             &subject,
-            &format!("{lead}{}", describe(&m)),
+            &format!("{lead}{}", describe(&m, number.as_deref())),
         ) {
             Some((meta, bytes)) => match queue.stage(meta, bytes).await {
                 Ok(s) => Some(s),
