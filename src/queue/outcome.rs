@@ -1,9 +1,9 @@
 //! The delivery results' writer: every attempt's end (the message's next state, each
 //! recipient's outcome, the register's handover rows and the DSNs it causes) is committed by
 //! this one task, and the results that arrive together share one transaction (group commit,
-//! as acceptance does in `queue::writer_loop`). Each result runs in its own savepoint, so a
-//! message taken over meanwhile, or a result that fails, leaves the others in the batch
-//! untouched. A delivery waits for its result's commit before it removes the spool file.
+//! as acceptance does in `queue::writer_loop`). A message taken over meanwhile is left out
+//! of the batch, and a result that fails is tried again alone, so neither costs the others
+//! their commit. A delivery waits for its result's commit before it removes the spool file.
 
 use std::sync::Arc;
 
@@ -140,50 +140,55 @@ impl End {
     }
 }
 
-/// One transaction for the batch, a savepoint per result.
+/// One transaction for the batch. A result whose message this run no longer holds writes
+/// nothing (its first statement is the conditional update that finds that out), so no
+/// savepoints are needed on the way that almost every batch takes; when a result fails, the
+/// batch is rolled back and each result is committed again in a transaction of its own, so
+/// one bad result costs the others one more try, not their commit.
 async fn commit_batch(db: &DatabaseConnection, leases: &Leases, batch: &[Job]) -> Vec<End> {
     let _turn = crate::store::write_turn(db).await;
-    let txn = match db.begin().await {
-        Ok(t) => t,
-        Err(e) => return batch.iter().map(|_| End::failed(&e)).collect(),
-    };
+    match commit_together(db, leases, batch).await {
+        Ok(ends) => ends,
+        Err(e) if batch.len() == 1 => vec![End::failed(&e)],
+        Err(_) => {
+            let mut ends = Vec::with_capacity(batch.len());
+            for job in batch {
+                let end = match commit_together(db, leases, std::slice::from_ref(job)).await {
+                    Ok(mut one) => one.pop().unwrap_or(End::Committed),
+                    Err(e) => End::failed(&e),
+                };
+                ends.push(end);
+            }
+            ends
+        }
+    }
+}
+
+/// The results of `batch` in one transaction: all committed (or left out as taken over), or
+/// none when any statement or the commit fails.
+async fn commit_together(
+    db: &DatabaseConnection,
+    leases: &Leases,
+    batch: &[Job],
+) -> Result<Vec<End>, DbErr> {
+    let txn = db.begin().await?;
     let mut ends = Vec::with_capacity(batch.len());
     for job in batch {
-        let savepoint = match txn.begin().await {
-            Ok(s) => s,
-            Err(e) => {
-                // The transaction itself is unusable: nothing of the batch commits.
-                let _ = txn.rollback().await;
-                return batch.iter().map(|_| End::failed(&e)).collect();
-            }
-        };
-        let end = match record(&savepoint, leases, job).await {
-            Ok(true) => savepoint.commit().await.map(|_| End::Committed),
-            Ok(false) => savepoint.rollback().await.map(|_| End::TakenOver),
-            Err(e) => savepoint.rollback().await.map(|_| End::failed(&e)),
-        };
-        match end {
-            Ok(end) => ends.push(end),
+        match record(&txn, leases, job).await {
+            Ok(true) => ends.push(End::Committed),
+            Ok(false) => ends.push(End::TakenOver),
             Err(e) => {
                 let _ = txn.rollback().await;
-                return batch.iter().map(|_| End::failed(&e)).collect();
+                return Err(e);
             }
         }
     }
-    if let Err(e) = txn.commit().await {
-        return ends
-            .into_iter()
-            .map(|end| match end {
-                End::Committed => End::failed(&e),
-                other => other,
-            })
-            .collect();
-    }
-    ends
+    txn.commit().await?;
+    Ok(ends)
 }
 
-/// Records one attempt and the mail it causes; false when this run no longer holds the
-/// message (the caller then rolls the savepoint back).
+/// Records one attempt and the mail it causes; false, with nothing written, when this run no
+/// longer holds the message.
 async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Result<bool, DbErr> {
     let msg = &job.msg;
     let r = &job.result;
@@ -336,6 +341,78 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!((m.state, m.claimed_by.as_deref()), (state, by), "{id}");
+        }
+    }
+
+    /// A result that fails half-way (its message row updated, its next statement refused)
+    /// leaves nothing of itself behind, and the others in its batch still commit.
+    #[tokio::test]
+    async fn a_result_that_fails_half_way_leaves_nothing_and_the_others_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/q.db", dir.path().display());
+        let db = crate::store::open(&url).await.unwrap();
+        // The second statement of message b's result (the delay notice's time) is refused.
+        db.execute_unprepared(
+            "CREATE TRIGGER refuse_b BEFORE UPDATE OF delay_notified_at ON message \
+             WHEN NEW.id = 'b' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .await
+        .unwrap();
+        let config = crate::config::Config::from_toml(
+            &format!(
+                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"{url}\"\n\
+                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
+                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
+                d = dir.path().display()
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        let leases = Leases::new(&config);
+        let mut jobs = Vec::new();
+        for id in ["a", "b", "c"] {
+            let mut m = crate::queue::monitor::tests::msg(None, 0, 0);
+            m.id = id.into();
+            m.generated = true;
+            m.state = MessageState::Delivering;
+            m.claimed_by = Some(leases.claim().to_string());
+            m.unfinished_attempts = 1;
+            m.clone().into_active_model().insert(&db).await.unwrap();
+            let (reply, _) = oneshot::channel();
+            let mut result = delivered(1);
+            result.delay_notified = true;
+            jobs.push(Job {
+                msg: m,
+                result,
+                notices: Notices::default(),
+                reply,
+            });
+        }
+        let ends = commit_batch(&db, &leases, &jobs).await;
+        let kinds: Vec<String> = ends
+            .iter()
+            .map(|e| match e {
+                End::Committed => "committed".to_string(),
+                End::TakenOver => "taken over".to_string(),
+                End::Failed { error, .. } => format!("failed: {error}"),
+            })
+            .collect();
+        assert_eq!(kinds[0], "committed");
+        assert!(kinds[1].contains("refused by the test"), "{kinds:?}");
+        assert_eq!(kinds[2], "committed");
+        for (id, state, notified) in [
+            ("a", MessageState::Delivered, true),
+            ("b", MessageState::Delivering, false),
+            ("c", MessageState::Delivered, true),
+        ] {
+            let m = message::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.state, state, "{id}");
+            assert_eq!(m.delay_notified_at.is_some(), notified, "{id}");
+            assert_eq!(m.claimed_by.is_some(), !notified, "{id}: still this run's");
         }
     }
 }
