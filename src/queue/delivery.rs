@@ -180,9 +180,10 @@ impl Deliverer {
         self.queue.db()
     }
 
-    /// Delivers a message that the scheduler has claimed (state `delivering`).
-    pub async fn deliver(&self, msg: message::Model) {
-        if let Err(e) = self.try_deliver(&msg).await {
+    /// Delivers a message that the scheduler has claimed (state `delivering`), to its pending
+    /// recipients (`rcpts` when the claim read them already, else read here).
+    pub async fn deliver(&self, msg: message::Model, rcpts: Option<Vec<recipient::Model>>) {
+        if let Err(e) = self.try_deliver(&msg, rcpts).await {
             // The database failed under us: put the message back for a later attempt. It must
             // not stay `delivering` (nothing would take it up again before a restart), so
             // this is retried until the database takes it.
@@ -289,8 +290,15 @@ impl Deliverer {
         }
     }
 
-    async fn try_deliver(&self, msg: &message::Model) -> Result<(), DbErr> {
-        let rcpts = admin::pending_recipients(self.db(), &msg.id).await?;
+    async fn try_deliver(
+        &self,
+        msg: &message::Model,
+        rcpts: Option<Vec<recipient::Model>>,
+    ) -> Result<(), DbErr> {
+        let rcpts = match rcpts {
+            Some(r) => r,
+            None => admin::pending_recipients(self.db(), &msg.id).await?,
+        };
         let content = match self.queue.content(&msg.id).await {
             Ok(c) => c,
             Err(super::ContentError::Database(e)) => return Err(e),

@@ -25,7 +25,7 @@ use super::delivery::Deliverer;
 use super::lease::Released;
 use super::lease::{holder_gone, Leases};
 use super::MessageState;
-use crate::store::entity::message;
+use crate::store::entity::{message, recipient};
 use crate::util::now_ms;
 
 /// What [`recover`] did.
@@ -107,19 +107,22 @@ fn due() -> sea_orm::Select<message::Entity> {
         .order_by(message::Column::ReceivedAt, Order::Asc)
 }
 
+/// A claimed message and, when the claim could read them, its pending recipients (read
+/// together for the whole claim: one query, not one per message).
+pub(super) type Claimed = (message::Model, Option<Vec<recipient::Model>>);
+
 /// Claims up to `limit` due messages: each gets this run's lease and its attempt is counted
-/// before it starts. Returns them in dispatch order.
+/// before it starts. Returns them in dispatch order, with their pending recipients.
 ///
-/// On PostgreSQL, where several nodes share the queue, one statement picks and claims them,
-/// skipping rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so nodes
-/// never wait on each other nor pick the same message. SQLite has one writer: the due rows
-/// are read, then claimed by a conditional UPDATE (a CLI hold or delete in between leaves a
-/// message out).
+/// One statement picks and claims them. On PostgreSQL, where several nodes share the queue,
+/// it skips rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so nodes
+/// never wait on each other nor pick the same message; SQLite has one writer at a time (the
+/// daemon's writers take turns, see `store::write_turn`).
 async fn claim_due(
     db: &DatabaseConnection,
     leases: &Leases,
     limit: u64,
-) -> Result<Vec<message::Model>, DbErr> {
+) -> Result<Vec<Claimed>, DbErr> {
     let now = now_ms();
     let claim = message::Entity::update_many()
         .col_expr(
@@ -137,34 +140,16 @@ async fn claim_due(
             super::lease::unfinished_plus(1),
         )
         .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]));
-    let mut claimed = if db.get_database_backend() == DbBackend::Postgres {
-        let picked = due()
-            .select_only()
-            .column(message::Column::Id)
-            .limit(limit)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .into_query();
-        claim
-            .filter(message::Column::Id.in_subquery(picked))
-            .exec_with_returning(db)
-            .await?
-    } else {
-        let _turn = crate::store::write_turn(db).await;
-        let ids: Vec<String> = due()
-            .select_only()
-            .column(message::Column::Id)
-            .limit(limit)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        claim
-            .filter(message::Column::Id.is_in(ids))
-            .exec_with_returning(db)
-            .await?
-    };
+    let mut picked = due().select_only().column(message::Column::Id).limit(limit);
+    if db.get_database_backend() == DbBackend::Postgres {
+        picked = picked.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let turn = crate::store::write_turn(db).await;
+    let mut claimed = claim
+        .filter(message::Column::Id.in_subquery(picked.into_query()))
+        .exec_with_returning(db)
+        .await?;
+    drop(turn);
     // RETURNING does not keep the order.
     claimed.sort_by(|a, b| {
         b.urgency
@@ -177,7 +162,47 @@ async fn claim_due(
             })
             .then_with(|| a.received_at.cmp(&b.received_at))
     });
-    Ok(claimed)
+    // The messages are claimed now, whatever this read does: when it fails, each delivery
+    // reads its own recipients.
+    let mut pending = match pending_recipients_of(db, &claimed).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the claimed messages' recipients together; each delivery reads its own");
+            None
+        }
+    };
+    Ok(claimed
+        .into_iter()
+        .map(|m| {
+            let rcpts = pending
+                .as_mut()
+                .map(|p| p.remove(&m.id).unwrap_or_default());
+            (m, rcpts)
+        })
+        .collect())
+}
+
+/// The pending recipients of `messages`, by message id, in recipient order.
+async fn pending_recipients_of(
+    db: &DatabaseConnection,
+    messages: &[message::Model],
+) -> Result<std::collections::HashMap<String, Vec<recipient::Model>>, DbErr> {
+    let mut by_message: std::collections::HashMap<String, Vec<recipient::Model>> =
+        std::collections::HashMap::new();
+    // A claim holds at most the delivery slots' number; chunks keep any count within
+    // SQLite's limit on bound values.
+    for chunk in messages.chunks(500) {
+        let rows = recipient::Entity::find()
+            .filter(recipient::Column::MessageId.is_in(chunk.iter().map(|m| m.id.clone())))
+            .filter(recipient::Column::State.eq(crate::model::RecipientState::Pending))
+            .order_by_asc(recipient::Column::Id)
+            .all(db)
+            .await?;
+        for r in rows {
+            by_message.entry(r.message_id.clone()).or_default().push(r);
+        }
+    }
+    Ok(by_message)
 }
 
 /// The text of a panic's payload.
@@ -191,7 +216,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs one claimed delivery in its own task, so that a panic in it is caught here and
 /// recorded on the message instead of leaving it `delivering`.
-async fn run_one(d: Arc<Deliverer>, m: message::Model) {
+async fn run_one(d: Arc<Deliverer>, (m, rcpts): Claimed) {
     let _in_flight = d.leases.track(&m.id);
     let snapshot = m.clone();
     let worker = d.clone();
@@ -202,7 +227,7 @@ async fn run_one(d: Arc<Deliverer>, m: message::Model) {
         message_id = %m.header_message_id.as_deref().unwrap_or("-")
     );
     let result = tokio::spawn(tracing::Instrument::instrument(
-        async move { worker.deliver(m).await },
+        async move { worker.deliver(m, rcpts).await },
         span.clone(),
     ))
     .await;
@@ -300,4 +325,91 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
     // Let deliveries in flight finish so their results are recorded.
     let total = deliverer.config.queue.concurrency as u32;
     let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(total)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RecipientState;
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+    /// One claim reads the pending recipients of every message it claims, each message's own
+    /// in recipient order, and leaves out those already delivered.
+    #[tokio::test]
+    async fn a_claim_brings_each_message_its_own_pending_recipients() {
+        let (db, dir) = crate::store::test_database().await;
+        let config = crate::config::Config::from_toml(
+            &format!(
+                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"sqlite::memory:\"\n\
+                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
+                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
+                d = dir.path().display()
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        let leases = Leases::new(&config);
+        let mut next_id = 1;
+        for (id, urgency, rcpts) in [
+            ("m1", 0, vec![("a@x.test", RecipientState::Pending)]),
+            (
+                "m2",
+                3,
+                vec![
+                    ("b@x.test", RecipientState::Delivered),
+                    ("c@x.test", RecipientState::Pending),
+                    ("d@x.test", RecipientState::Pending),
+                ],
+            ),
+        ] {
+            let mut m = crate::queue::monitor::tests::msg(None, urgency, 0);
+            m.id = id.into();
+            m.into_active_model().insert(&db).await.unwrap();
+            for (address, state) in rcpts {
+                recipient::Model {
+                    id: next_id,
+                    message_id: id.into(),
+                    address: address.into(),
+                    route: "outbound".into(),
+                    state,
+                    notify: 0,
+                    orcpt: None,
+                    last_reply: None,
+                    updated_at: 0,
+                }
+                .into_active_model()
+                .insert(&db)
+                .await
+                .unwrap();
+                next_id += 1;
+            }
+        }
+        let first = claim_due(&db, &leases, 1).await.unwrap();
+        let ids: Vec<&str> = first.iter().map(|(m, _)| m.id.as_str()).collect();
+        assert_eq!(ids, ["m2"], "one slot: the more urgent message");
+        let got: Vec<(String, Vec<String>)> = first
+            .into_iter()
+            .chain(claim_due(&db, &leases, 10).await.unwrap())
+            .map(|(m, r)| {
+                (
+                    m.id,
+                    r.expect("read with the claim")
+                        .into_iter()
+                        .map(|r| r.address)
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "m2".to_string(),
+                    vec!["c@x.test".to_string(), "d@x.test".into()]
+                ),
+                ("m1".to_string(), vec!["a@x.test".to_string()]),
+            ],
+            "each message once, with its own pending recipients"
+        );
+    }
 }
