@@ -141,14 +141,25 @@ async fn claim_due(
         )
         .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]));
     let mut picked = due().select_only().column(message::Column::Id).limit(limit);
-    if db.get_database_backend() == DbBackend::Postgres {
+    let picked = if db.get_database_backend() == DbBackend::Postgres {
+        // `= ANY(ARRAY(…))`, not `IN (…)`: the planner may run an IN subquery once per
+        // candidate row (a nested-loop semi-join, chosen when its statistics say few rows
+        // are due), and each run skips the rows this statement has just claimed and picks
+        // others: one claim then took every due message. ARRAY(…) is run once.
         picked = picked.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
+        Expr::cust_with_exprs(
+            "$1 = ANY(ARRAY($2))",
+            [
+                Expr::col((message::Entity, message::Column::Id)),
+                Expr::SubQuery(None, Box::new(picked.into_query().into())),
+            ],
+        )
+    } else {
+        // SQLite runs an uncorrelated IN subquery once.
+        message::Column::Id.in_subquery(picked.into_query())
+    };
     let turn = crate::store::write_turn(db).await;
-    let mut claimed = claim
-        .filter(message::Column::Id.in_subquery(picked.into_query()))
-        .exec_with_returning(db)
-        .await?;
+    let mut claimed = claim.filter(picked).exec_with_returning(db).await?;
     drop(turn);
     // RETURNING does not keep the order.
     claimed.sort_by(|a, b| {
@@ -331,7 +342,7 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
 mod tests {
     use super::*;
     use crate::model::RecipientState;
-    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel, PaginatorTrait};
 
     /// One claim reads the pending recipients of every message it claims, each message's own
     /// in recipient order, and leaves out those already delivered.
@@ -411,5 +422,67 @@ mod tests {
             ],
             "each message once, with its own pending recipients"
         );
+    }
+
+    /// A claim takes no more than its limit, also when the table is mostly settled rows and
+    /// PostgreSQL's planner runs the picking subquery once per candidate row (a nested-loop
+    /// semi-join): each rerun would skip the rows just claimed and pick others, and the
+    /// daemon claimed thousands at once under load (their leases then ran out undelivered).
+    #[tokio::test]
+    async fn a_claim_takes_no_more_than_its_limit_from_a_large_queue() {
+        let (db, dir) = crate::store::test_database().await;
+        let config = crate::config::Config::from_toml(
+            &format!(
+                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"sqlite::memory:\"\n\
+                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
+                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
+                d = dir.path().display()
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        let leases = Leases::new(&config);
+        let rows: Vec<message::ActiveModel> = (0..3000)
+            .map(|i| {
+                let mut m = crate::queue::monitor::tests::msg(None, 0, 0);
+                m.id = format!("m{i:05}");
+                m.received_at = i;
+                m.state = MessageState::Delivered;
+                m.into_active_model()
+            })
+            .collect();
+        for chunk in rows.chunks(200) {
+            message::Entity::insert_many(chunk.to_vec())
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+        // The statistics say nothing is due (as after a quiet night), then 50 arrive.
+        if db.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared("ANALYZE message").await.unwrap();
+        }
+        message::Entity::update_many()
+            .col_expr(message::Column::State, Expr::value(MessageState::Waiting))
+            .filter(message::Column::ReceivedAt.lt(3000))
+            .filter(Expr::cust("received_at % 60 = 0"))
+            .exec(&db)
+            .await
+            .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..13 {
+            let claimed = claim_due(&db, &leases, 4).await.unwrap();
+            let want = if round < 12 { 4 } else { 2 };
+            assert_eq!(claimed.len(), want, "round {round}");
+            for (m, _) in claimed {
+                assert!(seen.insert(m.id.clone()), "{} claimed twice", m.id);
+            }
+        }
+        assert_eq!(seen.len(), 50);
+        let delivering = message::Entity::find()
+            .filter(message::Column::State.eq(MessageState::Delivering))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(delivering, 50);
     }
 }
