@@ -245,6 +245,24 @@ impl Drop for InFlight {
 }
 
 #[cfg(test)]
+impl Leases {
+    /// This run's leases under a minimal configuration, for tests of the queue's statements.
+    pub(crate) fn for_test(dir: &std::path::Path) -> Leases {
+        let config = crate::config::Config::from_toml(
+            &format!(
+                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"sqlite::memory:\"\n\
+                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
+                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
+                d = dir.display()
+            ),
+            std::path::Path::new("test.toml"),
+        )
+        .unwrap();
+        Leases::new(&config)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

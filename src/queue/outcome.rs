@@ -288,17 +288,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/q.db", dir.path().display());
         let db = crate::store::open(&url).await.unwrap();
-        let config = crate::config::Config::from_toml(
-            &format!(
-                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"{url}\"\n\
-                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
-                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
-                d = dir.path().display()
-            ),
-            std::path::Path::new("test.toml"),
-        )
-        .unwrap();
-        let leases = Leases::new(&config);
+        let leases = Leases::for_test(dir.path());
         let mut jobs = Vec::new();
         for (id, by) in [
             ("a", leases.claim()),
@@ -358,17 +348,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let config = crate::config::Config::from_toml(
-            &format!(
-                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"{url}\"\n\
-                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
-                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
-                d = dir.path().display()
-            ),
-            std::path::Path::new("test.toml"),
-        )
-        .unwrap();
-        let leases = Leases::new(&config);
+        let leases = Leases::for_test(dir.path());
         let mut jobs = Vec::new();
         for id in ["a", "b", "c"] {
             let mut m = crate::queue::monitor::tests::msg(None, 0, 0);

@@ -349,17 +349,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_brings_each_message_its_own_pending_recipients() {
         let (db, dir) = crate::store::test_database().await;
-        let config = crate::config::Config::from_toml(
-            &format!(
-                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"sqlite::memory:\"\n\
-                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
-                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
-                d = dir.path().display()
-            ),
-            std::path::Path::new("test.toml"),
-        )
-        .unwrap();
-        let leases = Leases::new(&config);
+        let leases = Leases::for_test(dir.path());
         let mut next_id = 1;
         for (id, urgency, rcpts) in [
             ("m1", 0, vec![("a@x.test", RecipientState::Pending)]),
@@ -431,17 +421,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_takes_no_more_than_its_limit_from_a_large_queue() {
         let (db, dir) = crate::store::test_database().await;
-        let config = crate::config::Config::from_toml(
-            &format!(
-                "hostname = \"gw.test\"\ndata_dir = \"{d}\"\ndatabase_url = \"sqlite::memory:\"\n\
-                 policy_dir = \"{d}\"\n[outbound]\nupstream = \"outbox:{d}/out\"\n\
-                 [inbound]\nlocal_domains = [\"test\"]\ndeliver_to = \"outbox:{d}/in\"\n",
-                d = dir.path().display()
-            ),
-            std::path::Path::new("test.toml"),
-        )
-        .unwrap();
-        let leases = Leases::new(&config);
+        let leases = Leases::for_test(dir.path());
         let rows: Vec<message::ActiveModel> = (0..3000)
             .map(|i| {
                 let mut m = crate::queue::monitor::tests::msg(None, 0, 0);
