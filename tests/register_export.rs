@@ -15,11 +15,7 @@ use sea_orm::{ActiveModelTrait, Set};
 
 const HOSTILE: &str = "<script>alert(\"x\")</script> & <b>đậm</b>";
 
-fn ms(rfc3339: &str) -> i64 {
-    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .unwrap();
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use common::unix_ms as ms;
 
 struct Doc {
     id: &'static str,
@@ -522,9 +518,19 @@ async fn html_is_self_contained_escaped_and_headed() {
     assert!(page.ends_with("</section>\n</body>\n</html>\n"));
 }
 
-/// Runs headless Chromium on `page` with `what` (`--screenshot=…` or `--print-to-pdf=…`).
-fn chromium(page: &Path, what: &str, profile: &Path) {
-    common::chromium::render(page, what, profile, (1400, 1000));
+/// Screenshots `page` to `shots/NAME.png` and prints it to `shots/NAME.pdf` in headless
+/// Chromium; returns the two files.
+fn shoot_and_print(page: &Path, shots: &Path, name: &str, profile: &Path) -> (PathBuf, PathBuf) {
+    let png = shots.join(format!("{name}.png"));
+    let pdf = shots.join(format!("{name}.pdf"));
+    for what in [
+        format!("--screenshot={}", png.display()),
+        format!("--print-to-pdf={}", pdf.display()),
+    ] {
+        common::chromium::render(page, &what, profile, (1400, 1000));
+    }
+    eprintln!("screenshot: {}\nprinted: {}", png.display(), pdf.display());
+    (png, pdf)
 }
 
 #[tokio::test]
@@ -537,20 +543,8 @@ async fn html_prints_one_a4_landscape_page_per_month_in_chromium() {
     // Kept where a person can look at them after the run.
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let png = shots.join("register-export-out.png");
-    let pdf = shots.join("register-export-out.pdf");
     let profile = tempfile::tempdir().unwrap();
-    chromium(
-        &page,
-        &format!("--screenshot={}", png.display()),
-        profile.path(),
-    );
-    chromium(
-        &page,
-        &format!("--print-to-pdf={}", pdf.display()),
-        profile.path(),
-    );
-    eprintln!("screenshot: {}\nprinted: {}", png.display(), pdf.display());
+    let (png, pdf) = shoot_and_print(&page, &shots, "register-export-out", profile.path());
 
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let info = decoder.read_info().unwrap().info().clone();
@@ -617,19 +611,7 @@ async fn html_prints_one_a4_landscape_page_per_month_in_chromium() {
         ],
         &page,
     );
-    let png = shots.join("register-export-in.png");
-    let pdf = shots.join("register-export-in.pdf");
-    chromium(
-        &page,
-        &format!("--screenshot={}", png.display()),
-        profile.path(),
-    );
-    chromium(
-        &page,
-        &format!("--print-to-pdf={}", pdf.display()),
-        profile.path(),
-    );
-    eprintln!("screenshot: {}\nprinted: {}", png.display(), pdf.display());
+    let (_, pdf) = shoot_and_print(&page, &shots, "register-export-in", profile.path());
     let pdf_bytes = std::fs::read(&pdf).unwrap();
     let pages = pdf_bytes
         .windows(b"/Type /Page".len() + 1)

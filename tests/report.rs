@@ -21,11 +21,7 @@ use serde_json::Value;
 
 const HOSTILE: &str = "<script>alert(\"x\")</script>&, \"q\"";
 
-fn ms(rfc3339: &str) -> i64 {
-    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .unwrap();
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use common::unix_ms as ms;
 
 struct Row {
     id: &'static str,
@@ -640,6 +636,29 @@ fn html_report(env: &Env) -> std::path::PathBuf {
     file
 }
 
+/// The incoming report for March 2026 as an HTML page, written to `name` in the test's
+/// directory.
+fn incoming_html_report(env: &Env, name: &str) -> std::path::PathBuf {
+    let file = env.path().join(name);
+    run_ok(
+        env,
+        &[
+            "report",
+            "--direction",
+            "in",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-31",
+            "--format",
+            "html",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    file
+}
+
 #[tokio::test]
 async fn html_is_self_contained_and_escaped() {
     let env = env_with_rows().await;
@@ -797,23 +816,7 @@ async fn html_charts_render_in_headless_chromium() {
     );
     keep(&png, "report-out.png");
 
-    let incoming = env.path().join("report-in.html");
-    run_ok(
-        &env,
-        &[
-            "report",
-            "--direction",
-            "in",
-            "--from",
-            "2026-03-01",
-            "--to",
-            "2026-03-31",
-            "--format",
-            "html",
-            "-o",
-            incoming.to_str().unwrap(),
-        ],
-    );
+    let incoming = incoming_html_report(&env, "report-in.html");
     let png_in = env.path().join("report-in.png");
     assert_colours(
         &incoming,
@@ -1171,23 +1174,7 @@ async fn chart_ticks_read_in_the_right_unit() {
     let (ticks, _) = y_ticks(&page, "chart-months");
     assert_sensible(&ticks, 3.0);
     // Incoming: 200, 400, 600, 900 ms: milliseconds, not 0.0 seconds.
-    let file = env.path().join("in.html");
-    run_ok(
-        &env,
-        &[
-            "report",
-            "--direction",
-            "in",
-            "--from",
-            "2026-03-01",
-            "--to",
-            "2026-03-31",
-            "--format",
-            "html",
-            "-o",
-            file.to_str().unwrap(),
-        ],
-    );
+    let file = incoming_html_report(&env, "in.html");
     let page = std::fs::read_to_string(file).unwrap();
     let (ticks, title) = y_ticks(&page, "chart-median");
     assert_eq!(title, "Trung vị, mili giây (median, ms)");
@@ -1267,23 +1254,7 @@ async fn incoming_report_counts_signature_results() {
         text.starts_with("Báo cáo tình hình tiếp nhận văn bản đến / Incoming documents report\n")
     );
     assert!(!text.contains("on-time share"), "{text}");
-    let file = env.path().join("in.html");
-    run_ok(
-        &env,
-        &[
-            "report",
-            "--direction",
-            "in",
-            "--from",
-            "2026-03-01",
-            "--to",
-            "2026-03-31",
-            "--format",
-            "html",
-            "-o",
-            file.to_str().unwrap(),
-        ],
-    );
+    let file = incoming_html_report(&env, "in.html");
     let page = std::fs::read_to_string(file).unwrap();
     assert!(page.contains("<h1>Báo cáo tình hình tiếp nhận văn bản đến</h1>"));
     assert!(

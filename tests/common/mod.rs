@@ -119,6 +119,13 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Unix milliseconds of an RFC 3339 time (test data written as readable times).
+pub fn unix_ms(rfc3339: &str) -> i64 {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
