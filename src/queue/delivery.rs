@@ -105,6 +105,9 @@ impl SealStep {
 #[derive(Debug, Clone)]
 pub(super) struct AttemptResult {
     pub(super) updates: Vec<RecipientUpdate>,
+    /// Every recipient's (state, when) after the attempt, those settled earlier included,
+    /// when the claim read them all.
+    pub(super) outcomes: Option<Vec<(RecipientState, i64)>>,
     pub(super) next_state: MessageState,
     pub(super) reason: Option<String>,
     pub(super) next_at: i64,
@@ -181,9 +184,13 @@ impl Deliverer {
     }
 
     /// Delivers a message that the scheduler has claimed (state `delivering`), to its pending
-    /// recipients (`rcpts` when the claim read them already, else read here).
-    pub async fn deliver(&self, msg: message::Model, rcpts: Option<Vec<recipient::Model>>) {
-        if let Err(e) = self.try_deliver(&msg, rcpts).await {
+    /// recipients (`known` when the claim read them already, else read here).
+    pub(super) async fn deliver(
+        &self,
+        msg: message::Model,
+        known: Option<super::scheduler::Recipients>,
+    ) {
+        if let Err(e) = self.try_deliver(&msg, known).await {
             // The database failed under us: put the message back for a later attempt. It must
             // not stay `delivering` (nothing would take it up again before a restart), so
             // this is retried until the database takes it.
@@ -293,11 +300,11 @@ impl Deliverer {
     async fn try_deliver(
         &self,
         msg: &message::Model,
-        rcpts: Option<Vec<recipient::Model>>,
+        known: Option<super::scheduler::Recipients>,
     ) -> Result<(), DbErr> {
-        let rcpts = match rcpts {
-            Some(r) => r,
-            None => admin::pending_recipients(self.db(), &msg.id).await?,
+        let (rcpts, settled) = match known {
+            Some(k) => (k.pending, Some(k.settled)),
+            None => (admin::pending_recipients(self.db(), &msg.id).await?, None),
         };
         let content = match self.queue.content(&msg.id).await {
             Ok(c) => c,
@@ -385,6 +392,21 @@ impl Deliverer {
             });
         }
 
+        // Every recipient's state after this attempt, when the claim read them all: the
+        // register settles the document from it instead of reading them back.
+        let after = settled.map(|mut all| {
+            let now_in: std::collections::HashMap<i64, RecipientState> =
+                updates.iter().map(|u| (u.id, u.state)).collect();
+            all.extend(rcpts.iter().map(|r| {
+                let st = now_in
+                    .get(&r.id)
+                    .copied()
+                    .unwrap_or(RecipientState::Pending);
+                (st, now)
+            }));
+            all
+        });
+
         // A long deferral: the sender hears once that the message is delayed (RFC 3464).
         let delay_notice = if temp_reason.is_some() && self.delay_notice_due(msg, now) {
             Some(delayed_recipients(&outcomes))
@@ -435,6 +457,7 @@ impl Deliverer {
         // one left `delivering`.
         let result = AttemptResult {
             updates,
+            outcomes: after,
             next_state,
             reason,
             next_at,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::store::entity::{message, message_content, recipient, register_recipient};
+use crate::store::entity::{message, message_content, recipient};
 use crate::util::{new_queue_id, now_ms};
 
 /// The types the queue shares with the intake stage and the registers (`crate::model`),
@@ -387,61 +387,25 @@ async fn resolve_in_doubt(
     BatchOutcome::InDoubt(failure)
 }
 
+/// The batch in one transaction, each table's rows of all its messages in one statement (or
+/// a few, see [`insert_rows`]): the writer's turn is then a handful of statements whatever
+/// the batch holds, not four or five per message.
 async fn commit_batch(
     db: &DatabaseConnection,
     batch: &[CommitRequest],
 ) -> Result<(), CommitFailure> {
-    let _turn = crate::store::write_turn(db).await;
-    let txn = db.begin().await?;
     let now = now_ms();
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut recipients = Vec::with_capacity(batch.len());
+    let mut contents = Vec::new();
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut handovers = Vec::with_capacity(batch.len());
+    let mut pdfs = Vec::new();
+    let mut numbers = Vec::new();
     for r in batch {
         let m = &r.meta;
-        message::ActiveModel {
-            id: Set(r.id.clone()),
-            direction: Set(m.direction),
-            state: Set(if m.hold_reason.is_some() {
-                MessageState::Held
-            } else {
-                MessageState::Waiting
-            }),
-            sender: Set(m.sender.clone()),
-            header_from: Set(m.header_from.clone()),
-            subject: Set(m.subject.clone()),
-            urgency: Set(m.classification.urgency.rank()),
-            secrecy: Set(m.classification.secrecy.rank()),
-            deadline_at: Set(m.deadline_at),
-            size: Set(r.size),
-            listener: Set(m.listener.clone()),
-            client_ip: Set(m.client_ip.clone()),
-            helo: Set(m.helo.clone()),
-            account: Set(m.account.clone()),
-            received_at: Set(m.accepted_at.unwrap_or(now)),
-            next_attempt_at: Set(now),
-            attempts: Set(0),
-            reason: Set(m.hold_reason.clone()),
-            dsn_ret: Set(m.dsn_ret.clone()),
-            dsn_envid: Set(m.dsn_envid.clone()),
-            body_8bit: Set(m.body_8bit),
-            smtputf8: Set(m.smtputf8),
-            generated: Set(m.generated),
-            updated_at: Set(now),
-            signed_serial: Set(None),
-            signed_digest: Set(None),
-            signed_at: Set(None),
-            warned_at: Set(None),
-            violated_at: Set(None),
-            delay_notified_at: Set(None),
-            smime_result: Set(m.smime.as_ref().map(|v| v.result.as_str().to_string())),
-            smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
-            smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
-            header_message_id: Set(m.message_id.clone()),
-            claimed_by: Set(None),
-            lease_until: Set(None),
-            unfinished_attempts: Set(0),
-        }
-        .insert(&txn)
-        .await?;
-        let rows = m.recipients.iter().map(|rc| recipient::ActiveModel {
+        messages.push(message_row(r, now));
+        recipients.extend(m.recipients.iter().map(|rc| recipient::ActiveModel {
             message_id: Set(r.id.clone()),
             address: Set(rc.address.clone()),
             route: Set(rc.route.as_str().into()),
@@ -451,31 +415,102 @@ async fn commit_batch(
             last_reply: Set(None),
             updated_at: Set(now),
             ..Default::default()
-        });
-        recipient::Entity::insert_many(rows).exec(&txn).await?;
+        }));
         if let Some(content) = &r.content {
-            insert_content(&txn, &r.id, content.clone()).await?;
+            contents.push(message_content::ActiveModel {
+                id: Set(r.id.clone()),
+                content: Set(content.clone()),
+            });
         }
         // The register entry commits with the message: 250 means both are durable.
-        if let Some((entry, rcpts)) =
-            crate::register::book::accepted(&r.id, m, m.accepted_at.unwrap_or(now))
-        {
-            entry.insert(&txn).await?;
-            register_recipient::Entity::insert_many(rcpts)
-                .exec(&txn)
-                .await?;
-            let pdfs = crate::register::pdf::rows(&r.id, m.direction, &m.pdfs, now);
-            if !pdfs.is_empty() {
-                crate::store::entity::pdf_document::Entity::insert_many(pdfs)
-                    .exec(&txn)
-                    .await?;
-            }
+        let accepted_at = m.accepted_at.unwrap_or(now);
+        if let Some((entry, rcpts)) = crate::register::book::accepted(&r.id, m, accepted_at) {
+            entries.push(entry);
+            handovers.extend(rcpts);
+            pdfs.extend(crate::register::pdf::rows(&r.id, m.direction, &m.pdfs, now));
         }
-        if let Some(reservation) = m.number_reservation {
-            crate::register::numbers::confirm_number(&txn, reservation).await?;
-        }
+        numbers.extend(m.number_reservation);
     }
+    let _turn = crate::store::write_turn(db).await;
+    let txn = db.begin().await?;
+    // Parents before children (the foreign keys are checked per statement).
+    insert_rows(&txn, messages).await?;
+    insert_rows(&txn, recipients).await?;
+    insert_rows(&txn, contents).await?;
+    insert_rows(&txn, entries).await?;
+    insert_rows(&txn, handovers).await?;
+    insert_rows(&txn, pdfs).await?;
+    crate::register::numbers::confirm_numbers(&txn, numbers).await?;
     txn.commit().await.map_err(CommitFailure::AtCommit)
+}
+
+/// The queue row of an accepted message.
+fn message_row(r: &CommitRequest, now: i64) -> message::ActiveModel {
+    let m = &r.meta;
+    message::ActiveModel {
+        id: Set(r.id.clone()),
+        direction: Set(m.direction),
+        state: Set(if m.hold_reason.is_some() {
+            MessageState::Held
+        } else {
+            MessageState::Waiting
+        }),
+        sender: Set(m.sender.clone()),
+        header_from: Set(m.header_from.clone()),
+        subject: Set(m.subject.clone()),
+        urgency: Set(m.classification.urgency.rank()),
+        secrecy: Set(m.classification.secrecy.rank()),
+        deadline_at: Set(m.deadline_at),
+        size: Set(r.size),
+        listener: Set(m.listener.clone()),
+        client_ip: Set(m.client_ip.clone()),
+        helo: Set(m.helo.clone()),
+        account: Set(m.account.clone()),
+        received_at: Set(m.accepted_at.unwrap_or(now)),
+        next_attempt_at: Set(now),
+        attempts: Set(0),
+        reason: Set(m.hold_reason.clone()),
+        dsn_ret: Set(m.dsn_ret.clone()),
+        dsn_envid: Set(m.dsn_envid.clone()),
+        body_8bit: Set(m.body_8bit),
+        smtputf8: Set(m.smtputf8),
+        generated: Set(m.generated),
+        updated_at: Set(now),
+        signed_serial: Set(None),
+        signed_digest: Set(None),
+        signed_at: Set(None),
+        warned_at: Set(None),
+        violated_at: Set(None),
+        delay_notified_at: Set(None),
+        smime_result: Set(m.smime.as_ref().map(|v| v.result.as_str().to_string())),
+        smime_signer: Set(m.smime.as_ref().and_then(|v| v.signer.clone())),
+        smime_reason: Set(m.smime.as_ref().and_then(|v| v.reason.clone())),
+        header_message_id: Set(m.message_id.clone()),
+        claimed_by: Set(None),
+        lease_until: Set(None),
+        unfinished_attempts: Set(0),
+    }
+}
+
+/// Inserts `rows` (all with the same columns set) in as few statements as the databases'
+/// limits on bound values allow (SQLite 32,766, PostgreSQL 65,535 per statement); nothing
+/// for none.
+async fn insert_rows<A>(txn: &impl sea_orm::ConnectionTrait, rows: Vec<A>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    use sea_orm::Iterable;
+    const MAX_VALUES: usize = 16_000;
+    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter().count();
+    let per_statement = (MAX_VALUES / columns.max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        A::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Adds a message's bytes to the database (PostgreSQL), in the caller's transaction.

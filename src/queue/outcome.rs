@@ -235,6 +235,7 @@ async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Resul
                     .iter()
                     .map(|u| (u.address.as_str(), u.state, u.reply.as_str()))
                     .collect(),
+                outcomes: r.outcomes.as_deref(),
                 // Only an attempt that delivered something names the seal recipients got.
                 seal: r
                     .seal
@@ -270,6 +271,7 @@ mod tests {
     fn delivered(attempts: i32) -> AttemptResult {
         AttemptResult {
             updates: Vec::new(),
+            outcomes: None,
             next_state: MessageState::Delivered,
             reason: None,
             next_at: 1,

@@ -107,9 +107,18 @@ fn due() -> sea_orm::Select<message::Entity> {
         .order_by(message::Column::ReceivedAt, Order::Asc)
 }
 
-/// A claimed message and, when the claim could read them, its pending recipients (read
-/// together for the whole claim: one query, not one per message).
-pub(super) type Claimed = (message::Model, Option<Vec<recipient::Model>>);
+/// A claimed message and, when the claim could read them, its recipients (read together for
+/// the whole claim: one query, not one per message).
+pub(super) type Claimed = (message::Model, Option<Recipients>);
+
+/// A claimed message's recipients as the claim read them: those still to deliver, and the
+/// outcomes of those an earlier attempt settled (state, when), which the register's
+/// settling needs and so does not read again.
+#[derive(Debug, Default)]
+pub(super) struct Recipients {
+    pub(super) pending: Vec<recipient::Model>,
+    pub(super) settled: Vec<(crate::model::RecipientState, i64)>,
+}
 
 /// Claims up to `limit` due messages: each gets this run's lease and its attempt is counted
 /// before it starts. Returns them in dispatch order, with their pending recipients.
@@ -175,7 +184,7 @@ async fn claim_due(
     });
     // The messages are claimed now, whatever this read does: when it fails, each delivery
     // reads its own recipients.
-    let mut pending = match pending_recipients_of(db, &claimed).await {
+    let mut known = match recipients_of(db, &claimed).await {
         Ok(p) => Some(p),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the claimed messages' recipients together; each delivery reads its own");
@@ -185,32 +194,35 @@ async fn claim_due(
     Ok(claimed
         .into_iter()
         .map(|m| {
-            let rcpts = pending
-                .as_mut()
-                .map(|p| p.remove(&m.id).unwrap_or_default());
+            let rcpts = known.as_mut().map(|k| k.remove(&m.id).unwrap_or_default());
             (m, rcpts)
         })
         .collect())
 }
 
-/// The pending recipients of `messages`, by message id, in recipient order.
-async fn pending_recipients_of(
+/// The recipients of `messages`, by message id, the pending ones in recipient order.
+async fn recipients_of(
     db: &DatabaseConnection,
     messages: &[message::Model],
-) -> Result<std::collections::HashMap<String, Vec<recipient::Model>>, DbErr> {
-    let mut by_message: std::collections::HashMap<String, Vec<recipient::Model>> =
+) -> Result<std::collections::HashMap<String, Recipients>, DbErr> {
+    let mut by_message: std::collections::HashMap<String, Recipients> =
         std::collections::HashMap::new();
     // A claim holds at most the delivery slots' number; chunks keep any count within
     // SQLite's limit on bound values.
     for chunk in messages.chunks(500) {
         let rows = recipient::Entity::find()
             .filter(recipient::Column::MessageId.is_in(chunk.iter().map(|m| m.id.clone())))
-            .filter(recipient::Column::State.eq(crate::model::RecipientState::Pending))
             .order_by_asc(recipient::Column::Id)
             .all(db)
             .await?;
         for r in rows {
-            by_message.entry(r.message_id.clone()).or_default().push(r);
+            let known = by_message.entry(r.message_id.clone()).or_default();
+            if r.state == crate::model::RecipientState::Pending {
+                known.pending.push(r);
+            } else {
+                // A settled recipient's row was last written by the attempt that settled it.
+                known.settled.push((r.state, r.updated_at));
+            }
         }
     }
     Ok(by_message)
@@ -344,8 +356,8 @@ mod tests {
     use crate::model::RecipientState;
     use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel, PaginatorTrait};
 
-    /// One claim reads the pending recipients of every message it claims, each message's own
-    /// in recipient order, and leaves out those already delivered.
+    /// One claim reads the recipients of every message it claims, each message's own: those
+    /// pending in recipient order, those already delivered as their outcome only.
     #[tokio::test]
     async fn a_claim_brings_each_message_its_own_pending_recipients() {
         let (db, dir) = crate::store::test_database().await;
@@ -376,7 +388,7 @@ mod tests {
                     notify: 0,
                     orcpt: None,
                     last_reply: None,
-                    updated_at: 0,
+                    updated_at: next_id * 1000,
                 }
                 .into_active_model()
                 .insert(&db)
@@ -388,16 +400,16 @@ mod tests {
         let first = claim_due(&db, &leases, 1).await.unwrap();
         let ids: Vec<&str> = first.iter().map(|(m, _)| m.id.as_str()).collect();
         assert_eq!(ids, ["m2"], "one slot: the more urgent message");
-        let got: Vec<(String, Vec<String>)> = first
+        type Got = (String, Vec<String>, Vec<(RecipientState, i64)>);
+        let got: Vec<Got> = first
             .into_iter()
             .chain(claim_due(&db, &leases, 10).await.unwrap())
             .map(|(m, r)| {
+                let r = r.expect("read with the claim");
                 (
                     m.id,
-                    r.expect("read with the claim")
-                        .into_iter()
-                        .map(|r| r.address)
-                        .collect(),
+                    r.pending.into_iter().map(|r| r.address).collect(),
+                    r.settled,
                 )
             })
             .collect();
@@ -406,9 +418,10 @@ mod tests {
             [
                 (
                     "m2".to_string(),
-                    vec!["c@x.test".to_string(), "d@x.test".into()]
+                    vec!["c@x.test".to_string(), "d@x.test".into()],
+                    vec![(RecipientState::Delivered, 2000)]
                 ),
-                ("m1".to_string(), vec!["a@x.test".to_string()]),
+                ("m1".to_string(), vec!["a@x.test".to_string()], vec![]),
             ],
             "each message once, with its own pending recipients"
         );

@@ -246,6 +246,9 @@ pub struct Attempt<'a> {
     pub at: i64,
     /// (address, recipient state after the attempt, the next hop's reply)
     pub recipients: Vec<(&'a str, RecipientState, &'a str)>,
+    /// Every recipient's (state, when) after the attempt, when the caller knows them all
+    /// (the queue's recipient rows, which change with these): then they are not read back.
+    pub outcomes: Option<&'a [(RecipientState, i64)]>,
     /// The seal used: certificate serial and content digest.
     pub seal: Option<(&'a str, &'a str)>,
     /// Why recipients are still pending (the first temporary failure).
@@ -272,64 +275,81 @@ pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Resul
             .exec(db)
             .await?;
     }
-    // The seal and the copy of the first attempt that delivered: what recipients received
-    // first. Later attempts (re-sealed, maybe by a renewed identity) do not overwrite them.
-    let mut first = entry::Entity::update_many()
-        .filter(entry::Column::Id.eq(a.entry_id))
-        .filter(entry::Column::SealSerial.is_null())
-        .filter(entry::Column::ArchivePath.is_null());
-    let mut any = false;
-    if let Some((serial, digest)) = a.seal {
-        any = true;
-        first = first
-            .col_expr(entry::Column::SealSerial, Expr::value(serial))
-            .col_expr(entry::Column::SealDigest, Expr::value(digest))
-            .col_expr(entry::Column::SignedAt, Expr::value(a.at));
-    }
-    if let Some(copy) = &a.archive {
-        any = true;
-        first = first
-            .col_expr(entry::Column::ArchivePath, Expr::value(copy.place.clone()))
-            .col_expr(entry::Column::ArchiveUntil, Expr::value(copy.until));
-    }
-    if any && first.exec(db).await?.rows_affected == 1 {
-        if let Some(bytes) = a.archive.as_ref().and_then(|c| c.content.as_deref()) {
-            super::archive::insert_content(db, a.entry_id, bytes).await?;
-        }
-    }
-    settle(
+    let mut update = settle(
         db,
         a.entry_id,
+        a.outcomes,
         a.accepted_at,
         a.deadline_at,
         a.at,
         EntryState::Failed,
         a.deferred,
     )
-    .await
+    .await?;
+    // The seal and the copy of the first attempt that delivered: what recipients received
+    // first. Later attempts (re-sealed, maybe by a renewed identity) do not overwrite them:
+    // each column keeps its value unless the entry has neither yet (one statement with the
+    // settling, the SET expressions all seeing the row as it was).
+    let mut first: Vec<(entry::Column, sea_orm::Value)> = Vec::new();
+    if let Some((serial, digest)) = a.seal {
+        first.push((entry::Column::SealSerial, serial.into()));
+        first.push((entry::Column::SealDigest, digest.into()));
+        first.push((entry::Column::SignedAt, a.at.into()));
+    }
+    if let Some(copy) = &a.archive {
+        first.push((entry::Column::ArchivePath, copy.place.clone().into()));
+        first.push((entry::Column::ArchiveUntil, copy.until.into()));
+    }
+    for (column, value) in first {
+        let none_yet = entry::Column::SealSerial
+            .is_null()
+            .and(entry::Column::ArchivePath.is_null());
+        update = update.col_expr(
+            column,
+            Expr::case(none_yet, Expr::val(value))
+                .finally(Expr::col(column))
+                .into(),
+        );
+    }
+    update.exec(db).await?;
+    // The bytes of a copy kept in the database (PostgreSQL): only the first attempt that
+    // delivered makes one (the deliverer looks for an earlier copy first), and an earlier
+    // row stays as it is.
+    if let Some(bytes) = a.archive.as_ref().and_then(|c| c.content.as_deref()) {
+        super::archive::insert_content(db, a.entry_id, bytes).await?;
+    }
+    Ok(())
 }
 
-/// Brings the entry's state in line with its handover rows: pending while any recipient is;
-/// otherwise delivered, partial, or `none_delivered` (failed, deleted), with `reason`. The
-/// dispatch time is when the last delivered recipient was delivered, not when the last one
-/// failed.
+/// The update that brings the entry's state in line with its handover rows (for the caller
+/// to add to and run): pending while any recipient is; otherwise delivered, partial, or
+/// `none_delivered` (failed, deleted), with `reason`. The dispatch time is when the last
+/// delivered recipient was delivered, not when the last one failed. The handover rows are
+/// read unless the caller knows them (`known`).
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     db: &impl ConnectionTrait,
     entry_id: &str,
+    known: Option<&[(RecipientState, i64)]>,
     accepted_at: i64,
     deadline_at: Option<i64>,
     now: i64,
     none_delivered: EntryState,
     reason: Option<&str>,
-) -> Result<(), DbErr> {
-    let rows: Vec<(RecipientState, Option<i64>)> = rr::Entity::find()
-        .select_only()
-        .column(rr::Column::State)
-        .column(rr::Column::At)
-        .filter(rr::Column::EntryId.eq(entry_id))
-        .into_tuple()
-        .all(db)
-        .await?;
+) -> Result<sea_orm::UpdateMany<entry::Entity>, DbErr> {
+    let rows: Vec<(RecipientState, Option<i64>)> = match known {
+        Some(known) => known.iter().map(|&(st, at)| (st, Some(at))).collect(),
+        None => {
+            rr::Entity::find()
+                .select_only()
+                .column(rr::Column::State)
+                .column(rr::Column::At)
+                .filter(rr::Column::EntryId.eq(entry_id))
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+    };
     let pending = rows.iter().any(|(s, _)| *s == RecipientState::Pending);
     let delivered: Vec<i64> = rows
         .iter()
@@ -364,7 +384,7 @@ async fn settle(
                 );
         }
     }
-    update.exec(db).await.map(|_| ())
+    Ok(update)
 }
 
 /// An administrator deleted the message from the queue: its recipients still waiting are
@@ -389,12 +409,15 @@ pub async fn record_deleted(
     settle(
         db,
         entry_id,
+        None,
         accepted_at,
         deadline_at,
         now,
         EntryState::Deleted,
         Some(why),
     )
+    .await?
+    .exec(db)
     .await?;
     let dispatched = rr::Entity::find()
         .filter(rr::Column::EntryId.eq(entry_id))
@@ -438,6 +461,133 @@ mod tests {
         let t =
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap();
         (t.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// Two attempts of a document to two recipients: the first delivers to one (sealed,
+    /// copied), the second to the other with a new seal and copy. The register keeps the
+    /// first seal and copy, settles once nothing is pending, and dates the dispatch by the
+    /// last delivery; the same whether the caller gives every recipient's outcome or the
+    /// handover rows are read back.
+    #[tokio::test]
+    async fn the_first_delivering_attempt_names_the_seal_and_the_copy() {
+        for given in [false, true] {
+            first_delivering_attempt(given).await;
+        }
+    }
+
+    async fn first_delivering_attempt(given: bool) {
+        use crate::model::{NewRecipient, Route};
+        let (db, _dir) = crate::store::test_database().await;
+        let mut m = NewMessage::generated(
+            "vanthu@dev.gov.vn".into(),
+            "Công văn",
+            ["a@hanoi.gov.vn", "b@hanoi.gov.vn"]
+                .map(|a| NewRecipient {
+                    address: a.into(),
+                    route: Route::Outbound,
+                    notify: 0,
+                    orcpt: None,
+                })
+                .to_vec(),
+        );
+        m.generated = false;
+        m.deadline_at = Some(ms("2026-02-25T17:00:00+07:00"));
+        let accepted_at = ms("2026-02-24T08:00:00+07:00");
+        let (row, rcpts) = accepted("e1", &m, accepted_at).unwrap();
+        row.insert(&db).await.unwrap();
+        rr::Entity::insert_many(rcpts).exec(&db).await.unwrap();
+        let copy = |place: &str, content: &[u8]| super::super::archive::Copy {
+            place: place.into(),
+            until: accepted_at + 1,
+            content: Some(content.into()),
+        };
+        let first_at = ms("2026-02-24T09:00:00+07:00");
+        let last_at = ms("2026-02-26T10:00:00+07:00");
+        let after_first = [
+            (RecipientState::Delivered, first_at),
+            (RecipientState::Pending, first_at),
+        ];
+        let after_last = [
+            (RecipientState::Delivered, first_at),
+            (RecipientState::Delivered, last_at),
+        ];
+        let attempt = |at, recipients, outcomes, seal, archive, deferred| Attempt {
+            entry_id: "e1",
+            accepted_at,
+            deadline_at: m.deadline_at,
+            at,
+            recipients,
+            outcomes: Some(outcomes).filter(|_| given),
+            seal,
+            deferred,
+            archive,
+        };
+        record_attempt(
+            &db,
+            &attempt(
+                first_at,
+                vec![
+                    ("a@hanoi.gov.vn", RecipientState::Delivered, "250 ok"),
+                    ("b@hanoi.gov.vn", RecipientState::Pending, "451 later"),
+                ],
+                &after_first,
+                Some(("01aa", "d1")),
+                Some(copy("first", b"one")),
+                Some("451 later"),
+            ),
+        )
+        .await
+        .unwrap();
+        let e = entry::Entity::find_by_id("e1")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.state, EntryState::Pending);
+        assert_eq!(e.seal_serial.as_deref(), Some("01aa"));
+        assert_eq!(e.signed_at, Some(first_at));
+        assert_eq!(e.archive_path.as_deref(), Some("first"));
+        assert_eq!(e.sent_at, None);
+        record_attempt(
+            &db,
+            &attempt(
+                last_at,
+                vec![("b@hanoi.gov.vn", RecipientState::Delivered, "250 ok")],
+                &after_last,
+                Some(("02bb", "d2")),
+                Some(copy("second", b"two")),
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+        let e = entry::Entity::find_by_id("e1")
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.state, EntryState::Delivered);
+        assert_eq!(
+            (
+                e.seal_serial.as_deref(),
+                e.seal_digest.as_deref(),
+                e.signed_at
+            ),
+            (Some("01aa"), Some("d1"), Some(first_at))
+        );
+        assert_eq!(e.archive_path.as_deref(), Some("first"));
+        assert_eq!(e.archive_until, Some(accepted_at + 1));
+        assert_eq!(
+            super::super::archive::content_in_database(&db, "e1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(e.sent_at, Some(last_at));
+        assert_eq!(e.delay_ms, Some(last_at - accepted_at));
+        assert_eq!(e.timeliness.as_deref(), Some("late"));
+        assert_eq!(e.reason, None);
     }
 
     #[test]

@@ -88,11 +88,14 @@ pub async fn find_issued(
         .await
 }
 
-/// The message carrying a reserved number was committed.
-pub async fn confirm_number(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+/// The messages carrying these reserved numbers were committed.
+pub async fn confirm_numbers(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     issued_number::Entity::update_many()
         .col_expr(issued_number::Column::Confirmed, Expr::value(true))
-        .filter(issued_number::Column::Id.eq(id))
+        .filter(issued_number::Column::Id.is_in(ids))
         .exec(db)
         .await
         .map(|_| ())
@@ -132,7 +135,7 @@ pub async fn settle_reservations(db: &impl ConnectionTrait) -> Result<(u64, u64)
             .await?
             .is_some()
         {
-            confirm_number(db, r.id).await?;
+            confirm_numbers(db, vec![r.id]).await?;
             confirmed += 1;
         } else {
             release_number(db, r.id).await?;
