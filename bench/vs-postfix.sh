@@ -32,6 +32,7 @@ CHECK=5
 URGENT_EVERY=0.1
 KEEP=0
 INSTALL=1
+WORK_PARENT=/tmp
 
 usage() {
   cat <<EOF
@@ -51,7 +52,7 @@ congvan/postfix.
   --new-connection      one connection per message (smtp-source without -d); default: each
                         session sends its messages over one connection
   --key rsa|ec          the seal's key: RSA-2048 (default) or ECDSA P-256
-  --concurrency N       congvan's [queue] concurrency (default: congvan's own, 16)
+  --concurrency N       congvan's [queue] concurrency (default: congvan's own, 32)
   --congvan-log FILTER  CONGVAN_LOG for the daemon (default: its own, info)
   --binary PATH         the congvan binary (default target/release/congvan; build it first)
   --urgent-every S      during each congvan run's load, one hỏa tốc document every S seconds
@@ -73,6 +74,10 @@ congvan/postfix.
                         "Several nodes on one PostgreSQL" has it
   --no-install          do not install Postfix (or PostgreSQL) when missing
   --keep                keep the work directory (logs, configurations, results.tsv)
+  --work-parent DIR     where the work directory (both queues, congvan's database, spool
+                        and archive) is made (default $WORK_PARENT). The file system matters:
+                        on ext4 without a journal every file created scans the inodes
+                        deleted in the last 30 s, which a queue deletes by the thousand
   -h, --help            this text
 
 Prints one line per run as it goes, then a table per size: each round's accepted and
@@ -120,6 +125,7 @@ while (( $# )); do
     --pg-port) PG_PORT=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --keep) KEEP=1; shift ;;
+    --work-parent) WORK_PARENT=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -174,7 +180,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Work directory, processes, cleanup.
 
-W=$(mktemp -d /tmp/vs-postfix.XXXXXX)
+W=$(mktemp -d "$WORK_PARENT/vs-postfix.XXXXXX")
 chmod 755 "$W"   # Postfix's daemons, smtp-sink and PostgreSQL run as their own users
 PIDS=()          # smtp-sink and congvan daemons we started
 PF=$W/postfix
