@@ -329,7 +329,8 @@ pub struct QueueConfig {
     /// its result's commit more than it works; with 16 a slot turned over only every 30 ms
     /// and the end-to-end rate was a fifth lower (bench/README.md, vs-postfix). Postfix's own
     /// limit per destination is 20, and a receiving Postfix allows 50 connections per client
-    /// by default.
+    /// by default. On top of these, `concurrency / 8` slots (1 to 4) are kept for urgent
+    /// documents (`queue::scheduler`).
     pub concurrency: usize,
     /// How often the deadline monitor looks at undelivered documents.
     pub monitor_interval_secs: u64,

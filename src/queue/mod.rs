@@ -23,6 +23,7 @@ pub mod transport;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
@@ -100,6 +101,8 @@ pub struct Queue {
     content_in_db: bool,
     tx: mpsc::Sender<CommitRequest>,
     wake: Arc<Notify>,
+    /// An urgent document was committed since the scheduler last looked.
+    urgent: Arc<AtomicBool>,
 }
 
 /// The path of a queued message's content.
@@ -116,6 +119,7 @@ impl Queue {
             .map_err(std::io::Error::other)?;
         let (tx, rx) = mpsc::channel(1024);
         let wake = Arc::new(Notify::new());
+        let urgent = Arc::new(AtomicBool::new(false));
         let content_in_db = db.get_database_backend() == sea_orm::DbBackend::Postgres;
         tokio::spawn(writer_loop(
             db.clone(),
@@ -123,6 +127,7 @@ impl Queue {
             content_in_db,
             rx,
             wake.clone(),
+            urgent.clone(),
         ));
         Ok(Queue {
             db,
@@ -130,6 +135,7 @@ impl Queue {
             content_in_db,
             tx,
             wake,
+            urgent,
         })
     }
 
@@ -141,6 +147,15 @@ impl Queue {
     }
     pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+    /// Whether an urgent document was committed since the last call (the scheduler then
+    /// claims at once, in a slot kept for urgent documents if need be).
+    pub fn take_urgent_arrival(&self) -> bool {
+        self.urgent.swap(false, Ordering::AcqRel)
+    }
+    /// Marks an urgent arrival (again), for the scheduler's next turn.
+    pub fn note_urgent_arrival(&self) {
+        self.urgent.store(true, Ordering::Release);
     }
     /// Whether messages' bytes live in the database (PostgreSQL) rather than in the spool.
     pub fn content_in_db(&self) -> bool {
@@ -263,11 +278,15 @@ async fn writer_loop(
     content_in_db: bool,
     mut rx: mpsc::Receiver<CommitRequest>,
     wake: Arc<Notify>,
+    urgent: Arc<AtomicBool>,
 ) {
     const MAX_BATCH: usize = 256;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut batch);
+        let batch_urgent = batch
+            .iter()
+            .any(|r| r.meta.hold_reason.is_none() && r.meta.classification.urgency.is_urgent());
         let dir = spool.clone();
         let dir_synced = if content_in_db {
             Ok(())
@@ -317,6 +336,9 @@ async fn writer_loop(
             let _ = r.reply.send(result.clone());
         }
         if result.is_ok() {
+            if batch_urgent {
+                urgent.store(true, Ordering::Release);
+            }
             wake.notify_one();
         }
     }

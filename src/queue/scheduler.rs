@@ -25,6 +25,7 @@ use super::delivery::Deliverer;
 use super::lease::Released;
 use super::lease::{holder_gone, Leases};
 use super::MessageState;
+use crate::policy::Urgency;
 use crate::store::entity::{message, recipient};
 use crate::util::now_ms;
 
@@ -127,10 +128,14 @@ pub(super) struct Recipients {
 /// it skips rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so nodes
 /// never wait on each other nor pick the same message; SQLite has one writer at a time (the
 /// daemon's writers take turns, see `store::write_turn`).
+///
+/// `lane` picks which messages may be claimed: any, or only urgent ones (khẩn and above) for
+/// the slots kept for them.
 async fn claim_due(
     db: &DatabaseConnection,
     leases: &Leases,
     limit: u64,
+    lane: Lane,
 ) -> Result<Vec<Claimed>, DbErr> {
     let now = now_ms();
     let claim = message::Entity::update_many()
@@ -150,6 +155,9 @@ async fn claim_due(
         )
         .filter(message::Column::State.is_in([MessageState::Waiting, MessageState::Deferred]));
     let mut picked = due().select_only().column(message::Column::Id).limit(limit);
+    if lane == Lane::Urgent {
+        picked = picked.filter(message::Column::Urgency.gte(Urgency::Khan.rank()));
+    }
     let picked = if db.get_database_backend() == DbBackend::Postgres {
         // `= ANY(ARRAY(…))`, not `IN (…)`: the planner may run an IN subquery once per
         // candidate row (a nested-loop semi-join, chosen when its statistics say few rows
@@ -268,10 +276,27 @@ async fn run_one(d: Arc<Deliverer>, (m, rcpts): Claimed) {
 /// How long a freed slot waits for others before it is filled on its own (see [`run`]).
 const CLAIM_GATHER: Duration = Duration::from_millis(5);
 
+/// Which messages a claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Any,
+    /// Urgent documents only (khẩn, thượng khẩn, hỏa tốc), for the slots kept for them.
+    Urgent,
+}
+
+/// Delivery slots kept for urgent documents on top of `[queue] concurrency`: an urgent
+/// document accepted while every ordinary slot is busy starts at once instead of waiting
+/// for one to free (the same-day rule; SPEC.md's urgent lane).
+fn urgent_slots(concurrency: usize) -> usize {
+    (concurrency / 8).clamp(1, 4)
+}
+
 pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>) {
     let db = deliverer.queue.db().clone();
     let wake = deliverer.queue.wake();
     let slots = Arc::new(Semaphore::new(deliverer.config.queue.concurrency));
+    let kept_total = urgent_slots(deliverer.config.queue.concurrency);
+    let kept = Arc::new(Semaphore::new(kept_total));
     match recover(&deliverer, true).await {
         Ok(r) if r != Recovered::default() => {
             tracing::warn!(
@@ -302,12 +327,15 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
                 Err(e) => tracing::error!(error = %e, "could not take back expired deliveries"),
             }
         }
+        // An urgent document committed since the last turn: claimed at once, in an ordinary
+        // slot if one is free (claims take the most urgent first), else in a kept one.
+        let urgent_arrived = deliverer.queue.take_urgent_arrival();
         let free = slots.available_permits();
         // Each claim is a durable commit (an fsync, milliseconds): with deliveries
         // finishing one after another, claiming for each freed slot would make the claims
         // the queue's pace. While most slots are busy, a slot that frees waits a few
         // milliseconds for others, so that one claim fills several.
-        if free > 0 && free < fill_from {
+        if free > 0 && free < fill_from && !urgent_arrived {
             let since = *first_free.get_or_insert_with(Instant::now);
             if let Some(left) = CLAIM_GATHER.checked_sub(since.elapsed()) {
                 tokio::select! {
@@ -318,13 +346,23 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
             }
         }
         first_free = None;
-        if free > 0 {
-            let picked = claim_due(&db, &deliverer.leases, free as u64).await;
+        let (lane, pool) = if free > 0 {
+            (Lane::Any, &slots)
+        } else {
+            (Lane::Urgent, &kept)
+        };
+        let free = pool.available_permits();
+        if lane == Lane::Urgent && urgent_arrived && free == 0 {
+            // Every slot is busy: the next one to free claims without gathering.
+            deliverer.queue.note_urgent_arrival();
+        }
+        if free > 0 && (lane == Lane::Any || urgent_arrived) {
+            let picked = claim_due(&db, &deliverer.leases, free as u64, lane).await;
             match picked {
                 Ok(claimed) => {
                     for m in claimed {
                         // At most `free` were claimed and only this loop takes permits.
-                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                        let Ok(permit) = pool.clone().acquire_owned().await else {
                             break;
                         };
                         let d = deliverer.clone();
@@ -347,7 +385,11 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
     }
     // Let deliveries in flight finish so their results are recorded.
     let total = deliverer.config.queue.concurrency as u32;
-    let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(total)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        let _ = slots.acquire_many(total).await;
+        let _ = kept.acquire_many(kept_total as u32).await;
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -397,13 +439,13 @@ mod tests {
                 next_id += 1;
             }
         }
-        let first = claim_due(&db, &leases, 1).await.unwrap();
+        let first = claim_due(&db, &leases, 1, Lane::Any).await.unwrap();
         let ids: Vec<&str> = first.iter().map(|(m, _)| m.id.as_str()).collect();
         assert_eq!(ids, ["m2"], "one slot: the more urgent message");
         type Got = (String, Vec<String>, Vec<(RecipientState, i64)>);
         let got: Vec<Got> = first
             .into_iter()
-            .chain(claim_due(&db, &leases, 10).await.unwrap())
+            .chain(claim_due(&db, &leases, 10, Lane::Any).await.unwrap())
             .map(|(m, r)| {
                 let r = r.expect("read with the claim");
                 (
@@ -463,7 +505,7 @@ mod tests {
             .unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for round in 0..13 {
-            let claimed = claim_due(&db, &leases, 4).await.unwrap();
+            let claimed = claim_due(&db, &leases, 4, Lane::Any).await.unwrap();
             let want = if round < 12 { 4 } else { 2 };
             assert_eq!(claimed.len(), want, "round {round}");
             for (m, _) in claimed {

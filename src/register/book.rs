@@ -511,6 +511,13 @@ mod tests {
             (RecipientState::Delivered, first_at),
             (RecipientState::Delivered, last_at),
         ];
+        let entry_now = async || {
+            entry::Entity::find_by_id("e1")
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+        };
         let attempt = |at, recipients, outcomes, seal, archive, deferred| Attempt {
             entry_id: "e1",
             accepted_at,
@@ -538,11 +545,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let e = entry::Entity::find_by_id("e1")
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
+        let e = entry_now().await;
         assert_eq!(e.state, EntryState::Pending);
         assert_eq!(e.seal_serial.as_deref(), Some("01aa"));
         assert_eq!(e.signed_at, Some(first_at));
@@ -561,11 +564,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let e = entry::Entity::find_by_id("e1")
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
+        let e = entry_now().await;
         assert_eq!(e.state, EntryState::Delivered);
         assert_eq!(
             (
