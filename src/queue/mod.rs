@@ -148,14 +148,10 @@ impl Queue {
     pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
     }
-    /// Whether an urgent document was committed since the last call (the scheduler then
-    /// claims at once, in a slot kept for urgent documents if need be).
+    /// Whether an urgent document was committed since the last call (while every ordinary
+    /// slot is busy, the scheduler then claims it for a slot kept for urgent documents).
     pub fn take_urgent_arrival(&self) -> bool {
         self.urgent.swap(false, Ordering::AcqRel)
-    }
-    /// Marks an urgent arrival (again), for the scheduler's next turn.
-    pub fn note_urgent_arrival(&self) {
-        self.urgent.store(true, Ordering::Release);
     }
     /// Whether messages' bytes live in the database (PostgreSQL) rather than in the spool.
     pub fn content_in_db(&self) -> bool {

@@ -327,15 +327,12 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
                 Err(e) => tracing::error!(error = %e, "could not take back expired deliveries"),
             }
         }
-        // An urgent document committed since the last turn: claimed at once, in an ordinary
-        // slot if one is free (claims take the most urgent first), else in a kept one.
-        let urgent_arrived = deliverer.queue.take_urgent_arrival();
         let free = slots.available_permits();
         // Each claim is a durable commit (an fsync, milliseconds): with deliveries
         // finishing one after another, claiming for each freed slot would make the claims
         // the queue's pace. While most slots are busy, a slot that frees waits a few
         // milliseconds for others, so that one claim fills several.
-        if free > 0 && free < fill_from && !urgent_arrived {
+        if free > 0 && free < fill_from {
             let since = *first_free.get_or_insert_with(Instant::now);
             if let Some(left) = CLAIM_GATHER.checked_sub(since.elapsed()) {
                 tokio::select! {
@@ -346,16 +343,16 @@ pub async fn run(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>)
             }
         }
         first_free = None;
+        // An ordinary claim takes the most urgent due documents first, so it also serves an
+        // urgent arrival; only while every ordinary slot is busy does an urgent arrival get
+        // a kept slot (and one claim statement of its own).
+        let urgent_arrived = deliverer.queue.take_urgent_arrival();
         let (lane, pool) = if free > 0 {
             (Lane::Any, &slots)
         } else {
             (Lane::Urgent, &kept)
         };
         let free = pool.available_permits();
-        if lane == Lane::Urgent && urgent_arrived && free == 0 {
-            // Every slot is busy: the next one to free claims without gathering.
-            deliverer.queue.note_urgent_arrival();
-        }
         if free > 0 && (lane == Lane::Any || urgent_arrived) {
             let picked = claim_due(&db, &deliverer.leases, free as u64, lane).await;
             match picked {
