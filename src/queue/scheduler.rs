@@ -122,7 +122,7 @@ pub(super) struct Recipients {
 }
 
 /// Claims up to `limit` due messages: each gets this run's lease and its attempt is counted
-/// before it starts. Returns them in dispatch order, with their pending recipients.
+/// before it starts. Returns them in dispatch order, with their recipients.
 ///
 /// One statement picks and claims them. On PostgreSQL, where several nodes share the queue,
 /// it skips rows another node is claiming at that moment (`FOR UPDATE SKIP LOCKED`), so nodes
