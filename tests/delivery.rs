@@ -251,26 +251,48 @@ async fn upstream_down_defers_then_retry_delivers() {
     gw.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn urgent_documents_overtake_the_backlog() {
-    // A slow upstream and one delivery at a time: a real backlog of 1,000 forms.
+/// Where the slow next hop stands: the outgoing upstream, or the office's mail system.
+enum Hop {
+    Upstream,
+    Office,
+}
+
+/// A gateway with one ordinary delivery slot, whose next hop answers each DATA after
+/// `delay_ms`: a backlog forms behind it.
+async fn one_slot_before_a_slow_next_hop(
+    delay_ms: u64,
+    hop: Hop,
+) -> (Sink, Env, congvan::server::Running) {
     let sink = Sink::start(
         "127.0.0.1:0".parse().unwrap(),
         SinkConfig {
             keep_data: true,
-            data_delay_ms: 20,
+            data_delay_ms: delay_ms,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+    let next_hop = Some(format!("smtp://127.0.0.1:{}", sink.addr.port()));
+    let (upstream, inbound_deliver_to) = match hop {
+        Hop::Upstream => (next_hop, None),
+        Hop::Office => (None, next_hop),
+    };
     let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        upstream,
+        inbound_deliver_to,
         extra: "concurrency = 1\n".into(),
         ..Setup::default()
     })
     .await;
     let gw = env.start().await;
+    (sink, env, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_documents_overtake_the_backlog() {
+    // A slow upstream and one delivery at a time: a real backlog of 1,000 forms.
+    let (sink, env, gw) = one_slot_before_a_slow_next_hop(20, Hop::Upstream).await;
     let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
     for i in 0..1000 {
         c.send(
@@ -322,23 +344,7 @@ async fn urgent_documents_overtake_the_backlog() {
 /// delivery on its cached connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_urgent_document_does_not_wait_for_a_busy_slot() {
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            keep_data: true,
-            data_delay_ms: 1500,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        extra: "concurrency = 1\n".into(),
-        ..Setup::default()
-    })
-    .await;
-    let gw = env.start().await;
+    let (sink, env, gw) = one_slot_before_a_slow_next_hop(1500, Hop::Upstream).await;
     let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
     let mut submit = async |subject: &str, urgency: &str| {
         c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
@@ -382,23 +388,7 @@ async fn an_urgent_document_does_not_wait_for_a_busy_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn urgent_incoming_documents_overtake_the_backlog() {
     // A slow office mail system and one delivery at a time: a real backlog of 1,000 forms.
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            keep_data: true,
-            data_delay_ms: 20,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        inbound_deliver_to: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        extra: "concurrency = 1\n".into(),
-        ..Setup::default()
-    })
-    .await;
-    let gw = env.start().await;
+    let (sink, _env, gw) = one_slot_before_a_slow_next_hop(20, Hop::Office).await;
     let mut c = Client::connect(addr(&gw, Role::Inbound)).await;
     c.reply().await;
     c.expect("EHLO mx.hanoi.gov.vn", 250).await;
