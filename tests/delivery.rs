@@ -345,19 +345,7 @@ async fn urgent_documents_overtake_the_backlog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_urgent_document_does_not_wait_for_a_busy_slot() {
     let (sink, env, gw) = one_slot_before_a_slow_next_hop(1500, Hop::Upstream).await;
-    let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
-    let mut submit = async |subject: &str, urgency: &str| {
-        c.expect(&format!("MAIL FROM:<{CLERK_ADDR}>"), 250).await;
-        c.expect("RCPT TO:<a@hanoi.gov.vn>", 250).await;
-        c.expect("DATA", 354).await;
-        c.send(
-            format!("From: {CLERK_ADDR}\r\nSubject: {subject}\r\n{urgency}\r\nx\r\n.\r\n")
-                .as_bytes(),
-        )
-        .await;
-        assert_eq!(c.reply().await.0, 250);
-    };
-    submit("normal", "").await;
+    submit(&gw, &env, &["a@hanoi.gov.vn"], "Subject: normal\r\n").await;
     // The normal document's delivery holds the only ordinary slot (the upstream answers its
     // DATA after 1.5 s).
     let connections = || sink.connections.load(std::sync::atomic::Ordering::SeqCst);
@@ -368,7 +356,13 @@ async fn an_urgent_document_does_not_wait_for_a_busy_slot() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(connections(), 1, "the normal document's delivery started");
-    submit("urgent", "X-Congvan-Urgency: hoa-toc\r\n").await;
+    submit(
+        &gw,
+        &env,
+        &["a@hanoi.gov.vn"],
+        "Subject: urgent\r\nX-Congvan-Urgency: hoa-toc\r\n",
+    )
+    .await;
     assert_eq!(sink.wait_for(2, Duration::from_secs(20)).await, 2);
     assert_eq!(
         connections(),
