@@ -169,6 +169,76 @@ async fn permanent_failure_sends_a_dsn_to_the_sender_with_null_return_path() {
     gw.stop().await;
 }
 
+/// RFC 2920 on the way out: to a next hop that offers PIPELINING, MAIL, the RCPTs and DATA
+/// go in one write; each recipient still gets its own reply (and DSN), and a transaction none
+/// of whose recipients was accepted (its DATA refused) leaves the connection usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_pipelines_its_commands_when_the_next_hop_offers_it() {
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            reject: vec![(
+                "nobody@hanoi.gov.vn".into(),
+                "550 5.1.1 no such user".into(),
+            )],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let queue_empties = || async {
+        for _ in 0..200 {
+            if queue_json(&env).is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    submit(&gw, &env, &["nobody@hanoi.gov.vn"], "Subject: one\r\n").await;
+    assert!(queue_empties().await, "{:?}", queue_json(&env));
+    assert_eq!(sink.messages().len(), 0, "its only recipient was refused");
+    submit(
+        &gw,
+        &env,
+        &["ok@hanoi.gov.vn", "nobody@hanoi.gov.vn"],
+        "Subject: two\r\n",
+    )
+    .await;
+    assert_eq!(sink.wait_for(1, Duration::from_secs(10)).await, 1);
+    assert!(queue_empties().await, "{:?}", queue_json(&env));
+    let got = sink.messages();
+    assert_eq!(got[0].rcpt_to, ["RCPT TO:<ok@hanoi.gov.vn>"]);
+    let seen = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(seen(&sink.pipelined), 2, "both transactions pipelined");
+    assert_eq!(
+        seen(&sink.connections),
+        1,
+        "the connection outlived the transaction whose DATA was refused"
+    );
+    // Each message's refused recipient gets its DSN, with the next hop's own reply.
+    let files = wait_files(&env.inbox(), 2, 10).await;
+    assert_eq!(files.len(), 2, "two DSNs");
+    for f in &files {
+        let dsn = std::fs::read_to_string(f).unwrap();
+        assert!(
+            dsn.contains(
+                "Final-Recipient: rfc822; nobody@hanoi.gov.vn\r\nAction: failed\r\nStatus: 5.1.1"
+            ),
+            "{dsn}"
+        );
+        assert!(dsn.contains("no such user"), "{dsn}");
+        assert!(!dsn.contains("rfc822; ok@hanoi.gov.vn"), "{dsn}");
+    }
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_never_suppresses_the_dsn_and_null_sender_gets_none() {
     let sink = Sink::start(

@@ -351,6 +351,7 @@ fn delivered(host: &str, r: &Response) -> Outcome {
 #[derive(Debug, Clone, Copy)]
 struct Caps {
     dsn: bool,
+    pipelining: bool,
     eight_bit: bool,
     utf8: bool,
 }
@@ -559,14 +560,16 @@ async fn open(
     };
     let caps = Caps {
         dsn: has("DSN"),
+        pipelining: has("PIPELINING"),
         eight_bit: conn.server_info().supports_feature(Extension::EightBitMime),
         utf8: conn.server_info().supports_feature(Extension::SmtpUtfEight),
     };
     Ok((conn, caps))
 }
 
-/// One message over an open connection: MAIL, RCPT per recipient, DATA. Returns the
-/// per-recipient outcomes and whether the connection can carry another message.
+/// One message over an open connection: MAIL, RCPT per recipient, DATA (pipelined when the
+/// hop offers it). Returns the per-recipient outcomes and whether the connection can carry
+/// another message.
 async fn transaction(
     conn: &mut AsyncSmtpConnection,
     caps: Caps,
@@ -633,12 +636,10 @@ async fn transaction(
             }
         }
     };
-    conn.command(Mail::new(sender, mail_params))
-        .await
-        .map_err(|e| TxError::BeforeMail(DeliverError::Lettre(e)))?;
-
+    let mail = Mail::new(sender, mail_params);
     let mut outcomes: Vec<Option<Outcome>> = vec![None; env.recipients.len()];
-    let mut accepted = Vec::new();
+    // The recipients the next hop is asked for; an address it could not be given fails here.
+    let mut asked: Vec<(usize, Rcpt)> = Vec::with_capacity(env.recipients.len());
     for (i, r) in env.recipients.iter().enumerate() {
         let addr = match r.address.parse::<Address>() {
             Ok(a) => a,
@@ -666,33 +667,71 @@ async fn transaction(
                 });
             }
         }
-        match conn.command(Rcpt::new(addr, params)).await {
+        asked.push((i, Rcpt::new(addr, params)));
+    }
+    // PIPELINING (RFC 2920), as Postfix's client does: MAIL, every RCPT and DATA go out in
+    // one write and their replies are read in order, one round trip where there were one per
+    // command. `command` sends the group and reads MAIL's reply.
+    let pipelined = caps.pipelining && !asked.is_empty();
+    let mail_reply = if pipelined {
+        let mut group = mail.to_string();
+        for (_, rcpt) in &asked {
+            group.push_str(&rcpt.to_string());
+        }
+        group.push_str(&Data.to_string());
+        conn.command(group).await
+    } else {
+        conn.command(mail).await
+    };
+    mail_reply.map_err(|e| TxError::BeforeMail(DeliverError::Lettre(e)))?;
+
+    let answered = |e: &lettre::transport::smtp::Error| e.is_permanent() || e.is_transient();
+    let mut accepted = Vec::new();
+    for (i, rcpt) in asked {
+        let reply = if pipelined {
+            conn.read_response().await
+        } else {
+            conn.command(rcpt).await
+        };
+        match reply {
             Ok(_) => accepted.push(i),
-            Err(e) if e.is_permanent() || e.is_transient() => {
-                outcomes[i] = Some(lettre_outcome(&e, ""));
-            }
+            Err(e) if answered(&e) => outcomes[i] = Some(lettre_outcome(&e, "")),
             Err(e) => return Err(TxError::After(DeliverError::Lettre(e))),
         }
     }
-    // The connection can carry another message when the server answered every command.
-    let reusable = if accepted.is_empty() {
-        conn.command(Rset).await.is_ok()
+    let data_reply = if pipelined {
+        Some(conn.read_response().await)
+    } else if accepted.is_empty() {
+        None
     } else {
-        let answered = |e: &lettre::transport::smtp::Error| e.is_permanent() || e.is_transient();
-        let (final_outcome, reusable) = match conn.command(Data).await {
-            Ok(_) => {
-                let body = content.strip_suffix(b"\r\n").unwrap_or(content);
-                match conn.message(body).await {
-                    Ok(resp) => (delivered(host, &resp), true),
-                    Err(e) => (lettre_outcome(&e, &format!("{host}: ")), answered(&e)),
-                }
+        Some(conn.command(Data).await)
+    };
+    // The connection can carry another message when the server answered every command.
+    let reusable = match data_reply {
+        Some(Ok(_)) if !accepted.is_empty() => {
+            let body = content.strip_suffix(b"\r\n").unwrap_or(content);
+            let (final_outcome, reusable) = match conn.message(body).await {
+                Ok(resp) => (delivered(host, &resp), true),
+                Err(e) => (lettre_outcome(&e, &format!("{host}: ")), answered(&e)),
+            };
+            for i in accepted {
+                outcomes[i] = Some(final_outcome.clone());
             }
-            Err(e) => (lettre_outcome(&e, &format!("{host}: ")), false),
-        };
-        for i in accepted {
-            outcomes[i] = Some(final_outcome.clone());
+            reusable
         }
-        reusable
+        Some(Err(e)) if !accepted.is_empty() => {
+            let final_outcome = lettre_outcome(&e, &format!("{host}: "));
+            for i in accepted {
+                outcomes[i] = Some(final_outcome.clone());
+            }
+            false
+        }
+        // No recipient was accepted. A server that still answered a pipelined DATA with 354
+        // gets no body: the connection is dropped. Otherwise (DATA refused for want of
+        // recipients, or never sent) the transaction is reset for the next message.
+        Some(Ok(_)) => false,
+        Some(Err(e)) if !answered(&e) => false,
+        _ => conn.command(Rset).await.is_ok(),
     };
     Ok((
         Report {

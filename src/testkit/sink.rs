@@ -37,6 +37,9 @@ pub struct Sink {
     pub count: Arc<std::sync::atomic::AtomicUsize>,
     /// Connections accepted.
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Transactions whose MAIL command came with the next commands behind it in the same
+    /// read (the client pipelined, RFC 2920).
+    pub pipelined: Arc<std::sync::atomic::AtomicUsize>,
     pub arrived: Arc<Notify>,
     stop: watch::Sender<bool>,
 }
@@ -53,6 +56,8 @@ impl Sink {
         let cfg = Arc::new(cfg);
         let (r2, c2, a2) = (received.clone(), count.clone(), arrived.clone());
         let conns = connections.clone();
+        let pipelined = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let p2 = pipelined.clone();
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
@@ -61,12 +66,13 @@ impl Sink {
                 };
                 let _ = tcp.set_nodelay(true);
                 conns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (cfg, r, c, a) = (cfg.clone(), r2.clone(), c2.clone(), a2.clone());
+                let (cfg, r, c, a, p) =
+                    (cfg.clone(), r2.clone(), c2.clone(), a2.clone(), p2.clone());
                 let mut stopped = stop_rx.clone();
                 tokio::spawn(async move {
                     // A stopped sink drops its open connections too, as a server going down does.
                     tokio::select! {
-                        _ = session(Stream::Plain(tcp), cfg, r, c, a) => {}
+                        _ = session(Stream::Plain(tcp), cfg, r, c, a, p) => {}
                         _ = stopped.changed() => {}
                     }
                 });
@@ -77,6 +83,7 @@ impl Sink {
             received,
             count,
             connections,
+            pipelined,
             arrived,
             stop,
         })
@@ -115,6 +122,7 @@ async fn session(
     received: Arc<Mutex<Vec<Received>>>,
     count: Arc<std::sync::atomic::AtomicUsize>,
     arrived: Arc<Notify>,
+    pipelined: Arc<std::sync::atomic::AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut io = BufReader::new(stream);
     io.get_mut().write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -151,6 +159,9 @@ async fn session(
             io = BufReader::new(Stream::Tls(Box::new(s)));
             continue;
         } else if upper.starts_with("MAIL FROM:") {
+            if !io.buffer().is_empty() {
+                pipelined.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             from = text.clone();
             rcpts.clear();
             "250 2.1.0 ok\r\n".into()
@@ -169,6 +180,9 @@ async fn session(
                     "250 2.1.5 ok\r\n".into()
                 }
             }
+        } else if upper == "DATA" && rcpts.is_empty() {
+            // As Postfix answers a DATA no recipient of which was accepted (pipelined).
+            "554 5.5.1 no valid recipients\r\n".into()
         } else if upper == "DATA" {
             io.get_mut().write_all(b"354 go\r\n").await?;
             let data = read_data(&mut io).await?;
