@@ -175,6 +175,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             db.clone(),
             leases.clone(),
             queue.wake(),
+            (!queue.content_in_db()).then(|| queue.spool().to_path_buf()),
         ),
     });
     test_seals(&deliverer, &db).await;

@@ -222,6 +222,15 @@ async fn delivery_pipelines_its_commands_when_the_next_hop_offers_it() {
         1,
         "the connection outlived the transaction whose DATA was refused"
     );
+    // Both messages left the queue (one failed, one delivered): their spool files go too.
+    let spool = env.config.spool_dir();
+    for _ in 0..100 {
+        if eml_files(&spool).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(eml_files(&spool).is_empty(), "{:?}", eml_files(&spool));
     // Each message's refused recipient gets its DSN, with the next hop's own reply.
     let files = wait_files(&env.inbox(), 2, 10).await;
     assert_eq!(files.len(), 2, "two DSNs");

@@ -556,7 +556,7 @@ pub async fn delete(
         .exec(&txn)
         .await?
         .rows_affected;
-    super::remove_content_in(&txn, id).await?;
+    super::remove_contents_in(&txn, &[id]).await?;
     let dispatched = crate::register::book::record_deleted(
         &txn,
         id,

@@ -467,13 +467,8 @@ impl Deliverer {
             delay_notified: delay_notice.is_some(),
             now,
         };
-        if !self.commit_result(msg, result, notices).await? {
-            return Ok(());
-        }
-        if temp_reason.is_none() {
-            self.queue.remove_spool_file(&msg.id).await;
-        }
-        Ok(())
+        // The result writer removes the spool file of a message this result ends.
+        self.commit_result(msg, result, notices).await
     }
 
     /// Hands the message to each route's next hop (local recipients first) and gives each
@@ -546,27 +541,28 @@ impl Deliverer {
     /// Records the attempt's result and the mail it causes in one transaction. The transport
     /// has already spoken, so a failed commit is retried rather than the message sent again: a
     /// storage fault must not mean a document delivered twice, nor one left `delivering`.
-    /// False when the message was taken over meanwhile (nothing is recorded).
+    /// A message taken over meanwhile keeps the state its new holder gives it: nothing is
+    /// recorded.
     async fn commit_result(
         &self,
         msg: &message::Model,
         result: AttemptResult,
         mut notices: Notices,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<(), DbErr> {
         use super::outcome::Recorded;
         let mut tries: u64 = 0;
         loop {
             match self.results.record(msg, result.clone(), notices).await {
                 Recorded::Committed(n) => {
                     n.log_committed(&msg.id);
-                    return Ok(true);
+                    return Ok(());
                 }
                 Recorded::TakenOver(n) => {
                     // An administrator (or another daemon, once our lease ran out) took the
                     // message over: its state is theirs now.
                     tracing::error!(queue_id = %msg.id, "the message was taken over during the attempt; its result is not recorded");
                     n.discard();
-                    return Ok(false);
+                    return Ok(());
                 }
                 // A storage fault passes: wait for it rather than send the message again.
                 // Anything else (a constraint, a trigger) would fail the same way for ever:
@@ -1188,6 +1184,35 @@ pub(super) fn held_by<Q: QueryFilter>(q: Q, leases: &Leases, holder: Holder<'_>)
     }
 }
 
+/// The values that end an attempt on a message: its next state, the reason, when it is tried
+/// next and how many attempts it has had.
+pub(super) fn end_attempt_values(
+    st: MessageState,
+    reason: Option<String>,
+    next: i64,
+    attempts: i32,
+    now: i64,
+) -> Vec<(message::Column, sea_orm::sea_query::SimpleExpr)> {
+    vec![
+        (message::Column::State, Expr::value(st)),
+        (message::Column::Reason, Expr::value(reason)),
+        (message::Column::NextAttemptAt, Expr::value(next)),
+        (message::Column::Attempts, Expr::value(attempts)),
+        (message::Column::UpdatedAt, Expr::value(now)),
+    ]
+}
+
+/// `update` as the end of an attempt: the claim and lease released, the attempt no longer
+/// unfinished.
+pub(super) fn ended(
+    update: sea_orm::UpdateMany<message::Entity>,
+) -> sea_orm::UpdateMany<message::Entity> {
+    update.released().col_expr(
+        message::Column::UnfinishedAttempts,
+        super::lease::unfinished_plus(-1),
+    )
+}
+
 /// The update that ends this run's attempt on message `id`: its next state, the claim and
 /// lease released, the attempt no longer unfinished; it applies only while this run holds
 /// the message.
@@ -1200,19 +1225,13 @@ pub(super) fn end_attempt_update(
     attempts: i32,
     now: i64,
 ) -> sea_orm::UpdateMany<message::Entity> {
+    let update = end_attempt_values(st, reason, next, attempts, now)
+        .into_iter()
+        .fold(message::Entity::update_many(), |u, (column, value)| {
+            u.col_expr(column, value)
+        });
     held_by(
-        message::Entity::update_many()
-            .col_expr(message::Column::State, Expr::value(st))
-            .col_expr(message::Column::Reason, Expr::value(reason))
-            .col_expr(message::Column::NextAttemptAt, Expr::value(next))
-            .col_expr(message::Column::Attempts, Expr::value(attempts))
-            .col_expr(message::Column::UpdatedAt, Expr::value(now))
-            .released()
-            .col_expr(
-                message::Column::UnfinishedAttempts,
-                super::lease::unfinished_plus(-1),
-            )
-            .filter(message::Column::Id.eq(id)),
+        ended(update).filter(message::Column::Id.eq(id)),
         leases,
         Holder::ThisRun,
     )

@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::store::entity::{message, message_content, recipient};
@@ -176,14 +179,6 @@ impl Queue {
             tokio::fs::read(&path).await.map_err(|e| {
                 ContentError::Unreadable(format!("spool file {} unreadable: {e}", path.display()))
             })
-        }
-    }
-
-    /// Forgets the bytes of a message that has left the queue (spool file; a database row
-    /// goes in the transaction that ends the message, see [`remove_content_in`]).
-    pub async fn remove_spool_file(&self, id: &str) {
-        if !self.content_in_db {
-            let _ = tokio::fs::remove_file(spool_path(&self.spool, id)).await;
         }
     }
 
@@ -546,14 +541,15 @@ pub(crate) async fn insert_content<C: sea_orm::ConnectionTrait>(
     .map(|_| ())
 }
 
-/// Removes a message's bytes from the database, in the transaction that ends the message
+/// Removes messages' bytes from the database, in the transaction that ends the messages
 /// (delivered, failed or deleted); nothing with SQLite, whose bytes are spool files.
-pub(crate) async fn remove_content_in<C: sea_orm::ConnectionTrait>(
+pub(crate) async fn remove_contents_in<C: sea_orm::ConnectionTrait>(
     txn: &C,
-    id: &str,
+    ids: &[&str],
 ) -> Result<(), DbErr> {
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        message_content::Entity::delete_by_id(id.to_string())
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres && !ids.is_empty() {
+        message_content::Entity::delete_many()
+            .filter(message_content::Column::Id.is_in(ids.iter().copied()))
             .exec(txn)
             .await?;
     }

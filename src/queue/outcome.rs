@@ -3,21 +3,25 @@
 //! this one task, and the results that arrive together share one transaction (group commit,
 //! as acceptance does in `queue::writer_loop`). A message taken over meanwhile is left out
 //! of the batch, and a result that fails is tried again alone, so neither costs the others
-//! their commit. A delivery waits for its result's commit before it removes the spool file.
+//! their commit. The spool files of the messages a batch ends are removed after its commit,
+//! all in one blocking call, before the deliveries hear that their results are durable.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, QueryTrait, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::delivery::{end_attempt_update, AttemptResult, Notices};
+use super::delivery::{end_attempt_values, ended, held_by, AttemptResult, Holder, Notices};
 use super::lease::Leases;
 use super::MessageState;
 use crate::model::RecipientState;
+use crate::register::book::Attempt;
+use crate::store::batch::{update_rows, RowUpdate};
 use crate::store::entity::{message, recipient};
 
 /// The most results one transaction commits.
@@ -54,10 +58,16 @@ pub struct ResultWriter {
 }
 
 impl ResultWriter {
-    /// Starts the writer task; it ends when the last handle is dropped.
-    pub fn start(db: DatabaseConnection, leases: Arc<Leases>, wake: Arc<Notify>) -> ResultWriter {
+    /// Starts the writer task; it ends when the last handle is dropped. `spool` is the spool
+    /// directory when messages' bytes live in files (SQLite), None when in the database.
+    pub fn start(
+        db: DatabaseConnection,
+        leases: Arc<Leases>,
+        wake: Arc<Notify>,
+        spool: Option<PathBuf>,
+    ) -> ResultWriter {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(writer(db, leases, rx, wake));
+        tokio::spawn(writer(db, leases, rx, wake, spool));
         ResultWriter { tx }
     }
 
@@ -96,11 +106,15 @@ async fn writer(
     leases: Arc<Leases>,
     mut rx: mpsc::Receiver<Job>,
     wake: Arc<Notify>,
+    spool: Option<PathBuf>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut batch);
         let ends = commit_batch(&db, &leases, &batch).await;
+        if let Some(spool) = &spool {
+            remove_spool_files(spool, &batch, &ends).await;
+        }
         let mut notify = false;
         for (job, end) in batch.into_iter().zip(ends) {
             let recorded = match end {
@@ -123,6 +137,33 @@ async fn writer(
             wake.notify_one();
         }
     }
+}
+
+/// Removes the spool files of the messages whose committed results ended them (delivered or
+/// failed), in one blocking call. A file left by a crash before this is removed at the next
+/// start (`remove_orphan_spool_files`).
+async fn remove_spool_files(spool: &Path, batch: &[Job], ends: &[End]) {
+    let gone: Vec<PathBuf> = batch
+        .iter()
+        .zip(ends)
+        .filter(|(job, end)| {
+            matches!(end, End::Committed)
+                && matches!(
+                    job.result.next_state,
+                    MessageState::Delivered | MessageState::Failed
+                )
+        })
+        .map(|(job, _)| super::spool_path(spool, &job.msg.id))
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for path in gone {
+            let _ = std::fs::remove_file(path);
+        }
+    })
+    .await;
 }
 
 enum End {
@@ -172,101 +213,150 @@ async fn commit_together(
     batch: &[Job],
 ) -> Result<Vec<End>, DbErr> {
     let txn = db.begin().await?;
-    let mut ends = Vec::with_capacity(batch.len());
-    for job in batch {
-        match record(&txn, leases, job).await {
-            Ok(true) => ends.push(End::Committed),
-            Ok(false) => ends.push(End::TakenOver),
-            Err(e) => {
-                let _ = txn.rollback().await;
-                return Err(e);
-            }
+    match record(&txn, leases, batch).await {
+        Ok(ends) => {
+            txn.commit().await?;
+            Ok(ends)
+        }
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
         }
     }
-    txn.commit().await?;
+}
+
+/// Records the batch's attempts and the mail they cause, one statement per table for the
+/// whole batch (the messages, their recipients, the register's handover rows and entries),
+/// plus the PDF parts and notices of the results that have some. The messages' UPDATE comes
+/// first and returns the ones this run still holds: a result whose message was taken over
+/// writes nothing.
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    leases: &Leases,
+    batch: &[Job],
+) -> Result<Vec<End>, DbErr> {
+    let held = end_attempts(db, leases, batch).await?;
+    let ends: Vec<End> = batch
+        .iter()
+        .map(|job| match held.contains(job.msg.id.as_str()) {
+            true => End::Committed,
+            false => End::TakenOver,
+        })
+        .collect();
+    let kept: Vec<&Job> = batch
+        .iter()
+        .filter(|job| held.contains(job.msg.id.as_str()))
+        .collect();
+
+    let recipients = kept.iter().flat_map(|job| {
+        job.result.updates.iter().map(|u| {
+            RowUpdate::new(
+                recipient::Column::Id.eq(u.id),
+                vec![
+                    (recipient::Column::State, Expr::value(u.state)),
+                    (recipient::Column::LastReply, Expr::value(u.reply.clone())),
+                    (recipient::Column::UpdatedAt, Expr::value(job.result.now)),
+                ],
+            )
+        })
+    });
+    if let Some(update) = update_rows::<recipient::Entity>(recipients.collect()) {
+        update.exec(db).await?;
+    }
+
+    let documents: Vec<&Job> = kept.iter().copied().filter(|j| !j.msg.generated).collect();
+    let attempts: Vec<Attempt> = documents.iter().map(|job| attempt(job)).collect();
+    crate::register::book::record_attempts(db, &attempts).await?;
+    for job in &documents {
+        // The PDF parts as this attempt sealed them (an earlier attempt's are replaced).
+        if let Some(s) = job.result.seal.as_ref().filter(|s| !s.pdfs.is_empty()) {
+            let (msg, now) = (&job.msg, job.result.now);
+            crate::register::pdf::replace_parts(db, &msg.id, msg.direction, &s.pdfs, now).await?;
+        }
+    }
+
+    let ended: Vec<&str> = kept
+        .iter()
+        .filter(|job| {
+            matches!(
+                job.result.next_state,
+                MessageState::Delivered | MessageState::Failed
+            )
+        })
+        .map(|job| job.msg.id.as_str())
+        .collect();
+    super::remove_contents_in(db, &ended).await?;
+    for job in &kept {
+        job.notices.insert(db, &job.msg.id).await?;
+    }
     Ok(ends)
 }
 
-/// Records one attempt and the mail it causes; false, with nothing written, when this run no
-/// longer holds the message.
-async fn record<C: ConnectionTrait>(db: &C, leases: &Leases, job: &Job) -> Result<bool, DbErr> {
-    let msg = &job.msg;
-    let r = &job.result;
-    let ended = end_attempt_update(
-        leases,
-        &msg.id,
-        r.next_state,
-        r.reason.clone(),
-        r.next_at,
-        r.attempts,
-        r.now,
-    )
-    .exec(db)
-    .await?;
-    if ended.rows_affected != 1 {
-        return Ok(false);
-    }
-    if r.delay_notified {
-        message::Entity::update_many()
-            .col_expr(message::Column::DelayNotifiedAt, Expr::value(r.now))
-            .filter(message::Column::Id.eq(&msg.id))
-            .exec(db)
-            .await?;
-    }
-    for u in &r.updates {
-        recipient::Entity::update_many()
-            .col_expr(recipient::Column::State, Expr::value(u.state))
-            .col_expr(recipient::Column::LastReply, Expr::value(u.reply.clone()))
-            .col_expr(recipient::Column::UpdatedAt, Expr::value(r.now))
-            .filter(recipient::Column::Id.eq(u.id))
-            .exec(db)
-            .await?;
-    }
-    if !msg.generated {
-        crate::register::book::record_attempt(
-            db,
-            &crate::register::book::Attempt {
-                entry_id: &msg.id,
-                accepted_at: msg.received_at,
-                deadline_at: msg.deadline_at,
-                at: r.now,
-                recipients: r
-                    .updates
+/// Ends this run's attempts on the batch's messages in one UPDATE (each its next state,
+/// reason, next attempt and count; the claims and leases released); returns the ids of the
+/// messages it updated, the ones this run still held.
+async fn end_attempts<C: ConnectionTrait>(
+    db: &C,
+    leases: &Leases,
+    batch: &[Job],
+) -> Result<HashSet<String>, DbErr> {
+    let rows = batch
+        .iter()
+        .map(|job| {
+            let r = &job.result;
+            let mut values =
+                end_attempt_values(r.next_state, r.reason.clone(), r.next_at, r.attempts, r.now);
+            if r.delay_notified {
+                values.push((message::Column::DelayNotifiedAt, Expr::value(r.now)));
+            }
+            RowUpdate::new(message::Column::Id.eq(&job.msg.id), values)
+        })
+        .collect();
+    let Some(update) = update_rows(rows) else {
+        return Ok(HashSet::new());
+    };
+    let mut statement = held_by(ended(update), leases, Holder::ThisRun).into_query();
+    statement.returning_col(message::Column::Id);
+    db.query_all(&statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "id"))
+        .collect()
+}
+
+/// The register's record of one result's attempt.
+fn attempt(job: &Job) -> Attempt<'_> {
+    let (msg, r) = (&job.msg, &job.result);
+    Attempt {
+        entry_id: &msg.id,
+        accepted_at: msg.received_at,
+        deadline_at: msg.deadline_at,
+        at: r.now,
+        recipients: r
+            .updates
+            .iter()
+            .map(|u| (u.address.as_str(), u.state, u.reply.as_str()))
+            .collect(),
+        outcomes: r.outcomes.as_deref(),
+        // Only an attempt that delivered something names the seal recipients got.
+        seal: r
+            .seal
+            .as_ref()
+            .filter(|_| {
+                r.updates
                     .iter()
-                    .map(|u| (u.address.as_str(), u.state, u.reply.as_str()))
-                    .collect(),
-                outcomes: r.outcomes.as_deref(),
-                // Only an attempt that delivered something names the seal recipients got.
-                seal: r
-                    .seal
-                    .as_ref()
-                    .filter(|_| {
-                        r.updates
-                            .iter()
-                            .any(|u| u.state == RecipientState::Delivered)
-                    })
-                    .map(|s| (s.serial.as_str(), s.digest.as_str())),
-                deferred: r.reason.as_deref(),
-                archive: r.archive.clone(),
-            },
-        )
-        .await?;
-        // The PDF parts as this attempt sealed them (an earlier attempt's are replaced).
-        if let Some(s) = r.seal.as_ref().filter(|s| !s.pdfs.is_empty()) {
-            crate::register::pdf::replace_parts(db, &msg.id, msg.direction, &s.pdfs, r.now).await?;
-        }
+                    .any(|u| u.state == RecipientState::Delivered)
+            })
+            .map(|s| (s.serial.as_str(), s.digest.as_str())),
+        deferred: r.reason.as_deref(),
+        archive: r.archive.clone(),
     }
-    if matches!(r.next_state, MessageState::Delivered | MessageState::Failed) {
-        super::remove_content_in(db, &msg.id).await?;
-    }
-    job.notices.insert(db, &msg.id).await?;
-    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryFilter};
 
     fn delivered(attempts: i32) -> AttemptResult {
         AttemptResult {
@@ -336,17 +426,18 @@ mod tests {
         }
     }
 
-    /// A result that fails half-way (its message row updated, its next statement refused)
-    /// leaves nothing of itself behind, and the others in its batch still commit.
+    /// A result that fails half-way (its message row updated, its recipient's update refused)
+    /// leaves nothing of itself behind, and the others in its batch still commit: the batch's
+    /// shared statements fail, the batch is rolled back and each result is tried alone.
     #[tokio::test]
     async fn a_result_that_fails_half_way_leaves_nothing_and_the_others_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/q.db", dir.path().display());
         let db = crate::store::open(&url).await.unwrap();
-        // The second statement of message b's result (the delay notice's time) is refused.
+        // The update of message b's recipient is refused.
         db.execute_unprepared(
-            "CREATE TRIGGER refuse_b BEFORE UPDATE OF delay_notified_at ON message \
-             WHEN NEW.id = 'b' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "CREATE TRIGGER refuse_b BEFORE UPDATE ON recipient \
+             WHEN NEW.message_id = 'b' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
         )
         .await
         .unwrap();
@@ -360,9 +451,31 @@ mod tests {
             m.claimed_by = Some(leases.claim().to_string());
             m.unfinished_attempts = 1;
             m.clone().into_active_model().insert(&db).await.unwrap();
+            let r = recipient::ActiveModel {
+                message_id: sea_orm::Set(id.into()),
+                address: sea_orm::Set(format!("{id}@hanoi.gov.vn")),
+                route: sea_orm::Set("outbound".into()),
+                state: sea_orm::Set(RecipientState::Pending),
+                notify: sea_orm::Set(0),
+                orcpt: sea_orm::Set(None),
+                last_reply: sea_orm::Set(None),
+                updated_at: sea_orm::Set(0),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .unwrap();
             let (reply, _) = oneshot::channel();
             let mut result = delivered(1);
             result.delay_notified = true;
+            result
+                .updates
+                .push(super::super::delivery::RecipientUpdate {
+                    id: r.id,
+                    address: r.address,
+                    state: RecipientState::Delivered,
+                    reply: "250 ok".into(),
+                });
             jobs.push(Job {
                 msg: m,
                 result,
@@ -395,6 +508,13 @@ mod tests {
             assert_eq!(m.state, state, "{id}");
             assert_eq!(m.delay_notified_at.is_some(), notified, "{id}");
             assert_eq!(m.claimed_by.is_some(), !notified, "{id}: still this run's");
+            let r = recipient::Entity::find()
+                .filter(recipient::Column::MessageId.eq(id))
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.state == RecipientState::Delivered, notified, "{id}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! attempt). Every function takes a connection or a transaction, so a caller decides what
 //! commits together.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QuerySelect, Set,
@@ -13,6 +13,7 @@ use crate::model::EntryState;
 use crate::model::{Direction, NewMessage, RecipientState};
 use crate::policy::calendar::vietnam_date;
 use crate::policy::{Secrecy, Urgency};
+use crate::store::batch::{update_rows, RowUpdate};
 use crate::store::entity::{register_entry as entry, register_recipient as rr};
 use crate::util::{new_queue_id, now_ms};
 
@@ -257,77 +258,95 @@ pub struct Attempt<'a> {
     pub archive: Option<super::archive::Copy>,
 }
 
-/// Records an attempt; when no recipient is left pending, settles the entry: delivered,
-/// partial or failed, with the dispatch time, the delay and the timeliness.
-/// The gateway's own mail has no entry: the caller does not call this for it.
-pub async fn record_attempt(db: &impl ConnectionTrait, a: &Attempt<'_>) -> Result<(), DbErr> {
-    for (address, st, reply) in &a.recipients {
-        let mut update = rr::Entity::update_many()
-            .col_expr(rr::Column::State, Expr::value(*st))
-            .col_expr(rr::Column::Reply, Expr::value(reply.to_string()))
-            .col_expr(rr::Column::Attempts, Expr::col(rr::Column::Attempts).add(1));
-        if *st != RecipientState::Pending {
-            update = update.col_expr(rr::Column::At, Expr::value(a.at));
+/// Records attempts (one, or a group commit's); where no recipient is left pending, settles
+/// the entry: delivered, partial or failed, with the dispatch time, the delay and the
+/// timeliness. One UPDATE for all their handover rows and one for all their entries.
+/// The gateway's own mail has no entry: the caller does not pass its attempts.
+pub async fn record_attempts(
+    db: &impl ConnectionTrait,
+    attempts: &[Attempt<'_>],
+) -> Result<(), DbErr> {
+    let handover = attempts.iter().flat_map(|a| {
+        a.recipients.iter().map(move |(address, st, reply)| {
+            let mut values = vec![
+                (rr::Column::State, Expr::value(*st)),
+                (rr::Column::Reply, Expr::value(reply.to_string())),
+                (rr::Column::Attempts, Expr::col(rr::Column::Attempts).add(1)),
+            ];
+            if *st != RecipientState::Pending {
+                values.push((rr::Column::At, Expr::value(a.at)));
+            }
+            RowUpdate::new(
+                rr::Column::EntryId
+                    .eq(a.entry_id)
+                    .and(rr::Column::Address.eq(*address)),
+                values,
+            )
+        })
+    });
+    if let Some(update) = update_rows::<rr::Entity>(handover.collect()) {
+        update.exec(db).await?;
+    }
+    let mut entries = Vec::with_capacity(attempts.len());
+    for a in attempts {
+        let mut values = settled(
+            db,
+            a.entry_id,
+            a.outcomes,
+            a.accepted_at,
+            a.deadline_at,
+            a.at,
+            EntryState::Failed,
+            a.deferred,
+        )
+        .await?;
+        // The seal and the copy of the first attempt that delivered: what recipients received
+        // first. Later attempts (re-sealed, maybe by a renewed identity) do not overwrite
+        // them: each column keeps its value unless the entry has neither yet (the SET
+        // expressions all see the row as it was).
+        let mut first: Vec<(entry::Column, sea_orm::Value)> = Vec::new();
+        if let Some((serial, digest)) = a.seal {
+            first.push((entry::Column::SealSerial, serial.into()));
+            first.push((entry::Column::SealDigest, digest.into()));
+            first.push((entry::Column::SignedAt, a.at.into()));
         }
-        update
-            .filter(rr::Column::EntryId.eq(a.entry_id))
-            .filter(rr::Column::Address.eq(*address))
-            .exec(db)
-            .await?;
+        if let Some(copy) = &a.archive {
+            first.push((entry::Column::ArchivePath, copy.place.clone().into()));
+            first.push((entry::Column::ArchiveUntil, copy.until.into()));
+        }
+        for (column, value) in first {
+            let none_yet = entry::Column::SealSerial
+                .is_null()
+                .and(entry::Column::ArchivePath.is_null());
+            values.push((
+                column,
+                Expr::case(none_yet, Expr::val(value))
+                    .finally(Expr::col(column))
+                    .into(),
+            ));
+        }
+        entries.push(RowUpdate::new(entry::Column::Id.eq(a.entry_id), values));
     }
-    let mut update = settle(
-        db,
-        a.entry_id,
-        a.outcomes,
-        a.accepted_at,
-        a.deadline_at,
-        a.at,
-        EntryState::Failed,
-        a.deferred,
-    )
-    .await?;
-    // The seal and the copy of the first attempt that delivered: what recipients received
-    // first. Later attempts (re-sealed, maybe by a renewed identity) do not overwrite them:
-    // each column keeps its value unless the entry has neither yet (one statement with the
-    // settling, the SET expressions all seeing the row as it was).
-    let mut first: Vec<(entry::Column, sea_orm::Value)> = Vec::new();
-    if let Some((serial, digest)) = a.seal {
-        first.push((entry::Column::SealSerial, serial.into()));
-        first.push((entry::Column::SealDigest, digest.into()));
-        first.push((entry::Column::SignedAt, a.at.into()));
+    if let Some(update) = update_rows::<entry::Entity>(entries) {
+        update.exec(db).await?;
     }
-    if let Some(copy) = &a.archive {
-        first.push((entry::Column::ArchivePath, copy.place.clone().into()));
-        first.push((entry::Column::ArchiveUntil, copy.until.into()));
-    }
-    for (column, value) in first {
-        let none_yet = entry::Column::SealSerial
-            .is_null()
-            .and(entry::Column::ArchivePath.is_null());
-        update = update.col_expr(
-            column,
-            Expr::case(none_yet, Expr::val(value))
-                .finally(Expr::col(column))
-                .into(),
-        );
-    }
-    update.exec(db).await?;
     // The bytes of a copy kept in the database (PostgreSQL): only the first attempt that
     // delivered makes one (the deliverer looks for an earlier copy first), and an earlier
     // row stays as it is.
-    if let Some(bytes) = a.archive.as_ref().and_then(|c| c.content.as_deref()) {
-        super::archive::insert_content(db, a.entry_id, bytes).await?;
+    for a in attempts {
+        if let Some(bytes) = a.archive.as_ref().and_then(|c| c.content.as_deref()) {
+            super::archive::insert_content(db, a.entry_id, bytes).await?;
+        }
     }
     Ok(())
 }
 
-/// The update that brings the entry's state in line with its handover rows (for the caller
-/// to add to and run): pending while any recipient is; otherwise delivered, partial, or
-/// `none_delivered` (failed, deleted), with `reason`. The dispatch time is when the last
-/// delivered recipient was delivered, not when the last one failed. The handover rows are
-/// read unless the caller knows them (`known`).
+/// The values that bring an entry's state in line with its handover rows: pending while any
+/// recipient is; otherwise delivered, partial, or `none_delivered` (failed, deleted), with
+/// `reason`. The dispatch time is when the last delivered recipient was delivered, not when
+/// the last one failed. The handover rows are read unless the caller knows them (`known`).
 #[allow(clippy::too_many_arguments)]
-async fn settle(
+async fn settled(
     db: &impl ConnectionTrait,
     entry_id: &str,
     known: Option<&[(RecipientState, i64)]>,
@@ -336,7 +355,7 @@ async fn settle(
     now: i64,
     none_delivered: EntryState,
     reason: Option<&str>,
-) -> Result<sea_orm::UpdateMany<entry::Entity>, DbErr> {
+) -> Result<Vec<(entry::Column, SimpleExpr)>, DbErr> {
     let rows: Vec<(RecipientState, Option<i64>)> = match known {
         Some(known) => known.iter().map(|&(st, at)| (st, Some(at))).collect(),
         None => {
@@ -356,15 +375,15 @@ async fn settle(
         .filter(|(s, _)| *s == RecipientState::Delivered)
         .map(|(_, at)| at.unwrap_or(now))
         .collect();
-    let mut update = entry::Entity::update_many()
-        .col_expr(entry::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
+    let mut values = vec![
+        (entry::Column::UpdatedAt, Expr::value(now)),
+        (
             entry::Column::Reason,
             Expr::value(reason.map(str::to_string)),
-        )
-        .filter(entry::Column::Id.eq(entry_id));
+        ),
+    ];
     if pending {
-        update = update.col_expr(entry::Column::State, Expr::value(EntryState::Pending));
+        values.push((entry::Column::State, Expr::value(EntryState::Pending)));
     } else {
         let settled = if !rows.is_empty() && delivered.len() == rows.len() {
             EntryState::Delivered
@@ -373,18 +392,17 @@ async fn settle(
         } else {
             none_delivered
         };
-        update = update.col_expr(entry::Column::State, Expr::value(settled));
+        values.push((entry::Column::State, Expr::value(settled)));
         if let Some(sent) = delivered.iter().max().copied() {
-            update = update
-                .col_expr(entry::Column::SentAt, Expr::value(sent))
-                .col_expr(entry::Column::DelayMs, Expr::value(sent - accepted_at))
-                .col_expr(
-                    entry::Column::Timeliness,
-                    Expr::value(deadline_at.map(|d| Timeliness::judge(sent, d).as_str())),
-                );
+            values.push((entry::Column::SentAt, Expr::value(sent)));
+            values.push((entry::Column::DelayMs, Expr::value(sent - accepted_at)));
+            values.push((
+                entry::Column::Timeliness,
+                Expr::value(deadline_at.map(|d| Timeliness::judge(sent, d).as_str())),
+            ));
         }
     }
-    Ok(update)
+    Ok(values)
 }
 
 /// An administrator deleted the message from the queue: its recipients still waiting are
@@ -406,7 +424,7 @@ pub async fn record_deleted(
         .filter(rr::Column::State.eq(RecipientState::Pending))
         .exec(db)
         .await?;
-    settle(
+    let values = settled(
         db,
         entry_id,
         None,
@@ -416,9 +434,12 @@ pub async fn record_deleted(
         EntryState::Deleted,
         Some(why),
     )
-    .await?
-    .exec(db)
     .await?;
+    if let Some(update) =
+        update_rows::<entry::Entity>(vec![RowUpdate::new(entry::Column::Id.eq(entry_id), values)])
+    {
+        update.exec(db).await?;
+    }
     let dispatched = rr::Entity::find()
         .filter(rr::Column::EntryId.eq(entry_id))
         .filter(rr::Column::State.eq(RecipientState::Delivered))
@@ -467,7 +488,8 @@ mod tests {
     /// copied), the second to the other with a new seal and copy. The register keeps the
     /// first seal and copy, settles once nothing is pending, and dates the dispatch by the
     /// last delivery; the same whether the caller gives every recipient's outcome or the
-    /// handover rows are read back.
+    /// handover rows are read back. The second attempt is recorded in one batch with another
+    /// document's first (one UPDATE for both entries): each entry gets its own values.
     #[tokio::test]
     async fn the_first_delivering_attempt_names_the_seal_and_the_copy() {
         for given in [false, true] {
@@ -493,9 +515,11 @@ mod tests {
         m.generated = false;
         m.deadline_at = Some(ms("2026-02-25T17:00:00+07:00"));
         let accepted_at = ms("2026-02-24T08:00:00+07:00");
-        let (row, rcpts) = accepted("e1", &m, accepted_at).unwrap();
-        row.insert(&db).await.unwrap();
-        rr::Entity::insert_many(rcpts).exec(&db).await.unwrap();
+        for id in ["e1", "e2"] {
+            let (row, rcpts) = accepted(id, &m, accepted_at).unwrap();
+            row.insert(&db).await.unwrap();
+            rr::Entity::insert_many(rcpts).exec(&db).await.unwrap();
+        }
         let copy = |place: &str, content: &[u8]| super::super::archive::Copy {
             place: place.into(),
             until: accepted_at + 1,
@@ -511,15 +535,15 @@ mod tests {
             (RecipientState::Delivered, first_at),
             (RecipientState::Delivered, last_at),
         ];
-        let entry_now = async || {
-            entry::Entity::find_by_id("e1")
+        let entry_now = async |id: &str| {
+            entry::Entity::find_by_id(id)
                 .one(&db)
                 .await
                 .unwrap()
                 .unwrap()
         };
-        let attempt = |at, recipients, outcomes, seal, archive, deferred| Attempt {
-            entry_id: "e1",
+        let attempt = |entry_id, at, recipients, outcomes, seal, archive, deferred| Attempt {
+            entry_id,
             accepted_at,
             deadline_at: m.deadline_at,
             at,
@@ -529,9 +553,10 @@ mod tests {
             deferred,
             archive,
         };
-        record_attempt(
+        record_attempts(
             &db,
-            &attempt(
+            &[attempt(
+                "e1",
                 first_at,
                 vec![
                     ("a@hanoi.gov.vn", RecipientState::Delivered, "250 ok"),
@@ -541,30 +566,45 @@ mod tests {
                 Some(("01aa", "d1")),
                 Some(copy("first", b"one")),
                 Some("451 later"),
-            ),
+            )],
         )
         .await
         .unwrap();
-        let e = entry_now().await;
+        let e = entry_now("e1").await;
         assert_eq!(e.state, EntryState::Pending);
         assert_eq!(e.seal_serial.as_deref(), Some("01aa"));
         assert_eq!(e.signed_at, Some(first_at));
         assert_eq!(e.archive_path.as_deref(), Some("first"));
         assert_eq!(e.sent_at, None);
-        record_attempt(
+        record_attempts(
             &db,
-            &attempt(
-                last_at,
-                vec![("b@hanoi.gov.vn", RecipientState::Delivered, "250 ok")],
-                &after_last,
-                Some(("02bb", "d2")),
-                Some(copy("second", b"two")),
-                None,
-            ),
+            &[
+                attempt(
+                    "e1",
+                    last_at,
+                    vec![("b@hanoi.gov.vn", RecipientState::Delivered, "250 ok")],
+                    &after_last,
+                    Some(("02bb", "d2")),
+                    Some(copy("second", b"two")),
+                    None,
+                ),
+                attempt(
+                    "e2",
+                    last_at,
+                    vec![
+                        ("a@hanoi.gov.vn", RecipientState::Delivered, "250 ok"),
+                        ("b@hanoi.gov.vn", RecipientState::Delivered, "250 ok"),
+                    ],
+                    &[(RecipientState::Delivered, last_at); 2],
+                    Some(("03cc", "d3")),
+                    Some(copy("third", b"three")),
+                    None,
+                ),
+            ],
         )
         .await
         .unwrap();
-        let e = entry_now().await;
+        let e = entry_now("e1").await;
         assert_eq!(e.state, EntryState::Delivered);
         assert_eq!(
             (
@@ -587,6 +627,47 @@ mod tests {
         assert_eq!(e.delay_ms, Some(last_at - accepted_at));
         assert_eq!(e.timeliness.as_deref(), Some("late"));
         assert_eq!(e.reason, None);
+        let e = entry_now("e2").await;
+        assert_eq!(
+            (
+                e.state,
+                e.seal_serial.as_deref(),
+                e.archive_path.as_deref(),
+                e.sent_at
+            ),
+            (
+                EntryState::Delivered,
+                Some("03cc"),
+                Some("third"),
+                Some(last_at)
+            )
+        );
+        let mut rows: Vec<(String, String, RecipientState, i32, Option<i64>)> = rr::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.entry_id, r.address, r.state, r.attempts, r.at))
+            .collect();
+        rows.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+        let delivered = |entry: &str, address: &str, attempts, at| {
+            (
+                entry.to_string(),
+                address.to_string(),
+                RecipientState::Delivered,
+                attempts,
+                Some(at),
+            )
+        };
+        assert_eq!(
+            rows,
+            [
+                delivered("e1", "a@hanoi.gov.vn", 1, first_at),
+                delivered("e1", "b@hanoi.gov.vn", 2, last_at),
+                delivered("e2", "a@hanoi.gov.vn", 1, last_at),
+                delivered("e2", "b@hanoi.gov.vn", 1, last_at),
+            ]
+        );
     }
 
     #[test]

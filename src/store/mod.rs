@@ -6,6 +6,7 @@
 //! (see [`connection_is_clean`]); one that a failed commit or a failed statement left inside
 //! one is closed, which rolls it back and frees SQLite's write lock.
 
+pub mod batch;
 pub mod entity;
 pub mod migration;
 
