@@ -110,6 +110,7 @@ pub async fn open(
         queue,
         policy,
         trust_cache: Default::default(),
+        seal_domains: Default::default(),
     };
     Ok(Arc::new(ServerCtx::new(intake, tls, shutdown)))
 }

@@ -39,6 +39,8 @@ pub struct Intake {
     pub policy: Arc<SharedPolicy>,
     /// Trust anchors and CRLs, read again when a row changes.
     pub trust_cache: crate::pki::trust::TrustCache,
+    /// The From domains known to have a seal.
+    pub seal_domains: crate::pki::store::SealDomains,
 }
 
 /// A clerk's account, once AUTH has succeeded.

@@ -111,7 +111,7 @@ pub async fn check_seal(
         .first()
         .and_then(|f| address::domain_of(f))
         .unwrap_or_default();
-    match crate::pki::store::SealCache::has_identity(&intake.db, &domain).await {
+    match intake.seal_domains.has_identity(&intake.db, &domain).await {
         Ok(true) => Ok(()),
         Ok(false) => {
             tracing::warn!(%domain, "refused: no signing identity for the From domain");
