@@ -108,23 +108,8 @@ async fn required_tls_without_starttls_defers_and_never_sends_in_clear() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_failure_sends_a_dsn_to_the_sender_with_null_return_path() {
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            reject: vec![(
-                "nobody@hanoi.gov.vn".into(),
-                "550 5.1.1 no such user".into(),
-            )],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        ..Setup::default()
-    })
-    .await;
+    let (sink, env) =
+        Env::before_a_sink_refusing("nobody@hanoi.gov.vn", "550 5.1.1 no such user").await;
     let gw = env.start().await;
     let mut c = Client::clerk(addr(&gw, Role::Submission), &env).await;
     c.expect(
@@ -174,23 +159,8 @@ async fn permanent_failure_sends_a_dsn_to_the_sender_with_null_return_path() {
 /// of whose recipients was accepted (its DATA refused) leaves the connection usable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_pipelines_its_commands_when_the_next_hop_offers_it() {
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            reject: vec![(
-                "nobody@hanoi.gov.vn".into(),
-                "550 5.1.1 no such user".into(),
-            )],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        ..Setup::default()
-    })
-    .await;
+    let (sink, env) =
+        Env::before_a_sink_refusing("nobody@hanoi.gov.vn", "550 5.1.1 no such user").await;
     let gw = env.start().await;
     let queue_empties = || async {
         for _ in 0..200 {

@@ -381,23 +381,8 @@ async fn refuse_generated_mail(db: &sea_orm::DatabaseConnection, on: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounce_commits_exactly_with_the_result_that_causes_it() {
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            reject: vec![(
-                "nobody@hanoi.gov.vn".into(),
-                "550 5.1.1 no such user".into(),
-            )],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        ..Setup::default()
-    })
-    .await;
+    let (_sink, env) =
+        Env::before_a_sink_refusing("nobody@hanoi.gov.vn", "550 5.1.1 no such user").await;
     let db = env.db().await;
     refuse_generated_mail(&db, true).await;
     let gw = env.start().await;

@@ -135,6 +135,30 @@ pub fn free_port() -> u16 {
 }
 
 impl Env {
+    /// An upstream sink that refuses `address` with `reply` (and takes everyone else), and a
+    /// gateway relaying to it.
+    #[allow(dead_code)]
+    pub async fn before_a_sink_refusing(
+        address: &str,
+        reply: &str,
+    ) -> (congvan::testkit::sink::Sink, Env) {
+        let sink = congvan::testkit::sink::Sink::start(
+            "127.0.0.1:0".parse().unwrap(),
+            congvan::testkit::sink::SinkConfig {
+                reject: vec![(address.into(), reply.into())],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let env = Env::new(Setup {
+            upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+            ..Setup::default()
+        })
+        .await;
+        (sink, env)
+    }
+
     pub async fn new(setup: Setup) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
