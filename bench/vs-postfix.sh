@@ -213,10 +213,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Listening ports come from below the kernel's ephemeral range: the runs open thousands of
+# outgoing connections, and a port picked inside that range could be some connection's local
+# port by the time the next run binds it ("Address already in use").
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+[[ $EPHEMERAL_LOW =~ ^[0-9]+$ ]] && (( EPHEMERAL_LOW > 12000 )) || EPHEMERAL_LOW=32768
 free_port() {
   local p
   while :; do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 10000 + RANDOM % (EPHEMERAL_LOW - 10000) ))
     if ! ss -Htln "sport = :$p" | grep -q . && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
       USED_PORTS="${USED_PORTS:-} $p"
       echo "$p"
