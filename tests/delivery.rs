@@ -220,20 +220,7 @@ async fn delivery_pipelines_its_commands_when_the_next_hop_offers_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_never_suppresses_the_dsn_and_null_sender_gets_none() {
-    let sink = Sink::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SinkConfig {
-            reject: vec![("x@hanoi.gov.vn".into(), "550 5.1.1 no".into())],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let env = Env::new(Setup {
-        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
-        ..Setup::default()
-    })
-    .await;
+    let (_sink, env) = Env::before_a_sink_refusing("x@hanoi.gov.vn", "550 5.1.1 no").await;
     let gw = env.start().await;
     let mut c = Client::connect(addr(&gw, Role::Relay)).await;
     c.reply().await;
