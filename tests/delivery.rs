@@ -218,6 +218,52 @@ async fn delivery_pipelines_its_commands_when_the_next_hop_offers_it() {
     gw.stop().await;
 }
 
+/// A next hop that answers a pipelined DATA with 354 although it refused every recipient
+/// gets an empty body, so the connection closes cleanly: the message fails at once (it does
+/// not wait on a QUIT the server would read as message text), and the next one goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_354_without_recipients_is_ended_before_the_connection_closes() {
+    let sink = Sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SinkConfig {
+            reject: vec![("nobody@hanoi.gov.vn".into(), "550 5.1.1 no".into())],
+            data_without_recipients: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = Env::new(Setup {
+        upstream: Some(format!("smtp://127.0.0.1:{}", sink.addr.port())),
+        ..Setup::default()
+    })
+    .await;
+    let gw = env.start().await;
+    let started = std::time::Instant::now();
+    submit(&gw, &env, &["nobody@hanoi.gov.vn"], "Subject: one\r\n").await;
+    submit(&gw, &env, &["ok@hanoi.gov.vn"], "Subject: two\r\n").await;
+    for _ in 0..100 {
+        if queue_json(&env).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(queue_json(&env).is_empty(), "{:?}", queue_json(&env));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "no wait on the closing QUIT: {:?}",
+        started.elapsed()
+    );
+    // The empty body ended the data phase: the sink took it as a message without recipients.
+    let got = sink.messages();
+    assert!(
+        got.iter()
+            .any(|m| m.rcpt_to == ["RCPT TO:<ok@hanoi.gov.vn>"]),
+        "{got:?}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_never_suppresses_the_dsn_and_null_sender_gets_none() {
     let (_sink, env) = Env::before_a_sink_refusing("x@hanoi.gov.vn", "550 5.1.1 no").await;

@@ -260,7 +260,7 @@ async fn record<C: ConnectionTrait>(
             )
         })
     });
-    if let Some(update) = update_rows::<recipient::Entity>(recipients.collect()) {
+    for update in update_rows::<recipient::Entity>(recipients.collect()) {
         update.exec(db).await?;
     }
 
@@ -312,16 +312,15 @@ async fn end_attempts<C: ConnectionTrait>(
             RowUpdate::new(message::Column::Id.eq(&job.msg.id), values)
         })
         .collect();
-    let Some(update) = update_rows(rows) else {
-        return Ok(HashSet::new());
-    };
-    let mut statement = held_by(ended(update), leases, Holder::ThisRun).into_query();
-    statement.returning_col(message::Column::Id);
-    db.query_all(&statement)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<String>("", "id"))
-        .collect()
+    let mut held = HashSet::with_capacity(batch.len());
+    for update in update_rows(rows) {
+        let mut statement = held_by(ended(update), leases, Holder::ThisRun).into_query();
+        statement.returning_col(message::Column::Id);
+        for row in db.query_all(&statement).await? {
+            held.insert(row.try_get::<String>("", "id")?);
+        }
+    }
+    Ok(held)
 }
 
 /// The register's record of one result's attempt.

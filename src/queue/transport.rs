@@ -371,6 +371,9 @@ const CACHE_IDLE: Duration = Duration::from_secs(20);
 const CACHE_MAX_USES: u32 = 100;
 /// Idle connections kept per hop.
 const CACHE_PER_HOP: usize = 16;
+/// The longest wait for the reply to the QUIT that closes a connection (lettre sends QUIT and
+/// reads its reply even to abort one): a server in a confused state never ties up a slot.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// The idle upstream connections of one daemon, by hop; owned by its `Deliverer`, so two
 /// gateways in one process (tests) never share a connection.
@@ -415,7 +418,7 @@ async fn release(cache: &ConnectionCache, key: String, mut c: Cached, reusable: 
             return;
         }
     }
-    let _ = c.conn.quit().await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, c.conn.quit()).await;
 }
 
 /// Where a transaction failed: before MAIL was answered (a cached connection that went
@@ -445,10 +448,10 @@ async fn smtp_deliver(
             }
             Err(TxError::BeforeMail(e)) => {
                 tracing::debug!(queue_id = %env.queue_id, %host, error = %e, "cached upstream connection gone stale; opening a new one");
-                c.conn.abort().await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, c.conn.abort()).await;
             }
             Err(TxError::After(e)) => {
-                c.conn.abort().await;
+                let _ = tokio::time::timeout(CLOSE_WAIT, c.conn.abort()).await;
                 return Err(e);
             }
         }
@@ -466,7 +469,7 @@ async fn smtp_deliver(
             Ok(report)
         }
         Err(TxError::BeforeMail(e) | TxError::After(e)) => {
-            c.conn.abort().await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, c.conn.abort()).await;
             Err(e)
         }
     }
@@ -727,9 +730,13 @@ async fn transaction(
             false
         }
         // No recipient was accepted. A server that still answered a pipelined DATA with 354
-        // gets no body: the connection is dropped. Otherwise (DATA refused for want of
-        // recipients, or never sent) the transaction is reset for the next message.
-        Some(Ok(_)) => false,
+        // (it should refuse it, RFC 2920) gets an empty body, which ends the data phase so
+        // the QUIT that closes the connection is read as a command. Otherwise (DATA refused
+        // for want of recipients, or never sent) the transaction is reset for the next message.
+        Some(Ok(_)) => {
+            let _ = conn.message(b"").await;
+            false
+        }
         Some(Err(e)) if !answered(&e) => false,
         _ => conn.command(Rset).await.is_ok(),
     };

@@ -284,7 +284,7 @@ pub async fn record_attempts(
             )
         })
     });
-    if let Some(update) = update_rows::<rr::Entity>(handover.collect()) {
+    for update in update_rows::<rr::Entity>(handover.collect()) {
         update.exec(db).await?;
     }
     let mut entries = Vec::with_capacity(attempts.len());
@@ -327,7 +327,7 @@ pub async fn record_attempts(
         }
         entries.push(RowUpdate::new(entry::Column::Id.eq(a.entry_id), values));
     }
-    if let Some(update) = update_rows::<entry::Entity>(entries) {
+    for update in update_rows::<entry::Entity>(entries) {
         update.exec(db).await?;
     }
     // The bytes of a copy kept in the database (PostgreSQL): only the first attempt that
@@ -435,7 +435,7 @@ pub async fn record_deleted(
         Some(why),
     )
     .await?;
-    if let Some(update) =
+    for update in
         update_rows::<entry::Entity>(vec![RowUpdate::new(entry::Column::Id.eq(entry_id), values)])
     {
         update.exec(db).await?;

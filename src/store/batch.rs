@@ -20,22 +20,34 @@ impl<E: EntityTrait> RowUpdate<E> {
     }
 }
 
-/// One UPDATE of the rows of `E` that `rows` name, each with its own values: a column set for
+/// Rows per statement: SQLite counts each `OR` of the WHERE clause as one more level of
+/// expression depth (at most 1000), and PostgreSQL takes at most 65,535 bound values.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// UPDATEs of the rows of `E` that `rows` name, each row with its own values: a column set for
 /// any row becomes `CASE WHEN <row> THEN <its value> ... ELSE <column> END`, so a row that does
-/// not set it keeps it, and the statement touches only the rows named. A single row gets
-/// plain `SET column = value`. None when `rows` is empty. Every expression sees the row as it
-/// was before the statement (SQL's rule for SET), as separate UPDATEs of distinct rows would.
-pub fn update_rows<E: EntityTrait>(rows: Vec<RowUpdate<E>>) -> Option<UpdateMany<E>> {
+/// not set it keeps it, and a statement touches only the rows named. One statement per 200
+/// rows; a single row gets plain `SET column = value`. Every expression sees the row as it
+/// was before its statement (SQL's rule for SET), as separate UPDATEs of distinct rows would.
+pub fn update_rows<E: EntityTrait>(mut rows: Vec<RowUpdate<E>>) -> Vec<UpdateMany<E>> {
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_STATEMENT));
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(ROWS_PER_STATEMENT));
+        statements.push(one_update(std::mem::replace(&mut rows, rest)));
+    }
+    statements
+}
+
+fn one_update<E: EntityTrait>(rows: Vec<RowUpdate<E>>) -> UpdateMany<E> {
     let mut update = E::update_many();
     if rows.len() == 1 {
-        let row = rows.into_iter().next()?;
-        for (column, value) in row.values {
-            update = update.col_expr(column, value);
+        for row in rows {
+            for (column, value) in row.values {
+                update = update.col_expr(column, value);
+            }
+            update = update.filter(row.which);
         }
-        return Some(update.filter(row.which));
-    }
-    if rows.is_empty() {
-        return None;
+        return update;
     }
     // Columns in the order rows first set them; per column, the rows' (condition, value).
     type Whens = Vec<(Condition, SimpleExpr)>;
@@ -66,7 +78,7 @@ pub fn update_rows<E: EntityTrait>(rows: Vec<RowUpdate<E>>) -> Option<UpdateMany
             .finally(Expr::col(column));
         update = update.col_expr(column, case.into());
     }
-    Some(update.filter(any))
+    update.filter(any)
 }
 
 #[cfg(test)]
@@ -108,12 +120,13 @@ mod tests {
             }
             RowUpdate::<rr::Entity>::new(rr::Column::Address.eq(address), values)
         };
-        let update = update_rows(vec![
+        let mut updates = update_rows(vec![
             row("a", Some("250 a")),
             row("b", None),
             row("c", Some("550 c")),
-        ])
-        .unwrap();
+        ]);
+        assert_eq!(updates.len(), 1);
+        let update = updates.remove(0);
         let sql = db
             .get_database_backend()
             .build(&sea_orm::QueryTrait::into_query(update.clone()));
@@ -136,6 +149,21 @@ mod tests {
                 ("d".into(), None, 3),
             ]
         );
-        assert!(update_rows::<rr::Entity>(Vec::new()).is_none());
+        assert!(update_rows::<rr::Entity>(Vec::new()).is_empty());
+        // More rows than one statement takes (SQLite's expression depth, PostgreSQL's bound
+        // values): several statements, every row updated.
+        let many: Vec<_> = (0..450).map(|_| row("d", None)).collect();
+        let updates = update_rows(many);
+        assert_eq!(updates.len(), 3);
+        for update in updates {
+            update.exec(&db).await.unwrap();
+        }
+        let d = rr::Entity::find()
+            .filter(rr::Column::Address.eq("d"))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.attempts, 3 + 10 * 3, "one +10 per statement naming it");
     }
 }

@@ -20,6 +20,9 @@ pub struct SinkConfig {
     pub keep_data: bool,
     /// Wait this long before answering each end of DATA (a slow upstream).
     pub data_delay_ms: u64,
+    /// Answer 354 to a DATA none of whose recipients was accepted (a server that ignores
+    /// RFC 2920's advice), instead of refusing it as Postfix does.
+    pub data_without_recipients: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +183,7 @@ async fn session(
                     "250 2.1.5 ok\r\n".into()
                 }
             }
-        } else if upper == "DATA" && rcpts.is_empty() {
+        } else if upper == "DATA" && rcpts.is_empty() && !cfg.data_without_recipients {
             // As Postfix answers a DATA no recipient of which was accepted (pipelined).
             "554 5.5.1 no valid recipients\r\n".into()
         } else if upper == "DATA" {
